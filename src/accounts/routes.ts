@@ -1,0 +1,202 @@
+// `/v1/social-accounts`: reading, checking, disconnecting accounts and handing out fresh access tokens.
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { and, eq } from 'drizzle-orm';
+import { z } from 'zod';
+import type { AppContext } from '../context.ts';
+import { socialAccounts } from '../db/schema.ts';
+import { ApiError, notFound } from '../http/errors.ts';
+import { errorResponses, IdParam, listOf, SocialAccount, success, TenantId } from '../http/schemas.ts';
+import { appCredentials, findNetworkConfig } from '../networks/network-configs.ts';
+import { canonicalNetwork } from '../providers/registry.ts';
+import { NetworkError, type NetworkId } from '../providers/types.ts';
+import { AccountUnusableError, ensureFreshToken } from '../tokens/refresh.ts';
+import { decryptTokens, findAccount, listAccounts, toAccountView, type AccountRow } from './accounts.ts';
+
+const ListQuery = z.object({
+  tenantId: TenantId.optional(),
+  network: z.string().optional(),
+  networkUniqueId: z.string().max(256).optional(),
+  username: z.string().max(256).optional().describe('Partial, case-insensitive match'),
+  status: z.enum(['active', 'reauth_required', 'disconnected']).optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(50),
+  offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
+  cursor: z.string().max(64).optional().describe('`next_cursor` of the previous page: constant-time paging at any depth'),
+});
+
+const AccessToken = z.object({ access_token: z.string(), token_type: z.string(), expires_at: z.string().nullable() });
+
+const Health = z.object({
+  id: z.string(),
+  healthy: z.boolean(),
+  status: z.enum(['active', 'reauth_required', 'disconnected']),
+  token_expires_at: z.string().nullable(),
+  checked_at: z.string(),
+  error: z.string().optional(),
+});
+
+export function accountRoutes(ctx: AppContext) {
+  async function accountOr404(orgId: string, id: string) {
+    const account = await findAccount(ctx.db, orgId, id);
+    if (!account) throw notFound('Social account');
+    return account;
+  }
+
+  /** A valid token, as the API reports failures: 409 when a person must act, 503 when the network is down. */
+  async function freshOrFail(account: AccountRow, force = false) {
+    try {
+      return await ensureFreshToken(ctx, account, { force });
+    } catch (err) {
+      if (err instanceof AccountUnusableError) throw new ApiError(409, 'Account needs to be reconnected', err.reason);
+      if (err instanceof NetworkError) {
+        if (err.kind === 'permanent') throw new ApiError(409, 'Account needs to be reconnected', err.description);
+        throw new ApiError(503, 'Network temporarily unavailable', err.description);
+      }
+      throw err;
+    }
+  }
+
+  return async function routes(app: FastifyInstance) {
+    const r = app.withTypeProvider<ZodTypeProvider>();
+
+    r.get(
+      '/v1/social-accounts',
+      { schema: { tags: ['Social accounts'], summary: 'List connected accounts', querystring: ListQuery, response: { 200: listOf(SocialAccount), ...errorResponses } } },
+      async (req) => {
+        const q = req.query;
+        const rows = await listAccounts(
+          ctx.db,
+          req.caller.orgId,
+          {
+            tenantId: q.tenantId,
+            network: q.network ? (canonicalNetwork(q.network) ?? q.network) : undefined,
+            networkUniqueId: q.networkUniqueId,
+            username: q.username,
+            status: q.status,
+          },
+          { limit: q.limit, offset: q.offset, cursor: q.cursor },
+        );
+        return {
+          success: true as const,
+          data: rows.map(toAccountView),
+          count: rows.length,
+          limit: q.limit,
+          offset: q.cursor ? 0 : q.offset,
+          next_cursor: rows.length === q.limit ? rows[rows.length - 1].id : null,
+        };
+      },
+    );
+
+    r.get(
+      '/v1/social-accounts/:id',
+      { schema: { tags: ['Social accounts'], summary: 'One account', params: IdParam, response: { 200: success(SocialAccount), ...errorResponses } } },
+      async (req) => ({ success: true as const, data: toAccountView(await accountOr404(req.caller.orgId, req.params.id)) }),
+    );
+
+    r.delete(
+      '/v1/social-accounts/:id',
+      {
+        schema: {
+          tags: ['Social accounts'],
+          summary: 'Disconnect: revoke at the network where it can, then remove the tokens',
+          params: IdParam,
+          response: { 200: success(SocialAccount), ...errorResponses },
+        },
+      },
+      async (req) => {
+        const account = await accountOr404(req.caller.orgId, req.params.id);
+        const adapter = ctx.adapters.get(account.network as NetworkId);
+        const tokens = decryptTokens(ctx.keyring, account);
+        const config = await findNetworkConfig(ctx.db, account.orgId, account.network);
+        if (adapter?.revoke && tokens && config) {
+          try {
+            await adapter.revoke({ app: appCredentials(ctx, config, adapter), tokens, metadata: account.metadata });
+          } catch (err) {
+            // The user asked us to let go of the account: we do, even if the network could not be told.
+            req.log.warn({ err: err instanceof NetworkError ? err.description : String(err), accountId: account.id }, 'revocation at the network failed');
+          }
+        }
+        const [row] = await ctx.db
+          .update(socialAccounts)
+          .set({ status: 'disconnected', accessTokenEnc: null, refreshTokenEnc: null, nextRefreshAt: null, updatedAt: new Date() })
+          .where(and(eq(socialAccounts.id, account.id), eq(socialAccounts.orgId, req.caller.orgId)))
+          .returning();
+        return { success: true as const, data: toAccountView(row) };
+      },
+    );
+
+    r.post(
+      '/v1/social-accounts/:id/token',
+      {
+        schema: {
+          tags: ['Social accounts'],
+          summary: 'A currently valid access token (refreshed first when near expiry)',
+          params: IdParam,
+          response: { 200: success(AccessToken), ...errorResponses },
+        },
+      },
+      async (req) => {
+        const account = await freshOrFail(await accountOr404(req.caller.orgId, req.params.id));
+        const tokens = decryptTokens(ctx.keyring, account)!;
+        return {
+          success: true as const,
+          data: { access_token: tokens.accessToken, token_type: 'Bearer', expires_at: account.tokenExpiresAt?.toISOString() ?? null },
+        };
+      },
+    );
+
+    r.get(
+      '/v1/social-accounts/:id/health',
+      {
+        schema: {
+          tags: ['Social accounts'],
+          summary: "Check the token against the network's identity endpoint (refreshes once on 401)",
+          params: IdParam,
+          response: { 200: success(Health), ...errorResponses },
+        },
+      },
+      async (req) => {
+        let account = await accountOr404(req.caller.orgId, req.params.id);
+        const adapter = ctx.adapters.get(account.network as NetworkId);
+        const config = await findNetworkConfig(ctx.db, account.orgId, account.network);
+        const report = (healthy: boolean, row: AccountRow, error?: string) => ({
+          success: true as const,
+          data: {
+            id: row.id,
+            healthy,
+            status: row.status,
+            token_expires_at: row.tokenExpiresAt?.toISOString() ?? null,
+            checked_at: new Date().toISOString(),
+            ...(error ? { error } : {}),
+          },
+        });
+        if (!adapter || !config || account.status !== 'active') return report(false, account, 'The account is not active');
+        const app = appCredentials(ctx, config, adapter);
+        const check = async (row: AccountRow) => adapter.verify({ app, accessToken: decryptTokens(ctx.keyring, row)!.accessToken, metadata: row.metadata });
+        try {
+          account = await ensureFreshToken(ctx, account);
+          await check(account);
+          return report(true, account);
+        } catch (err) {
+          if (!(err instanceof NetworkError) || err.kind !== 'permanent' || !adapter.refresh) {
+            return report(false, (await findAccount(ctx.db, account.orgId, account.id)) ?? account, errorText(err));
+          }
+        }
+        // The network said the token is dead: refresh once and check again.
+        try {
+          account = await ensureFreshToken(ctx, account, { force: true });
+          await check(account);
+          return report(true, account);
+        } catch (err) {
+          return report(false, (await findAccount(ctx.db, account.orgId, account.id)) ?? account, errorText(err));
+        }
+      },
+    );
+  };
+}
+
+function errorText(err: unknown): string {
+  if (err instanceof NetworkError) return err.description;
+  if (err instanceof AccountUnusableError) return err.reason;
+  throw err;
+}

@@ -1,0 +1,79 @@
+// Process configuration, read once from the environment (PRODUCT.md, "Process, configuration, data").
+import { z } from 'zod';
+
+const booleanFlag = z
+  .enum(['true', 'false', '1', '0', ''])
+  .optional()
+  .transform((v) => v === 'true' || v === '1');
+
+const upstreamMap = z
+  .string()
+  .optional()
+  .transform((raw, ctx) => {
+    if (!raw) return {} as Record<string, string>;
+    try {
+      const parsed = z.record(z.string(), z.string()).parse(JSON.parse(raw));
+      const map: Record<string, string> = {};
+      for (const [from, to] of Object.entries(parsed)) map[new URL(from).origin] = new URL(to).origin;
+      return map;
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'must be a JSON object mapping origins to origins' });
+      return z.NEVER;
+    }
+  });
+
+const envSchema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  HOST: z.string().default('127.0.0.1'),
+  PUBLIC_URL: z.string().url().optional(),
+  DATABASE_URL: z.string().optional(),
+  DATA_DIR: z.string().default('./data'),
+  SWITCHBOARD_ENCRYPTION_KEYS: z.string().optional(),
+  SWITCHBOARD_BOOTSTRAP_API_KEY: z.string().min(16).optional(),
+  SWITCHBOARD_UPSTREAMS: upstreamMap,
+  SWITCHBOARD_ALLOW_PRIVATE_URLS: booleanFlag,
+  SWITCHBOARD_UPSTREAM_TIMEOUT_MS: z.coerce.number().int().positive().default(15_000),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export interface Config {
+  port: number;
+  host: string;
+  /** Origin (and optional path prefix) every callback and start URL is built from; never the Host header. */
+  publicUrl: string;
+  /** `undefined` → embedded PGlite in `dataDir`. */
+  databaseUrl: string | undefined;
+  dataDir: string;
+  /** Raw `id:base64key,…`; resolved into keys by `security/keyring.ts`. */
+  encryptionKeys: string | undefined;
+  bootstrapApiKey: string | undefined;
+  upstreams: Record<string, string>;
+  upstreamTimeoutMs: number;
+  allowPrivateUrls: boolean;
+  logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
+}
+
+export class ConfigError extends Error {}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  const publicUrl = (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, '');
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    publicUrl,
+    databaseUrl: e.DATABASE_URL || undefined,
+    dataDir: e.DATA_DIR,
+    encryptionKeys: e.SWITCHBOARD_ENCRYPTION_KEYS || undefined,
+    bootstrapApiKey: e.SWITCHBOARD_BOOTSTRAP_API_KEY,
+    upstreams: e.SWITCHBOARD_UPSTREAMS,
+    upstreamTimeoutMs: e.SWITCHBOARD_UPSTREAM_TIMEOUT_MS,
+    allowPrivateUrls: e.SWITCHBOARD_ALLOW_PRIVATE_URLS,
+    logLevel: e.LOG_LEVEL,
+  };
+}

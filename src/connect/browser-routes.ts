@@ -1,0 +1,162 @@
+// What the end user's browser hits: the start URL, the per-network callback, and the hosted selection page.
+// Results go back to the organization's `redirect_uri` (PRODUCT.md, "The connection flow") or to a hosted page.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { AppContext } from '../context.ts';
+import type { AccountRow } from '../accounts/accounts.ts';
+import type { NetworkId } from '../providers/types.ts';
+import { connectedPage, errorPage, selectionPage, sendPage } from '../web/pages.ts';
+import {
+  beginFlow,
+  completeCallback,
+  failFlow,
+  findPendingSelection,
+  finishSelection,
+  FlowError,
+  organizationName,
+  type FlowOutcome,
+  type FlowRow,
+} from './flows.ts';
+
+function withParams(base: string, params: Array<[string, string | null | undefined]>): string {
+  const url = new URL(base);
+  for (const [k, v] of params) if (v !== null && v !== undefined) url.searchParams.append(k, v);
+  return url.toString();
+}
+
+function stringParams(query: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries((query ?? {}) as Record<string, unknown>)) {
+    const value = Array.isArray(v) ? v[0] : v;
+    if (typeof value === 'string') out[k] = value;
+  }
+  return out;
+}
+
+export function browserRoutes(ctx: AppContext) {
+  const networkName = (network: string) => ctx.adapters.get(network as NetworkId)?.displayName ?? network;
+  const branding = async (orgId?: string) => ({ organizationName: orgId ? await organizationName(ctx, orgId) : '' });
+  const cookieOptions = { httpOnly: true, sameSite: 'lax' as const, path: '/', secure: ctx.config.publicUrl.startsWith('https:') };
+
+  async function sendAccounts(reply: FastifyReply, flow: FlowRow, accounts: AccountRow[], status = 302) {
+    reply.clearCookie(`sb_flow_${flow.id}`, cookieOptions);
+    if (!flow.redirectUri) {
+      const names = accounts.map((a) => ({ name: a.nickname ?? a.username ?? a.networkUniqueId }));
+      return sendPage(reply, 200, connectedPage(await branding(flow.orgId), { networkName: networkName(flow.network), accounts: names }));
+    }
+    const target = withParams(flow.redirectUri, [
+      ['status', 'success'],
+      ['network', flow.network],
+      ...accounts.flatMap((a): Array<[string, string | null]> => [
+        ['account_id', a.id],
+        ['username', a.username],
+        ['network_unique_id', a.networkUniqueId],
+      ]),
+      ['tenant_id', flow.tenantId],
+    ]);
+    return reply.code(status).header('referrer-policy', 'no-referrer').redirect(target, status);
+  }
+
+  async function sendOutcome(reply: FastifyReply, outcome: FlowOutcome) {
+    const { flow } = outcome;
+    if (outcome.kind === 'connected') return sendAccounts(reply, flow, outcome.accounts);
+    if (flow.selection === 'headless' && flow.redirectUri) {
+      return reply.header('referrer-policy', 'no-referrer').redirect(withParams(flow.redirectUri, [['session', outcome.session], ['network', flow.network]]), 302);
+    }
+    return reply.header('referrer-policy', 'no-referrer').redirect(`/connect/select?session=${encodeURIComponent(outcome.session)}`, 302);
+  }
+
+  async function sendFailure(req: FastifyRequest, reply: FastifyReply, err: unknown, status = 302) {
+    if (!(err instanceof FlowError)) {
+      req.log.error({ err }, 'connection flow failed');
+      err = new FlowError('server_error', 'Something went wrong while connecting. Please try again.');
+    }
+    const failure = err as FlowError;
+    if (failure.flow) {
+      await failFlow(ctx, failure.flow);
+      reply.clearCookie(`sb_flow_${failure.flow.id}`, cookieOptions);
+    }
+    req.log.info({ error: failure.code, network: failure.flow?.network }, 'connection flow ended with an error');
+    if (failure.flow?.redirectUri) {
+      const target = withParams(failure.flow.redirectUri, [
+        ['status', 'error'],
+        ['error', failure.code],
+        ['error_description', failure.description],
+        ['network', failure.flow.network],
+        ['tenant_id', failure.flow.tenantId],
+      ]);
+      return reply.header('referrer-policy', 'no-referrer').redirect(target, status);
+    }
+    const title = failure.code === 'access_denied' ? 'Connection cancelled' : 'The connection could not be completed';
+    return sendPage(reply, 400, errorPage(await branding(failure.flow?.orgId), { title, description: failure.description }));
+  }
+
+  return async function routes(app: FastifyInstance) {
+    app.get<{ Params: { token: string } }>('/connect/:token', async (req, reply) => {
+      try {
+        const { location, cookie } = await beginFlow(ctx, req.params.token);
+        reply.setCookie(cookie.name, cookie.value, { ...cookieOptions, expires: cookie.expiresAt });
+        return reply.header('referrer-policy', 'no-referrer').header('cache-control', 'no-store').redirect(ctx.upstream.rewrite(location), 302);
+      } catch (err) {
+        return sendFailure(req, reply, err);
+      }
+    });
+
+    app.get<{ Params: { network: string } }>('/oauth/:network/callback', async (req, reply) => {
+      try {
+        return await sendOutcome(reply, await completeCallback(ctx, req.params.network, stringParams(req.query), req.cookies));
+      } catch (err) {
+        return sendFailure(req, reply, err);
+      }
+    });
+
+    app.get('/connect/select', async (req, reply) => {
+      const session = stringParams(req.query).session ?? '';
+      try {
+        const pending = await findPendingSelection(ctx, session, { cookies: req.cookies });
+        return sendSelection(reply, pending.flow, session, pending.profiles);
+      } catch (err) {
+        return sendFailure(req, reply, err);
+      }
+    });
+
+    app.post('/connect/select', async (req, reply) => {
+      const body = (req.body ?? {}) as Record<string, string | string[] | undefined>;
+      const session = typeof body.session === 'string' ? body.session : '';
+      const selected = ([] as string[]).concat(body.selected ?? []);
+      try {
+        const pending = await findPendingSelection(ctx, session, { cookies: req.cookies });
+        const known = new Set(pending.profiles.map((p) => p.networkUniqueId));
+        if (selected.length === 0 || selected.some((id) => !known.has(id))) {
+          return sendSelection(reply, pending.flow, session, pending.profiles, 'Choose at least one profile to connect.', 400);
+        }
+        const accounts = await finishSelection(ctx, pending, selected);
+        return sendAccounts(reply, pending.flow, accounts, 303);
+      } catch (err) {
+        return sendFailure(req, reply, err, 303);
+      }
+    });
+  };
+
+  async function sendSelection(
+    reply: FastifyReply,
+    flow: FlowRow,
+    session: string,
+    profiles: Awaited<ReturnType<typeof findPendingSelection>>['profiles'],
+    error?: string,
+    status = 200,
+  ) {
+    const html = selectionPage(await branding(flow.orgId), {
+      networkName: networkName(flow.network),
+      session,
+      error,
+      profiles: profiles.map((p) => ({
+        id: p.networkUniqueId,
+        name: p.nickname ?? p.username ?? p.networkUniqueId,
+        username: p.username,
+        type: p.accountType,
+        pictureUrl: p.profilePictureUrl,
+      })),
+    });
+    return sendPage(reply, status, html, flow.redirectUri ? [new URL(flow.redirectUri).origin] : []);
+  }
+}

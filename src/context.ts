@@ -1,0 +1,22 @@
+// Everything a request handler or a background job needs, built once per process by `server.ts`.
+import type { Logger } from 'pino';
+import type { Config } from './config.ts';
+import type { Database, Db } from './db/database.ts';
+import type { Keyring } from './security/keyring.ts';
+import type { AdapterRegistry } from './providers/registry.ts';
+import type { UpstreamClient } from './providers/upstream.ts';
+
+export interface AppContext {
+  config: Config;
+  database: Database;
+  db: Db;
+  keyring: Keyring;
+  upstream: UpstreamClient;
+  adapters: AdapterRegistry;
+  log: Logger;
+}
+
+/** Our fixed OAuth callback for a network: one path per network (mix-up defence), built from PUBLIC_URL. */
+export function callbackUrl(publicUrl: string, network: string): string {
+  return `${publicUrl}/oauth/${network}/callback`;
+}

@@ -1,0 +1,156 @@
+// The one schema, for PGlite and PostgreSQL alike. Migrations in `db/migrations` are generated from it
+// with `npm run db:generate` (drizzle-kit) and applied on start.
+import { sql } from 'drizzle-orm';
+import { boolean, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+
+const createdAt = () => timestamp('created_at', { withTimezone: true }).notNull().defaultNow();
+const updatedAt = () => timestamp('updated_at', { withTimezone: true }).notNull().defaultNow();
+
+export const organizations = pgTable('organizations', {
+  id: text('id').primaryKey(),
+  name: text('name').notNull(),
+  createdAt: createdAt(),
+});
+
+export const workspaces = pgTable(
+  'workspaces',
+  {
+    id: text('id').primaryKey(),
+    orgId: text('org_id').notNull().references(() => organizations.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    isDefault: boolean('is_default').notNull().default(false),
+    createdAt: createdAt(),
+  },
+  (t) => [index('workspaces_org_idx').on(t.orgId)],
+);
+
+export const apiKeys = pgTable(
+  'api_keys',
+  {
+    id: text('id').primaryKey(),
+    orgId: text('org_id').notNull().references(() => organizations.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    /** SHA-256 of the key; the key itself is shown once and never stored. */
+    keyHash: text('key_hash').notNull(),
+    /** First characters of the key, to tell keys apart in listings. */
+    keyPrefix: text('key_prefix').notNull(),
+    /** `admin` keys may also manage organizations. */
+    role: text('role', { enum: ['admin', 'standard'] }).notNull().default('standard'),
+    createdAt: createdAt(),
+    lastUsedAt: timestamp('last_used_at', { withTimezone: true }),
+    revokedAt: timestamp('revoked_at', { withTimezone: true }),
+  },
+  (t) => [uniqueIndex('api_keys_hash_idx').on(t.keyHash), index('api_keys_org_idx').on(t.orgId)],
+);
+
+/** An organization's own OAuth app for one network (`/v1/social-networks`). */
+export const networkConfigs = pgTable(
+  'network_configs',
+  {
+    id: text('id').primaryKey(),
+    orgId: text('org_id').notNull().references(() => organizations.id, { onDelete: 'cascade' }),
+    network: text('network').notNull(),
+    clientKey: text('client_key').notNull(),
+    /** Encrypted, bound to this row's id. */
+    clientSecretEnc: text('client_secret_enc'),
+    /** `null` → the adapter's default scopes. */
+    scopes: text('scopes').array(),
+    /** Exact allowlist for `auth-url`'s `redirect_uri`. */
+    redirectUris: text('redirect_uris').array().notNull().default(sql`'{}'::text[]`),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [uniqueIndex('network_configs_org_network_idx').on(t.orgId, t.network)],
+);
+
+/** One connection attempt, from `auth-url` to the account(s) it produced. Secrets are stored hashed. */
+export const connectFlows = pgTable(
+  'connect_flows',
+  {
+    id: text('id').primaryKey(),
+    orgId: text('org_id').notNull().references(() => organizations.id, { onDelete: 'cascade' }),
+    network: text('network').notNull(),
+    networkConfigId: text('network_config_id').notNull().references(() => networkConfigs.id, { onDelete: 'cascade' }),
+    status: text('status', { enum: ['created', 'authorizing', 'selecting', 'completed', 'failed'] }).notNull(),
+    startTokenHash: text('start_token_hash').notNull(),
+    stateHash: text('state_hash'),
+    browserBindingHash: text('browser_binding_hash'),
+    /** PKCE verifier, encrypted. */
+    codeVerifierEnc: text('code_verifier_enc'),
+    /** Selection session (hosted page or headless picker), hashed. */
+    sessionHash: text('session_hash'),
+    /** Profiles offered for selection, with their tokens: encrypted JSON. */
+    pendingProfilesEnc: text('pending_profiles_enc'),
+    redirectUri: text('redirect_uri'),
+    tenantId: text('tenant_id'),
+    workspaceId: text('workspace_id'),
+    /** Reconnect: the account this flow must update. */
+    accountId: text('account_id'),
+    selection: text('selection', { enum: ['hosted', 'headless'] }).notNull(),
+    expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    uniqueIndex('connect_flows_start_idx').on(t.startTokenHash),
+    uniqueIndex('connect_flows_state_idx').on(t.stateHash),
+    uniqueIndex('connect_flows_session_idx').on(t.sessionHash),
+    index('connect_flows_expires_idx').on(t.expiresAt),
+  ],
+);
+
+export const socialAccounts = pgTable(
+  'social_accounts',
+  {
+    id: text('id').primaryKey(),
+    orgId: text('org_id').notNull().references(() => organizations.id, { onDelete: 'cascade' }),
+    workspaceId: text('workspace_id'),
+    network: text('network').notNull(),
+    networkUniqueId: text('network_unique_id').notNull(),
+    username: text('username'),
+    nickname: text('nickname'),
+    profilePictureUrl: text('profile_picture_url'),
+    accountType: text('account_type').notNull(),
+    tenantId: text('tenant_id'),
+    status: text('status', { enum: ['active', 'reauth_required', 'disconnected'] }).notNull().default('active'),
+    /** Encrypted, bound to this row's id and column. */
+    accessTokenEnc: text('access_token_enc'),
+    refreshTokenEnc: text('refresh_token_enc'),
+    tokenExpiresAt: timestamp('token_expires_at', { withTimezone: true }),
+    refreshTokenExpiresAt: timestamp('refresh_token_expires_at', { withTimezone: true }),
+    scopes: text('scopes').array().notNull().default(sql`'{}'::text[]`),
+    /** Network-specific facts the adapter needs later (e.g. the parent user id of a Page). Never secrets. */
+    metadata: jsonb('metadata').$type<Record<string, unknown>>().notNull().default({}),
+    nextRefreshAt: timestamp('next_refresh_at', { withTimezone: true }),
+    refreshFailures: integer('refresh_failures').notNull().default(0),
+    lastRefreshedAt: timestamp('last_refreshed_at', { withTimezone: true }),
+    lastError: text('last_error'),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    uniqueIndex('social_accounts_identity_idx').on(t.orgId, t.network, t.networkUniqueId),
+    index('social_accounts_org_id_idx').on(t.orgId, t.id),
+    index('social_accounts_org_tenant_idx').on(t.orgId, t.tenantId, t.id),
+    index('social_accounts_refresh_idx').on(t.nextRefreshAt),
+  ],
+);
+
+/** Storage for the sandbox authorization server (oidc-provider's adapter models). */
+export const sandboxOidcModels = pgTable(
+  'sandbox_oidc_models',
+  {
+    kind: text('kind').notNull(),
+    id: text('id').notNull(),
+    payload: jsonb('payload').$type<Record<string, unknown>>().notNull(),
+    grantId: text('grant_id'),
+    userCode: text('user_code'),
+    uid: text('uid'),
+    expiresAt: timestamp('expires_at', { withTimezone: true }),
+    consumedAt: timestamp('consumed_at', { withTimezone: true }),
+  },
+  (t) => [
+    primaryKey({ columns: [t.kind, t.id] }),
+    index('sandbox_oidc_grant_idx').on(t.grantId),
+    index('sandbox_oidc_uid_idx').on(t.uid),
+  ],
+);

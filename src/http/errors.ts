@@ -1,0 +1,66 @@
+// Error bodies in the native API's contract shape (PRODUCT.md, "Native API"):
+//   validation → 400 {"success":false,"error":"Invalid payload","details":<zod format tree>}
+//   others     → {"success":false,"error":"<sentence>","message"?:"…"}, never a stack trace.
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+
+// The seed contract reports a missing field as "Required" (`{"network":{"_errors":["Required"]}}`).
+z.config({
+  customError: (issue) => (issue.code === 'invalid_type' && issue.input === undefined ? 'Required' : undefined),
+});
+
+export class ApiError extends Error {
+  constructor(
+    readonly statusCode: number,
+    /** A sentence for `error`. */
+    readonly error: string,
+    /** Optional detail for `message`. */
+    readonly detail?: string,
+  ) {
+    super(detail ? `${error}: ${detail}` : error);
+  }
+}
+
+export const badRequest = (error: string, detail?: string) => new ApiError(400, error, detail);
+export const notFound = (what: string) => new ApiError(404, `${what} not found`);
+export const conflict = (error: string, detail?: string) => new ApiError(409, error, detail);
+
+/** The `details` tree of a validation error, in zod's `.format()` shape. */
+export function formatIssues(issues: z.core.$ZodIssue[]): unknown {
+  return z.formatError(new z.ZodError(issues));
+}
+
+export function invalidPayload(reply: FastifyReply, details: unknown) {
+  return reply.code(400).send({ success: false, error: 'Invalid payload', details });
+}
+
+/** Installs the contract's error handler on a scope (the native API; the Ocoya surface has its own). */
+export function useNativeErrors(app: FastifyInstance) {
+  app.setErrorHandler((err: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
+    if (hasZodFastifySchemaValidationErrors(err)) {
+      const issues = err.validation.map((v) => v.params.issue as z.core.$ZodIssue);
+      return invalidPayload(reply, formatIssues(issues));
+    }
+    if (err instanceof ApiError) {
+      return reply
+        .code(err.statusCode)
+        .send({ success: false, error: err.error, ...(err.detail ? { message: err.detail } : {}) });
+    }
+    if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
+      // Fastify's own 4xx (malformed JSON, body too large, unsupported media type).
+      return reply.code(err.statusCode).send({ success: false, error: 'Bad request', message: err.message });
+    }
+    req.log.error({ err }, 'request failed');
+    return reply.code(500).send({ success: false, error: 'Internal server error', message: publicMessage(err) });
+  });
+}
+
+/** A 500's `message`: what kind of fault, without internals (no SQL, no stack, no secrets). */
+function publicMessage(err: Error): string {
+  const code = (err as { code?: string }).code;
+  if (code === 'ECONNREFUSED' || code === '57P01' || /connect|terminat/i.test(err.message)) {
+    return 'Database connection failed';
+  }
+  return 'An unexpected error occurred';
+}

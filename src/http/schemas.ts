@@ -1,0 +1,54 @@
+// Shared pieces of the native API's schemas. Zod schemas are the single source for request validation,
+// TypeScript types and the OpenAPI document.
+import { z } from 'zod';
+import { ACCOUNT_TYPES } from '../providers/types.ts';
+
+export const ErrorBody = z
+  .object({ success: z.literal(false), error: z.string(), message: z.string().optional(), details: z.unknown().optional() })
+  .meta({ id: 'Error' });
+
+export const success = <T extends z.ZodType>(data: T) => z.object({ success: z.literal(true), data });
+
+export const listOf = <T extends z.ZodType>(item: T) =>
+  z.object({
+    success: z.literal(true),
+    data: z.array(item),
+    count: z.number().int(),
+    limit: z.number().int(),
+    offset: z.number().int(),
+    next_cursor: z.string().nullable().optional(),
+  });
+
+export const errorResponses = {
+  400: ErrorBody,
+  401: ErrorBody,
+  403: ErrorBody,
+  404: ErrorBody,
+  409: ErrorBody,
+  500: ErrorBody,
+};
+
+export const IdParam = z.object({ id: z.string().min(1).max(64) });
+
+export const TENANT_ID = /^[A-Za-z0-9_-]{1,128}$/;
+export const TenantId = z.string().regex(TENANT_ID, 'may contain only letters, digits, underscores and hyphens (1–128)');
+
+export const SocialAccount = z
+  .object({
+    id: z.string(),
+    network: z.string(),
+    network_unique_id: z.string(),
+    username: z.string().nullable(),
+    nickname: z.string().nullable(),
+    profile_picture_url: z.string().nullable(),
+    account_type: z.enum(ACCOUNT_TYPES),
+    tenant_id: z.string().nullable(),
+    workspace_id: z.string().nullable(),
+    status: z.enum(['active', 'reauth_required', 'disconnected']),
+    token_expires_at: z.string().nullable(),
+    scopes: z.array(z.string()),
+    created_at: z.string(),
+    updated_at: z.string(),
+  })
+  .meta({ id: 'SocialAccount' });
+export type SocialAccountView = z.infer<typeof SocialAccount>;

@@ -1,0 +1,111 @@
+// An organization's own OAuth app per network. The client secret is encrypted, bound to its row, and never
+// leaves this module except to an adapter.
+import { and, eq, or } from 'drizzle-orm';
+import type { AppContext } from '../context.ts';
+import { callbackUrl } from '../context.ts';
+import type { DbOrTx } from '../db/database.ts';
+import { connectFlows, networkConfigs, socialAccounts } from '../db/schema.ts';
+import { newId } from '../security/ids.ts';
+import type { AppCredentials, NetworkAdapter, NetworkId } from '../providers/types.ts';
+
+export type NetworkConfigRow = typeof networkConfigs.$inferSelect;
+
+const secretContext = (id: string) => `network_configs:${id}:client_secret`;
+
+export interface NetworkConfigView {
+  id: string;
+  network: string;
+  client_key: string;
+  scopes: string[];
+  redirect_uris: string[];
+  /** Register this exact URL as the redirect/callback URL in the app's settings at the network. */
+  callback_url: string;
+  has_client_secret: boolean;
+  created_at: string;
+  updated_at: string;
+}
+
+export function toView(ctx: AppContext, row: NetworkConfigRow): NetworkConfigView {
+  const adapter = ctx.adapters.get(row.network as NetworkId);
+  return {
+    id: row.id,
+    network: row.network,
+    client_key: row.clientKey,
+    scopes: row.scopes ?? [...(adapter?.defaultScopes ?? [])],
+    redirect_uris: row.redirectUris,
+    callback_url: callbackUrl(ctx.config.publicUrl, row.network),
+    has_client_secret: Boolean(row.clientSecretEnc),
+    created_at: row.createdAt.toISOString(),
+    updated_at: row.updatedAt.toISOString(),
+  };
+}
+
+export interface SaveNetworkConfig {
+  clientKey?: string;
+  clientSecret?: string;
+  scopes?: string[];
+  redirectUris?: string[];
+}
+
+/** Creates or replaces the organization's app for a network. */
+export async function saveNetworkConfig(
+  ctx: AppContext,
+  orgId: string,
+  adapter: NetworkAdapter,
+  input: SaveNetworkConfig,
+): Promise<{ row: NetworkConfigRow; created: boolean }> {
+  const [existing] = await ctx.db
+    .select({ id: networkConfigs.id })
+    .from(networkConfigs)
+    .where(and(eq(networkConfigs.orgId, orgId), eq(networkConfigs.network, adapter.network)));
+  const id = existing?.id ?? newId();
+  const clientKey = input.clientKey ?? adapter.builtInApp?.clientId ?? '';
+  const secret = input.clientSecret ?? (input.clientKey ? undefined : adapter.builtInApp?.clientSecret);
+  const values = {
+    clientKey,
+    clientSecretEnc: secret ? ctx.keyring.encrypt(secret, secretContext(id)) : null,
+    scopes: input.scopes ?? null,
+    redirectUris: input.redirectUris ?? [],
+    updatedAt: new Date(),
+  };
+  const [row] = await ctx.db
+    .insert(networkConfigs)
+    .values({ id, orgId, network: adapter.network, ...values })
+    .onConflictDoUpdate({ target: [networkConfigs.orgId, networkConfigs.network], set: values })
+    .returning();
+  return { row, created: !existing };
+}
+
+export async function listNetworkConfigs(db: DbOrTx, orgId: string) {
+  return db.select().from(networkConfigs).where(eq(networkConfigs.orgId, orgId)).orderBy(networkConfigs.network);
+}
+
+/** One config of this organization, by id or by network name. */
+export async function findNetworkConfig(db: DbOrTx, orgId: string, idOrNetwork: string) {
+  const [row] = await db
+    .select()
+    .from(networkConfigs)
+    .where(and(eq(networkConfigs.orgId, orgId), or(eq(networkConfigs.id, idOrNetwork), eq(networkConfigs.network, idOrNetwork))));
+  return row;
+}
+
+/** Removes the app; its accounts are marked disconnected and lose their tokens, its pending flows end. */
+export async function deleteNetworkConfig(ctx: AppContext, orgId: string, row: NetworkConfigRow) {
+  await ctx.db.transaction(async (tx) => {
+    await tx
+      .update(socialAccounts)
+      .set({ status: 'disconnected', accessTokenEnc: null, refreshTokenEnc: null, nextRefreshAt: null, updatedAt: new Date() })
+      .where(and(eq(socialAccounts.orgId, orgId), eq(socialAccounts.network, row.network)));
+    await tx.delete(connectFlows).where(eq(connectFlows.networkConfigId, row.id));
+    await tx.delete(networkConfigs).where(and(eq(networkConfigs.id, row.id), eq(networkConfigs.orgId, orgId)));
+  });
+}
+
+/** The credentials an adapter uses for this organization. */
+export function appCredentials(ctx: AppContext, row: NetworkConfigRow, adapter: NetworkAdapter): AppCredentials {
+  return {
+    clientId: row.clientKey,
+    clientSecret: row.clientSecretEnc ? ctx.keyring.decrypt(row.clientSecretEnc, secretContext(row.id)) : undefined,
+    scopes: row.scopes ?? [...adapter.defaultScopes],
+  };
+}

@@ -1,0 +1,108 @@
+// `/v1/organizations` (admin keys) and `/v1/api-keys` (the caller's own organization).
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { AppContext } from '../context.ts';
+import { requireAdmin } from '../http/auth.ts';
+import { notFound } from '../http/errors.ts';
+import { errorResponses, IdParam, listOf, success } from '../http/schemas.ts';
+import { createApiKey, listApiKeys, revokeApiKey } from './api-keys.ts';
+import { createOrganization, listOrganizations } from './organizations.ts';
+
+const Name = z.string().trim().min(1).max(200);
+
+const ApiKey = z.object({
+  id: z.string(),
+  name: z.string(),
+  prefix: z.string().describe('First characters of the key, to tell keys apart'),
+  role: z.enum(['admin', 'standard']),
+  created_at: z.string(),
+  last_used_at: z.string().nullable(),
+  revoked_at: z.string().nullable(),
+});
+
+export function organizationRoutes(ctx: AppContext) {
+  return async function routes(app: FastifyInstance) {
+    const r = app.withTypeProvider<ZodTypeProvider>();
+
+    r.post(
+      '/v1/organizations',
+      {
+        schema: {
+          tags: ['Organizations'],
+          summary: 'Create an organization (admin key); returns its first API key once',
+          body: z.object({ name: Name }),
+          response: { 201: success(z.object({ id: z.string(), name: z.string(), api_key: z.string() })), ...errorResponses },
+        },
+      },
+      async (req, reply) => {
+        requireAdmin(req);
+        const org = await createOrganization(ctx.db, { name: req.body.name });
+        return reply.code(201).send({ success: true, data: { id: org.id, name: org.name, api_key: org.apiKey } });
+      },
+    );
+
+    r.get(
+      '/v1/organizations',
+      {
+        schema: {
+          tags: ['Organizations'],
+          summary: 'List organizations (admin key)',
+          response: { 200: listOf(z.object({ id: z.string(), name: z.string(), created_at: z.string() })), ...errorResponses },
+        },
+      },
+      async (req) => {
+        requireAdmin(req);
+        const rows = await listOrganizations(ctx.db);
+        return {
+          success: true as const,
+          data: rows.map((o) => ({ id: o.id, name: o.name, created_at: o.createdAt.toISOString() })),
+          count: rows.length,
+          limit: rows.length,
+          offset: 0,
+        };
+      },
+    );
+
+    r.get(
+      '/v1/api-keys',
+      { schema: { tags: ['API keys'], summary: "List this organization's API keys", response: { 200: listOf(ApiKey), ...errorResponses } } },
+      async (req) => {
+        const keys = await listApiKeys(ctx.db, req.caller.orgId);
+        return { success: true as const, data: keys, count: keys.length, limit: keys.length, offset: 0 };
+      },
+    );
+
+    r.post(
+      '/v1/api-keys',
+      {
+        schema: {
+          tags: ['API keys'],
+          summary: 'Create an API key (shown once)',
+          body: z.object({ name: Name }),
+          response: { 201: success(z.object({ id: z.string(), name: z.string(), key: z.string() })), ...errorResponses },
+        },
+      },
+      async (req, reply) => {
+        const { id, key } = await createApiKey(ctx.db, { orgId: req.caller.orgId, name: req.body.name });
+        return reply.code(201).send({ success: true, data: { id, name: req.body.name, key } });
+      },
+    );
+
+    r.delete(
+      '/v1/api-keys/:id',
+      {
+        schema: {
+          tags: ['API keys'],
+          summary: 'Revoke an API key',
+          params: IdParam,
+          response: { 200: success(z.object({ id: z.string(), revoked: z.literal(true) })), ...errorResponses },
+        },
+      },
+      async (req) => {
+        if (!(await revokeApiKey(ctx.db, req.caller.orgId, req.params.id))) throw notFound('API key');
+        return { success: true as const, data: { id: req.params.id, revoked: true as const } };
+      },
+    );
+  };
+}

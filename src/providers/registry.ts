@@ -1,0 +1,46 @@
+// The adapters this installation speaks, by network id. Adding a network = one adapter file + one line here.
+import type { UpstreamClient } from './upstream.ts';
+import { NETWORKS, type NetworkAdapter, type NetworkId } from './types.ts';
+import { createSandboxAdapter } from './sandbox.ts';
+
+/** Names accepted on input for a network (PRODUCT.md, "Networks"). */
+const ALIASES: Record<string, NetworkId> = { twitter: 'x', gmb: 'google_business', googlebusiness: 'google_business' };
+
+export function canonicalNetwork(input: string): NetworkId | undefined {
+  const name = input.toLowerCase();
+  if ((NETWORKS as readonly string[]).includes(name)) return name as NetworkId;
+  return ALIASES[name];
+}
+
+export interface RegistryOptions {
+  publicUrl: string;
+  upstream: UpstreamClient;
+  /** Credentials of the built-in sandbox client (the sandbox server is configured with the same). */
+  sandboxApp: { clientId: string; clientSecret: string };
+}
+
+export class AdapterRegistry {
+  private readonly adapters = new Map<NetworkId, NetworkAdapter>();
+
+  constructor(adapters: NetworkAdapter[]) {
+    for (const adapter of adapters) this.adapters.set(adapter.network, adapter);
+  }
+
+  get(network: NetworkId): NetworkAdapter | undefined {
+    return this.adapters.get(network);
+  }
+
+  /** The adapter for a name given on input (aliases allowed), or `undefined` if we don't speak it. */
+  resolve(input: string): NetworkAdapter | undefined {
+    const id = canonicalNetwork(input);
+    return id ? this.adapters.get(id) : undefined;
+  }
+
+  supported(): NetworkId[] {
+    return [...this.adapters.keys()];
+  }
+}
+
+export function createAdapterRegistry(opts: RegistryOptions): AdapterRegistry {
+  return new AdapterRegistry([createSandboxAdapter({ publicUrl: opts.publicUrl, upstream: opts.upstream, app: opts.sandboxApp })]);
+}

@@ -1,0 +1,83 @@
+// Process assembly: open the database, build the context, serve HTTP and/or run background work, and shut
+// down cleanly (stop accepting, drain connections, stop the worker, close the database).
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { Config } from './config.ts';
+import type { AppContext } from './context.ts';
+import { openDatabase, type Database } from './db/database.ts';
+import { buildApp } from './http/app.ts';
+import { createLogger } from './http/logging.ts';
+import { bootstrap } from './orgs/organizations.ts';
+import { createAdapterRegistry } from './providers/registry.ts';
+import { UpstreamClient } from './providers/upstream.ts';
+import { Keyring } from './security/keyring.ts';
+import { startWorker, type Worker } from './worker.ts';
+
+export interface ContextOptions {
+  log?: Logger;
+  poolSize?: number;
+}
+
+export async function createContext(config: Config, opts: ContextOptions = {}): Promise<AppContext> {
+  const log = opts.log ?? createLogger(config.logLevel);
+  const embedded = !config.databaseUrl;
+  const keyring = Keyring.resolve({ spec: config.encryptionKeys, dataDir: config.dataDir, embedded });
+  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: opts.poolSize });
+  const upstream = new UpstreamClient(config.upstreams, config.upstreamTimeoutMs);
+  const adapters = createAdapterRegistry({
+    publicUrl: config.publicUrl,
+    upstream,
+    sandboxApp: { clientId: 'switchboard-sandbox', clientSecret: keyring.deriveSecret('sandbox-client') },
+  });
+  return { config, database, db: database.db, keyring, upstream, adapters, log };
+}
+
+export interface RunningServer {
+  app: FastifyInstance;
+  ctx: AppContext;
+  url: string;
+  /** The admin key made on first start (printed once), if this start made it. */
+  bootstrapKey: string | undefined;
+  close(): Promise<void>;
+}
+
+export interface ServeOptions extends ContextOptions {
+  /** Run the background worker in this process (as `serve` does). */
+  worker?: boolean;
+  /** Embedded mode: a secret the CLI (same user, via DATA_DIR/server.json) uses to reach the admin API. */
+  localAdminToken?: string;
+}
+
+export async function serve(config: Config, opts: ServeOptions = {}): Promise<RunningServer> {
+  const ctx = await createContext(config, opts);
+  let sandboxDatabase: Database | undefined;
+  try {
+    const bootstrapKey = await bootstrap(ctx.db, config.bootstrapApiKey);
+    if (ctx.database.kind === 'postgres') {
+      sandboxDatabase = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, migrate: false, poolSize: 4 });
+    }
+    const app = await buildApp(ctx, { sandboxDb: sandboxDatabase?.db ?? ctx.db, localAdminToken: opts.localAdminToken });
+    await app.listen({ port: config.port, host: config.host });
+    const address = app.server.address();
+    const port = typeof address === 'object' && address ? address.port : config.port;
+    const worker: Worker | undefined = opts.worker === false ? undefined : startWorker(ctx);
+    let closing: Promise<void> | undefined;
+    return {
+      app,
+      ctx,
+      bootstrapKey,
+      url: `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`,
+      close: () =>
+        (closing ??= (async () => {
+          await app.close();
+          await worker?.stop();
+          await sandboxDatabase?.close();
+          await ctx.database.close();
+        })()),
+    };
+  } catch (err) {
+    await sandboxDatabase?.close();
+    await ctx.database.close();
+    throw err;
+  }
+}

@@ -1,0 +1,127 @@
+// Hosted pages the organization's end users see: selection, connected, error. They carry the organization's
+// name (never ours), work without JavaScript, and are served with a strict CSP and no referrer.
+import type { FastifyReply } from 'fastify';
+
+export function escapeHtml(value: unknown): string {
+  return String(value ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+export interface Branding {
+  organizationName: string;
+}
+
+function layout(branding: Branding, title: string, body: string): string {
+  const org = escapeHtml(branding.organizationName);
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeHtml(title)}${org ? ` · ${org}` : ''}</title>
+<style>
+  :root { color-scheme: light; --accent: #1f4fd1; }
+  body { font: 16px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0; background: #f4f5f7; color: #16181d; }
+  main { max-width: 32rem; margin: 3rem auto; background: #fff; border-radius: 12px; padding: 2rem; box-shadow: 0 1px 3px rgba(0,0,0,.12); }
+  h1 { font-size: 1.35rem; margin: 0 0 1rem; }
+  .org { color: #4a4f5c; font-size: .9rem; margin: 0 0 1.5rem; }
+  ul { list-style: none; padding: 0; margin: 0 0 1.5rem; }
+  li { border: 1px solid #d9dce3; border-radius: 8px; margin-bottom: .5rem; }
+  li label { display: flex; gap: .75rem; align-items: center; padding: .75rem; cursor: pointer; }
+  li img { width: 40px; height: 40px; border-radius: 50%; }
+  input[type=checkbox] { width: 1.25rem; height: 1.25rem; }
+  button { background: var(--accent); color: #fff; border: 0; border-radius: 8px; padding: .75rem 1.5rem; font-size: 1rem; cursor: pointer; }
+  button:focus-visible, input:focus-visible { outline: 3px solid #ffbf47; outline-offset: 2px; }
+  .error { color: #a4161a; }
+  .muted { color: #4a4f5c; font-size: .9rem; }
+  @media (max-width: 36rem) { main { margin: 0; border-radius: 0; min-height: 100vh; } }
+</style>
+</head>
+<body>
+<main>
+${org ? `<p class="org">${org}</p>` : ''}
+${body}
+</main>
+</body>
+</html>`;
+}
+
+/**
+ * Sends a hosted page. `formTargets` are the origins a form on the page may submit to or be redirected to
+ * (CSP `form-action` also governs the redirect after a form post).
+ */
+export function sendPage(reply: FastifyReply, status: number, html: string, formTargets: string[] = []) {
+  const formAction = ["'self'", ...formTargets].join(' ');
+  return reply
+    .code(status)
+    .header('content-type', 'text/html; charset=utf-8')
+    .header(
+      'content-security-policy',
+      `default-src 'none'; style-src 'unsafe-inline'; img-src https: data: 'self'; form-action ${formAction}; base-uri 'none'; frame-ancestors 'none'`,
+    )
+    .header('referrer-policy', 'no-referrer')
+    .header('x-content-type-options', 'nosniff')
+    .header('cache-control', 'no-store')
+    .send(html);
+}
+
+export interface SelectableProfile {
+  id: string;
+  name: string;
+  username: string | null;
+  type: string;
+  pictureUrl: string | null;
+}
+
+export function selectionPage(
+  branding: Branding,
+  input: { networkName: string; session: string; profiles: SelectableProfile[]; error?: string },
+): string {
+  const items = input.profiles
+    .map((p, i) => {
+      const detail = [p.username ? `@${p.username}` : '', p.type].filter(Boolean).join(' · ');
+      return `<li><label for="profile-${i}">
+  <input type="checkbox" id="profile-${i}" name="selected" value="${escapeHtml(p.id)}">
+  ${p.pictureUrl ? `<img src="${escapeHtml(p.pictureUrl)}" alt="">` : ''}
+  <span><span class="name">${escapeHtml(p.name)}</span><br><span class="muted">${escapeHtml(detail)}</span></span>
+</label></li>`;
+    })
+    .join('\n');
+  return layout(
+    branding,
+    `Choose ${input.networkName} profiles`,
+    `<h1>Choose the ${escapeHtml(input.networkName)} profiles to connect</h1>
+${input.error ? `<p class="error" role="alert">${escapeHtml(input.error)}</p>` : ''}
+<form method="post" action="/connect/select">
+  <input type="hidden" name="session" value="${escapeHtml(input.session)}">
+  <fieldset style="border:0;padding:0;margin:0">
+    <legend class="muted" style="margin-bottom:.75rem">Tick every profile you want to connect.</legend>
+    <ul>
+${items}
+    </ul>
+  </fieldset>
+  <button type="submit">Connect</button>
+</form>`,
+  );
+}
+
+export function connectedPage(branding: Branding, input: { networkName: string; accounts: Array<{ name: string }> }): string {
+  const names = input.accounts.map((a) => `<li style="padding:.75rem">${escapeHtml(a.name)}</li>`).join('');
+  return layout(
+    branding,
+    'Connected',
+    `<h1>${escapeHtml(input.networkName)} connected</h1>
+<p>These profiles are now connected:</p>
+<ul>${names}</ul>
+<p class="muted">You can close this window.</p>`,
+  );
+}
+
+export function errorPage(branding: Branding, input: { title: string; description: string }): string {
+  return layout(
+    branding,
+    input.title,
+    `<h1>${escapeHtml(input.title)}</h1>
+<p role="alert">${escapeHtml(input.description)}</p>
+<p class="muted">Go back to the app you came from and start the connection again. If it keeps failing, contact its support.</p>`,
+  );
+}

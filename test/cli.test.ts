@@ -1,0 +1,108 @@
+// The two-command experience, as a person runs it: `npm start` on an empty data directory, Ctrl-C, start
+// again; `switchboard keys create` beside a running server; plain refusals where the embedded database can't go.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { freePort } from './helpers/server.ts';
+
+const BIN = join(import.meta.dirname, '..', 'bin', 'switchboard.mjs');
+const dataDir = mkdtempSync(join(tmpdir(), 'sb-cli-'));
+const children: ChildProcess[] = [];
+
+afterAll(() => {
+  for (const child of children) child.kill('SIGKILL');
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+function cleanEnv(extra: Record<string, string>) {
+  const env: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'warn', ...extra };
+  return env;
+}
+
+async function startServe(port: number): Promise<{ child: ChildProcess; stdout: () => string; exited: Promise<number | null> }> {
+  const child = spawn(process.execPath, [BIN, 'serve'], { env: cleanEnv({ DATA_DIR: dataDir, PORT: String(port) }) });
+  children.push(child);
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  for (let i = 0; i < 300; i++) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/health`)).ok) return { child, stdout: () => out, exited };
+    } catch {
+      /* not up yet */
+    }
+    if (child.exitCode !== null) throw new Error(`serve exited early:\n${out}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`serve did not come up:\n${out}`);
+}
+
+function cli(args: string[], env: Record<string, string> = {}) {
+  return spawnSync(process.execPath, [BIN, ...args], { env: cleanEnv({ DATA_DIR: dataDir, ...env }), encoding: 'utf8', timeout: 60_000 });
+}
+
+describe('switchboard serve on the embedded database', () => {
+  let firstKey = '';
+  const port = freePort();
+
+  it('first start: migrations, one "API key:" line, health, a key that works; Ctrl-C shuts down cleanly', async () => {
+    const p = await port;
+    const server = await startServe(p);
+    const keyLines = server.stdout().split('\n').filter((l) => l.startsWith('API key: '));
+    expect(keyLines).toHaveLength(1);
+    firstKey = keyLines[0].slice('API key: '.length);
+    expect(firstKey).toMatch(/^sb_[A-Za-z0-9_-]{43}$/);
+    expect(statSync(join(dataDir, 'encryption.key')).mode & 0o777).toBe(0o600);
+
+    const me = await fetch(`http://127.0.0.1:${p}/v1/social-accounts`, { headers: { authorization: `Bearer ${firstKey}` } });
+    expect(me.status).toBe(200);
+
+    // A second process cannot open the embedded database: it says so plainly.
+    const worker = cli(['worker']);
+    expect(worker.status).toBe(1);
+    expect(worker.stderr).toMatch(/in use by another Switchboard process.*DATABASE_URL/s);
+
+    // The CLI's admin command goes through the running server.
+    const created = cli(['keys', 'create', '--name', 'ci']);
+    expect(created.status, created.stderr).toBe(0);
+    const ciKey = created.stdout.trim();
+    expect(ciKey).toMatch(/^sb_/);
+    const keys = await (await fetch(`http://127.0.0.1:${p}/v1/api-keys`, { headers: { authorization: `Bearer ${ciKey}` } })).json();
+    expect(keys.data.map((k: any) => k.name)).toEqual(expect.arrayContaining(['ci', 'bootstrap']));
+
+    server.child.kill('SIGINT');
+    expect(await server.exited).toBe(0);
+    expect(existsSync(join(dataDir, 'switchboard.lock'))).toBe(false);
+  });
+
+  it('second start: same data, same key, no new key printed', async () => {
+    const p = await port;
+    const server = await startServe(p);
+    expect(server.stdout()).not.toContain('API key:');
+    const res = await fetch(`http://127.0.0.1:${p}/v1/api-keys`, { headers: { authorization: `Bearer ${firstKey}` } });
+    expect(res.status).toBe(200);
+    server.child.kill('SIGTERM');
+    expect(await server.exited).toBe(0);
+  });
+
+  it('with the server stopped, keys create and migrate open the database themselves', () => {
+    const created = cli(['keys', 'create', '--name', 'offline']);
+    expect(created.status, created.stderr).toBe(0);
+    expect(created.stdout.trim()).toMatch(/^sb_/);
+    expect(cli(['migrate']).status).toBe(0);
+  });
+
+  it('refuses to start on PostgreSQL without encryption keys, with a clear message', () => {
+    const serve = cli(['serve'], { DATABASE_URL: 'postgres://127.0.0.1:1/none', PORT: '0' });
+    expect(serve.status).toBe(1);
+    expect(serve.stderr).toMatch(/SWITCHBOARD_ENCRYPTION_KEYS is required/);
+  });
+
+  it('explains bad configuration and unknown commands', () => {
+    expect(cli(['serve'], { PORT: 'abc' }).stderr).toMatch(/PORT/);
+    expect(cli(['frobnicate']).stderr).toMatch(/Unknown command/);
+  });
+});
