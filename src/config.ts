@@ -33,6 +33,8 @@ const envSchema = z.object({
   SWITCHBOARD_UPSTREAMS: upstreamMap,
   SWITCHBOARD_ALLOW_PRIVATE_URLS: booleanFlag,
   SWITCHBOARD_UPSTREAM_TIMEOUT_MS: z.coerce.number().int().positive().default(15_000),
+  SWITCHBOARD_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().default(600),
+  REDIS_URL: z.string().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -50,6 +52,10 @@ export interface Config {
   upstreams: Record<string, string>;
   upstreamTimeoutMs: number;
   allowPrivateUrls: boolean;
+  /** Requests per minute per API key on `/v1` (the Ocoya surface has Ocoya's own 60). */
+  rateLimitPerMinute: number;
+  /** Shared rate-limit counters in Redis instead of the database. */
+  redisUrl: string | undefined;
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
 }
 
@@ -74,6 +80,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     upstreams: e.SWITCHBOARD_UPSTREAMS,
     upstreamTimeoutMs: e.SWITCHBOARD_UPSTREAM_TIMEOUT_MS,
     allowPrivateUrls: e.SWITCHBOARD_ALLOW_PRIVATE_URLS,
+    rateLimitPerMinute: e.SWITCHBOARD_RATE_LIMIT_PER_MINUTE,
+    redisUrl: e.REDIS_URL || undefined,
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -7,6 +7,7 @@ import type { AppContext } from './context.ts';
 import { openDatabase, type Database } from './db/database.ts';
 import { buildApp } from './http/app.ts';
 import { createLogger } from './http/logging.ts';
+import { createRateLimitStore } from './http/rate-limit.ts';
 import { bootstrap } from './orgs/organizations.ts';
 import { createAdapterRegistry } from './providers/registry.ts';
 import { UpstreamClient } from './providers/upstream.ts';
@@ -56,7 +57,9 @@ export async function serve(config: Config, opts: ServeOptions = {}): Promise<Ru
     if (ctx.database.kind === 'postgres') {
       sandboxDatabase = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, migrate: false, poolSize: 4 });
     }
-    const app = await buildApp(ctx, { sandboxDb: sandboxDatabase?.db ?? ctx.db, localAdminToken: opts.localAdminToken });
+    const rateLimits = createRateLimitStore({ db: ctx.db, redisUrl: config.redisUrl });
+    const app = await buildApp(ctx, { sandboxDb: sandboxDatabase?.db ?? ctx.db, localAdminToken: opts.localAdminToken, rateLimits });
+    app.addHook('onClose', () => rateLimits.close());
     await app.listen({ port: config.port, host: config.host });
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;

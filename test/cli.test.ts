@@ -70,7 +70,7 @@ describe('switchboard serve on the embedded database', () => {
     expect(created.status, created.stderr).toBe(0);
     const ciKey = created.stdout.trim();
     expect(ciKey).toMatch(/^sb_/);
-    const keys = await (await fetch(`http://127.0.0.1:${p}/v1/api-keys`, { headers: { authorization: `Bearer ${ciKey}` } })).json();
+    const keys: any = await (await fetch(`http://127.0.0.1:${p}/v1/api-keys`, { headers: { authorization: `Bearer ${ciKey}` } })).json();
     expect(keys.data.map((k: any) => k.name)).toEqual(expect.arrayContaining(['ci', 'bootstrap']));
 
     server.child.kill('SIGINT');

@@ -45,6 +45,7 @@ describe('single profile (no selection step)', () => {
       status: 'active',
     });
     expect(account.nickname).toBeTruthy();
+    expect(account.workspace_id).toMatch(/^[0-9a-z]{24}$/); // the organization's default workspace
     expect(account.profile_picture_url).toMatch(/^http/);
     expect(Date.parse(account.token_expires_at)).toBeGreaterThan(Date.now() + 50 * 60 * 1000);
     expect(JSON.stringify(account)).not.toMatch(/token"\s*:\s*"[^"]{20,}/); // no token values in the API
@@ -260,7 +261,7 @@ describe('tokens, reconnect and disconnect', () => {
     const done = await browser.request(`${t.url}/connect/select`, { form: { session, selected: ['carol-page-2'] } });
     const id = resultParams(done).get('account_id')!;
     const token = await t.api('POST', `/v1/social-accounts/${id}/token`);
-    const me = await (await sandboxMe(token.body.data.access_token)).json();
+    const me: any = await (await sandboxMe(token.body.data.access_token)).json();
     expect(me.id).toBe('carol-page-2');
   });
 

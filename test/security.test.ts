@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiKeys, connectFlows, socialAccounts } from '../src/db/schema.ts';
 import { redactUrl } from '../src/http/logging.ts';
 import { DecryptionError, Keyring } from '../src/security/keyring.ts';
+import { urlProblem } from '../src/security/private-urls.ts';
 import { sha256 } from '../src/security/secrets.ts';
 import { TestBrowser } from './helpers/browser.ts';
 import { authUrl, configureSandbox, consent, openConsent, REDIRECT_URI, resultParams } from './helpers/flow.ts';
@@ -43,6 +44,17 @@ describe('keyring', () => {
   it('never logs query values or long opaque path segments', () => {
     expect(redactUrl(`/connect/${'a'.repeat(43)}`)).toBe('/connect/[redacted]');
     expect(redactUrl('/oauth/x/callback?code=abc&state=def')).toBe('/oauth/x/callback?code=…&state=…');
+  });
+});
+
+describe('private URLs', () => {
+  it('refuses loopback and private redirect targets unless allowed', () => {
+    for (const url of ['http://127.0.0.1/cb', 'http://localhost:8080/cb', 'https://10.1.2.3/cb', 'https://192.168.0.5/', 'http://[::1]/cb', 'https://172.20.0.1/', 'http://169.254.169.254/latest']) {
+      expect(urlProblem(url, false), url).toMatch(/loopback or private/);
+      expect(urlProblem(url, true), url).toBeUndefined();
+    }
+    expect(urlProblem('https://app.example.com/connected', false)).toBeUndefined();
+    expect(urlProblem('https://user:pw@app.example.com/', false)).toMatch(/credentials/);
   });
 });
 

@@ -7,6 +7,7 @@ import { findAccount, toAccountView } from '../accounts/accounts.ts';
 import { ApiError, badRequest, formatIssues, invalidPayload, notFound } from '../http/errors.ts';
 import { errorResponses, SocialAccount, success, TenantId } from '../http/schemas.ts';
 import { findNetworkConfig } from '../networks/network-configs.ts';
+import { defaultWorkspaceId } from '../orgs/organizations.ts';
 import { canonicalNetwork } from '../providers/registry.ts';
 import { createFlow, findPendingSelection, finishSelection, FlowError } from './flows.ts';
 
@@ -91,6 +92,7 @@ export function connectApiRoutes(ctx: AppContext) {
           tenantId: body.tenant_id,
           accountId: body.account_id,
           selection: body.selection ?? 'hosted',
+          workspaceId: await defaultWorkspaceId(ctx.db, orgId),
         });
         return { success: true as const, data: { auth_url: authUrl, expires_at: expiresAt.toISOString() } };
       },

@@ -9,6 +9,8 @@ const updatedAt = () => timestamp('updated_at', { withTimezone: true }).notNull(
 export const organizations = pgTable('organizations', {
   id: text('id').primaryKey(),
   name: text('name').notNull(),
+  /** Contact address, reported by the Ocoya surface's `GET /me`. */
+  email: text('email'),
   createdAt: createdAt(),
 });
 
@@ -154,3 +156,10 @@ export const sandboxOidcModels = pgTable(
     index('sandbox_oidc_uid_idx').on(t.uid),
   ],
 );
+
+/** Request counters shared by every process (rate-limiter-flexible's Drizzle store). */
+export const rateLimits = pgTable('rate_limits', {
+  key: text('key').primaryKey(),
+  points: integer('points').notNull().default(0),
+  expire: timestamp('expire', { withTimezone: true }),
+});

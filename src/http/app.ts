@@ -12,13 +12,17 @@ import { browserRoutes } from '../connect/browser-routes.ts';
 import { networkConfigRoutes } from '../networks/routes.ts';
 import { organizationRoutes } from '../orgs/routes.ts';
 import { sandboxAuthorizationServer } from '../sandbox/authorization-server.ts';
+import { ocoyaRoutes, OCOYA_PREFIX } from '../ocoya/routes.ts';
+import { workspaceRoutes } from '../orgs/workspace-routes.ts';
 import { requireApiKey } from './auth.ts';
+import { rateLimit, type RateLimitStore } from './rate-limit.ts';
 import { useNativeErrors } from './errors.ts';
 
 export interface BuildOptions {
   /** Sandbox storage: on PostgreSQL a separate pool, so a refresh holding a row lock never starves it. */
   sandboxDb: AppContext['db'];
   localAdminToken?: string;
+  rateLimits: RateLimitStore;
 }
 
 export async function buildApp(ctx: AppContext, opts: BuildOptions): Promise<FastifyInstance> {
@@ -67,14 +71,22 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions): Promise<Fas
     }
   });
 
+  const v1Limit = ctx.config.rateLimitPerMinute;
+  const v1Limiter = opts.rateLimits.limiter('v1', v1Limit);
   await app.register(async (v1) => {
     useNativeErrors(v1);
+    rateLimit(v1, v1Limiter, v1Limit, (req, reply) =>
+      reply.code(429).send({ success: false, error: 'Too many requests', message: `The limit is ${v1Limit} requests per minute per API key` }),
+    );
     requireApiKey(v1, ctx.db, opts.localAdminToken);
     await v1.register(networkConfigRoutes(ctx));
     await v1.register(connectApiRoutes(ctx));
     await v1.register(accountRoutes(ctx));
     await v1.register(organizationRoutes(ctx));
+    await v1.register(workspaceRoutes(ctx));
   });
+
+  await app.register(ocoyaRoutes(ctx, opts.rateLimits), { prefix: OCOYA_PREFIX });
 
   await app.register(browserRoutes(ctx));
 

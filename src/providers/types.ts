@@ -78,6 +78,8 @@ export interface NetworkAdapter {
    * (the sandbox) has them; every real network needs the organization's app.
    */
   readonly builtInApp?: { clientId: string; clientSecret: string };
+  /** The network whose login the user sees, when it is another's (Instagram through Facebook Login). */
+  readonly loginNetwork?: NetworkId;
 
   authorizationUrl(input: AuthorizationUrlInput): string;
   exchangeCode(input: CodeExchangeInput): Promise<TokenSet>;

@@ -65,6 +65,8 @@ export async function startTestServer(env: Record<string, string> = {}, opts: { 
     SWITCHBOARD_BOOTSTRAP_API_KEY: BOOTSTRAP_KEY,
     SWITCHBOARD_ALLOW_PRIVATE_URLS: 'true',
     LOG_LEVEL: 'debug',
+    // Tests make many calls with one key; the limit itself is tested with a low explicit value.
+    SWITCHBOARD_RATE_LIMIT_PER_MINUTE: '100000',
     ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
     ...env,
   });

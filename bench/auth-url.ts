@@ -1,0 +1,96 @@
+// Benchmark: `POST /v1/social-networks/sandbox/auth-url` on PostgreSQL, against a bare Fastify route returning
+// a similar body, to show what the API key check, validation and the flow insert cost on top of the framework.
+//
+//   node --import tsx bench/auth-url.ts        (BENCH_DATABASE_URL overrides postgres://postgres@127.0.0.1:5432)
+import Fastify from 'fastify';
+import { randomBytes } from 'node:crypto';
+import {
+  assertClean,
+  createBenchDatabase,
+  fmtInt,
+  fmtMs,
+  machineNotes,
+  main,
+  onCleanup,
+  postgresVersion,
+  printResult,
+  runLoad,
+  startSwitchboard,
+  type LoadSpec,
+} from './lib/common.ts';
+
+const CONNECTIONS = 50;
+const DURATION_S = 10;
+const WARMUP_S = 2;
+const REDIRECT_URI = 'https://client.example.test/cb';
+const PATH = '/v1/social-networks/sandbox/auth-url';
+const BODY = JSON.stringify({ redirect_uri: REDIRECT_URI, tenant_id: 'bench' });
+
+main(async () => {
+  const database = await createBenchDatabase();
+  onCleanup(() => database.drop());
+  const pgVersion = await postgresVersion(database.url);
+  console.log(`auth-url benchmark — ${machineNotes()}, ${pgVersion} (database ${database.name})`);
+
+  const sb = await startSwitchboard(database.url);
+  onCleanup(() => sb.server.close());
+
+  const configured = await sb.api('POST', '/v1/social-networks', { network: 'sandbox', redirect_uris: [REDIRECT_URI] });
+  if (configured.status !== 201 && configured.status !== 200) throw new Error(`configuring sandbox failed: ${configured.status} ${JSON.stringify(configured.body)}`);
+  const probe = await sb.api('POST', PATH, JSON.parse(BODY));
+  if (probe.status !== 200 || !probe.body?.data?.auth_url) throw new Error(`auth-url probe failed: ${probe.status} ${JSON.stringify(probe.body)}`);
+
+  // The baseline: the same framework, one POST route, a JSON body parsed and a similar small body returned.
+  const bare = Fastify({ logger: false });
+  bare.post(PATH, async (req) => {
+    const body = req.body as { redirect_uri?: string; tenant_id?: string };
+    if (typeof body?.redirect_uri !== 'string') throw new Error('bad body');
+    return {
+      success: true,
+      data: {
+        auth_url: `http://127.0.0.1/connect/${randomBytes(32).toString('base64url')}`,
+        expires_at: new Date(Date.now() + 15 * 60_000).toISOString(),
+      },
+    };
+  });
+  await bare.listen({ host: '127.0.0.1', port: 0 });
+  onCleanup(() => bare.close());
+  const bareAddress = bare.server.address();
+  if (!bareAddress || typeof bareAddress !== 'object') throw new Error('bare server has no address');
+  const bareOrigin = `http://127.0.0.1:${bareAddress.port}`;
+
+  const spec = (origin: string): LoadSpec => ({
+    origin,
+    method: 'POST',
+    paths: [PATH],
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${sb.apiKey}` },
+    body: BODY,
+    connections: CONNECTIONS,
+    durationSeconds: DURATION_S,
+    warmupSeconds: WARMUP_S,
+  });
+
+  console.log(`\n${CONNECTIONS} connections, ${WARMUP_S} s warm-up then ${DURATION_S} s measured, load generator in a separate process\n`);
+  const switchboard = await runLoad(spec(sb.origin));
+  printResult(`Switchboard  POST ${PATH} (PostgreSQL)`, switchboard);
+  const baseline = await runLoad(spec(bareOrigin));
+  printResult(`Bare Fastify POST ${PATH} (no auth, no database)`, baseline);
+
+  const ratio = (switchboard.requestsPerSecond / baseline.requestsPerSecond) * 100;
+  console.log(`\nSwitchboard throughput / bare Fastify throughput: ${ratio.toFixed(1)} %`);
+  console.log(`non-2xx: Switchboard ${switchboard.non2xx}, bare ${baseline.non2xx} (must both be 0)`);
+  assertClean('Switchboard', switchboard);
+  assertClean('bare Fastify', baseline);
+
+  console.log(`
+Markdown (README):
+
+| \`POST /v1/social-networks/sandbox/auth-url\`, ${CONNECTIONS} connections, ${DURATION_S} s | req/s | p50 | p99 | non-2xx |
+| --- | ---: | ---: | ---: | ---: |
+| Switchboard (API key check, validation, 3 reads + 1 insert on PostgreSQL) | ${fmtInt(switchboard.requestsPerSecond)} | ${fmtMs(switchboard.latencyMs.p50)} | ${fmtMs(switchboard.latencyMs.p99)} | ${switchboard.non2xx} |
+| Bare Fastify route, similar JSON body | ${fmtInt(baseline.requestsPerSecond)} | ${fmtMs(baseline.latencyMs.p50)} | ${fmtMs(baseline.latencyMs.p99)} | ${baseline.non2xx} |
+| **Switchboard / bare** | **${ratio.toFixed(1)} %** | | | |
+
+_${machineNotes()}; ${pgVersion} on the same machine; autocannon in a separate process._
+`);
+});

@@ -1,0 +1,216 @@
+// Shared pieces of the benchmarks: a throw-away PostgreSQL database, a real Switchboard server on a free
+// loopback port, the forked load generator, cleanup on interruption, and formatting.
+import { fork } from 'node:child_process';
+import { createServer } from 'node:net';
+import { cpus, totalmem } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { loadConfig } from '../../src/config.ts';
+import { serve, type RunningServer } from '../../src/server.ts';
+import type { LoadResult, LoadSpec } from './loadgen.ts';
+
+export type { LoadResult, LoadSpec };
+
+/** Fixed test key ring: `k1:` + base64 of 32 bytes. Never use outside benchmarks. */
+export const BENCH_KEYS = 'k1:' + Buffer.alloc(32, 7).toString('base64');
+export const BENCH_API_KEY = 'sb_bench_bootstrap_key_0123456789abcdef';
+export const DEFAULT_BASE_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
+
+export function baseDatabaseUrl(): string {
+  return process.env.BENCH_DATABASE_URL || DEFAULT_BASE_URL;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address();
+      srv.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+export interface BenchDatabase {
+  name: string;
+  url: string;
+  drop(): Promise<void>;
+}
+
+/** A fresh, empty database `sb_bench_<random>` next to the base URL's database. */
+export async function createBenchDatabase(): Promise<BenchDatabase> {
+  const base = baseDatabaseUrl();
+  const name = `sb_bench_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
+  const admin = new pg.Client({ connectionString: base });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(base);
+  url.pathname = `/${name}`;
+  let dropped: Promise<void> | undefined;
+  return {
+    name,
+    url: url.toString(),
+    drop: () =>
+      (dropped ??= (async () => {
+        const c = new pg.Client({ connectionString: base });
+        await c.connect();
+        try {
+          await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+        } finally {
+          await c.end();
+        }
+      })()),
+  };
+}
+
+export interface Switchboard {
+  server: RunningServer;
+  origin: string;
+  apiKey: string;
+  api<T = any>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }>;
+}
+
+/** `serve()` on 127.0.0.1 with the given PostgreSQL database, warn-level logs, no background worker. */
+export async function startSwitchboard(databaseUrl: string): Promise<Switchboard> {
+  const port = await freePort();
+  const origin = `http://127.0.0.1:${port}`;
+  const config = loadConfig({
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    PUBLIC_URL: origin,
+    DATABASE_URL: databaseUrl,
+    DATA_DIR: 'memory://',
+    SWITCHBOARD_ENCRYPTION_KEYS: BENCH_KEYS,
+    SWITCHBOARD_BOOTSTRAP_API_KEY: BENCH_API_KEY,
+    SWITCHBOARD_ALLOW_PRIVATE_URLS: 'true',
+    LOG_LEVEL: 'warn',
+  });
+  const server = await serve(config, { worker: false });
+  return {
+    server,
+    origin,
+    apiKey: BENCH_API_KEY,
+    async api(method, path, body) {
+      const headers: Record<string, string> = { authorization: `Bearer ${BENCH_API_KEY}` };
+      if (body !== undefined) headers['content-type'] = 'application/json';
+      const res = await fetch(origin + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+      const text = await res.text();
+      let parsed: any = text;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        /* not JSON */
+      }
+      return { status: res.status, body: parsed };
+    },
+  };
+}
+
+const loadgenPath = fileURLToPath(new URL('./loadgen.ts', import.meta.url));
+
+/** Runs autocannon in a child process against `spec` and returns its figures. */
+export function runLoad(spec: LoadSpec): Promise<LoadResult> {
+  if (!/^http:\/\/127\.0\.0\.1:\d+$/.test(spec.origin)) throw new Error(`benchmarks only target 127.0.0.1, not ${spec.origin}`);
+  return new Promise((resolve, reject) => {
+    const child = fork(loadgenPath, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    children.add(child);
+    let settled = false;
+    child.once('message', (msg: { ok: true; result: LoadResult } | { ok: false; error: string }) => {
+      settled = true;
+      if (msg.ok) resolve(msg.result);
+      else reject(new Error(`load generator failed: ${msg.error}`));
+    });
+    child.once('error', (err) => {
+      if (!settled) reject(err);
+    });
+    child.once('exit', (code) => {
+      children.delete(child);
+      if (!settled) reject(new Error(`load generator exited with code ${code} before reporting`));
+    });
+    child.send(spec);
+  });
+}
+
+const children = new Set<ReturnType<typeof fork>>();
+const cleanups: Array<() => Promise<unknown>> = [];
+
+/** Registers cleanup (run in reverse order by `cleanup()`, and on SIGINT/SIGTERM). */
+export function onCleanup(fn: () => Promise<unknown>) {
+  cleanups.push(fn);
+}
+
+let cleaning: Promise<void> | undefined;
+export function cleanup(): Promise<void> {
+  return (cleaning ??= (async () => {
+    for (const child of children) child.kill();
+    for (const fn of cleanups.reverse()) {
+      try {
+        await fn();
+      } catch (err) {
+        console.error('cleanup step failed:', err);
+      }
+    }
+  })());
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    console.error(`\n${signal}: cleaning up…`);
+    void cleanup().finally(() => process.exit(130));
+  });
+}
+
+/** Runs a benchmark's body, always cleans up, and exits (0 on success). */
+export function main(body: () => Promise<void>) {
+  body().then(
+    async () => {
+      await cleanup();
+      process.exit(process.exitCode ?? 0);
+    },
+    async (err: unknown) => {
+      console.error(err);
+      await cleanup();
+      process.exit(1);
+    },
+  );
+}
+
+export function machineNotes(): string {
+  const cpu = cpus();
+  return `${cpu.length} × ${cpu[0]?.model.trim() ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}`;
+}
+
+export async function postgresVersion(url: string): Promise<string> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const { rows } = await c.query<{ v: string }>(`select current_setting('server_version') as v`);
+    return `PostgreSQL ${rows[0].v}`;
+  } finally {
+    await c.end();
+  }
+}
+
+export const fmtInt = (n: number) => Math.round(n).toLocaleString('en-US');
+export const fmtMs = (n: number) => (n >= 100 ? `${Math.round(n)} ms` : n >= 10 ? `${n.toFixed(1)} ms` : `${n.toFixed(2)} ms`);
+
+export function printResult(label: string, r: LoadResult) {
+  console.log(
+    `${label}\n` +
+      `  ${fmtInt(r.requestsPerSecond)} req/s (${fmtInt(r.totalRequests)} in ${r.durationSeconds.toFixed(1)} s)` +
+      `  latency p50 ${fmtMs(r.latencyMs.p50)}  p90 ${fmtMs(r.latencyMs.p90)}  p99 ${fmtMs(r.latencyMs.p99)}  max ${fmtMs(r.latencyMs.max)}\n` +
+      `  non-2xx ${r.non2xx}  errors ${r.errors}  timeouts ${r.timeouts}  status ${JSON.stringify(r.statusCodes)}`,
+  );
+}
+
+/** A benchmark run is only valid if every response was a 2xx. */
+export function assertClean(label: string, r: LoadResult) {
+  if (r.non2xx || r.errors || r.timeouts) {
+    console.error(`✗ ${label}: ${r.non2xx} non-2xx, ${r.errors} errors, ${r.timeouts} timeouts: figures are not valid`);
+    process.exitCode = 1;
+  }
+}

@@ -1,0 +1,214 @@
+// Benchmark: `GET /v1/social-accounts` on PostgreSQL with 1,000,000 accounts in one organization, spread over
+// 10,000 tenants (100 each, interleaved in id order as real sign-ups would be). Measures the first page of a
+// tenant, deep pages by cursor (per tenant and across the organization), and deep pages by offset for contrast.
+//
+//   node --import tsx bench/list-accounts.ts   (BENCH_DATABASE_URL overrides postgres://postgres@127.0.0.1:5432)
+import pg from 'pg';
+import {
+  assertClean,
+  createBenchDatabase,
+  fmtInt,
+  fmtMs,
+  machineNotes,
+  main,
+  onCleanup,
+  postgresVersion,
+  printResult,
+  runLoad,
+  startSwitchboard,
+  type LoadResult,
+} from './lib/common.ts';
+
+const ROWS = 1_000_000;
+const TENANTS = 10_000; // ROWS / TENANTS = 100 accounts per tenant
+const PER_TENANT = ROWS / TENANTS;
+const CONNECTIONS = 10;
+const DURATION_S = 10;
+const WARMUP_S = 2;
+const DEEP_ROW = 900_000;
+
+/** Row n (1-based, insertion order) has id lpad(hex(n), 24, '0'): 24 lowercase chars sorting in insertion order. */
+const idOf = (n: number) => n.toString(16).padStart(24, '0');
+/** Row n belongs to tenant (n - 1) mod TENANTS, so tenant t's k-th row (1-based) is row t + 1 + (k - 1) * TENANTS. */
+const tenantName = (t: number) => `tenant-${String(t).padStart(5, '0')}`;
+const tenantRow = (t: number, k: number) => t + 1 + (k - 1) * TENANTS;
+
+/** Deterministic shuffle, so every run requests the same sequence. */
+function shuffled<T>(items: T[], seed = 42): T[] {
+  const out = [...items];
+  let s = seed >>> 0 || 1;
+  for (let i = out.length - 1; i > 0; i--) {
+    // xorshift32
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    const j = s % (i + 1);
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
+}
+
+const range = (from: number, count: number) => Array.from({ length: count }, (_, i) => from + i);
+
+interface Scenario {
+  key: string;
+  label: string;
+  /** Shown in the README table. */
+  request: string;
+  paths: string[];
+  /** One request checked before the load: expected row count and first row. */
+  check: { path: string; count: number; firstId: string };
+  /** Equivalent SQL (what `listAccounts` issues) for EXPLAIN ANALYZE. */
+  explain: { sql: string; params: unknown[] };
+}
+
+main(async () => {
+  const database = await createBenchDatabase();
+  onCleanup(() => database.drop());
+  const pgVersion = await postgresVersion(database.url);
+  console.log(`list-accounts benchmark — ${machineNotes()}, ${pgVersion} (database ${database.name})`);
+
+  const sb = await startSwitchboard(database.url);
+  onCleanup(() => sb.server.close());
+
+  const client = new pg.Client({ connectionString: database.url });
+  await client.connect();
+  onCleanup(() => client.end());
+
+  const { rows: orgs } = await client.query<{ id: string }>('select id from organizations order by id');
+  if (orgs.length !== 1) throw new Error(`expected exactly the bootstrap organization, found ${orgs.length}`);
+  const orgId = orgs[0].id;
+  const { rows: workspaces } = await client.query<{ id: string }>('select id from workspaces where org_id = $1 and is_default', [orgId]);
+  const workspaceId = workspaces[0]?.id ?? null;
+
+  // --- Seed: one INSERT … SELECT, then ANALYZE.
+  let t0 = performance.now();
+  await client.query(
+    `insert into social_accounts
+       (id, org_id, workspace_id, network, network_unique_id, username, nickname, account_type, tenant_id, status, access_token_enc, scopes)
+     select lpad(to_hex(n), 24, '0'), $1, $2, 'sandbox', 'sbx-' || n, 'user' || n, 'User ' || n, 'personal',
+            'tenant-' || lpad(((n - 1) % $4)::text, 5, '0'), 'active', 'v1.k1.x', '{profile}'::text[]
+       from generate_series(1, $3::int) as n`,
+    [orgId, workspaceId, ROWS, TENANTS],
+  );
+  const seedSeconds = (performance.now() - t0) / 1000;
+  t0 = performance.now();
+  await client.query('analyze social_accounts');
+  const analyzeSeconds = (performance.now() - t0) / 1000;
+  const { rows: size } = await client.query<{ n: string; total: string; table: string; indexes: string }>(
+    `select (select count(*) from social_accounts) as n,
+            pg_size_pretty(pg_total_relation_size('social_accounts')) as total,
+            pg_size_pretty(pg_relation_size('social_accounts')) as table,
+            pg_size_pretty(pg_indexes_size('social_accounts')) as indexes`,
+  );
+  console.log(
+    `seeded ${fmtInt(Number(size[0].n))} accounts over ${fmtInt(TENANTS)} tenants in ${seedSeconds.toFixed(1)} s (+ ANALYZE ${analyzeSeconds.toFixed(1)} s); ` +
+      `social_accounts ${size[0].total} (heap ${size[0].table}, indexes ${size[0].indexes})`,
+  );
+
+  // --- Scenarios.
+  const tenants = shuffled(range(0, TENANTS));
+  const deepRows = shuffled(range(DEEP_ROW - 1_000, 2_000));
+  const columns = 'select * from social_accounts';
+  const sample = 4_321; // tenant / offset used for the pre-check and EXPLAIN
+  const scenarios: Scenario[] = [
+    {
+      key: 'tenant-first',
+      label: 'Tenant, first page (limit 50), rotating over 10,000 tenants',
+      request: '`?tenantId=…&limit=50`',
+      paths: tenants.map((t) => `/v1/social-accounts?tenantId=${tenantName(t)}&limit=50`),
+      check: { path: `/v1/social-accounts?tenantId=${tenantName(sample)}&limit=50`, count: 50, firstId: idOf(tenantRow(sample, 1)) },
+      explain: {
+        sql: `${columns} where org_id = $1 and tenant_id = $2 order by id limit $3 offset $4`,
+        params: [orgId, tenantName(sample), 50, 0],
+      },
+    },
+    {
+      key: 'tenant-deep',
+      label: "Tenant, deep page by cursor (limit 10 after the tenant's 90th row), rotating over 10,000 tenants",
+      request: '`?tenantId=…&limit=10&cursor=<90th row>`',
+      paths: tenants.map((t) => `/v1/social-accounts?tenantId=${tenantName(t)}&limit=10&cursor=${idOf(tenantRow(t, 90))}`),
+      check: {
+        path: `/v1/social-accounts?tenantId=${tenantName(sample)}&limit=10&cursor=${idOf(tenantRow(sample, 90))}`,
+        count: PER_TENANT - 90,
+        firstId: idOf(tenantRow(sample, 91)),
+      },
+      explain: {
+        sql: `${columns} where org_id = $1 and tenant_id = $2 and id > $3 order by id limit $4 offset $5`,
+        params: [orgId, tenantName(sample), idOf(tenantRow(sample, 90)), 10, 0],
+      },
+    },
+    {
+      key: 'org-cursor',
+      label: `Whole organization, deep page by cursor (limit 50 after row ~${fmtInt(DEEP_ROW)})`,
+      request: `\`?limit=50&cursor=<row ~${fmtInt(DEEP_ROW)}>\``,
+      paths: deepRows.map((n) => `/v1/social-accounts?limit=50&cursor=${idOf(n)}`),
+      check: { path: `/v1/social-accounts?limit=50&cursor=${idOf(DEEP_ROW)}`, count: 50, firstId: idOf(DEEP_ROW + 1) },
+      explain: {
+        sql: `${columns} where org_id = $1 and id > $2 order by id limit $3 offset $4`,
+        params: [orgId, idOf(DEEP_ROW), 50, 0],
+      },
+    },
+    {
+      key: 'org-offset',
+      label: `Whole organization, deep page by offset (limit 50, offset ~${fmtInt(DEEP_ROW)}): the slow path`,
+      request: `\`?limit=50&offset=~${fmtInt(DEEP_ROW)}\` (slow path)`,
+      paths: deepRows.map((n) => `/v1/social-accounts?limit=50&offset=${n}`),
+      check: { path: `/v1/social-accounts?limit=50&offset=${DEEP_ROW}`, count: 50, firstId: idOf(DEEP_ROW + 1) },
+      explain: {
+        sql: `${columns} where org_id = $1 order by id limit $2 offset $3`,
+        params: [orgId, 50, DEEP_ROW],
+      },
+    },
+  ];
+
+  for (const s of scenarios) {
+    const res = await sb.api('GET', s.check.path);
+    const data: Array<{ id: string }> = res.body?.data ?? [];
+    if (res.status !== 200 || data.length !== s.check.count || data[0]?.id !== s.check.firstId) {
+      throw new Error(
+        `${s.key}: pre-check failed: ${res.status}, ${data.length} rows (want ${s.check.count}), first ${data[0]?.id} (want ${s.check.firstId}): ` +
+          JSON.stringify(res.body).slice(0, 300),
+      );
+    }
+  }
+
+  console.log('\nQuery plans (EXPLAIN ANALYZE of the equivalent SQL, warm cache):');
+  for (const s of scenarios) {
+    await client.query(s.explain.sql, s.explain.params); // warm
+    const { rows } = await client.query<{ 'QUERY PLAN': string }>(`explain (analyze, buffers) ${s.explain.sql}`, s.explain.params);
+    const lines = rows.map((r) => r['QUERY PLAN']);
+    const nodes = lines.filter((l) => /->|^\S/.test(l) && !/^(Planning|Execution)/.test(l)).map((l) => l.replace(/\s+\(cost=[^)]*\)/, ''));
+    const exec = lines.find((l) => l.startsWith('Execution Time')) ?? '';
+    console.log(`  ${s.key}: ${exec}`);
+    for (const l of nodes.slice(0, 4)) console.log(`    ${l.trim()}`);
+  }
+
+  console.log(`\n${CONNECTIONS} connections, ${WARMUP_S} s warm-up then ${DURATION_S} s measured per scenario, load generator in a separate process\n`);
+  const results: Array<{ s: Scenario; r: LoadResult }> = [];
+  for (const s of scenarios) {
+    const r = await runLoad({
+      origin: sb.origin,
+      method: 'GET',
+      paths: s.paths,
+      headers: { authorization: `Bearer ${sb.apiKey}` },
+      connections: CONNECTIONS,
+      durationSeconds: DURATION_S,
+      warmupSeconds: WARMUP_S,
+    });
+    printResult(s.label, r);
+    assertClean(s.key, r);
+    results.push({ s, r });
+  }
+
+  console.log(`
+Markdown (README):
+
+| \`GET /v1/social-accounts\` — 1,000,000 accounts, 10,000 tenants, ${CONNECTIONS} connections, ${DURATION_S} s | req/s | p50 | p99 | non-2xx |
+| --- | ---: | ---: | ---: | ---: |
+${results.map(({ s, r }) => `| ${s.request} | ${fmtInt(r.requestsPerSecond)} | ${fmtMs(r.latencyMs.p50)} | ${fmtMs(r.latencyMs.p99)} | ${r.non2xx} |`).join('\n')}
+
+_${machineNotes()}; ${pgVersion} on the same machine; autocannon in a separate process; seeding 1M rows took ${seedSeconds.toFixed(0)} s._
+`);
+});

@@ -1,0 +1,183 @@
+// The Ocoya-compatible surface under `/api/_public/v1`: a client written against Ocoya's public API works by
+// changing only its base URL. Contract: ../shared/seeds/ocoya-get-social-connection-url.md and PRODUCT.md.
+// Same data as `/v1` (accounts connected here belong to the workspace and show up there too); Ocoya's own
+// names, error bodies (`{"message": …}`) and limits (60 requests/min per key).
+import type { FastifyError, FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
+import { and, asc, eq, ne } from 'drizzle-orm';
+import { z } from 'zod';
+import type { AppContext } from '../context.ts';
+import { callbackUrl } from '../context.ts';
+import { createFlow, FLOW_TTL_MS } from '../connect/flows.ts';
+import { organizations, socialAccounts } from '../db/schema.ts';
+import { presentedApiKey } from '../http/auth.ts';
+import { ApiError } from '../http/errors.ts';
+import { rateLimit, type RateLimitStore } from '../http/rate-limit.ts';
+import { findNetworkConfig } from '../networks/network-configs.ts';
+import { authenticateApiKey, type Caller } from '../orgs/api-keys.ts';
+import { findWorkspace, listWorkspaces, workspaceUserCount } from '../orgs/workspaces.ts';
+import type { NetworkId } from '../providers/types.ts';
+
+export const OCOYA_PREFIX = '/api/_public/v1';
+export const OCOYA_REQUESTS_PER_MINUTE = 60;
+
+/** Ocoya's provider names ↔ ours. `sandbox` is our addition, so the whole flow can be tried offline. */
+const OCOYA_PROVIDERS = ['facebook', 'instagram', 'twitter', 'linkedin', 'pinterest', 'tiktok', 'sandbox'] as const;
+const toNetwork = (provider: string): NetworkId => (provider === 'twitter' || provider === 'x' ? 'x' : (provider as NetworkId));
+const toOcoyaName = (network: string): string => (network === 'x' ? 'twitter' : network);
+
+class OcoyaError extends Error {
+  constructor(
+    readonly statusCode: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const WorkspaceQuery = z.object({ workspaceId: z.string().min(1).max(64) });
+const ProviderField = z.string().min(1).max(32);
+
+export function ocoyaRoutes(ctx: AppContext, limits: RateLimitStore) {
+  const limiter = limits.limiter('ocoya', OCOYA_REQUESTS_PER_MINUTE);
+
+  async function workspaceOf(caller: Caller, workspaceId: string) {
+    const workspace = await findWorkspace(ctx.db, caller.orgId, workspaceId);
+    if (!workspace) throw new OcoyaError(404, 'Workspace not found.');
+    return workspace;
+  }
+
+  /** A one-time start URL for `provider` into `workspaceId`, and what Ocoya's response says about it. */
+  async function connection(caller: Caller, workspaceId: string, provider: string) {
+    const workspace = await workspaceOf(caller, workspaceId);
+    const known = (OCOYA_PROVIDERS as readonly string[]).includes(provider) || provider === 'x';
+    const adapter = known ? ctx.adapters.get(toNetwork(provider)) : undefined;
+    if (!adapter) {
+      throw new OcoyaError(400, `Unsupported provider "${provider}". Supported: ${OCOYA_PROVIDERS.filter((p) => ctx.adapters.get(toNetwork(p))).join(', ')}.`);
+    }
+    const config = await findNetworkConfig(ctx.db, caller.orgId, adapter.network);
+    if (!config) {
+      throw new OcoyaError(400, `Provider "${provider}" is not configured: add your ${adapter.displayName} app with POST /v1/social-networks first.`);
+    }
+    const { authUrl } = await createFlow(ctx, caller.orgId, config, { workspaceId: workspace.id, selection: 'hosted' });
+    return {
+      provider: toOcoyaName(adapter.network),
+      authProvider: toOcoyaName(adapter.loginNetwork ?? adapter.network),
+      authUrl,
+      callbackUrl: callbackUrl(ctx.config.publicUrl, adapter.network),
+      instructions:
+        `Open authUrl in a browser within ${FLOW_TTL_MS / 60_000} minutes, sign in to ${adapter.displayName} and approve access, ` +
+        `then choose the profiles to connect. They then appear in GET /social-profiles?workspaceId=${workspace.id}. ` +
+        'The link works once; ask for a new one to connect more.',
+    };
+  }
+
+  return async function routes(app: FastifyInstance) {
+    app.decorateRequest('caller', null as unknown as Caller);
+    app.setErrorHandler((err: FastifyError, req, reply) => {
+      if (err instanceof OcoyaError || err instanceof ApiError) return reply.code(err.statusCode).send({ message: err.message });
+      if (hasZodFastifySchemaValidationErrors(err)) {
+        const problems = err.validation.map((v) => {
+          const issue = v.params.issue as z.core.$ZodIssue;
+          return `${issue.path.join('.') || 'request'}: ${issue.message}`;
+        });
+        return reply.code(400).send({ message: `Invalid request. ${problems.join('; ')}` });
+      }
+      if (err.statusCode && err.statusCode < 500) return reply.code(err.statusCode).send({ message: err.message });
+      req.log.error({ err }, 'request failed');
+      return reply.code(500).send({ message: 'Unknown error.' });
+    });
+    app.setNotFoundHandler((req, reply) => reply.code(404).send({ message: 'Not found.' }));
+    rateLimit(app, limiter, OCOYA_REQUESTS_PER_MINUTE, (req, reply) => reply.code(429).send({ message: 'Too many requests.' }));
+    app.addHook('onRequest', async (req) => {
+      const key = presentedApiKey(req);
+      if (!key) throw new OcoyaError(401, 'Missing API token.');
+      const caller = await authenticateApiKey(ctx.db, key);
+      if (!caller) throw new OcoyaError(403, 'Invalid API token.');
+      req.caller = caller;
+    });
+
+    const r = app.withTypeProvider<ZodTypeProvider>();
+    const tags = ['Ocoya-compatible'];
+
+    r.get(
+      '/me',
+      { schema: { tags, summary: 'The organization behind the API key', response: { 200: z.object({ id: z.string(), name: z.string(), email: z.string().nullable() }) } } },
+      async (req) => {
+        const [org] = await ctx.db.select().from(organizations).where(eq(organizations.id, req.caller.orgId));
+        return { id: org.id, name: org.name, email: org.email };
+      },
+    );
+
+    r.get(
+      '/workspaces',
+      { schema: { tags, summary: 'Workspaces', response: { 200: z.array(z.object({ id: z.string(), name: z.string(), userCount: z.number().int() })) } } },
+      async (req) => {
+        const [rows, userCount] = await Promise.all([listWorkspaces(ctx.db, req.caller.orgId), workspaceUserCount(ctx.db, req.caller.orgId)]);
+        return rows.map((w) => ({ id: w.id, name: w.name, userCount }));
+      },
+    );
+
+    r.get(
+      '/social-profiles',
+      {
+        schema: {
+          tags,
+          summary: 'Connected social profiles of a workspace',
+          querystring: WorkspaceQuery.extend({
+            page: z.coerce.number().int().min(0).default(0).describe('0-based'),
+            perPage: z.coerce.number().int().min(1).default(50).transform((n) => Math.min(n, 50)).describe('At most 50; larger values are clamped'),
+          }),
+          response: { 200: z.array(z.object({ id: z.string(), provider: z.string(), name: z.string(), image: z.string().nullable() })) },
+        },
+      },
+      async (req) => {
+        const workspace = await workspaceOf(req.caller, req.query.workspaceId);
+        const rows = await ctx.db
+          .select()
+          .from(socialAccounts)
+          .where(and(eq(socialAccounts.orgId, req.caller.orgId), eq(socialAccounts.workspaceId, workspace.id), ne(socialAccounts.status, 'disconnected')))
+          .orderBy(asc(socialAccounts.id))
+          .limit(req.query.perPage)
+          .offset(req.query.page * req.query.perPage);
+        return rows.map((a) => ({
+          id: a.id,
+          provider: toOcoyaName(a.network),
+          name: a.nickname ?? a.username ?? a.networkUniqueId,
+          image: a.profilePictureUrl,
+        }));
+      },
+    );
+
+    r.get(
+      '/social-profiles/connection-url',
+      {
+        schema: {
+          tags,
+          summary: 'Get social connection URL',
+          querystring: WorkspaceQuery.extend({ provider: ProviderField.describe(`One of ${OCOYA_PROVIDERS.join(', ')}`) }),
+          response: {
+            200: z.object({ provider: z.string(), authProvider: z.string(), authUrl: z.string(), callbackUrl: z.string(), instructions: z.string() }),
+          },
+        },
+      },
+      async (req) => connection(req.caller, req.query.workspaceId, req.query.provider),
+    );
+
+    r.post(
+      '/social-profiles/connection-url',
+      {
+        schema: {
+          tags,
+          summary: 'Create a social connection URL',
+          querystring: WorkspaceQuery,
+          body: z.object({ provider: ProviderField.describe(`One of ${[...OCOYA_PROVIDERS, 'x'].join(', ')}`) }),
+          response: { 200: z.object({ url: z.string() }) },
+        },
+      },
+      async (req) => ({ url: (await connection(req.caller, req.query.workspaceId, req.body.provider)).authUrl }),
+    );
+  };
+}
+
