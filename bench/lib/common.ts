@@ -2,7 +2,7 @@
 // loopback port, the forked load generator, cleanup on interruption, and formatting.
 import { fork } from 'node:child_process';
 import { createServer } from 'node:net';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { loadConfig } from '../../src/config.ts';
@@ -14,6 +14,7 @@ export type { LoadResult, LoadSpec };
 /** Fixed test key ring: `k1:` + base64 of 32 bytes. Never use outside benchmarks. */
 export const BENCH_KEYS = 'k1:' + Buffer.alloc(32, 7).toString('base64');
 export const BENCH_API_KEY = 'sb_bench_bootstrap_key_0123456789abcdef';
+export const RATE_LIMIT_PER_MINUTE = 1_000_000_000;
 export const DEFAULT_BASE_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
 
 export function baseDatabaseUrl(): string {
@@ -87,6 +88,9 @@ export async function startSwitchboard(databaseUrl: string): Promise<Switchboard
     SWITCHBOARD_ENCRYPTION_KEYS: BENCH_KEYS,
     SWITCHBOARD_BOOTSTRAP_API_KEY: BENCH_API_KEY,
     SWITCHBOARD_ALLOW_PRIVATE_URLS: 'true',
+    // The per-key limit (600/min by default) would turn a load test into a 429 test. The limiter still runs
+    // (its counter upsert is part of every measured request); only the ceiling is out of reach.
+    SWITCHBOARD_RATE_LIMIT_PER_MINUTE: String(RATE_LIMIT_PER_MINUTE),
     LOG_LEVEL: 'warn',
   });
   const server = await serve(config, { worker: false });
@@ -182,6 +186,16 @@ export function main(body: () => Promise<void>) {
 export function machineNotes(): string {
   const cpu = cpus();
   return `${cpu.length} × ${cpu[0]?.model.trim() ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}`;
+}
+
+/**
+ * Other processes competing for the two cores skew everything: say so, with the 1-minute load average, so a
+ * run on a busy machine is not mistaken for a clean one.
+ */
+export function noteLoad(when: string) {
+  const load = loadavg()[0];
+  const busy = load > 0.7 * cpus().length;
+  console.log(`load average (1 min) ${when}: ${load.toFixed(2)}${busy ? '  ⚠ machine busy: figures will be low and noisy' : ''}`);
 }
 
 export async function postgresVersion(url: string): Promise<string> {

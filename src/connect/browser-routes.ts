@@ -71,7 +71,7 @@ export function browserRoutes(ctx: AppContext) {
       err = new FlowError('server_error', 'Something went wrong while connecting. Please try again.');
     }
     const failure = err as FlowError;
-    if (failure.flow) {
+    if (failure.flow && failure.endsFlow) {
       await failFlow(ctx, failure.flow);
       reply.clearCookie(`sb_flow_${failure.flow.id}`, cookieOptions);
     }

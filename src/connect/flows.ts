@@ -28,6 +28,11 @@ export class FlowError extends Error {
     readonly description: string,
     /** The flow it belongs to, when known: its `redirect_uri` receives the error. */
     readonly flow?: FlowRow,
+    /**
+     * Whether the error ends the flow. A replayed link or response does not: the browser that really holds
+     * the flow may still be completing it.
+     */
+    readonly endsFlow = true,
   ) {
     super(description);
   }
@@ -75,7 +80,7 @@ async function loadConfig(ctx: AppContext, flow: FlowRow): Promise<{ config: Net
 function unusable(flow: FlowRow | undefined, what: string): FlowError {
   if (!flow) return new FlowError('invalid_request', `This ${what} is not valid. Start the connection again.`);
   if (flow.expiresAt.getTime() <= Date.now()) return new FlowError('invalid_request', `This ${what} has expired. Start the connection again.`, flow);
-  return new FlowError('invalid_request', `This ${what} was already used. Start the connection again.`, flow);
+  return new FlowError('invalid_request', `This ${what} was already used. Start the connection again.`, flow, false);
 }
 
 /** GET /connect/{token}: claims the start token and returns where to send the browser, plus the cookie to set. */

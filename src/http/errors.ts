@@ -26,6 +26,20 @@ export const badRequest = (error: string, detail?: string) => new ApiError(400, 
 export const notFound = (what: string) => new ApiError(404, `${what} not found`);
 export const conflict = (error: string, detail?: string) => new ApiError(409, error, detail);
 
+/** The zod issues behind a Fastify validation error raised by fastify-type-provider-zod. */
+export function validationIssues(err: FastifyError): z.core.$ZodIssue[] {
+  return (err.validation ?? []).map((v) => ({
+    ...(v.params as object),
+    code: v.keyword,
+    message: v.message ?? 'Invalid input',
+    path: v.instancePath
+      .split('/')
+      .slice(1)
+      .filter(Boolean)
+      .map((p) => (/^\d+$/.test(p) ? Number(p) : p)),
+  })) as z.core.$ZodIssue[];
+}
+
 /** The `details` tree of a validation error, in zod's `.format()` shape. */
 export function formatIssues(issues: z.core.$ZodIssue[]): unknown {
   return z.formatError(new z.ZodError(issues));
@@ -39,8 +53,7 @@ export function invalidPayload(reply: FastifyReply, details: unknown) {
 export function useNativeErrors(app: FastifyInstance) {
   app.setErrorHandler((err: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
     if (hasZodFastifySchemaValidationErrors(err)) {
-      const issues = err.validation.map((v) => v.params.issue as z.core.$ZodIssue);
-      return invalidPayload(reply, formatIssues(issues));
+      return invalidPayload(reply, formatIssues(validationIssues(err)));
     }
     if (err instanceof ApiError) {
       return reply

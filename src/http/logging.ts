@@ -4,12 +4,14 @@
 import pino, { type Logger } from 'pino';
 
 const SECRET_LOOKING_SEGMENT = /^[A-Za-z0-9_.~-]{32,}$/;
+// The sandbox's interaction ids double as its cookie values: shorter than 32 characters, still secret.
+const SECRET_AFTER = new Set(['interaction', 'auth']);
 
 export function redactUrl(url: string): string {
   const [path, query] = url.split('?', 2);
-  const maskedPath = path
-    .split('/')
-    .map((segment) => (SECRET_LOOKING_SEGMENT.test(segment) ? '[redacted]' : segment))
+  const segments = path.split('/');
+  const maskedPath = segments
+    .map((segment, i) => (SECRET_LOOKING_SEGMENT.test(segment) || (segment && SECRET_AFTER.has(segments[i - 1])) ? '[redacted]' : segment))
     .join('/');
   if (!query) return maskedPath;
   const keys = [...new URLSearchParams(query).keys()];

@@ -12,7 +12,7 @@ import { callbackUrl } from '../context.ts';
 import { createFlow, FLOW_TTL_MS } from '../connect/flows.ts';
 import { organizations, socialAccounts } from '../db/schema.ts';
 import { presentedApiKey } from '../http/auth.ts';
-import { ApiError } from '../http/errors.ts';
+import { ApiError, validationIssues } from '../http/errors.ts';
 import { rateLimit, type RateLimitStore } from '../http/rate-limit.ts';
 import { findNetworkConfig } from '../networks/network-configs.ts';
 import { authenticateApiKey, type Caller } from '../orgs/api-keys.ts';
@@ -78,10 +78,7 @@ export function ocoyaRoutes(ctx: AppContext, limits: RateLimitStore) {
     app.setErrorHandler((err: FastifyError, req, reply) => {
       if (err instanceof OcoyaError || err instanceof ApiError) return reply.code(err.statusCode).send({ message: err.message });
       if (hasZodFastifySchemaValidationErrors(err)) {
-        const problems = err.validation.map((v) => {
-          const issue = v.params.issue as z.core.$ZodIssue;
-          return `${issue.path.join('.') || 'request'}: ${issue.message}`;
-        });
+        const problems = validationIssues(err).map((issue) => `${issue.path.join('.') || 'request'}: ${issue.message}`);
         return reply.code(400).send({ message: `Invalid request. ${problems.join('; ')}` });
       }
       if (err.statusCode && err.statusCode < 500) return reply.code(err.statusCode).send({ message: err.message });
