@@ -13,7 +13,7 @@ import { pkcePair, randomToken } from '../src/security/secrets.ts';
 const REDIRECT_URI = 'https://client.example.test/oauth/sandbox/callback';
 const CLIENT = { clientId: 'sandbox-test-client', clientSecret: 'sandbox-test-secret-0123456789' };
 const COOKIE_KEYS = ['sandbox-test-cookie-key-0123456789abcdef'];
-const APP: AppCredentials = { ...CLIENT, scopes: [] };
+const APP: AppCredentials = { ...CLIENT, scopes: [], options: {} };
 
 let database: Database;
 let servers: FastifyInstance[] = [];

@@ -57,6 +57,8 @@ export const networkConfigs = pgTable(
     clientSecretEnc: text('client_secret_enc'),
     /** `null` → the adapter's default scopes. */
     scopes: text('scopes').array(),
+    /** Network-specific settings validated by the adapter's `optionsSchema` (e.g. Instagram's login method). */
+    options: jsonb('options').$type<Record<string, unknown>>().notNull().default({}),
     /** Exact allowlist for `auth-url`'s `redirect_uri`. */
     redirectUris: text('redirect_uris').array().notNull().default(sql`'{}'::text[]`),
     createdAt: createdAt(),

@@ -17,6 +17,7 @@ export interface NetworkConfigView {
   network: string;
   client_key: string;
   scopes: string[];
+  options: Record<string, unknown>;
   redirect_uris: string[];
   /** Register this exact URL as the redirect/callback URL in the app's settings at the network. */
   callback_url: string;
@@ -31,7 +32,8 @@ export function toView(ctx: AppContext, row: NetworkConfigRow): NetworkConfigVie
     id: row.id,
     network: row.network,
     client_key: row.clientKey,
-    scopes: row.scopes ?? [...(adapter?.defaultScopes ?? [])],
+    scopes: row.scopes ?? (adapter ? defaultScopes(adapter, row.options) : []),
+    options: row.options,
     redirect_uris: row.redirectUris,
     callback_url: callbackUrl(ctx.config.publicUrl, row.network),
     has_client_secret: Boolean(row.clientSecretEnc),
@@ -45,6 +47,7 @@ export interface SaveNetworkConfig {
   clientSecret?: string;
   scopes?: string[];
   redirectUris?: string[];
+  options?: Record<string, unknown>;
 }
 
 /** Creates or replaces the organization's app for a network. */
@@ -65,6 +68,7 @@ export async function saveNetworkConfig(
     clientKey,
     clientSecretEnc: secret ? ctx.keyring.encrypt(secret, secretContext(id)) : null,
     scopes: input.scopes ?? null,
+    options: input.options ?? {},
     redirectUris: input.redirectUris ?? [],
     updatedAt: new Date(),
   };
@@ -106,6 +110,11 @@ export function appCredentials(ctx: AppContext, row: NetworkConfigRow, adapter: 
   return {
     clientId: row.clientKey,
     clientSecret: row.clientSecretEnc ? ctx.keyring.decrypt(row.clientSecretEnc, secretContext(row.id)) : undefined,
-    scopes: row.scopes ?? [...adapter.defaultScopes],
+    scopes: row.scopes ?? defaultScopes(adapter, row.options),
+    options: row.options,
   };
+}
+
+function defaultScopes(adapter: NetworkAdapter, options: Record<string, unknown>): string[] {
+  return [...(adapter.scopesFor?.(options) ?? adapter.defaultScopes)];
 }

@@ -14,6 +14,7 @@ const NetworkConfig = z
     network: z.string(),
     client_key: z.string(),
     scopes: z.array(z.string()),
+    options: z.record(z.string(), z.unknown()),
     redirect_uris: z.array(z.string()),
     callback_url: z.string().describe('Register this exact URL as the OAuth redirect URL of your app at the network.'),
     has_client_secret: z.boolean(),
@@ -27,6 +28,10 @@ const SaveBody = z.object({
   client_key: z.string().min(1).max(1024).optional().describe("Your app's client id at the network (TikTok: client key)."),
   client_secret: z.string().min(1).max(4096).optional().describe('Stored encrypted; never returned.'),
   scopes: z.array(z.string().min(1).max(200)).max(100).optional().describe("Overrides the network's default scopes."),
+  options: z
+    .record(z.string(), z.unknown())
+    .optional()
+    .describe('Network-specific settings, e.g. {"login":"instagram"} to connect Instagram through Instagram Login instead of Facebook Login.'),
   redirect_uris: z
     .array(z.string().max(2048))
     .max(50)
@@ -59,6 +64,15 @@ export function networkConfigRoutes(ctx: AppContext) {
           if (!body.client_key) issue(['client_key'], 'Required');
           if (!body.client_secret) issue(['client_secret'], 'Required');
         }
+        let options: Record<string, unknown> | undefined;
+        if (adapter && body.options !== undefined) {
+          if (!adapter.optionsSchema) issue(['options'], `${adapter.displayName} takes no options`);
+          else {
+            const parsed = adapter.optionsSchema.safeParse(body.options);
+            if (parsed.success) options = parsed.data;
+            else for (const i of parsed.error.issues) issue(['options', ...(i.path as (string | number)[])], i.message);
+          }
+        }
         body.redirect_uris?.forEach((uri, i) => {
           const problem = urlProblem(uri, ctx.config.allowPrivateUrls);
           if (problem) issue(['redirect_uris', i], `redirect URI ${problem}`);
@@ -69,6 +83,7 @@ export function networkConfigRoutes(ctx: AppContext) {
           clientSecret: body.client_secret,
           scopes: body.scopes,
           redirectUris: body.redirect_uris ? [...new Set(body.redirect_uris)] : undefined,
+          options,
         });
         return reply.code(created ? 201 : 200).send({ success: true, data: toView(ctx, row) });
       },

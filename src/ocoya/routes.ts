@@ -14,7 +14,7 @@ import { organizations, socialAccounts } from '../db/schema.ts';
 import { presentedApiKey } from '../http/auth.ts';
 import { ApiError, validationIssues } from '../http/errors.ts';
 import { rateLimit, type RateLimitStore } from '../http/rate-limit.ts';
-import { findNetworkConfig } from '../networks/network-configs.ts';
+import { appCredentials, findNetworkConfig } from '../networks/network-configs.ts';
 import { authenticateApiKey, type Caller } from '../orgs/api-keys.ts';
 import { findWorkspace, listWorkspaces, workspaceUserCount } from '../orgs/workspaces.ts';
 import type { NetworkId } from '../providers/types.ts';
@@ -63,7 +63,7 @@ export function ocoyaRoutes(ctx: AppContext, limits: RateLimitStore) {
     const { authUrl } = await createFlow(ctx, caller.orgId, config, { workspaceId: workspace.id, selection: 'hosted' });
     return {
       provider: toOcoyaName(adapter.network),
-      authProvider: toOcoyaName(adapter.loginNetwork ?? adapter.network),
+      authProvider: toOcoyaName(adapter.loginNetwork?.(appCredentials(ctx, config, adapter)) ?? adapter.network),
       authUrl,
       callbackUrl: callbackUrl(ctx.config.publicUrl, adapter.network),
       instructions:

@@ -41,6 +41,15 @@ export class AdapterRegistry {
   }
 }
 
+/** What every adapter factory gets. */
+export interface AdapterContext {
+  upstream: UpstreamClient;
+}
+
 export function createAdapterRegistry(opts: RegistryOptions): AdapterRegistry {
-  return new AdapterRegistry([createSandboxAdapter({ publicUrl: opts.publicUrl, upstream: opts.upstream, app: opts.sandboxApp })]);
+  const context: AdapterContext = { upstream: opts.upstream };
+  return new AdapterRegistry([
+    // One line per network adapter:
+    createSandboxAdapter({ publicUrl: opts.publicUrl, upstream: opts.upstream, app: opts.sandboxApp }),
+  ]);
 }

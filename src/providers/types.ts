@@ -1,6 +1,8 @@
 // The contract every network adapter implements. The connection flow, the token engine and the API speak
 // only this interface; nothing outside `providers/` knows a network's endpoints, parameter names or quirks.
 
+import type { z } from 'zod';
+
 export const NETWORKS = [
   'facebook',
   'instagram',
@@ -24,6 +26,8 @@ export interface AppCredentials {
   clientId: string;
   clientSecret: string | undefined;
   scopes: string[];
+  /** The organization's settings for this network, already validated by the adapter's `optionsSchema`. */
+  options: Record<string, unknown>;
 }
 
 export interface TokenSet {
@@ -78,8 +82,12 @@ export interface NetworkAdapter {
    * (the sandbox) has them; every real network needs the organization's app.
    */
   readonly builtInApp?: { clientId: string; clientSecret: string };
+  /** Settings an organization may give for this network (`options` of `/v1/social-networks`), if any. */
+  readonly optionsSchema?: z.ZodType<Record<string, unknown>>;
   /** The network whose login the user sees, when it is another's (Instagram through Facebook Login). */
-  readonly loginNetwork?: NetworkId;
+  loginNetwork?(app: AppCredentials): NetworkId;
+  /** Default scopes for these settings, when they differ from `defaultScopes` (Instagram Login's own scopes). */
+  scopesFor?(options: Record<string, unknown>): readonly string[];
 
   authorizationUrl(input: AuthorizationUrlInput): string;
   exchangeCode(input: CodeExchangeInput): Promise<TokenSet>;

@@ -38,6 +38,7 @@ CREATE TABLE "network_configs" (
 	"client_key" text NOT NULL,
 	"client_secret_enc" text,
 	"scopes" text[],
+	"options" jsonb DEFAULT '{}'::jsonb NOT NULL,
 	"redirect_uris" text[] DEFAULT '{}'::text[] NOT NULL,
 	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
 	"updated_at" timestamp with time zone DEFAULT now() NOT NULL
