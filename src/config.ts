@@ -35,6 +35,10 @@ const envSchema = z.object({
   SWITCHBOARD_UPSTREAM_TIMEOUT_MS: z.coerce.number().int().positive().default(15_000),
   SWITCHBOARD_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().default(600),
   REDIS_URL: z.string().optional(),
+  SWITCHBOARD_WORKER_INTERVAL_MS: z.coerce.number().int().positive().default(1000),
+  SWITCHBOARD_REFRESH_BATCH: z.coerce.number().int().positive().default(200),
+  SWITCHBOARD_REFRESH_CONCURRENCY: z.coerce.number().int().positive().default(64),
+  SWITCHBOARD_EXPIRING_DAYS: z.coerce.number().positive().default(7),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -54,6 +58,14 @@ export interface Config {
   allowPrivateUrls: boolean;
   /** Requests per minute per API key on `/v1` (the Ocoya surface has Ocoya's own 60). */
   rateLimitPerMinute: number;
+  worker: {
+    /** Pause between polls when there is nothing to do. */
+    intervalMs: number;
+    refreshBatch: number;
+    refreshConcurrency: number;
+    /** `account.expiring` this many days before a person must re-authorize. */
+    expiringDays: number;
+  };
   /** Shared rate-limit counters in Redis instead of the database. */
   redisUrl: string | undefined;
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
@@ -82,6 +94,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     allowPrivateUrls: e.SWITCHBOARD_ALLOW_PRIVATE_URLS,
     rateLimitPerMinute: e.SWITCHBOARD_RATE_LIMIT_PER_MINUTE,
     redisUrl: e.REDIS_URL || undefined,
+    worker: {
+      intervalMs: e.SWITCHBOARD_WORKER_INTERVAL_MS,
+      refreshBatch: e.SWITCHBOARD_REFRESH_BATCH,
+      refreshConcurrency: e.SWITCHBOARD_REFRESH_CONCURRENCY,
+      expiringDays: e.SWITCHBOARD_EXPIRING_DAYS,
+    },
     logLevel: e.LOG_LEVEL,
   };
 }

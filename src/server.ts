@@ -12,6 +12,7 @@ import { bootstrap } from './orgs/organizations.ts';
 import { createAdapterRegistry } from './providers/registry.ts';
 import { UpstreamClient } from './providers/upstream.ts';
 import { Keyring } from './security/keyring.ts';
+import type { SandboxFaults } from './sandbox/authorization-server.ts';
 import { startWorker, type Worker } from './worker.ts';
 
 export interface ContextOptions {
@@ -45,6 +46,8 @@ export interface RunningServer {
 export interface ServeOptions extends ContextOptions {
   /** Run the background worker in this process (as `serve` does). */
   worker?: boolean;
+  /** Tests: failures for the sandbox network to answer with. */
+  sandboxFaults?: SandboxFaults;
   /** Embedded mode: a secret the CLI (same user, via DATA_DIR/server.json) uses to reach the admin API. */
   localAdminToken?: string;
 }
@@ -58,7 +61,7 @@ export async function serve(config: Config, opts: ServeOptions = {}): Promise<Ru
       sandboxDatabase = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, migrate: false, poolSize: 4 });
     }
     const rateLimits = createRateLimitStore({ db: ctx.db, redisUrl: config.redisUrl });
-    const app = await buildApp(ctx, { sandboxDb: sandboxDatabase?.db ?? ctx.db, localAdminToken: opts.localAdminToken, rateLimits });
+    const app = await buildApp(ctx, { sandboxDb: sandboxDatabase?.db ?? ctx.db, localAdminToken: opts.localAdminToken, rateLimits, sandboxFaults: opts.sandboxFaults });
     app.addHook('onClose', () => rateLimits.close());
     await app.listen({ port: config.port, host: config.host });
     const address = app.server.address();

@@ -1,30 +1,56 @@
-// Background work shared by `switchboard worker` and the in-process worker of `serve`. Every job is safe to
-// run in any number of processes at once.
+// Background work shared by `switchboard worker` and the in-process worker of `serve`: refreshing tokens ahead
+// of expiry, delivering webhooks, `account.expiring` notices, housekeeping. Every job is safe to run in any
+// number of processes at once (claims with FOR UPDATE SKIP LOCKED and leases).
 import type { AppContext } from './context.ts';
 import { deleteStaleFlows } from './connect/flows.ts';
+import { notifyExpiring, refreshDueAccounts } from './tokens/engine.ts';
+import { deliverDue } from './webhooks/delivery.ts';
 
 export interface Worker {
   stop(): Promise<void>;
 }
 
-const HOUSEKEEPING_EVERY_MS = 60_000;
+const SLOW_JOBS_EVERY_MS = 60_000;
 
 export function startWorker(ctx: AppContext): Worker {
-  let running: Promise<void> | undefined;
-  const tick = () => {
-    running ??= deleteStaleFlows(ctx)
-      .then((n) => {
-        if (n) ctx.log.info({ deleted: n }, 'deleted stale connection flows');
-      })
-      .catch((err) => ctx.log.warn({ err }, 'housekeeping failed'))
-      .finally(() => (running = undefined));
-  };
-  const timer = setInterval(tick, HOUSEKEEPING_EVERY_MS);
-  timer.unref();
+  const { intervalMs, refreshBatch, refreshConcurrency, expiringDays } = ctx.config.worker;
+  let stopped = false;
+  let wake: (() => void) | undefined;
+  let lastSlowJobs = 0;
+
+  async function tick(): Promise<boolean> {
+    const refreshed = await refreshDueAccounts(ctx, { batch: refreshBatch, concurrency: refreshConcurrency });
+    const delivered = await deliverDue(ctx);
+    if (Date.now() - lastSlowJobs >= SLOW_JOBS_EVERY_MS) {
+      lastSlowJobs = Date.now();
+      await notifyExpiring(ctx, expiringDays);
+      const deleted = await deleteStaleFlows(ctx);
+      if (deleted) ctx.log.info({ deleted }, 'deleted stale connection flows');
+    }
+    // A full batch means more may be waiting: go again at once.
+    return refreshed === refreshBatch || delivered > 0;
+  }
+
+  const loop = (async () => {
+    while (!stopped) {
+      let busy = false;
+      try {
+        busy = await tick();
+      } catch (err) {
+        ctx.log.warn({ err }, 'worker tick failed');
+      }
+      if (!busy && !stopped) await new Promise<void>((resolve) => {
+        wake = resolve;
+        setTimeout(resolve, intervalMs).unref();
+      });
+    }
+  })();
+
   return {
     async stop() {
-      clearInterval(timer);
-      await running;
+      stopped = true;
+      wake?.();
+      await loop;
     },
   };
 }

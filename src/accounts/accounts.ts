@@ -7,7 +7,9 @@ import { socialAccounts } from '../db/schema.ts';
 import type { SocialAccountView } from '../http/schemas.ts';
 import type { ConnectableProfile, NetworkId, TokenSet } from '../providers/types.ts';
 import { newId } from '../security/ids.ts';
+import { nextRefreshTime } from '../tokens/schedule.ts';
 import type { Keyring } from '../security/keyring.ts';
+import { emitEvent, type EventType } from '../webhooks/events.ts';
 
 export type AccountRow = typeof socialAccounts.$inferSelect;
 
@@ -62,6 +64,11 @@ export function toAccountView(row: AccountRow): SocialAccountView {
   };
 }
 
+/** Emits an account event (the account as the API shows it: never tokens) in the caller's transaction. */
+export function emitAccountEvent(tx: DbOrTx, row: AccountRow, type: EventType, extra: Record<string, unknown> = {}) {
+  return emitEvent(tx, row.orgId, type, { account: toAccountView(row), ...extra });
+}
+
 export interface ConnectTarget {
   orgId: string;
   network: NetworkId;
@@ -70,10 +77,12 @@ export interface ConnectTarget {
 }
 
 /**
- * Creates or updates the accounts for the chosen profiles, in the caller's transaction. The same network
+ * Creates or updates the accounts for the chosen profiles, in the caller's transaction, with their webhook events
+ * (`account.connected` for a new account, `account.reconnected` for one connected before). The same network
  * account connected again keeps its id (unique on org + network + network_unique_id): never a duplicate.
  */
 export async function upsertConnectedAccounts(ctx: AppContext, tx: Tx, target: ConnectTarget, profiles: ConnectableProfile[]) {
+  const canRefresh = Boolean(ctx.adapters.get(target.network)?.refresh);
   const rows: AccountRow[] = [];
   for (const profile of profiles) {
     const [existing] = await tx
@@ -88,33 +97,36 @@ export async function upsertConnectedAccounts(ctx: AppContext, tx: Tx, target: C
       )
       .for('update');
     const now = new Date();
-    const identity = {
+    const fresh = {
       username: profile.username,
       nickname: profile.nickname,
       profilePictureUrl: profile.profilePictureUrl,
       accountType: profile.accountType,
       metadata: profile.metadata ?? {},
       status: 'active' as const,
+      nextRefreshAt: nextRefreshTime(profile.tokens.expiresAt, canRefresh),
+      refreshLeaseUntil: null,
+      expiringNotifiedAt: null,
       refreshFailures: 0,
       lastError: null,
       lastRefreshedAt: now,
       updatedAt: now,
     };
+    let row: AccountRow;
     if (existing) {
-      const [row] = await tx
+      [row] = await tx
         .update(socialAccounts)
         .set({
-          ...identity,
+          ...fresh,
           ...tokenColumns(ctx.keyring, existing, profile.tokens),
           tenantId: target.tenantId ?? existing.tenantId,
           workspaceId: target.workspaceId ?? existing.workspaceId,
         })
         .where(eq(socialAccounts.id, existing.id))
         .returning();
-      rows.push(row);
     } else {
       const id = newId();
-      const [row] = await tx
+      [row] = await tx
         .insert(socialAccounts)
         .values({
           id,
@@ -123,12 +135,13 @@ export async function upsertConnectedAccounts(ctx: AppContext, tx: Tx, target: C
           networkUniqueId: profile.networkUniqueId,
           tenantId: target.tenantId,
           workspaceId: target.workspaceId,
-          ...identity,
+          ...fresh,
           ...tokenColumns(ctx.keyring, { id, refreshTokenEnc: null, refreshTokenExpiresAt: null, scopes: [] }, profile.tokens),
         })
         .returning();
-      rows.push(row);
     }
+    await emitAccountEvent(tx, row, existing ? 'account.reconnected' : 'account.connected');
+    rows.push(row);
   }
   return rows;
 }
@@ -138,6 +151,12 @@ export async function findAccount(db: DbOrTx, orgId: string, id: string): Promis
     .select()
     .from(socialAccounts)
     .where(and(eq(socialAccounts.orgId, orgId), eq(socialAccounts.id, id)));
+  return row;
+}
+
+/** Any organization's account: for background work only, never for a request's caller. */
+export async function findAccountById(db: DbOrTx, id: string): Promise<AccountRow | undefined> {
+  const [row] = await db.select().from(socialAccounts).where(eq(socialAccounts.id, id));
   return row;
 }
 

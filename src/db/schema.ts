@@ -124,7 +124,12 @@ export const socialAccounts = pgTable(
     scopes: text('scopes').array().notNull().default(sql`'{}'::text[]`),
     /** Network-specific facts the adapter needs later (e.g. the parent user id of a Page). Never secrets. */
     metadata: jsonb('metadata').$type<Record<string, unknown>>().notNull().default({}),
+    /** When the background engine should refresh next (ahead of expiry, with jitter); null = nothing to do. */
     nextRefreshAt: timestamp('next_refresh_at', { withTimezone: true }),
+    /** A refresh is under way until then (any process); an expired lease means its holder died. */
+    refreshLeaseUntil: timestamp('refresh_lease_until', { withTimezone: true }),
+    /** `account.expiring` was sent for the current grant. */
+    expiringNotifiedAt: timestamp('expiring_notified_at', { withTimezone: true }),
     refreshFailures: integer('refresh_failures').notNull().default(0),
     lastRefreshedAt: timestamp('last_refreshed_at', { withTimezone: true }),
     lastError: text('last_error'),
@@ -135,7 +140,7 @@ export const socialAccounts = pgTable(
     uniqueIndex('social_accounts_identity_idx').on(t.orgId, t.network, t.networkUniqueId),
     index('social_accounts_org_id_idx').on(t.orgId, t.id),
     index('social_accounts_org_tenant_idx').on(t.orgId, t.tenantId, t.id),
-    index('social_accounts_refresh_idx').on(t.nextRefreshAt),
+    index('social_accounts_refresh_idx').on(t.nextRefreshAt).where(sql`status = 'active'`),
   ],
 );
 
@@ -165,3 +170,60 @@ export const rateLimits = pgTable('rate_limits', {
   points: integer('points').notNull().default(0),
   expire: timestamp('expire', { withTimezone: true }),
 });
+
+export const webhookEndpoints = pgTable(
+  'webhook_endpoints',
+  {
+    id: text('id').primaryKey(),
+    orgId: text('org_id').notNull().references(() => organizations.id, { onDelete: 'cascade' }),
+    url: text('url').notNull(),
+    description: text('description'),
+    /** Event types delivered here; empty = all. */
+    events: text('events').array().notNull().default(sql`'{}'::text[]`),
+    /** Standard Webhooks signing secret (`whsec_…`), encrypted. */
+    secretEnc: text('secret_enc').notNull(),
+    enabled: boolean('enabled').notNull().default(true),
+    disabledReason: text('disabled_reason'),
+    /** Every delivery since then has failed; cleared by a success. */
+    failingSince: timestamp('failing_since', { withTimezone: true }),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [index('webhook_endpoints_org_idx').on(t.orgId)],
+);
+
+/** The outbox: written in the same transaction as the change it reports. */
+export const webhookEvents = pgTable(
+  'webhook_events',
+  {
+    id: text('id').primaryKey(),
+    orgId: text('org_id').notNull().references(() => organizations.id, { onDelete: 'cascade' }),
+    type: text('type').notNull(),
+    payload: jsonb('payload').$type<Record<string, unknown>>().notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [index('webhook_events_org_idx').on(t.orgId, t.id)],
+);
+
+export const webhookDeliveries = pgTable(
+  'webhook_deliveries',
+  {
+    id: text('id').primaryKey(),
+    orgId: text('org_id').notNull().references(() => organizations.id, { onDelete: 'cascade' }),
+    eventId: text('event_id').notNull().references(() => webhookEvents.id, { onDelete: 'cascade' }),
+    endpointId: text('endpoint_id').notNull().references(() => webhookEndpoints.id, { onDelete: 'cascade' }),
+    status: text('status', { enum: ['pending', 'delivered', 'failed'] }).notNull().default('pending'),
+    attempts: integer('attempts').notNull().default(0),
+    /** When the next attempt is due; while an attempt runs, its lease (pushed ahead so no one else takes it). */
+    nextAttemptAt: timestamp('next_attempt_at', { withTimezone: true }).notNull().defaultNow(),
+    lastStatusCode: integer('last_status_code'),
+    /** The start of the receiver's last answer (or the transport error), for the delivery log. */
+    lastResponse: text('last_response'),
+    deliveredAt: timestamp('delivered_at', { withTimezone: true }),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    index('webhook_deliveries_due_idx').on(t.nextAttemptAt).where(sql`status = 'pending'`),
+    index('webhook_deliveries_endpoint_idx').on(t.endpointId, t.id),
+  ],
+);

@@ -11,7 +11,8 @@ import { connectApiRoutes } from '../connect/api-routes.ts';
 import { browserRoutes } from '../connect/browser-routes.ts';
 import { networkConfigRoutes } from '../networks/routes.ts';
 import { organizationRoutes } from '../orgs/routes.ts';
-import { sandboxAuthorizationServer } from '../sandbox/authorization-server.ts';
+import { sandboxAuthorizationServer, type SandboxFaults } from '../sandbox/authorization-server.ts';
+import { webhookRoutes } from '../webhooks/routes.ts';
 import { ocoyaRoutes, OCOYA_PREFIX } from '../ocoya/routes.ts';
 import { workspaceRoutes } from '../orgs/workspace-routes.ts';
 import { requireApiKey } from './auth.ts';
@@ -23,6 +24,8 @@ export interface BuildOptions {
   sandboxDb: AppContext['db'];
   localAdminToken?: string;
   rateLimits: RateLimitStore;
+  /** Tests: make the sandbox network fail on demand, as real networks do. */
+  sandboxFaults?: SandboxFaults;
 }
 
 export async function buildApp(ctx: AppContext, opts: BuildOptions): Promise<FastifyInstance> {
@@ -84,6 +87,7 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions): Promise<Fas
     await v1.register(accountRoutes(ctx));
     await v1.register(organizationRoutes(ctx));
     await v1.register(workspaceRoutes(ctx));
+    await v1.register(webhookRoutes(ctx));
   });
 
   await app.register(ocoyaRoutes(ctx, opts.rateLimits), { prefix: OCOYA_PREFIX });
@@ -96,6 +100,7 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions): Promise<Fas
     db: opts.sandboxDb,
     client: { ...sandbox, redirectUris: [`${ctx.config.publicUrl}/oauth/sandbox/callback`] },
     cookieKeys: [ctx.keyring.deriveSecret('sandbox-cookies')],
+    faults: opts.sandboxFaults,
   });
 
   return app;

@@ -1,6 +1,7 @@
 // An organization's own OAuth app per network. The client secret is encrypted, bound to its row, and never
 // leaves this module except to an adapter.
-import { and, eq, or } from 'drizzle-orm';
+import { and, eq, ne, or } from 'drizzle-orm';
+import { emitAccountEvent } from '../accounts/accounts.ts';
 import type { AppContext } from '../context.ts';
 import { callbackUrl } from '../context.ts';
 import type { DbOrTx } from '../db/database.ts';
@@ -96,10 +97,14 @@ export async function findNetworkConfig(db: DbOrTx, orgId: string, idOrNetwork: 
 /** Removes the app; its accounts are marked disconnected and lose their tokens, its pending flows end. */
 export async function deleteNetworkConfig(ctx: AppContext, orgId: string, row: NetworkConfigRow) {
   await ctx.db.transaction(async (tx) => {
-    await tx
+    const accounts = await tx
       .update(socialAccounts)
       .set({ status: 'disconnected', accessTokenEnc: null, refreshTokenEnc: null, nextRefreshAt: null, updatedAt: new Date() })
-      .where(and(eq(socialAccounts.orgId, orgId), eq(socialAccounts.network, row.network)));
+      .where(and(eq(socialAccounts.orgId, orgId), eq(socialAccounts.network, row.network), ne(socialAccounts.status, 'disconnected')))
+      .returning();
+    for (const account of accounts) {
+      await emitAccountEvent(tx, account, 'account.disconnected', { reason: `The ${row.network} app configuration was removed` });
+    }
     await tx.delete(connectFlows).where(eq(connectFlows.networkConfigId, row.id));
     await tx.delete(networkConfigs).where(and(eq(networkConfigs.id, row.id), eq(networkConfigs.orgId, orgId)));
   });

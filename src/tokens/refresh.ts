@@ -1,94 +1,163 @@
-// Getting a usable access token for an account, refreshing it when it is about to expire.
+// Keeping tokens fresh: on demand (`POST /v1/social-accounts/{id}/token`, health checks) and in the background.
 //
-// One refresh at a time per account: concurrent callers in this process share one promise, and across
-// processes (PostgreSQL) the refresh runs under a row lock (`SELECT … FOR UPDATE`), re-reads the row under the
-// lock, skips the network call if another process already refreshed, and writes the new tokens in the same
-// transaction — so a rotating refresh token is never presented twice. Embedded PGlite is one process and one
-// connection: there the in-process single-flight is the lock (a transaction held across the network call
-// would block the connection the sandbox itself needs).
-import { eq } from 'drizzle-orm';
+// One refresh at a time per account across the whole cluster. The refresher takes the account's lease with a
+// conditional UPDATE (`refresh_lease_until`): the row-level "lock" that every process and the background
+// engine respect, without holding a database connection or transaction across the network call. Under the
+// lease it re-reads the row and skips the call if someone else refreshed meanwhile; the new tokens, the next
+// refresh time and the lease release are written in one transaction, only while the lease is still ours.
+// So a rotating refresh token is never presented twice, and a refresh token is never replaced by an absent
+// one. Callers who find the lease taken wait for its holder and use the tokens it wrote. A process that dies
+// mid-refresh loses nothing: its lease expires and the account is claimed again.
+import { and, eq, isNull, lt, or } from 'drizzle-orm';
 import type { AppContext } from '../context.ts';
-import type { DbOrTx } from '../db/database.ts';
 import { socialAccounts } from '../db/schema.ts';
-import { decryptTokens, tokenColumns, type AccountRow } from '../accounts/accounts.ts';
+import { decryptTokens, emitAccountEvent, findAccountById, tokenColumns, type AccountRow } from '../accounts/accounts.ts';
 import { appCredentials, findNetworkConfig } from '../networks/network-configs.ts';
 import { NetworkError, type NetworkId, type TokenSet } from '../providers/types.ts';
+import { backoffMs, nextRefreshTime } from './schedule.ts';
 
-/** Refresh when the token has less than this left. */
+/** Refresh on demand when the token has less than this left. */
 export const REFRESH_MARGIN_MS = 5 * 60 * 1000;
+/** Longer than any refresh can take (upstream timeout 15 s by default). */
+export const LEASE_MS = 60_000;
+const WAIT_STEP_MS = 100;
 
 export class AccountUnusableError extends Error {
   constructor(
-    readonly account: AccountRow,
+    readonly account: AccountRow | undefined,
     readonly reason: string,
   ) {
     super(reason);
   }
 }
 
-const inFlight = new Map<string, Promise<AccountRow>>();
-
 export function needsRefresh(row: Pick<AccountRow, 'tokenExpiresAt'>, marginMs = REFRESH_MARGIN_MS, now = Date.now()) {
   return row.tokenExpiresAt !== null && row.tokenExpiresAt.getTime() - now < marginMs;
 }
 
-/** The account with a token valid for at least `marginMs`, refreshed first if needed (or when `force`d). */
+const inFlight = new Map<string, Promise<AccountRow>>();
+
+/** The account with a token valid for at least the margin, refreshed first if needed (or when `force`d). */
 export async function ensureFreshToken(ctx: AppContext, account: AccountRow, opts: { force?: boolean } = {}): Promise<AccountRow> {
   if (account.status !== 'active' || !account.accessTokenEnc) {
     throw new AccountUnusableError(account, account.status === 'disconnected' ? 'The account is disconnected' : 'The account must be reconnected');
   }
   if (!opts.force && !needsRefresh(account)) return account;
+  // Callers in this process share one refresh; across processes the lease decides.
   const running = inFlight.get(account.id);
   if (running) return running;
-  const refresh = refreshUnderLock(ctx, account.id, opts.force ?? false).finally(() => inFlight.delete(account.id));
+  const refresh = refreshWhenLeased(ctx, account.id, opts.force ?? false).finally(() => inFlight.delete(account.id));
   inFlight.set(account.id, refresh);
   return refresh;
 }
 
-async function refreshUnderLock(ctx: AppContext, accountId: string, force: boolean): Promise<AccountRow> {
+/** Takes the account's lease, or waits for whoever holds it and uses their result. */
+async function refreshWhenLeased(ctx: AppContext, accountId: string, force: boolean): Promise<AccountRow> {
   const startedAt = Date.now();
-  const work = async (db: DbOrTx, lock: boolean) => {
-    const query = db.select().from(socialAccounts).where(eq(socialAccounts.id, accountId));
-    const [row] = lock ? await query.for('update') : await query;
-    if (!row || row.status !== 'active' || !row.accessTokenEnc) throw new AccountUnusableError(row, 'The account must be reconnected');
-    // Someone else refreshed while we waited for the lock: use their tokens.
-    const refreshedMeanwhile = row.lastRefreshedAt && row.lastRefreshedAt.getTime() >= startedAt;
-    if (refreshedMeanwhile || (!force && !needsRefresh(row))) return row;
-    return refreshRow(ctx, db, row);
-  };
-  if (ctx.database.kind === 'postgres') return ctx.db.transaction((tx) => work(tx, true));
-  return work(ctx.db, false);
+  for (;;) {
+    const leased = await takeLease(ctx, accountId);
+    if (leased) {
+      const refreshedMeanwhile = leased.row.lastRefreshedAt && leased.row.lastRefreshedAt.getTime() >= startedAt;
+      if (refreshedMeanwhile || (!force && !needsRefresh(leased.row))) return releaseLease(ctx, leased.row, leased.lease);
+      return refreshLeased(ctx, leased.row, leased.lease);
+    }
+    const current = await findAccountById(ctx.db, accountId);
+    if (!current || current.status !== 'active') throw new AccountUnusableError(current, 'The account must be reconnected');
+    if (current.lastRefreshedAt && current.lastRefreshedAt.getTime() >= startedAt && !needsRefresh(current)) return current;
+    if (Date.now() - startedAt > LEASE_MS + 5_000) {
+      throw new NetworkError('transient', 'temporarily_unavailable', 'Another refresh of this account did not finish in time');
+    }
+    await new Promise((resolve) => setTimeout(resolve, WAIT_STEP_MS));
+  }
 }
 
-async function refreshRow(ctx: AppContext, db: DbOrTx, row: AccountRow): Promise<AccountRow> {
+async function takeLease(ctx: AppContext, accountId: string): Promise<{ row: AccountRow; lease: Date } | undefined> {
+  const now = new Date();
+  const lease = new Date(now.getTime() + LEASE_MS);
+  const [row] = await ctx.db
+    .update(socialAccounts)
+    .set({ refreshLeaseUntil: lease })
+    .where(
+      and(
+        eq(socialAccounts.id, accountId),
+        eq(socialAccounts.status, 'active'),
+        or(isNull(socialAccounts.refreshLeaseUntil), lt(socialAccounts.refreshLeaseUntil, now)),
+      ),
+    )
+    .returning();
+  return row ? { row, lease } : undefined;
+}
+
+/** Only while the lease is still ours: a holder that outlived its lease must not write over its successor. */
+const holding = (row: AccountRow, lease: Date) => and(eq(socialAccounts.id, row.id), eq(socialAccounts.refreshLeaseUntil, lease));
+
+async function releaseLease(ctx: AppContext, row: AccountRow, lease: Date): Promise<AccountRow> {
+  const [released] = await ctx.db.update(socialAccounts).set({ refreshLeaseUntil: null }).where(holding(row, lease)).returning();
+  return released ?? row;
+}
+
+/**
+ * Refreshes an account whose lease the caller holds (on-demand path above, or the background engine's claim) and
+ * records the outcome: new tokens; `reauth_required` + webhook for a dead grant; backoff for a transient failure.
+ */
+export async function refreshLeased(ctx: AppContext, row: AccountRow, lease: Date): Promise<AccountRow> {
   const adapter = ctx.adapters.get(row.network as NetworkId);
-  const config = await findNetworkConfig(db, row.orgId, row.network);
-  if (!adapter?.refresh || !config) {
+  const config = await findNetworkConfig(ctx.db, row.orgId, row.network);
+  const current = decryptTokens(ctx.keyring, row);
+  if (!adapter?.refresh || !config || !current) {
+    await releaseLease(ctx, row, lease);
     throw new AccountUnusableError(row, 'This token cannot be refreshed: reconnect the account');
   }
-  const current = decryptTokens(ctx.keyring, row)!;
   let fresh: TokenSet;
   try {
     fresh = await adapter.refresh({ app: appCredentials(ctx, config, adapter), tokens: current, metadata: row.metadata });
   } catch (err) {
-    if (!(err instanceof NetworkError)) throw err;
-    const permanent = err.kind === 'permanent';
-    await db
+    if (!(err instanceof NetworkError)) {
+      await releaseLease(ctx, row, lease);
+      throw err;
+    }
+    await recordFailure(ctx, row, lease, err);
+    throw err;
+  }
+  return ctx.db.transaction(async (tx) => {
+    const now = new Date();
+    const [updated] = await tx
       .update(socialAccounts)
       .set({
+        ...tokenColumns(ctx.keyring, row, fresh),
+        nextRefreshAt: nextRefreshTime(fresh.expiresAt, true),
+        refreshLeaseUntil: null,
+        lastRefreshedAt: now,
+        refreshFailures: 0,
+        lastError: null,
+        updatedAt: now,
+      })
+      .where(holding(row, lease))
+      .returning();
+    if (!updated) throw new NetworkError('transient', 'temporarily_unavailable', 'The refresh lease expired before the new tokens could be stored');
+    if (row.refreshFailures > 0) await emitAccountEvent(tx, updated, 'account.recovered');
+    return updated;
+  });
+}
+
+async function recordFailure(ctx: AppContext, row: AccountRow, lease: Date, err: NetworkError) {
+  const permanent = err.kind === 'permanent';
+  const failures = row.refreshFailures + 1;
+  await ctx.db.transaction(async (tx) => {
+    const [updated] = await tx
+      .update(socialAccounts)
+      .set({
+        // A network outage must not mark accounts broken: only a dead grant does.
         status: permanent ? 'reauth_required' : row.status,
-        refreshFailures: row.refreshFailures + 1,
+        nextRefreshAt: permanent ? null : new Date(Date.now() + backoffMs(failures, err.retryAfterSeconds)),
+        refreshLeaseUntil: null,
+        refreshFailures: failures,
         lastError: err.description,
         updatedAt: new Date(),
       })
-      .where(eq(socialAccounts.id, row.id));
-    throw err;
-  }
-  const now = new Date();
-  const [updated] = await db
-    .update(socialAccounts)
-    .set({ ...tokenColumns(ctx.keyring, row, fresh), lastRefreshedAt: now, refreshFailures: 0, lastError: null, updatedAt: now })
-    .where(eq(socialAccounts.id, row.id))
-    .returning();
-  return updated;
+      .where(holding(row, lease))
+      .returning();
+    if (updated && permanent) await emitAccountEvent(tx, updated, 'account.reauth_required', { reason: err.description });
+  });
+  ctx.log.info({ accountId: row.id, network: row.network, kind: err.kind, failures }, 'refresh failed');
 }

@@ -5,6 +5,7 @@ import { Writable } from 'node:stream';
 import pg from 'pg';
 import { loadConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/http/logging.ts';
+import type { SandboxFaults } from '../../src/sandbox/authorization-server.ts';
 import { serve, type RunningServer } from '../../src/server.ts';
 
 export const TEST_KEYS = 'k1:' + Buffer.alloc(32, 1).toString('base64');
@@ -52,7 +53,10 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function startTestServer(env: Record<string, string> = {}, opts: { databaseUrl?: string } = {}): Promise<TestServer> {
+export async function startTestServer(
+  env: Record<string, string> = {},
+  opts: { databaseUrl?: string; worker?: boolean; sandboxFaults?: SandboxFaults } = {},
+): Promise<TestServer> {
   const port = await freePort();
   const db = opts.databaseUrl ? undefined : await createTestDatabase();
   const databaseUrl = opts.databaseUrl ?? db?.url;
@@ -77,7 +81,7 @@ export async function startTestServer(env: Record<string, string> = {}, opts: { 
       done();
     },
   });
-  const server = await serve(config, { log: createLogger(config.logLevel, sink), worker: false });
+  const server = await serve(config, { log: createLogger(config.logLevel, sink), worker: opts.worker ?? false, sandboxFaults: opts.sandboxFaults });
   const url = `http://127.0.0.1:${port}`;
   return {
     url,

@@ -1,0 +1,204 @@
+// `/v1/webhooks`: endpoints (the signing secret is shown once), test events, the delivery log, resend, re-enable.
+import { randomBytes } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { and, desc, eq, lt } from 'drizzle-orm';
+import { z } from 'zod';
+import type { AppContext } from '../context.ts';
+import { webhookDeliveries, webhookEndpoints, webhookEvents } from '../db/schema.ts';
+import { formatIssues, invalidPayload, notFound } from '../http/errors.ts';
+import { errorResponses, IdParam, listOf, success } from '../http/schemas.ts';
+import { newId } from '../security/ids.ts';
+import { urlProblem } from '../security/private-urls.ts';
+import { secretContext } from './delivery.ts';
+import { EVENT_TYPES, emitEvent } from './events.ts';
+
+const Endpoint = z
+  .object({
+    id: z.string(),
+    url: z.string(),
+    description: z.string().nullable(),
+    events: z.array(z.string()).describe('Empty: every event'),
+    enabled: z.boolean(),
+    disabled_reason: z.string().nullable(),
+    created_at: z.string(),
+  })
+  .meta({ id: 'WebhookEndpoint' });
+
+const Delivery = z
+  .object({
+    id: z.string(),
+    event_id: z.string(),
+    event_type: z.string(),
+    status: z.enum(['pending', 'delivered', 'failed']),
+    attempts: z.number().int(),
+    last_status_code: z.number().int().nullable(),
+    last_response: z.string().nullable(),
+    next_attempt_at: z.string().nullable(),
+    delivered_at: z.string().nullable(),
+    created_at: z.string(),
+    payload: z.record(z.string(), z.unknown()),
+  })
+  .meta({ id: 'WebhookDelivery' });
+
+type EndpointRow = typeof webhookEndpoints.$inferSelect;
+
+const view = (row: EndpointRow) => ({
+  id: row.id,
+  url: row.url,
+  description: row.description,
+  events: row.events,
+  enabled: row.enabled,
+  disabled_reason: row.disabledReason,
+  created_at: row.createdAt.toISOString(),
+});
+
+export function webhookRoutes(ctx: AppContext) {
+  async function endpointOr404(orgId: string, id: string) {
+    const [row] = await ctx.db.select().from(webhookEndpoints).where(and(eq(webhookEndpoints.orgId, orgId), eq(webhookEndpoints.id, id)));
+    if (!row) throw notFound('Webhook endpoint');
+    return row;
+  }
+
+  return async function routes(app: FastifyInstance) {
+    const r = app.withTypeProvider<ZodTypeProvider>();
+    const tags = ['Webhooks'];
+
+    r.post(
+      '/v1/webhooks',
+      {
+        schema: {
+          tags,
+          summary: 'Create an endpoint; the response carries its signing secret, shown once',
+          body: z.object({
+            url: z.string().max(2048),
+            events: z.array(z.enum(EVENT_TYPES)).max(20).optional().describe('Omit for every event'),
+            description: z.string().max(500).optional(),
+          }),
+          response: { 201: success(Endpoint.extend({ secret: z.string().describe('whsec_…: verify signatures with it') })), ...errorResponses },
+        },
+      },
+      async (req, reply) => {
+        const problem = urlProblem(req.body.url, ctx.config.allowPrivateUrls);
+        if (problem) {
+          return invalidPayload(reply, formatIssues([{ code: 'custom', path: ['url'], message: `url ${problem}`, input: undefined } as z.core.$ZodIssue]));
+        }
+        const id = newId();
+        // Standard Webhooks secret: `whsec_` + base64 of 32 random bytes.
+        const secret = `whsec_${randomBytes(32).toString('base64')}`;
+        const [row] = await ctx.db
+          .insert(webhookEndpoints)
+          .values({
+            id,
+            orgId: req.caller.orgId,
+            url: req.body.url,
+            description: req.body.description ?? null,
+            events: [...new Set(req.body.events ?? [])],
+            secretEnc: ctx.keyring.encrypt(secret, secretContext(id)),
+          })
+          .returning();
+        return reply.code(201).send({ success: true, data: { ...view(row), secret } });
+      },
+    );
+
+    r.get('/v1/webhooks', { schema: { tags, summary: 'List endpoints', response: { 200: listOf(Endpoint), ...errorResponses } } }, async (req) => {
+      const rows = await ctx.db.select().from(webhookEndpoints).where(eq(webhookEndpoints.orgId, req.caller.orgId)).orderBy(webhookEndpoints.id);
+      return { success: true as const, data: rows.map(view), count: rows.length, limit: rows.length, offset: 0 };
+    });
+
+    r.get('/v1/webhooks/:id', { schema: { tags, summary: 'One endpoint', params: IdParam, response: { 200: success(Endpoint), ...errorResponses } } }, async (req) => ({
+      success: true as const,
+      data: view(await endpointOr404(req.caller.orgId, req.params.id)),
+    }));
+
+    r.delete(
+      '/v1/webhooks/:id',
+      { schema: { tags, summary: 'Delete an endpoint', params: IdParam, response: { 200: success(z.object({ id: z.string(), deleted: z.literal(true) })), ...errorResponses } } },
+      async (req) => {
+        const row = await endpointOr404(req.caller.orgId, req.params.id);
+        await ctx.db.delete(webhookEndpoints).where(eq(webhookEndpoints.id, row.id));
+        return { success: true as const, data: { id: row.id, deleted: true as const } };
+      },
+    );
+
+    r.post(
+      '/v1/webhooks/:id/enable',
+      { schema: { tags, summary: 'Re-enable an endpoint (after automatic disabling)', params: IdParam, response: { 200: success(Endpoint), ...errorResponses } } },
+      async (req) => {
+        const row = await endpointOr404(req.caller.orgId, req.params.id);
+        const [updated] = await ctx.db
+          .update(webhookEndpoints)
+          .set({ enabled: true, disabledReason: null, failingSince: null, updatedAt: new Date() })
+          .where(eq(webhookEndpoints.id, row.id))
+          .returning();
+        // What piled up while it was disabled goes out now.
+        await ctx.db.update(webhookDeliveries).set({ nextAttemptAt: new Date() }).where(and(eq(webhookDeliveries.endpointId, row.id), eq(webhookDeliveries.status, 'pending')));
+        return { success: true as const, data: view(updated) };
+      },
+    );
+
+    r.post(
+      '/v1/webhooks/:id/test',
+      { schema: { tags, summary: 'Send a `webhook.test` event to this endpoint', params: IdParam, response: { 202: success(z.object({ event_id: z.string() })), ...errorResponses } } },
+      async (req, reply) => {
+        const row = await endpointOr404(req.caller.orgId, req.params.id);
+        const eventId = await ctx.db.transaction((tx) => emitEvent(tx, row.orgId, 'webhook.test', { endpoint_id: row.id }, { onlyEndpointId: row.id }));
+        return reply.code(202).send({ success: true, data: { event_id: eventId } });
+      },
+    );
+
+    r.get(
+      '/v1/webhooks/:id/deliveries',
+      {
+        schema: {
+          tags,
+          summary: 'Delivery log, newest first',
+          params: IdParam,
+          querystring: z.object({ limit: z.coerce.number().int().min(1).max(100).default(50), cursor: z.string().max(64).optional() }),
+          response: { 200: listOf(Delivery), ...errorResponses },
+        },
+      },
+      async (req) => {
+        const row = await endpointOr404(req.caller.orgId, req.params.id);
+        const where = [eq(webhookDeliveries.endpointId, row.id)];
+        if (req.query.cursor) where.push(lt(webhookDeliveries.id, req.query.cursor));
+        const rows = await ctx.db
+          .select({ d: webhookDeliveries, e: { type: webhookEvents.type, payload: webhookEvents.payload } })
+          .from(webhookDeliveries)
+          .innerJoin(webhookEvents, eq(webhookEvents.id, webhookDeliveries.eventId))
+          .where(and(...where))
+          .orderBy(desc(webhookDeliveries.id))
+          .limit(req.query.limit);
+        const data = rows.map(({ d, e }) => ({
+          id: d.id,
+          event_id: d.eventId,
+          event_type: e.type,
+          status: d.status,
+          attempts: d.attempts,
+          last_status_code: d.lastStatusCode,
+          last_response: d.lastResponse,
+          next_attempt_at: d.status === 'pending' ? d.nextAttemptAt.toISOString() : null,
+          delivered_at: d.deliveredAt?.toISOString() ?? null,
+          created_at: d.createdAt.toISOString(),
+          payload: e.payload,
+        }));
+        return { success: true as const, data, count: data.length, limit: req.query.limit, offset: 0, next_cursor: data.length === req.query.limit ? data[data.length - 1].id : null };
+      },
+    );
+
+    r.post(
+      '/v1/webhooks/deliveries/:id/resend',
+      { schema: { tags, summary: 'Send a delivered or failed event again', params: IdParam, response: { 202: success(z.object({ delivery_id: z.string() })), ...errorResponses } } },
+      async (req, reply) => {
+        const [original] = await ctx.db
+          .select()
+          .from(webhookDeliveries)
+          .where(and(eq(webhookDeliveries.orgId, req.caller.orgId), eq(webhookDeliveries.id, req.params.id)));
+        if (!original) throw notFound('Webhook delivery');
+        const id = newId();
+        await ctx.db.insert(webhookDeliveries).values({ id, orgId: original.orgId, eventId: original.eventId, endpointId: original.endpointId });
+        return reply.code(202).send({ success: true, data: { delivery_id: id } });
+      },
+    );
+  };
+}
