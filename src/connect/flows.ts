@@ -151,6 +151,9 @@ export async function completeCallback(
   }
   if (flow.expiresAt.getTime() <= Date.now()) throw unusable(flow, 'connection');
   checkBinding(flow, cookies);
+  const { config, adapter } = await loadConfig(ctx, flow);
+  const refusal = adapter.callbackError?.(params);
+  if (refusal) throw new FlowError(refusal.code, refusal.description, flow);
   if (params.error) {
     const denied = params.error === 'access_denied';
     throw new FlowError(
@@ -161,7 +164,6 @@ export async function completeCallback(
   }
   if (!params.code) throw new FlowError('invalid_request', 'The network sent no authorization code.', flow);
 
-  const { config, adapter } = await loadConfig(ctx, flow);
   const app = appCredentials(ctx, config, adapter);
   let profiles: ConnectableProfile[];
   try {

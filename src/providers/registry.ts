@@ -2,6 +2,8 @@
 import type { UpstreamClient } from './upstream.ts';
 import { NETWORKS, type NetworkAdapter, type NetworkId } from './types.ts';
 import { createSandboxAdapter } from './sandbox.ts';
+import { createFacebookAdapter } from './facebook.ts';
+import { createInstagramAdapter } from './instagram.ts';
 
 /** Names accepted on input for a network (PRODUCT.md, "Networks"). */
 const ALIASES: Record<string, NetworkId> = { twitter: 'x', gmb: 'google_business', googlebusiness: 'google_business' };
@@ -51,5 +53,7 @@ export function createAdapterRegistry(opts: RegistryOptions): AdapterRegistry {
   return new AdapterRegistry([
     // One line per network adapter:
     createSandboxAdapter({ publicUrl: opts.publicUrl, upstream: opts.upstream, app: opts.sandboxApp }),
+    createFacebookAdapter(context),
+    createInstagramAdapter(context),
   ]);
 }

@@ -90,6 +90,11 @@ export interface NetworkAdapter {
   scopesFor?(options: Record<string, unknown>): readonly string[];
 
   authorizationUrl(input: AuthorizationUrlInput): string;
+  /**
+   * A refusal the network reports on the callback in its own parameters rather than OAuth's `error` (Facebook's
+   * `error_code` + `error_message`), in plain words; `undefined` when there is none.
+   */
+  callbackError?(params: Record<string, string>): NetworkError | undefined;
   exchangeCode(input: CodeExchangeInput): Promise<TokenSet>;
   /**
    * Every profile this login can connect, the login's own profile first. More than one → the user chooses.
