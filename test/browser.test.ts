@@ -74,3 +74,24 @@ it('shows the hosted connected page when there is no redirect_uri', async () => 
   expect(await page.textContent('body')).toContain('Solo-erin');
   await page.screenshot({ path: `${artifacts}/connected.png`, fullPage: true });
 });
+
+it('Ocoya surface: authUrl → consent → selection → hosted landing page; the profiles are listed', async () => {
+  const workspaces = await (await fetch(`${t.url}/api/_public/v1/workspaces`, { headers: { 'x-api-key': t.apiKey } })).json() as any[];
+  const workspaceId = workspaces[0].id;
+  const connection = await (
+    await fetch(`${t.url}/api/_public/v1/social-profiles/connection-url?workspaceId=${workspaceId}&provider=sandbox`, { headers: { 'x-api-key': t.apiKey } })
+  ).json() as any;
+  const page = await browser.newPage();
+  await page.goto(connection.authUrl);
+  await page.getByLabel('Username').fill('olivia');
+  await page.getByRole('button', { name: 'Allow' }).click();
+  await page.waitForURL(/\/connect\/select/);
+  await page.getByLabel('Olivia Page 2').check();
+  await page.getByRole('button', { name: 'Connect' }).click();
+  await page.getByRole('heading', { name: /connected/i }).waitFor();
+  expect(await page.textContent('body')).toContain('Olivia Page 2');
+  await page.screenshot({ path: `${artifacts}/ocoya-connected.png`, fullPage: true });
+
+  const profiles = await (await fetch(`${t.url}/api/_public/v1/social-profiles?workspaceId=${workspaceId}`, { headers: { 'x-api-key': t.apiKey } })).json() as any[];
+  expect(profiles.map((p) => [p.provider, p.name])).toContainEqual(['sandbox', 'Olivia Page 2']);
+});

@@ -72,6 +72,33 @@ describe('connection URL', () => {
     expect(again.status).toBe(400);
   });
 
+  it('replays the seed example: GET ?workspaceId=…&provider=instagram', async () => {
+    // The seed: 200 {provider:"instagram", authProvider:"facebook", authUrl, callbackUrl, instructions}.
+    await t.api('POST', '/v1/social-networks', { network: 'instagram', client_key: 'meta-app-id', client_secret: 'meta-app-secret' });
+    const res = await ocoya(`/social-profiles/connection-url?workspaceId=${workspaceId}&provider=instagram`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/application\/json/);
+    expect(res.body).toEqual({
+      provider: 'instagram',
+      authProvider: 'facebook',
+      authUrl: expect.stringMatching(new RegExp(`^${t.url}/connect/[A-Za-z0-9_-]{43}$`)),
+      callbackUrl: `${t.url}/oauth/instagram/callback`,
+      instructions: expect.stringContaining('Instagram'),
+    });
+    // The start URL sends the browser to Facebook Login (Instagram through Facebook, as authProvider says).
+    const start = await new TestBrowser().request(res.body.authUrl);
+    expect(new URL(start.location!).hostname).toBe('www.facebook.com');
+
+    // With Instagram Login configured, authProvider is "instagram".
+    await t.api('POST', '/v1/social-networks', { network: 'instagram', client_key: 'ig-app-id', client_secret: 'ig-app-secret', options: { login: 'instagram' } });
+    const ig = await ocoya(`/social-profiles/connection-url?workspaceId=${workspaceId}&provider=instagram`);
+    expect(ig.body.authProvider).toBe('instagram');
+    // twitter is Ocoya's name for X: not configured here, so a clear 400.
+    const twitter = await ocoya(`/social-profiles/connection-url?workspaceId=${workspaceId}&provider=twitter`);
+    expect(twitter.status).toBe(400);
+    expect(twitter.body.message).toMatch(/not configured/);
+  });
+
   it('POST returns {url}', async () => {
     const res = await ocoya(`/social-profiles/connection-url?workspaceId=${workspaceId}`, { method: 'POST', body: { provider: 'sandbox' } });
     expect(res.status).toBe(200);
