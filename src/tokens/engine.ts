@@ -5,7 +5,8 @@ import { and, eq, gt, inArray, isNotNull, isNull, lt, lte, or, sql } from 'drizz
 import type { AppContext } from '../context.ts';
 import { socialAccounts } from '../db/schema.ts';
 import { emitAccountEvent } from '../accounts/accounts.ts';
-import { LEASE_MS, refreshLeased } from './refresh.ts';
+import { NetworkError } from '../providers/types.ts';
+import { AccountUnusableError, LEASE_LOST, LEASE_MS, refreshLeased } from './refresh.ts';
 
 /** Claims up to `batch` due accounts and refreshes them, `concurrency` at a time. Returns how many it claimed. */
 export async function refreshDueAccounts(ctx: AppContext, opts: { batch: number; concurrency: number }): Promise<number> {
@@ -36,8 +37,14 @@ export async function refreshDueAccounts(ctx: AppContext, opts: { batch: number;
   const runner = async () => {
     while (next < claimed.length) {
       const row = claimed[next++];
-      // Failures are recorded on the account (backoff or reauth_required) by refreshLeased.
-      await refreshLeased(ctx, row, lease).catch(() => {});
+      // Network failures are recorded on the account (backoff or reauth_required) by refreshLeased.
+      await refreshLeased(ctx, row, lease).catch((err) => {
+        if (!(err instanceof NetworkError) && !(err instanceof AccountUnusableError)) {
+          ctx.log.error({ err, accountId: row.id }, 'refresh failed unexpectedly');
+        } else if (err instanceof NetworkError && err.code === LEASE_LOST) {
+          ctx.log.warn({ accountId: row.id }, err.description);
+        }
+      });
     }
   };
   await Promise.all(Array.from({ length: Math.min(opts.concurrency, claimed.length) }, runner));

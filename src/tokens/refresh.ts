@@ -21,6 +21,8 @@ export const REFRESH_MARGIN_MS = 5 * 60 * 1000;
 /** Longer than any refresh can take (upstream timeout 15 s by default). */
 export const LEASE_MS = 60_000;
 const WAIT_STEP_MS = 100;
+/** `NetworkError.code` when a refresher finds its lease gone before it could store the new tokens. */
+export const LEASE_LOST = 'lease_lost';
 
 export class AccountUnusableError extends Error {
   constructor(
@@ -101,6 +103,17 @@ async function releaseLease(ctx: AppContext, row: AccountRow, lease: Date): Prom
  * records the outcome: new tokens; `reauth_required` + webhook for a dead grant; backoff for a transient failure.
  */
 export async function refreshLeased(ctx: AppContext, row: AccountRow, lease: Date): Promise<AccountRow> {
+  try {
+    return await refreshAndRecord(ctx, row, lease);
+  } catch (err) {
+    // Anything but a recorded network outcome (a database hiccup, say): give the lease back so the account is
+    // retried at once rather than after the lease runs out.
+    if (!(err instanceof NetworkError) && !(err instanceof AccountUnusableError)) await releaseLease(ctx, row, lease).catch(() => {});
+    throw err;
+  }
+}
+
+async function refreshAndRecord(ctx: AppContext, row: AccountRow, lease: Date): Promise<AccountRow> {
   const adapter = ctx.adapters.get(row.network as NetworkId);
   const config = await findNetworkConfig(ctx.db, row.orgId, row.network);
   const current = decryptTokens(ctx.keyring, row);
@@ -112,10 +125,7 @@ export async function refreshLeased(ctx: AppContext, row: AccountRow, lease: Dat
   try {
     fresh = await adapter.refresh({ app: appCredentials(ctx, config, adapter), tokens: current, metadata: row.metadata });
   } catch (err) {
-    if (!(err instanceof NetworkError)) {
-      await releaseLease(ctx, row, lease);
-      throw err;
-    }
+    if (!(err instanceof NetworkError)) throw err;
     await recordFailure(ctx, row, lease, err);
     throw err;
   }
@@ -134,7 +144,7 @@ export async function refreshLeased(ctx: AppContext, row: AccountRow, lease: Dat
       })
       .where(holding(row, lease))
       .returning();
-    if (!updated) throw new NetworkError('transient', 'temporarily_unavailable', 'The refresh lease expired before the new tokens could be stored');
+    if (!updated) throw new NetworkError('transient', LEASE_LOST, 'The refresh lease expired before the new tokens could be stored');
     if (row.refreshFailures > 0) await emitAccountEvent(tx, updated, 'account.recovered');
     return updated;
   });
