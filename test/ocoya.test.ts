@@ -2,9 +2,12 @@
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rateLimits, socialAccounts, workspaces } from '../src/db/schema.ts';
+import { Redis } from 'ioredis';
 import { newId } from '../src/security/ids.ts';
+import { sha256 } from '../src/security/secrets.ts';
 import { TestBrowser } from './helpers/browser.ts';
 import { configureSandbox, openConsent, decide } from './helpers/flow.ts';
+import { startServerProcess } from './helpers/process.ts';
 import { startTestServer, type TestServer } from './helpers/server.ts';
 
 const BASE = '/api/_public/v1';
@@ -138,6 +141,13 @@ describe('profiles', () => {
     ]);
     const native = await t.api('GET', `/v1/social-accounts/${profiles.body[0].id}`);
     expect(native.body.data.workspace_id).toBe(workspaceId);
+
+    // And the other way: an account connected through /v1 lands in the default workspace and is listed here.
+    const start = await t.api('POST', '/v1/social-networks/sandbox/auth-url', { tenant_id: 'native' });
+    const nativeBrowser = new TestBrowser();
+    await decide(nativeBrowser, await openConsent(nativeBrowser, start.body.data.auth_url), 'solo-native', 'allow');
+    const listed = await ocoya(`/social-profiles?workspaceId=${workspaceId}`);
+    expect(listed.body.map((p: any) => p.name)).toContain('Solo-native');
   });
 
   it('pages 0-based and clamps perPage to 50', async () => {
@@ -183,21 +193,38 @@ describe('rate limits', () => {
 });
 
 describe('the /v1 limit', () => {
-  it('is configurable, answers in the native shape, and holds across two processes on one database', async () => {
+  it('is configurable, answers in the native shape, and holds across two server processes on one database', async () => {
     const a = await startTestServer({ SWITCHBOARD_RATE_LIMIT_PER_MINUTE: '5' });
-    // A second server process on the same database, when the suite runs on PostgreSQL.
+    // On PostgreSQL, a second server in its own OS process shares the counters through the database.
     const dbUrl = a.server.ctx.config.databaseUrl;
-    const b = dbUrl ? await startTestServer({ SWITCHBOARD_RATE_LIMIT_PER_MINUTE: '5' }, { databaseUrl: dbUrl }) : a;
+    const b = dbUrl ? await startServerProcess({ DATABASE_URL: dbUrl, SWITCHBOARD_RATE_LIMIT_PER_MINUTE: '5' }) : undefined;
     try {
       const statuses: number[] = [];
-      for (let i = 0; i < 6; i++) statuses.push((await (i % 2 ? b : a).api('GET', '/v1/social-accounts')).status);
+      for (let i = 0; i < 6; i++) statuses.push((await (i % 2 && b ? b : a).api('GET', '/v1/social-accounts')).status);
       expect(statuses).toEqual([200, 200, 200, 200, 200, 429]);
       const limited = await a.api('GET', '/v1/social-accounts');
       expect(limited.body).toMatchObject({ success: false, error: 'Too many requests' });
       expect(limited.headers.get('x-ratelimit-limit')).toBe('5');
       expect(limited.headers.get('retry-after')).toBeTruthy();
     } finally {
-      if (b !== a) await b.server.close();
+      await b?.stop();
+      await a.close();
+    }
+  });
+
+  it('keeps its counters in Redis when REDIS_URL is set', async () => {
+    const a = await startTestServer({ SWITCHBOARD_RATE_LIMIT_PER_MINUTE: '3', REDIS_URL: 'redis://127.0.0.1:6379' });
+    const redis = new Redis('redis://127.0.0.1:6379');
+    try {
+      // A fresh key, so counters left in Redis by earlier runs do not count.
+      const key = (await a.api('POST', '/v1/api-keys', { name: 'redis' })).body.data.key;
+      const statuses: number[] = [];
+      for (let i = 0; i < 4; i++) statuses.push((await a.api('GET', '/v1/social-accounts', undefined, key)).status);
+      expect(statuses).toEqual([200, 200, 200, 429]);
+      expect(await redis.get(`rl:v1:key:${sha256(key)}`)).toBe('4');
+      expect(await a.server.ctx.db.select().from(rateLimits)).toEqual([]);
+    } finally {
+      redis.disconnect();
       await a.close();
     }
   });
