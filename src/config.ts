@@ -39,6 +39,7 @@ const envSchema = z.object({
   SWITCHBOARD_REFRESH_BATCH: z.coerce.number().int().positive().default(200),
   SWITCHBOARD_REFRESH_CONCURRENCY: z.coerce.number().int().positive().default(64),
   SWITCHBOARD_EXPIRING_DAYS: z.coerce.number().positive().default(7),
+  SWITCHBOARD_REFRESH_LEASE_MS: z.coerce.number().int().positive().default(60_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -65,6 +66,8 @@ export interface Config {
     refreshConcurrency: number;
     /** `account.expiring` this many days before a person must re-authorize. */
     expiringDays: number;
+    /** How long a refresh may hold an account before others may take it over; longer than any refresh takes. */
+    leaseMs: number;
   };
   /** Shared rate-limit counters in Redis instead of the database. */
   redisUrl: string | undefined;
@@ -99,6 +102,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       refreshBatch: e.SWITCHBOARD_REFRESH_BATCH,
       refreshConcurrency: e.SWITCHBOARD_REFRESH_CONCURRENCY,
       expiringDays: e.SWITCHBOARD_EXPIRING_DAYS,
+      leaseMs: Math.max(e.SWITCHBOARD_REFRESH_LEASE_MS, e.SWITCHBOARD_UPSTREAM_TIMEOUT_MS + 5_000),
     },
     logLevel: e.LOG_LEVEL,
   };

@@ -7,7 +7,7 @@ import { socialAccounts } from '../db/schema.ts';
 import type { SocialAccountView } from '../http/schemas.ts';
 import type { ConnectableProfile, NetworkId, TokenSet } from '../providers/types.ts';
 import { newId } from '../security/ids.ts';
-import { nextRefreshTime } from '../tokens/schedule.ts';
+import { nextRefreshTime, refreshable } from '../tokens/schedule.ts';
 import type { Keyring } from '../security/keyring.ts';
 import { emitEvent, type EventType } from '../webhooks/events.ts';
 
@@ -82,7 +82,7 @@ export interface ConnectTarget {
  * account connected again keeps its id (unique on org + network + network_unique_id): never a duplicate.
  */
 export async function upsertConnectedAccounts(ctx: AppContext, tx: Tx, target: ConnectTarget, profiles: ConnectableProfile[]) {
-  const canRefresh = Boolean(ctx.adapters.get(target.network)?.refresh);
+  const adapter = ctx.adapters.get(target.network);
   const rows: AccountRow[] = [];
   for (const profile of profiles) {
     const [existing] = await tx
@@ -104,7 +104,7 @@ export async function upsertConnectedAccounts(ctx: AppContext, tx: Tx, target: C
       accountType: profile.accountType,
       metadata: profile.metadata ?? {},
       status: 'active' as const,
-      nextRefreshAt: nextRefreshTime(profile.tokens.expiresAt, canRefresh),
+      nextRefreshAt: nextRefreshTime(profile.tokens.expiresAt, refreshable(adapter, profile.tokens, profile.metadata ?? {})),
       refreshLeaseUntil: null,
       expiringNotifiedAt: null,
       refreshFailures: 0,

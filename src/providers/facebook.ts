@@ -110,6 +110,10 @@ export function createFacebookAdapter(ctx: AdapterContext): NetworkAdapter {
       await facebookGraph(upstream, 'me', accessToken, Identity, { fields: 'id' });
     },
 
+    // No refresh token at Facebook: the person's still-valid long-lived token is exchanged again. Page tokens
+    // have nothing to renew.
+    canRefresh: (_tokens, metadata) => metadata.pageId === undefined,
+
     async refresh({ app, tokens, metadata }) {
       if (metadata.pageId !== undefined) {
         // A Page token has no expiry and no renewal: when Facebook rejects it, only a new login brings it back.

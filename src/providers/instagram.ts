@@ -237,6 +237,9 @@ export function createInstagramAdapter(ctx: AdapterContext): NetworkAdapter {
       }
     },
 
+    // Instagram Login renews the 60-day token itself (ig_refresh_token); Facebook Login accounts hold Page tokens.
+    canRefresh: (_tokens, metadata) => metadata.login === 'instagram',
+
     async refresh({ app, tokens, metadata }) {
       if (accountLogin(metadata, app) === 'facebook') {
         // Accounts connected through Facebook Login hold their Page's token: no expiry, and no renewal either.

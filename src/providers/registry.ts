@@ -4,6 +4,8 @@ import { NETWORKS, type NetworkAdapter, type NetworkId } from './types.ts';
 import { createSandboxAdapter } from './sandbox.ts';
 import { createFacebookAdapter } from './facebook.ts';
 import { createInstagramAdapter } from './instagram.ts';
+import { createXAdapter } from './x.ts';
+import { createLinkedInAdapter } from './linkedin.ts';
 
 /** Names accepted on input for a network (PRODUCT.md, "Networks"). */
 const ALIASES: Record<string, NetworkId> = { twitter: 'x', gmb: 'google_business', googlebusiness: 'google_business' };
@@ -55,5 +57,7 @@ export function createAdapterRegistry(opts: RegistryOptions): AdapterRegistry {
     createSandboxAdapter({ publicUrl: opts.publicUrl, upstream: opts.upstream, app: opts.sandboxApp }),
     createFacebookAdapter(context),
     createInstagramAdapter(context),
+    createXAdapter(context),
+    createLinkedInAdapter(context),
   ]);
 }

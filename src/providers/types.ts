@@ -103,6 +103,11 @@ export interface NetworkAdapter {
   fetchProfiles(input: { app: AppCredentials; tokens: TokenSet }): Promise<ConnectableProfile[]>;
   /** Checks an access token against the network's identity endpoint. */
   verify(input: { app: AppCredentials; accessToken: string; metadata: Record<string, unknown> }): Promise<void>;
+  /**
+   * Whether `refresh` can renew these tokens. Default: when there is a refresh token. Meta's networks re-exchange
+   * the still-valid access token instead; a user who withheld X's `offline.access` has nothing to renew with.
+   */
+  canRefresh?(tokens: TokenSet, metadata: Record<string, unknown>): boolean;
   /** New tokens from the stored ones. Absent for networks whose tokens cannot be refreshed. */
   refresh?(input: { app: AppCredentials; tokens: TokenSet; metadata: Record<string, unknown> }): Promise<TokenSet>;
   revoke?(input: { app: AppCredentials; tokens: TokenSet; metadata: Record<string, unknown> }): Promise<void>;

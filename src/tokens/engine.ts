@@ -6,12 +6,12 @@ import type { AppContext } from '../context.ts';
 import { socialAccounts } from '../db/schema.ts';
 import { emitAccountEvent } from '../accounts/accounts.ts';
 import { NetworkError } from '../providers/types.ts';
-import { AccountUnusableError, LEASE_LOST, LEASE_MS, refreshLeased } from './refresh.ts';
+import { AccountUnusableError, LEASE_LOST, refreshLeased } from './refresh.ts';
 
 /** Claims up to `batch` due accounts and refreshes them, `concurrency` at a time. Returns how many it claimed. */
 export async function refreshDueAccounts(ctx: AppContext, opts: { batch: number; concurrency: number }): Promise<number> {
   const now = new Date();
-  const lease = new Date(now.getTime() + LEASE_MS);
+  const lease = new Date(now.getTime() + ctx.config.worker.leaseMs);
   const claimed = await ctx.db.transaction(async (tx) => {
     const due = await tx
       .select({ id: socialAccounts.id })

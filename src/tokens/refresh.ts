@@ -14,12 +14,10 @@ import { socialAccounts } from '../db/schema.ts';
 import { decryptTokens, emitAccountEvent, findAccountById, tokenColumns, type AccountRow } from '../accounts/accounts.ts';
 import { appCredentials, findNetworkConfig } from '../networks/network-configs.ts';
 import { NetworkError, type NetworkId, type TokenSet } from '../providers/types.ts';
-import { backoffMs, nextRefreshTime } from './schedule.ts';
+import { backoffMs, nextRefreshTime, refreshable } from './schedule.ts';
 
 /** Refresh on demand when the token has less than this left. */
 export const REFRESH_MARGIN_MS = 5 * 60 * 1000;
-/** Longer than any refresh can take (upstream timeout 15 s by default). */
-export const LEASE_MS = 60_000;
 const WAIT_STEP_MS = 100;
 /** `NetworkError.code` when a refresher finds its lease gone before it could store the new tokens. */
 export const LEASE_LOST = 'lease_lost';
@@ -66,7 +64,7 @@ async function refreshWhenLeased(ctx: AppContext, accountId: string, force: bool
     const current = await findAccountById(ctx.db, accountId);
     if (!current || current.status !== 'active') throw new AccountUnusableError(current, 'The account must be reconnected');
     if (current.lastRefreshedAt && current.lastRefreshedAt.getTime() >= startedAt && !needsRefresh(current)) return current;
-    if (Date.now() - startedAt > LEASE_MS + 5_000) {
+    if (Date.now() - startedAt > ctx.config.worker.leaseMs + 5_000) {
       throw new NetworkError('transient', 'temporarily_unavailable', 'Another refresh of this account did not finish in time');
     }
     await new Promise((resolve) => setTimeout(resolve, WAIT_STEP_MS));
@@ -75,7 +73,7 @@ async function refreshWhenLeased(ctx: AppContext, accountId: string, force: bool
 
 async function takeLease(ctx: AppContext, accountId: string): Promise<{ row: AccountRow; lease: Date } | undefined> {
   const now = new Date();
-  const lease = new Date(now.getTime() + LEASE_MS);
+  const lease = new Date(now.getTime() + ctx.config.worker.leaseMs);
   const [row] = await ctx.db
     .update(socialAccounts)
     .set({ refreshLeaseUntil: lease })
@@ -135,7 +133,7 @@ async function refreshAndRecord(ctx: AppContext, row: AccountRow, lease: Date): 
       .update(socialAccounts)
       .set({
         ...tokenColumns(ctx.keyring, row, fresh),
-        nextRefreshAt: nextRefreshTime(fresh.expiresAt, true),
+        nextRefreshAt: nextRefreshTime(fresh.expiresAt, refreshable(adapter, fresh, row.metadata)),
         refreshLeaseUntil: null,
         lastRefreshedAt: now,
         refreshFailures: 0,

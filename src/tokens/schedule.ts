@@ -1,4 +1,11 @@
 // When to refresh: ahead of expiry with jitter, and backoff after transient failures.
+import type { NetworkAdapter, TokenSet } from '../providers/types.ts';
+
+/** Whether the engine can renew these tokens at all (else the account is only warned about before expiry). */
+export function refreshable(adapter: NetworkAdapter | undefined, tokens: TokenSet, metadata: Record<string, unknown>): boolean {
+  if (!adapter?.refresh) return false;
+  return adapter.canRefresh ? adapter.canRefresh(tokens, metadata) : Boolean(tokens.refreshToken);
+}
 
 /**
  * When the background engine should refresh a token: well ahead of expiry (a fifth of its lifetime, between
