@@ -13,12 +13,13 @@ import { emitEvent, type EventType } from '../webhooks/events.ts';
 
 export type AccountRow = typeof socialAccounts.$inferSelect;
 
-const tokenContext = (id: string, column: 'access_token' | 'refresh_token') => `social_accounts:${id}:${column}`;
+const tokenContext = (id: string, column: 'access_token' | 'refresh_token' | 'credential') => `social_accounts:${id}:${column}`;
 
 export function encryptTokens(keyring: Keyring, id: string, tokens: TokenSet) {
   return {
     accessTokenEnc: keyring.encrypt(tokens.accessToken, tokenContext(id, 'access_token')),
     refreshTokenEnc: tokens.refreshToken ? keyring.encrypt(tokens.refreshToken, tokenContext(id, 'refresh_token')) : null,
+    credentialEnc: tokens.credential ? keyring.encrypt(tokens.credential, tokenContext(id, 'credential')) : null,
   };
 }
 
@@ -27,6 +28,7 @@ export function decryptTokens(keyring: Keyring, row: AccountRow): TokenSet | und
   return {
     accessToken: keyring.decrypt(row.accessTokenEnc, tokenContext(row.id, 'access_token')),
     refreshToken: row.refreshTokenEnc ? keyring.decrypt(row.refreshTokenEnc, tokenContext(row.id, 'refresh_token')) : undefined,
+    credential: row.credentialEnc ? keyring.decrypt(row.credentialEnc, tokenContext(row.id, 'credential')) : undefined,
     expiresAt: row.tokenExpiresAt,
     refreshTokenExpiresAt: row.refreshTokenExpiresAt,
     scopes: row.scopes,
@@ -34,14 +36,32 @@ export function decryptTokens(keyring: Keyring, row: AccountRow): TokenSet | und
 }
 
 /** The stored columns for a new token set. A refresh token is never replaced by an absent one. */
-export function tokenColumns(keyring: Keyring, row: Pick<AccountRow, 'id' | 'refreshTokenEnc' | 'refreshTokenExpiresAt' | 'scopes'>, tokens: TokenSet) {
+export function tokenColumns(
+  keyring: Keyring,
+  row: Pick<AccountRow, 'id' | 'refreshTokenEnc' | 'refreshTokenExpiresAt' | 'credentialEnc' | 'scopes'>,
+  tokens: TokenSet,
+) {
   const enc = encryptTokens(keyring, row.id, tokens);
   return {
     accessTokenEnc: enc.accessTokenEnc,
     refreshTokenEnc: enc.refreshTokenEnc ?? row.refreshTokenEnc,
+    credentialEnc: enc.credentialEnc ?? row.credentialEnc,
     tokenExpiresAt: tokens.expiresAt,
     refreshTokenExpiresAt: tokens.refreshToken ? (tokens.refreshTokenExpiresAt ?? null) : row.refreshTokenExpiresAt,
     scopes: tokens.scopes ?? row.scopes,
+  };
+}
+
+/** A disconnected account keeps its row (and id) but no credentials of any kind. */
+export function disconnectedColumns() {
+  return {
+    status: 'disconnected' as const,
+    accessTokenEnc: null,
+    refreshTokenEnc: null,
+    credentialEnc: null,
+    nextRefreshAt: null,
+    refreshLeaseUntil: null,
+    updatedAt: new Date(),
   };
 }
 
@@ -136,7 +156,7 @@ export async function upsertConnectedAccounts(ctx: AppContext, tx: Tx, target: C
           tenantId: target.tenantId,
           workspaceId: target.workspaceId,
           ...fresh,
-          ...tokenColumns(ctx.keyring, { id, refreshTokenEnc: null, refreshTokenExpiresAt: null, scopes: [] }, profile.tokens),
+          ...tokenColumns(ctx.keyring, { id, refreshTokenEnc: null, refreshTokenExpiresAt: null, credentialEnc: null, scopes: [] }, profile.tokens),
         })
         .returning();
     }

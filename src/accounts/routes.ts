@@ -11,7 +11,7 @@ import { appCredentials, findNetworkConfig } from '../networks/network-configs.t
 import { canonicalNetwork } from '../providers/registry.ts';
 import { NetworkError, type NetworkId } from '../providers/types.ts';
 import { AccountUnusableError, ensureFreshToken } from '../tokens/refresh.ts';
-import { decryptTokens, emitAccountEvent, findAccount, listAccounts, toAccountView, type AccountRow } from './accounts.ts';
+import { decryptTokens, disconnectedColumns, emitAccountEvent, findAccount, listAccounts, toAccountView, type AccountRow } from './accounts.ts';
 
 const ListQuery = z.object({
   tenantId: TenantId.optional(),
@@ -119,7 +119,7 @@ export function accountRoutes(ctx: AppContext) {
         const row = await ctx.db.transaction(async (tx) => {
           const [updated] = await tx
             .update(socialAccounts)
-            .set({ status: 'disconnected', accessTokenEnc: null, refreshTokenEnc: null, nextRefreshAt: null, updatedAt: new Date() })
+            .set(disconnectedColumns())
             .where(and(eq(socialAccounts.id, account.id), eq(socialAccounts.orgId, req.caller.orgId)))
             .returning();
           if (account.status !== 'disconnected') await emitAccountEvent(tx, updated, 'account.disconnected', { reason: 'Disconnected through the API' });

@@ -119,6 +119,8 @@ export const socialAccounts = pgTable(
     /** Encrypted, bound to this row's id and column. */
     accessTokenEnc: text('access_token_enc'),
     refreshTokenEnc: text('refresh_token_enc'),
+    /** A reusable login credential (a Bluesky app password) to start a new session when the refresh token is dead. */
+    credentialEnc: text('credential_enc'),
     tokenExpiresAt: timestamp('token_expires_at', { withTimezone: true }),
     refreshTokenExpiresAt: timestamp('refresh_token_expires_at', { withTimezone: true }),
     scopes: text('scopes').array().notNull().default(sql`'{}'::text[]`),

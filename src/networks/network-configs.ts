@@ -1,7 +1,7 @@
 // An organization's own OAuth app per network. The client secret is encrypted, bound to its row, and never
 // leaves this module except to an adapter.
 import { and, eq, ne, or } from 'drizzle-orm';
-import { emitAccountEvent } from '../accounts/accounts.ts';
+import { disconnectedColumns, emitAccountEvent } from '../accounts/accounts.ts';
 import type { AppContext } from '../context.ts';
 import { callbackUrl } from '../context.ts';
 import type { DbOrTx } from '../db/database.ts';
@@ -99,7 +99,7 @@ export async function deleteNetworkConfig(ctx: AppContext, orgId: string, row: N
   await ctx.db.transaction(async (tx) => {
     const accounts = await tx
       .update(socialAccounts)
-      .set({ status: 'disconnected', accessTokenEnc: null, refreshTokenEnc: null, nextRefreshAt: null, updatedAt: new Date() })
+      .set(disconnectedColumns())
       .where(and(eq(socialAccounts.orgId, orgId), eq(socialAccounts.network, row.network), ne(socialAccounts.status, 'disconnected')))
       .returning();
     for (const account of accounts) {

@@ -38,6 +38,11 @@ export interface TokenSet {
   refreshTokenExpiresAt?: Date | null;
   scopes?: string[];
   tokenType?: string;
+  /**
+   * A reusable login credential (Bluesky's app password), kept encrypted beside the tokens, used only to start a
+   * new session when the refresh token is dead. Never replaced by an absent one.
+   */
+  credential?: string;
 }
 
 /** One identity a login can connect: the user's own profile, or a Page/organization/channel they manage. */

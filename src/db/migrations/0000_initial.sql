@@ -83,6 +83,7 @@ CREATE TABLE "social_accounts" (
 	"status" text DEFAULT 'active' NOT NULL,
 	"access_token_enc" text,
 	"refresh_token_enc" text,
+	"credential_enc" text,
 	"token_expires_at" timestamp with time zone,
 	"refresh_token_expires_at" timestamp with time zone,
 	"scopes" text[] DEFAULT '{}'::text[] NOT NULL,
