@@ -4,6 +4,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../context.ts';
 import type { AccountRow } from '../accounts/accounts.ts';
 import type { NetworkId } from '../providers/types.ts';
+import { organizationName } from '../orgs/organizations.ts';
 import { connectedPage, errorPage, selectionPage, sendPage } from '../web/pages.ts';
 import {
   beginFlow,
@@ -12,7 +13,6 @@ import {
   findPendingSelection,
   finishSelection,
   FlowError,
-  organizationName,
   type FlowOutcome,
   type FlowRow,
 } from './flows.ts';
@@ -34,7 +34,7 @@ function stringParams(query: unknown): Record<string, string> {
 
 export function browserRoutes(ctx: AppContext) {
   const networkName = (network: string) => ctx.adapters.get(network as NetworkId)?.displayName ?? network;
-  const branding = async (orgId?: string) => ({ organizationName: orgId ? await organizationName(ctx, orgId) : '' });
+  const branding = async (orgId?: string) => ({ organizationName: orgId ? await organizationName(ctx.db, orgId) : '' });
   const cookieOptions = { httpOnly: true, sameSite: 'lax' as const, path: '/', secure: ctx.config.publicUrl.startsWith('https:') };
 
   async function sendAccounts(reply: FastifyReply, flow: FlowRow, accounts: AccountRow[], status = 302) {

@@ -12,7 +12,7 @@ import { and, eq, gt, lte, or } from 'drizzle-orm';
 import type { AppContext } from '../context.ts';
 import { callbackUrl } from '../context.ts';
 import { findAccount, upsertConnectedAccounts, type AccountRow } from '../accounts/accounts.ts';
-import { connectFlows, networkConfigs, organizations } from '../db/schema.ts';
+import { connectFlows, networkConfigs } from '../db/schema.ts';
 import { appCredentials, type NetworkConfigRow } from '../networks/network-configs.ts';
 import { NetworkError, type ConnectableProfile, type NetworkAdapter, type NetworkId } from '../providers/types.ts';
 import { newId } from '../security/ids.ts';
@@ -281,9 +281,4 @@ export async function deleteStaleFlows(ctx: AppContext) {
   const cutoff = new Date(Date.now() - 24 * 60 * 60 * 1000);
   const rows = await ctx.db.delete(connectFlows).where(lte(connectFlows.expiresAt, cutoff)).returning({ id: connectFlows.id });
   return rows.length;
-}
-
-export async function organizationName(ctx: AppContext, orgId: string): Promise<string> {
-  const [org] = await ctx.db.select({ name: organizations.name }).from(organizations).where(eq(organizations.id, orgId));
-  return org?.name ?? '';
 }

@@ -6,6 +6,8 @@ import { createFacebookAdapter } from './facebook.ts';
 import { createInstagramAdapter } from './instagram.ts';
 import { createXAdapter } from './x.ts';
 import { createLinkedInAdapter } from './linkedin.ts';
+import { createPinterestAdapter } from './pinterest.ts';
+import { createTikTokAdapter } from './tiktok.ts';
 
 /** Names accepted on input for a network (PRODUCT.md, "Networks"). */
 const ALIASES: Record<string, NetworkId> = { twitter: 'x', gmb: 'google_business', googlebusiness: 'google_business' };
@@ -59,5 +61,7 @@ export function createAdapterRegistry(opts: RegistryOptions): AdapterRegistry {
     createInstagramAdapter(context),
     createXAdapter(context),
     createLinkedInAdapter(context),
+    createPinterestAdapter(context),
+    createTikTokAdapter(context),
   ]);
 }
