@@ -6,6 +6,8 @@ import { createFacebookAdapter } from './facebook.ts';
 import { createInstagramAdapter } from './instagram.ts';
 import { createXAdapter } from './x.ts';
 import { createLinkedInAdapter } from './linkedin.ts';
+import { createThreadsAdapter } from './threads.ts';
+import { createYouTubeAdapter } from './youtube.ts';
 import { createPinterestAdapter } from './pinterest.ts';
 import { createTikTokAdapter } from './tiktok.ts';
 
@@ -61,6 +63,8 @@ export function createAdapterRegistry(opts: RegistryOptions): AdapterRegistry {
     createInstagramAdapter(context),
     createXAdapter(context),
     createLinkedInAdapter(context),
+    createThreadsAdapter(context),
+    createYouTubeAdapter(context),
     createPinterestAdapter(context),
     createTikTokAdapter(context),
   ]);
