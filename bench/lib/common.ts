@@ -195,7 +195,7 @@ export function machineNotes(): string {
 export function noteLoad(when: string) {
   const load = loadavg()[0];
   const busy = load > 0.7 * cpus().length;
-  console.log(`load average (1 min) ${when}: ${load.toFixed(2)}${busy ? '  ⚠ machine busy: figures will be low and noisy' : ''}`);
+  console.log(`load average (1 min) ${when}: ${load.toFixed(2)}${busy ? '  ⚠ machine busy (or a benchmark just finished): figures may be low and noisy' : ''}`);
 }
 
 export async function postgresVersion(url: string): Promise<string> {

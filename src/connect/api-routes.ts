@@ -64,6 +64,9 @@ export function connectApiRoutes(ctx: AppContext) {
         if (!adapter) {
           throw badRequest('Unsupported network', `"${req.params.network}" is not a network this server connects. Supported: ${ctx.adapters.supported().join(', ')}`);
         }
+        if (adapter.connection === 'app_password') {
+          throw badRequest('No authorization URL for this network', `${adapter.displayName} connects with an app password: POST /v1/social-accounts/${adapter.network}`);
+        }
         const config = await findNetworkConfig(ctx.db, orgId, adapter.network);
         if (!config) {
           throw badRequest('Network not configured', `Configure ${adapter.network} first with POST /v1/social-networks`);

@@ -103,12 +103,18 @@ export async function beginFlow(ctx: AppContext, token: string) {
     const codeVerifierEnc = ctx.keyring.encrypt(pkce.verifier, `connect_flows:${flow.id}:code_verifier`);
     await ctx.db.update(connectFlows).set({ codeVerifierEnc }).where(eq(connectFlows.id, flow.id));
   }
-  const location = adapter.authorizationUrl({
-    app: appCredentials(ctx, config, adapter),
-    redirectUri: callbackUrl(ctx.config.publicUrl, flow.network),
-    state,
-    codeChallenge: adapter.usesPkce ? pkce.challenge : undefined,
-  });
+  let location: string;
+  try {
+    location = adapter.authorizationUrl({
+      app: appCredentials(ctx, config, adapter),
+      redirectUri: callbackUrl(ctx.config.publicUrl, flow.network),
+      state,
+      codeChallenge: adapter.usesPkce ? pkce.challenge : undefined,
+    });
+  } catch (err) {
+    if (err instanceof NetworkError) throw new FlowError(err.code, err.description, flow);
+    throw err;
+  }
   return { flow, location, cookie: { name: bindingCookieName(flow.id), value: binding, expiresAt: flow.expiresAt } };
 }
 

@@ -7,6 +7,7 @@ import fastifySwaggerUi from '@fastify/swagger-ui';
 import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { AppContext } from '../context.ts';
 import { accountRoutes } from '../accounts/routes.ts';
+import { blueskyRoutes } from '../accounts/bluesky-routes.ts';
 import { connectApiRoutes } from '../connect/api-routes.ts';
 import { browserRoutes } from '../connect/browser-routes.ts';
 import { networkConfigRoutes } from '../networks/routes.ts';
@@ -85,6 +86,7 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions): Promise<Fas
     await v1.register(networkConfigRoutes(ctx));
     await v1.register(connectApiRoutes(ctx));
     await v1.register(accountRoutes(ctx));
+    await v1.register(blueskyRoutes(ctx));
     await v1.register(organizationRoutes(ctx));
     await v1.register(workspaceRoutes(ctx));
     await v1.register(webhookRoutes(ctx));

@@ -60,7 +60,7 @@ export function networkConfigRoutes(ctx: AppContext) {
         const issue = (path: (string | number)[], message: string) =>
           issues.push({ code: 'custom', path, message, input: undefined } as z.core.$ZodIssue);
         if (!adapter) issue(['network'], `Unsupported network "${body.network}". Supported: ${ctx.adapters.supported().join(', ')}`);
-        if (adapter && !adapter.builtInApp) {
+        if (adapter && !adapter.builtInApp && adapter.connection !== 'app_password') {
           if (!body.client_key) issue(['client_key'], 'Required');
           if (!body.client_secret) issue(['client_secret'], 'Required');
         }

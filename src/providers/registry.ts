@@ -8,6 +8,8 @@ import { createXAdapter } from './x.ts';
 import { createLinkedInAdapter } from './linkedin.ts';
 import { createThreadsAdapter } from './threads.ts';
 import { createYouTubeAdapter } from './youtube.ts';
+import { createGoogleBusinessAdapter } from './google-business.ts';
+import { createBlueskyAdapter } from './bluesky.ts';
 import { createPinterestAdapter } from './pinterest.ts';
 import { createTikTokAdapter } from './tiktok.ts';
 
@@ -65,6 +67,8 @@ export function createAdapterRegistry(opts: RegistryOptions): AdapterRegistry {
     createLinkedInAdapter(context),
     createThreadsAdapter(context),
     createYouTubeAdapter(context),
+    createGoogleBusinessAdapter(context),
+    createBlueskyAdapter(context),
     createPinterestAdapter(context),
     createTikTokAdapter(context),
   ]);

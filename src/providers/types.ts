@@ -81,6 +81,11 @@ export interface NetworkAdapter {
   /** Human name for pages and messages ("Facebook", "X"). */
   readonly displayName: string;
   readonly usesPkce: boolean;
+  /**
+   * How accounts connect: an OAuth redirect flow (the default), or credentials posted to the API (Bluesky's app
+   * passwords, `POST /v1/social-accounts/bluesky`), which needs no app of the organization's at the network.
+   */
+  readonly connection?: 'oauth' | 'app_password';
   readonly defaultScopes: readonly string[];
   /**
    * Credentials to use when the organization configured none. Only a network that issues its own
