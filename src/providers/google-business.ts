@@ -35,19 +35,15 @@
 //                  https://developers.google.com/my-business/content/prereqs
 //                  403 PERMISSION_DENIED / SERVICE_DISABLED when the API is not enabled in the Cloud project.
 import { z } from 'zod';
+import { googleAuthorizationUrl, googleRefresh, googleRevoke, googleTokenRequest } from './google-oauth.ts';
 import type { AdapterContext } from './registry.ts';
 import { classifyStatus, retryAfterSeconds, type UpstreamResponse } from './upstream.ts';
-import { expiryFrom, NetworkError, type AppCredentials, type ConnectableProfile, type NetworkAdapter, type TokenSet } from './types.ts';
+import { NetworkError, type ConnectableProfile, type NetworkAdapter } from './types.ts';
 
-const AUTHORIZE_URL = 'https://accounts.google.com/o/oauth2/v2/auth';
-const TOKEN_URL = 'https://oauth2.googleapis.com/token';
-const REVOKE_URL = 'https://oauth2.googleapis.com/revoke';
 const ACCOUNTS_URL = 'https://mybusinessaccountmanagement.googleapis.com/v1/accounts';
 const BUSINESS_INFORMATION = 'https://mybusinessbusinessinformation.googleapis.com/v1';
 
 const SCOPES = ['https://www.googleapis.com/auth/business.manage'] as const;
-/** Google's access tokens live an hour (`expires_in` is read when present). */
-const ACCESS_TOKEN_SECONDS = 3600;
 const LOCATIONS_PAGE_SIZE = '100';
 
 const NO_QUOTA = 'This Google Cloud project has no Business Profile API quota yet: request access from Google';
@@ -55,14 +51,6 @@ const API_DISABLED = 'The Business Profile APIs are not enabled in this Google C
 const NO_LOCATIONS =
   'This Google account manages no Business Profile locations: sign in with an account that owns or manages a business on Google';
 
-const TokenResponse = z.object({
-  access_token: z.string().min(1),
-  expires_in: z.number().optional(),
-  refresh_token: z.string().min(1).optional(),
-  refresh_token_expires_in: z.number().optional(),
-  scope: z.string().optional(),
-  token_type: z.string().optional(),
-});
 const AccountsPage = z.object({
   accounts: z.array(z.object({ name: z.string(), accountName: z.string().optional() })).optional(),
   nextPageToken: z.string().optional(),
@@ -72,7 +60,6 @@ const LocationsPage = z.object({
   locations: z.array(LocationResource).optional(),
   nextPageToken: z.string().optional(),
 });
-const OAuthError = z.object({ error: z.string().optional(), error_description: z.string().optional() });
 const ApiError = z.object({
   error: z.object({
     code: z.number().optional(),
@@ -90,20 +77,6 @@ interface Location {
 
 export function createGoogleBusinessAdapter(ctx: AdapterContext): NetworkAdapter {
   const { upstream } = ctx;
-
-  async function tokenRequest(app: AppCredentials, form: Record<string, string | undefined>): Promise<TokenSet> {
-    const res = await upstream.request(TOKEN_URL, { form: { ...form, client_id: app.clientId, client_secret: app.clientSecret } });
-    if (res.status !== 200) throw tokenError(res);
-    const body = parse(TokenResponse, res);
-    return {
-      accessToken: body.access_token,
-      refreshToken: body.refresh_token,
-      refreshTokenExpiresAt: body.refresh_token ? expiryFrom(body.refresh_token_expires_in, null) : undefined,
-      expiresAt: expiryFrom(body.expires_in, ACCESS_TOKEN_SECONDS),
-      scopes: body.scope?.split(' ').filter(Boolean),
-      tokenType: body.token_type,
-    };
-  }
 
   async function apiGet<T>(schema: z.ZodType<T>, url: string, accessToken: string, query: Record<string, string | undefined> = {}): Promise<T> {
     const res = await upstream.request(url, { bearer: accessToken, query });
@@ -141,24 +114,12 @@ export function createGoogleBusinessAdapter(ctx: AdapterContext): NetworkAdapter
     usesPkce: true,
     defaultScopes: SCOPES,
 
-    authorizationUrl({ app, redirectUri, state, codeChallenge }) {
-      const url = new URL(AUTHORIZE_URL);
-      url.search = new URLSearchParams({
-        client_id: app.clientId,
-        redirect_uri: redirectUri,
-        response_type: 'code',
-        scope: (app.scopes.length ? app.scopes : SCOPES).join(' '),
-        state,
-        access_type: 'offline',
-        prompt: 'consent',
-        include_granted_scopes: 'true',
-        ...(codeChallenge ? { code_challenge: codeChallenge, code_challenge_method: 'S256' } : {}),
-      }).toString();
-      return upstream.rewrite(url.toString());
+    authorizationUrl(input) {
+      return googleAuthorizationUrl(upstream, { ...input, app: { ...input.app, scopes: input.app.scopes.length ? input.app.scopes : [...SCOPES] } });
     },
 
     exchangeCode({ app, code, redirectUri, codeVerifier }) {
-      return tokenRequest(app, { grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: codeVerifier });
+      return googleTokenRequest(upstream, app, { grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: codeVerifier });
     },
 
     async fetchProfiles({ tokens }): Promise<ConnectableProfile[]> {
@@ -182,21 +143,15 @@ export function createGoogleBusinessAdapter(ctx: AdapterContext): NetworkAdapter
       await apiGet(LocationResource, `${BUSINESS_INFORMATION}/${locationName(metadata)}`, accessToken, { readMask: 'name' });
     },
 
-    async refresh({ app, tokens }) {
-      if (!tokens.refreshToken) throw new NetworkError('permanent', 'invalid_grant', 'Google issued no refresh token for this account: connect it again');
-      const fresh = await tokenRequest(app, { grant_type: 'refresh_token', refresh_token: tokens.refreshToken });
-      // Google does not rotate: the stored refresh token keeps working, with its expiry (if it has one).
-      if (fresh.refreshToken) return { ...fresh, scopes: fresh.scopes ?? tokens.scopes };
-      return { ...fresh, refreshToken: tokens.refreshToken, refreshTokenExpiresAt: tokens.refreshTokenExpiresAt, scopes: fresh.scopes ?? tokens.scopes };
+    refresh({ app, tokens }) {
+      return googleRefresh(upstream, app, tokens);
     },
 
     async revoke({ tokens, metadata }) {
       // Revoking ends the whole grant (every access token issued from it): when the grant also serves other
       // locations of the same login, they would all stop working, so it is left for the user to remove at Google.
       if (Number(metadata.locationsInGrant ?? 1) > 1) return;
-      const res = await upstream.request(REVOKE_URL, { method: 'POST', form: {}, query: { token: tokens.refreshToken ?? tokens.accessToken } });
-      // An already expired or revoked token answers 400 invalid_token: there is nothing left to revoke.
-      if (res.status !== 200 && OAuthError.safeParse(res.body).data?.error !== 'invalid_token') throw tokenError(res);
+      await googleRevoke(upstream, tokens);
     },
   };
 }
@@ -212,16 +167,6 @@ function parse<T>(schema: z.ZodType<T>, res: UpstreamResponse): T {
   const parsed = schema.safeParse(res.body);
   if (!parsed.success) throw new NetworkError('transient', 'server_error', 'Google sent an answer we could not read');
   return parsed.data;
-}
-
-/** Errors of the token and revocation endpoints. */
-function tokenError(res: UpstreamResponse): NetworkError {
-  const { error, error_description } = OAuthError.safeParse(res.body).data ?? {};
-  const description = error_description ?? error ?? `Google refused the request (HTTP ${res.status})`;
-  if (classifyStatus(res.status) === 'transient') return new NetworkError('transient', 'temporarily_unavailable', description, retryAfterSeconds(res.headers));
-  if (error === 'invalid_grant') return new NetworkError('permanent', 'invalid_grant', description);
-  // invalid_client, unauthorized_client, redirect_uri_mismatch: the app's settings are at fault, not the grant.
-  return new NetworkError('rejected', error ?? 'invalid_request', description);
 }
 
 /** Errors of the Business Profile APIs. */

@@ -156,7 +156,7 @@ describe('tokens', () => {
     await expireSoon(id);
     const res = await t.api('POST', `/v1/social-accounts/${id}/token`);
     expect(res.status).toBe(409);
-    expect(res.body.message).toBe('Token has been expired or revoked.');
+    expect(res.body.message).toMatch(/^Token has been expired or revoked. .*"Testing" publishing status/);
     expect((await row(id)).status).toBe('reauth_required');
   });
 
