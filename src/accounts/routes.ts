@@ -1,17 +1,16 @@
 // `/v1/social-accounts`: reading, checking, disconnecting accounts and handing out fresh access tokens.
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { and, eq } from 'drizzle-orm';
 import { z } from 'zod';
 import type { AppContext } from '../context.ts';
-import { socialAccounts } from '../db/schema.ts';
 import { ApiError, notFound } from '../http/errors.ts';
 import { errorResponses, IdParam, listOf, SocialAccount, success, TenantId } from '../http/schemas.ts';
 import { appCredentials, findNetworkConfig } from '../networks/network-configs.ts';
 import { canonicalNetwork } from '../providers/registry.ts';
 import { NetworkError, type NetworkId } from '../providers/types.ts';
 import { AccountUnusableError, ensureFreshToken } from '../tokens/refresh.ts';
-import { decryptTokens, disconnectedColumns, emitAccountEvent, findAccount, listAccounts, toAccountView, type AccountRow } from './accounts.ts';
+import { disconnectAccount } from './disconnect.ts';
+import { decryptTokens, findAccount, listAccounts, toAccountView, type AccountRow } from './accounts.ts';
 
 const ListQuery = z.object({
   tenantId: TenantId.optional(),
@@ -105,26 +104,7 @@ export function accountRoutes(ctx: AppContext) {
       },
       async (req) => {
         const account = await accountOr404(req.caller.orgId, req.params.id);
-        const adapter = ctx.adapters.get(account.network as NetworkId);
-        const tokens = decryptTokens(ctx.keyring, account);
-        const config = await findNetworkConfig(ctx.db, account.orgId, account.network);
-        if (adapter?.revoke && tokens && config) {
-          try {
-            await adapter.revoke({ app: appCredentials(ctx, config, adapter), tokens, metadata: account.metadata });
-          } catch (err) {
-            // The user asked us to let go of the account: we do, even if the network could not be told.
-            req.log.warn({ err: err instanceof NetworkError ? err.description : String(err), accountId: account.id }, 'revocation at the network failed');
-          }
-        }
-        const row = await ctx.db.transaction(async (tx) => {
-          const [updated] = await tx
-            .update(socialAccounts)
-            .set(disconnectedColumns())
-            .where(and(eq(socialAccounts.id, account.id), eq(socialAccounts.orgId, req.caller.orgId)))
-            .returning();
-          if (account.status !== 'disconnected') await emitAccountEvent(tx, updated, 'account.disconnected', { reason: 'Disconnected through the API' });
-          return updated;
-        });
+        const row = await disconnectAccount(ctx, account, { reason: 'Disconnected through the API', log: req.log });
         return { success: true as const, data: toAccountView(row) };
       },
     );

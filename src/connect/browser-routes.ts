@@ -4,8 +4,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../context.ts';
 import type { AccountRow } from '../accounts/accounts.ts';
 import type { NetworkId } from '../providers/types.ts';
-import { organizationName } from '../orgs/organizations.ts';
-import { connectedPage, errorPage, selectionPage, sendPage } from '../web/pages.ts';
+import { pageBranding } from '../orgs/branding.ts';
+import { connectedPage, errorPage, imageOrigins, selectionPage, sendPage } from '../web/pages.ts';
 import {
   beginFlow,
   completeCallback,
@@ -34,14 +34,14 @@ function stringParams(query: unknown): Record<string, string> {
 
 export function browserRoutes(ctx: AppContext) {
   const networkName = (network: string) => ctx.adapters.get(network as NetworkId)?.displayName ?? network;
-  const branding = async (orgId?: string) => ({ organizationName: orgId ? await organizationName(ctx.db, orgId) : '' });
   const cookieOptions = { httpOnly: true, sameSite: 'lax' as const, path: '/', secure: ctx.config.publicUrl.startsWith('https:') };
 
   async function sendAccounts(reply: FastifyReply, flow: FlowRow, accounts: AccountRow[], status = 302) {
     reply.clearCookie(`sb_flow_${flow.id}`, cookieOptions);
     if (!flow.redirectUri) {
       const names = accounts.map((a) => ({ name: a.nickname ?? a.username ?? a.networkUniqueId }));
-      return sendPage(reply, 200, connectedPage(await branding(flow.orgId), { networkName: networkName(flow.network), accounts: names }));
+      const branding = await pageBranding(ctx.db, flow.orgId);
+      return sendPage(reply, 200, connectedPage(branding, { networkName: networkName(flow.network), accounts: names }), [], imageOrigins(branding));
     }
     const target = withParams(flow.redirectUri, [
       ['status', 'success'],
@@ -87,7 +87,8 @@ export function browserRoutes(ctx: AppContext) {
       return reply.header('referrer-policy', 'no-referrer').redirect(target, status);
     }
     const title = failure.code === 'access_denied' ? 'Connection cancelled' : 'The connection could not be completed';
-    return sendPage(reply, 400, errorPage(await branding(failure.flow?.orgId), { title, description: failure.description }));
+    const branding = await pageBranding(ctx.db, failure.flow?.orgId);
+    return sendPage(reply, 400, errorPage(branding, { title, description: failure.description }), [], imageOrigins(branding));
   }
 
   return async function routes(app: FastifyInstance) {
@@ -145,7 +146,8 @@ export function browserRoutes(ctx: AppContext) {
     error?: string,
     status = 200,
   ) {
-    const html = selectionPage(await branding(flow.orgId), {
+    const branding = await pageBranding(ctx.db, flow.orgId);
+    const html = selectionPage(branding, {
       networkName: networkName(flow.network),
       session,
       error,
@@ -157,6 +159,6 @@ export function browserRoutes(ctx: AppContext) {
         pictureUrl: p.profilePictureUrl,
       })),
     });
-    return sendPage(reply, status, html, flow.redirectUri ? [new URL(flow.redirectUri).origin] : []);
+    return sendPage(reply, status, html, flow.redirectUri ? [new URL(flow.redirectUri).origin] : [], imageOrigins(branding));
   }
 }

@@ -11,8 +11,29 @@ export const organizations = pgTable('organizations', {
   name: text('name').notNull(),
   /** Contact address, reported by the Ocoya surface's `GET /me`. */
   email: text('email'),
+  /** Branding of the hosted pages (`/v1/branding`); the display name is `name`. */
+  logoUrl: text('logo_url'),
+  /** `#rrggbb`, the button colour of the hosted pages. */
+  accentColor: text('accent_color'),
+  supportUrl: text('support_url'),
   createdAt: createdAt(),
 });
+
+/** Dashboard sign-ins: the cookie carries a random id, stored here as its SHA-256 (never the API key). */
+export const dashboardSessions = pgTable(
+  'dashboard_sessions',
+  {
+    idHash: text('id_hash').primaryKey(),
+    orgId: text('org_id').notNull().references(() => organizations.id, { onDelete: 'cascade' }),
+    /** The key signed in with: revoking it ends the session. */
+    keyId: text('key_id').notNull(),
+    /** Every dashboard form carries it; a POST without the session's token is refused. */
+    csrfToken: text('csrf_token').notNull(),
+    expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [index('dashboard_sessions_expires_idx').on(t.expiresAt)],
+);
 
 export const workspaces = pgTable(
   'workspaces',

@@ -10,8 +10,10 @@ import { accountRoutes } from '../accounts/routes.ts';
 import { blueskyRoutes } from '../accounts/bluesky-routes.ts';
 import { connectApiRoutes } from '../connect/api-routes.ts';
 import { browserRoutes } from '../connect/browser-routes.ts';
+import { dashboardRoutes } from '../web/dashboard/routes.ts';
 import { networkConfigRoutes } from '../networks/routes.ts';
 import { organizationRoutes } from '../orgs/routes.ts';
+import { brandingRoutes } from '../orgs/branding-routes.ts';
 import { sandboxAuthorizationServer, type SandboxFaults } from '../sandbox/authorization-server.ts';
 import { webhookRoutes } from '../webhooks/routes.ts';
 import { ocoyaRoutes, OCOYA_PREFIX } from '../ocoya/routes.ts';
@@ -88,6 +90,7 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions): Promise<Fas
     await v1.register(accountRoutes(ctx));
     await v1.register(blueskyRoutes(ctx));
     await v1.register(organizationRoutes(ctx));
+    await v1.register(brandingRoutes(ctx));
     await v1.register(workspaceRoutes(ctx));
     await v1.register(webhookRoutes(ctx));
   });
@@ -95,6 +98,7 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions): Promise<Fas
   await app.register(ocoyaRoutes(ctx, opts.rateLimits), { prefix: OCOYA_PREFIX });
 
   await app.register(browserRoutes(ctx));
+  await app.register(dashboardRoutes(ctx));
 
   const sandbox = ctx.adapters.get('sandbox')!.builtInApp!;
   await app.register(sandboxAuthorizationServer, {

@@ -45,8 +45,3 @@ export async function defaultWorkspaceId(db: DbOrTx, orgId: string): Promise<str
   const [ws] = await db.select({ id: workspaces.id }).from(workspaces).where(and(eq(workspaces.orgId, orgId), eq(workspaces.isDefault, true))).orderBy(asc(workspaces.id));
   return ws.id;
 }
-
-export async function organizationName(db: DbOrTx, orgId: string): Promise<string> {
-  const [org] = await db.select({ name: organizations.name }).from(organizations).where(eq(organizations.id, orgId));
-  return org?.name ?? '';
-}

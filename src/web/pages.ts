@@ -8,10 +8,57 @@ export function escapeHtml(value: unknown): string {
 
 export interface Branding {
   organizationName: string;
+  logoUrl?: string | null;
+  /** `#rrggbb`, the button colour. */
+  accentColor?: string | null;
+  supportUrl?: string | null;
+}
+
+const DEFAULT_ACCENT = '#1f4fd1';
+const DARK_TEXT = '#16181d';
+
+/** WCAG relative luminance of `#rrggbb`. */
+function luminance(hex: string): number {
+  const [r, g, b] = [1, 3, 5].map((i) => {
+    const c = parseInt(hex.slice(i, i + 2), 16) / 255;
+    return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+  });
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+}
+
+const contrast = (a: number, b: number) => (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+
+/** Button text for an accent colour: white or near-black, whichever reads better on it. */
+export function textColorOn(accent: string): string {
+  const l = luminance(accent);
+  return contrast(l, 1) >= contrast(l, luminance(DARK_TEXT)) ? '#ffffff' : DARK_TEXT;
+}
+
+/** Origins the page's images may come from beyond `https:` (a logo on http, allowed in development). */
+export function imageOrigins(branding: Branding): string[] {
+  if (!branding.logoUrl) return [];
+  try {
+    return [new URL(branding.logoUrl).origin];
+  } catch {
+    return [];
+  }
+}
+
+function brandHeader(branding: Branding): string {
+  const org = escapeHtml(branding.organizationName);
+  if (branding.logoUrl) return `<p class="org"><img class="logo" src="${escapeHtml(branding.logoUrl)}" alt="${org}"></p>`;
+  return org ? `<p class="org">${org}</p>` : '';
+}
+
+function supportFooter(branding: Branding): string {
+  if (!branding.supportUrl) return '';
+  const name = branding.organizationName ? `${escapeHtml(branding.organizationName)} ` : '';
+  return `<footer class="support"><a href="${escapeHtml(branding.supportUrl)}" rel="noreferrer">Need help? Contact ${name}support</a></footer>`;
 }
 
 function layout(branding: Branding, title: string, body: string): string {
   const org = escapeHtml(branding.organizationName);
+  const accent = branding.accentColor && /^#[0-9a-fA-F]{6}$/.test(branding.accentColor) ? branding.accentColor.toLowerCase() : DEFAULT_ACCENT;
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -19,17 +66,21 @@ function layout(branding: Branding, title: string, body: string): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(title)}${org ? ` · ${org}` : ''}</title>
 <style>
-  :root { color-scheme: light; --accent: #1f4fd1; }
+  :root { color-scheme: light; --accent: ${accent}; --on-accent: ${textColorOn(accent)}; }
   body { font: 16px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0; background: #f4f5f7; color: #16181d; }
   main { max-width: 32rem; margin: 3rem auto; background: #fff; border-radius: 12px; padding: 2rem; box-shadow: 0 1px 3px rgba(0,0,0,.12); }
   h1 { font-size: 1.35rem; margin: 0 0 1rem; }
   .org { color: #4a4f5c; font-size: .9rem; margin: 0 0 1.5rem; }
+  .org .logo { max-height: 48px; max-width: 12rem; width: auto; height: auto; border-radius: 0; }
+  a { color: #1a44b8; }
+  a:focus-visible { outline: 3px solid #ffbf47; outline-offset: 2px; }
+  .support { margin-top: 2rem; padding-top: 1rem; border-top: 1px solid #e3e5ea; font-size: .9rem; }
   ul { list-style: none; padding: 0; margin: 0 0 1.5rem; }
   li { border: 1px solid #d9dce3; border-radius: 8px; margin-bottom: .5rem; }
   li label { display: flex; gap: .75rem; align-items: center; padding: .75rem; cursor: pointer; }
   li img { width: 40px; height: 40px; border-radius: 50%; }
   input[type=checkbox] { width: 1.25rem; height: 1.25rem; }
-  button { background: var(--accent); color: #fff; border: 0; border-radius: 8px; padding: .75rem 1.5rem; font-size: 1rem; cursor: pointer; }
+  button { background: var(--accent); color: var(--on-accent); border: 0; border-radius: 8px; padding: .75rem 1.5rem; font-size: 1rem; cursor: pointer; }
   button:focus-visible, input:focus-visible { outline: 3px solid #ffbf47; outline-offset: 2px; }
   .error { color: #a4161a; }
   .muted { color: #4a4f5c; font-size: .9rem; }
@@ -38,8 +89,9 @@ function layout(branding: Branding, title: string, body: string): string {
 </head>
 <body>
 <main>
-${org ? `<p class="org">${org}</p>` : ''}
+${brandHeader(branding)}
 ${body}
+${supportFooter(branding)}
 </main>
 </body>
 </html>`;
@@ -49,14 +101,15 @@ ${body}
  * Sends a hosted page. `formTargets` are the origins a form on the page may submit to or be redirected to
  * (CSP `form-action` also governs the redirect after a form post).
  */
-export function sendPage(reply: FastifyReply, status: number, html: string, formTargets: string[] = []) {
+export function sendPage(reply: FastifyReply, status: number, html: string, formTargets: string[] = [], imageSources: string[] = []) {
   const formAction = ["'self'", ...formTargets].join(' ');
+  const imgSrc = ['https:', 'data:', "'self'", ...imageSources].join(' ');
   return reply
     .code(status)
     .header('content-type', 'text/html; charset=utf-8')
     .header(
       'content-security-policy',
-      `default-src 'none'; style-src 'unsafe-inline'; img-src https: data: 'self'; form-action ${formAction}; base-uri 'none'; frame-ancestors 'none'`,
+      `default-src 'none'; style-src 'unsafe-inline'; img-src ${imgSrc}; form-action ${formAction}; base-uri 'none'; frame-ancestors 'none'`,
     )
     .header('referrer-policy', 'no-referrer')
     .header('x-content-type-options', 'nosniff')
@@ -122,6 +175,8 @@ export function errorPage(branding: Branding, input: { title: string; descriptio
     input.title,
     `<h1>${escapeHtml(input.title)}</h1>
 <p role="alert">${escapeHtml(input.description)}</p>
-<p class="muted">Go back to the app you came from and start the connection again. If it keeps failing, contact its support.</p>`,
+<p class="muted">Go back to the app you came from and start the connection again. If it keeps failing, contact ${
+      branding.supportUrl ? 'support with the link below' : `${escapeHtml(branding.organizationName) || 'its'} support`
+    }.</p>`,
   );
 }

@@ -1,17 +1,15 @@
 // `/v1/webhooks`: endpoints (the signing secret is shown once), test events, the delivery log, resend, re-enable.
-import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { and, desc, eq, lt } from 'drizzle-orm';
+import { and, eq } from 'drizzle-orm';
 import { z } from 'zod';
 import type { AppContext } from '../context.ts';
-import { webhookDeliveries, webhookEndpoints, webhookEvents } from '../db/schema.ts';
+import { webhookDeliveries, webhookEndpoints } from '../db/schema.ts';
 import { formatIssues, invalidPayload, notFound } from '../http/errors.ts';
 import { errorResponses, IdParam, listOf, success } from '../http/schemas.ts';
-import { newId } from '../security/ids.ts';
 import { urlProblem } from '../security/private-urls.ts';
-import { secretContext } from './delivery.ts';
-import { EVENT_TYPES, emitEvent } from './events.ts';
+import { createEndpoint, endpointView, findEndpoint, listDeliveries, listEndpoints, resendDelivery, sendTestEvent } from './endpoints.ts';
+import { EVENT_TYPES } from './events.ts';
 
 const Endpoint = z
   .object({
@@ -41,21 +39,9 @@ const Delivery = z
   })
   .meta({ id: 'WebhookDelivery' });
 
-type EndpointRow = typeof webhookEndpoints.$inferSelect;
-
-const view = (row: EndpointRow) => ({
-  id: row.id,
-  url: row.url,
-  description: row.description,
-  events: row.events,
-  enabled: row.enabled,
-  disabled_reason: row.disabledReason,
-  created_at: row.createdAt.toISOString(),
-});
-
 export function webhookRoutes(ctx: AppContext) {
   async function endpointOr404(orgId: string, id: string) {
-    const [row] = await ctx.db.select().from(webhookEndpoints).where(and(eq(webhookEndpoints.orgId, orgId), eq(webhookEndpoints.id, id)));
+    const row = await findEndpoint(ctx, orgId, id);
     if (!row) throw notFound('Webhook endpoint');
     return row;
   }
@@ -83,32 +69,19 @@ export function webhookRoutes(ctx: AppContext) {
         if (problem) {
           return invalidPayload(reply, formatIssues([{ code: 'custom', path: ['url'], message: `url ${problem}`, input: undefined } as z.core.$ZodIssue]));
         }
-        const id = newId();
-        // Standard Webhooks secret: `whsec_` + base64 of 32 random bytes.
-        const secret = `whsec_${randomBytes(32).toString('base64')}`;
-        const [row] = await ctx.db
-          .insert(webhookEndpoints)
-          .values({
-            id,
-            orgId: req.caller.orgId,
-            url: req.body.url,
-            description: req.body.description ?? null,
-            events: [...new Set(req.body.events ?? [])],
-            secretEnc: ctx.keyring.encrypt(secret, secretContext(id)),
-          })
-          .returning();
-        return reply.code(201).send({ success: true, data: { ...view(row), secret } });
+        const { row, secret } = await createEndpoint(ctx, req.caller.orgId, req.body);
+        return reply.code(201).send({ success: true, data: { ...endpointView(row), secret } });
       },
     );
 
     r.get('/v1/webhooks', { schema: { tags, summary: 'List endpoints', response: { 200: listOf(Endpoint), ...errorResponses } } }, async (req) => {
-      const rows = await ctx.db.select().from(webhookEndpoints).where(eq(webhookEndpoints.orgId, req.caller.orgId)).orderBy(webhookEndpoints.id);
-      return { success: true as const, data: rows.map(view), count: rows.length, limit: rows.length, offset: 0 };
+      const rows = await listEndpoints(ctx, req.caller.orgId);
+      return { success: true as const, data: rows.map(endpointView), count: rows.length, limit: rows.length, offset: 0 };
     });
 
     r.get('/v1/webhooks/:id', { schema: { tags, summary: 'One endpoint', params: IdParam, response: { 200: success(Endpoint), ...errorResponses } } }, async (req) => ({
       success: true as const,
-      data: view(await endpointOr404(req.caller.orgId, req.params.id)),
+      data: endpointView(await endpointOr404(req.caller.orgId, req.params.id)),
     }));
 
     r.delete(
@@ -133,7 +106,7 @@ export function webhookRoutes(ctx: AppContext) {
           .returning();
         // What piled up while it was disabled goes out now.
         await ctx.db.update(webhookDeliveries).set({ nextAttemptAt: new Date() }).where(and(eq(webhookDeliveries.endpointId, row.id), eq(webhookDeliveries.status, 'pending')));
-        return { success: true as const, data: view(updated) };
+        return { success: true as const, data: endpointView(updated) };
       },
     );
 
@@ -142,7 +115,7 @@ export function webhookRoutes(ctx: AppContext) {
       { schema: { tags, summary: 'Send a `webhook.test` event to this endpoint', params: IdParam, response: { 202: success(z.object({ event_id: z.string() })), ...errorResponses } } },
       async (req, reply) => {
         const row = await endpointOr404(req.caller.orgId, req.params.id);
-        const eventId = await ctx.db.transaction((tx) => emitEvent(tx, row.orgId, 'webhook.test', { endpoint_id: row.id }, { onlyEndpointId: row.id }));
+        const eventId = await sendTestEvent(ctx, row);
         return reply.code(202).send({ success: true, data: { event_id: eventId } });
       },
     );
@@ -160,28 +133,7 @@ export function webhookRoutes(ctx: AppContext) {
       },
       async (req) => {
         const row = await endpointOr404(req.caller.orgId, req.params.id);
-        const where = [eq(webhookDeliveries.endpointId, row.id)];
-        if (req.query.cursor) where.push(lt(webhookDeliveries.id, req.query.cursor));
-        const rows = await ctx.db
-          .select({ d: webhookDeliveries, e: { type: webhookEvents.type, payload: webhookEvents.payload } })
-          .from(webhookDeliveries)
-          .innerJoin(webhookEvents, eq(webhookEvents.id, webhookDeliveries.eventId))
-          .where(and(...where))
-          .orderBy(desc(webhookDeliveries.id))
-          .limit(req.query.limit);
-        const data = rows.map(({ d, e }) => ({
-          id: d.id,
-          event_id: d.eventId,
-          event_type: e.type,
-          status: d.status,
-          attempts: d.attempts,
-          last_status_code: d.lastStatusCode,
-          last_response: d.lastResponse,
-          next_attempt_at: d.status === 'pending' ? d.nextAttemptAt.toISOString() : null,
-          delivered_at: d.deliveredAt?.toISOString() ?? null,
-          created_at: d.createdAt.toISOString(),
-          payload: e.payload,
-        }));
+        const data = await listDeliveries(ctx, row.id, req.query);
         return { success: true as const, data, count: data.length, limit: req.query.limit, offset: 0, next_cursor: data.length === req.query.limit ? data[data.length - 1].id : null };
       },
     );
@@ -190,14 +142,9 @@ export function webhookRoutes(ctx: AppContext) {
       '/v1/webhooks/deliveries/:id/resend',
       { schema: { tags, summary: 'Send a delivered or failed event again', params: IdParam, response: { 202: success(z.object({ delivery_id: z.string() })), ...errorResponses } } },
       async (req, reply) => {
-        const [original] = await ctx.db
-          .select()
-          .from(webhookDeliveries)
-          .where(and(eq(webhookDeliveries.orgId, req.caller.orgId), eq(webhookDeliveries.id, req.params.id)));
-        if (!original) throw notFound('Webhook delivery');
-        const id = newId();
-        await ctx.db.insert(webhookDeliveries).values({ id, orgId: original.orgId, eventId: original.eventId, endpointId: original.endpointId });
-        return reply.code(202).send({ success: true, data: { delivery_id: id } });
+        const resent = await resendDelivery(ctx, req.caller.orgId, req.params.id);
+        if (!resent) throw notFound('Webhook delivery');
+        return reply.code(202).send({ success: true, data: { delivery_id: resent.id } });
       },
     );
   };

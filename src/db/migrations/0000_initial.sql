@@ -31,6 +31,15 @@ CREATE TABLE "connect_flows" (
 	"created_at" timestamp with time zone DEFAULT now() NOT NULL
 );
 --> statement-breakpoint
+CREATE TABLE "dashboard_sessions" (
+	"id_hash" text PRIMARY KEY NOT NULL,
+	"org_id" text NOT NULL,
+	"key_id" text NOT NULL,
+	"csrf_token" text NOT NULL,
+	"expires_at" timestamp with time zone NOT NULL,
+	"created_at" timestamp with time zone DEFAULT now() NOT NULL
+);
+--> statement-breakpoint
 CREATE TABLE "network_configs" (
 	"id" text PRIMARY KEY NOT NULL,
 	"org_id" text NOT NULL,
@@ -48,6 +57,9 @@ CREATE TABLE "organizations" (
 	"id" text PRIMARY KEY NOT NULL,
 	"name" text NOT NULL,
 	"email" text,
+	"logo_url" text,
+	"accent_color" text,
+	"support_url" text,
 	"created_at" timestamp with time zone DEFAULT now() NOT NULL
 );
 --> statement-breakpoint
@@ -145,6 +157,7 @@ CREATE TABLE "workspaces" (
 ALTER TABLE "api_keys" ADD CONSTRAINT "api_keys_org_id_organizations_id_fk" FOREIGN KEY ("org_id") REFERENCES "public"."organizations"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "connect_flows" ADD CONSTRAINT "connect_flows_org_id_organizations_id_fk" FOREIGN KEY ("org_id") REFERENCES "public"."organizations"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "connect_flows" ADD CONSTRAINT "connect_flows_network_config_id_network_configs_id_fk" FOREIGN KEY ("network_config_id") REFERENCES "public"."network_configs"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
+ALTER TABLE "dashboard_sessions" ADD CONSTRAINT "dashboard_sessions_org_id_organizations_id_fk" FOREIGN KEY ("org_id") REFERENCES "public"."organizations"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "network_configs" ADD CONSTRAINT "network_configs_org_id_organizations_id_fk" FOREIGN KEY ("org_id") REFERENCES "public"."organizations"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "social_accounts" ADD CONSTRAINT "social_accounts_org_id_organizations_id_fk" FOREIGN KEY ("org_id") REFERENCES "public"."organizations"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "webhook_deliveries" ADD CONSTRAINT "webhook_deliveries_org_id_organizations_id_fk" FOREIGN KEY ("org_id") REFERENCES "public"."organizations"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
@@ -159,6 +172,7 @@ CREATE UNIQUE INDEX "connect_flows_start_idx" ON "connect_flows" USING btree ("s
 CREATE UNIQUE INDEX "connect_flows_state_idx" ON "connect_flows" USING btree ("state_hash");--> statement-breakpoint
 CREATE UNIQUE INDEX "connect_flows_session_idx" ON "connect_flows" USING btree ("session_hash");--> statement-breakpoint
 CREATE INDEX "connect_flows_expires_idx" ON "connect_flows" USING btree ("expires_at");--> statement-breakpoint
+CREATE INDEX "dashboard_sessions_expires_idx" ON "dashboard_sessions" USING btree ("expires_at");--> statement-breakpoint
 CREATE UNIQUE INDEX "network_configs_org_network_idx" ON "network_configs" USING btree ("org_id","network");--> statement-breakpoint
 CREATE INDEX "sandbox_oidc_grant_idx" ON "sandbox_oidc_models" USING btree ("grant_id");--> statement-breakpoint
 CREATE INDEX "sandbox_oidc_uid_idx" ON "sandbox_oidc_models" USING btree ("uid");--> statement-breakpoint

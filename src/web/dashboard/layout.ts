@@ -1,0 +1,148 @@
+// The dashboard's page frame: skip link, navigation with aria-current, one stylesheet from our own origin
+// (so the CSP needs neither inline styles nor scripts), and the response headers every dashboard page gets.
+import type { FastifyReply } from 'fastify';
+import { escapeHtml } from '../pages.ts';
+
+export const DASHBOARD = '/dashboard';
+export const STYLESHEET = `${DASHBOARD}/assets/dashboard.css`;
+
+const SECTIONS = [
+  ['networks', 'Networks'],
+  ['accounts', 'Accounts'],
+  ['webhooks', 'Webhooks'],
+  ['api-keys', 'API keys'],
+  ['branding', 'Branding'],
+] as const;
+
+export type Section = (typeof SECTIONS)[number][0];
+
+export interface PageFrame {
+  title: string;
+  /** The section the page belongs to (highlighted in the navigation); none on the sign-in page. */
+  section?: Section;
+  organizationName?: string;
+  csrfToken?: string;
+  /** A result to announce at the top of the page. */
+  notice?: string;
+  error?: string;
+}
+
+/** A hidden field with the session's CSRF token: every POST form of the dashboard carries one. */
+export const csrfField = (token: string) => `<input type="hidden" name="_csrf" value="${escapeHtml(token)}">`;
+
+export function dashboardPage(frame: PageFrame, body: string): string {
+  const nav = frame.section
+    ? `<nav aria-label="Dashboard"><ul>${SECTIONS.map(
+        ([id, label]) => `<li><a href="${DASHBOARD}/${id}"${id === frame.section ? ' aria-current="page"' : ''}>${label}</a></li>`,
+      ).join('')}</ul></nav>`
+    : '';
+  const signOut = frame.csrfToken
+    ? `<form method="post" action="${DASHBOARD}/logout" class="signout">${csrfField(frame.csrfToken)}<button type="submit" class="secondary">Sign out</button></form>`
+    : '';
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeHtml(frame.title)} · Dashboard</title>
+<link rel="stylesheet" href="${STYLESHEET}">
+</head>
+<body>
+<a class="skip" href="#main">Skip to content</a>
+<header>
+<p class="brand">${escapeHtml(frame.organizationName ?? 'Dashboard')}</p>
+${nav}
+${signOut}
+</header>
+<main id="main" tabindex="-1">
+<h1>${escapeHtml(frame.title)}</h1>
+${frame.notice ? `<p class="notice" role="status">${escapeHtml(frame.notice)}</p>` : ''}
+${frame.error ? `<p class="problem" role="alert">${escapeHtml(frame.error)}</p>` : ''}
+${body}
+</main>
+</body>
+</html>`;
+}
+
+export function sendDashboard(reply: FastifyReply, status: number, html: string) {
+  return reply
+    .code(status)
+    .header('content-type', 'text/html; charset=utf-8')
+    .header(
+      'content-security-policy',
+      "default-src 'none'; style-src 'self'; img-src 'self' https: data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+    )
+    .header('referrer-policy', 'no-referrer')
+    .header('x-frame-options', 'DENY')
+    .header('x-content-type-options', 'nosniff')
+    .header('cache-control', 'no-store')
+    .send(html);
+}
+
+export function formatTime(value: Date | string | null | undefined): string {
+  if (!value) return '—';
+  const date = typeof value === 'string' ? new Date(value) : value;
+  return `<time datetime="${date.toISOString()}">${date.toISOString().replace('T', ' ').slice(0, 16)} UTC</time>`;
+}
+
+/** Wide tables scroll on their own on a phone, and can be scrolled with the keyboard. */
+export const scrollingTable = (label: string, table: string) =>
+  `<div class="table-wrap" role="region" aria-label="${escapeHtml(label)}" tabindex="0">${table}</div>`;
+
+// Contrast: text #16181d on #fff (17:1), muted #4a4f5c (8:1), links #1a44b8 (8:1), buttons white on #1f4fd1 (6.6:1).
+export const STYLES = `
+:root { color-scheme: light; }
+* { box-sizing: border-box; }
+body { font: 16px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0; background: #f4f5f7; color: #16181d; }
+a { color: #1a44b8; }
+a:focus-visible, button:focus-visible, input:focus-visible, select:focus-visible, textarea:focus-visible, summary:focus-visible, .table-wrap:focus-visible, main:focus-visible {
+  outline: 3px solid #ffbf47; outline-offset: 2px; }
+.skip { position: absolute; left: -9999px; top: 0; background: #fff; padding: .5rem 1rem; z-index: 1; }
+.skip:focus { left: .5rem; top: .5rem; }
+header { background: #16181d; color: #fff; padding: .75rem 1rem; display: flex; flex-wrap: wrap; gap: .5rem 1.5rem; align-items: center; }
+header .brand { margin: 0; font-weight: 600; }
+header nav ul { list-style: none; margin: 0; padding: 0; display: flex; flex-wrap: wrap; gap: .25rem; }
+header nav a { color: #fff; text-decoration: none; padding: .5rem .75rem; border-radius: 6px; display: inline-block; }
+header nav a[aria-current="page"] { background: #fff; color: #16181d; }
+header nav a:hover { text-decoration: underline; }
+header .signout { margin-left: auto; }
+header .signout button { background: transparent; color: #fff; border: 1px solid #fff; }
+main { max-width: 72rem; margin: 1.5rem auto; padding: 0 1rem; }
+h1 { font-size: 1.5rem; margin: 0 0 1rem; }
+h2 { font-size: 1.15rem; margin: 2rem 0 .75rem; }
+h3 { font-size: .95rem; margin: .75rem 0 .25rem; }
+section.card, form.card { background: #fff; border-radius: 10px; padding: 1.25rem; box-shadow: 0 1px 3px rgba(0,0,0,.12); margin-bottom: 1.25rem; }
+label { display: block; font-weight: 600; margin: .75rem 0 .25rem; }
+.hint { color: #4a4f5c; font-size: .9rem; font-weight: normal; margin: .25rem 0 0; }
+input[type=text], input[type=password], input[type=url], input:not([type]), select, textarea {
+  width: 100%; max-width: 36rem; font: inherit; padding: .5rem .6rem; border: 1px solid #767b88; border-radius: 6px; background: #fff; color: #16181d; }
+input[type=color] { width: 4rem; height: 2.5rem; padding: 0; border: 1px solid #767b88; border-radius: 6px; }
+textarea { min-height: 5rem; }
+fieldset { border: 1px solid #d9dce3; border-radius: 8px; margin: .75rem 0; max-width: 36rem; }
+fieldset label { display: inline-flex; gap: .4rem; font-weight: normal; margin: .25rem 1rem .25rem 0; }
+button, .button { font: inherit; background: #1f4fd1; color: #fff; border: 0; border-radius: 6px; padding: .55rem 1.1rem; cursor: pointer; text-decoration: none; display: inline-block; }
+button.secondary, .button.secondary { background: #fff; color: #1a44b8; border: 1px solid #1a44b8; }
+button.danger { background: #a4161a; }
+.actions { margin-top: 1rem; display: flex; flex-wrap: wrap; gap: .5rem; align-items: center; }
+.inline { display: inline; }
+.notice { background: #e6f4ea; border: 1px solid #137333; color: #0d5224; padding: .75rem 1rem; border-radius: 8px; }
+.problem { background: #fdecea; border: 1px solid #a4161a; color: #7a1014; padding: .75rem 1rem; border-radius: 8px; }
+.secret { font-family: ui-monospace, monospace; background: #fff8e1; border: 1px solid #8a6d00; padding: .75rem; border-radius: 8px; word-break: break-all; }
+code, .mono { font-family: ui-monospace, monospace; font-size: .9rem; word-break: break-all; }
+.muted { color: #4a4f5c; }
+.table-wrap { overflow-x: auto; background: #fff; border-radius: 10px; box-shadow: 0 1px 3px rgba(0,0,0,.12); }
+table { border-collapse: collapse; width: 100%; }
+th, td { text-align: left; padding: .6rem .75rem; border-bottom: 1px solid #e3e5ea; vertical-align: top; }
+th { font-size: .85rem; color: #4a4f5c; white-space: nowrap; }
+.status-active, .status-delivered { color: #0d5224; font-weight: 600; }
+.status-reauth_required, .status-failed, .status-disconnected { color: #7a1014; font-weight: 600; }
+.filters { display: flex; flex-wrap: wrap; gap: 0 1rem; align-items: flex-end; }
+.filters > div { flex: 1 1 12rem; }
+.filters button { margin-top: .75rem; }
+pre { white-space: pre-wrap; overflow-wrap: anywhere; min-width: 16rem; background: #f4f5f7; padding: .75rem; border-radius: 6px; max-height: 20rem; overflow: auto; }
+@media (max-width: 40rem) {
+  header .signout { margin-left: 0; }
+  main { margin-top: 1rem; }
+  th, td { padding: .5rem; }
+}
+`;

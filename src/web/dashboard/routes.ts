@@ -1,0 +1,98 @@
+// The dashboard under /dashboard: sign in with an API key, then server-rendered pages with plain forms (no
+// JavaScript). The session lives in an httpOnly, SameSite=Strict cookie scoped to /dashboard; every POST
+// carries the session's CSRF token as well.
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { AppContext } from '../../context.ts';
+import { authenticateApiKey } from '../../orgs/api-keys.ts';
+import { getBranding } from '../../orgs/branding.ts';
+import { safeEqual } from '../../security/secrets.ts';
+import { accountPages } from './accounts.ts';
+import { apiKeyPages } from './api-keys.ts';
+import { brandingPages } from './branding.ts';
+import { field } from './forms.ts';
+import { DASHBOARD, dashboardPage, sendDashboard, STYLES, STYLESHEET } from './layout.ts';
+import { networkPages } from './networks.ts';
+import { createSession, deleteSession, findSession, rememberSignedIn, SESSION_COOKIE } from './sessions.ts';
+import { webhookPages } from './webhooks.ts';
+
+function loginPage(error?: string): string {
+  return dashboardPage(
+    { title: 'Sign in', error },
+    `<form method="post" action="${DASHBOARD}/login" class="card">
+<label for="api_key">API key</label>
+<input id="api_key" name="api_key" type="password" required autocomplete="current-password" aria-describedby="api_key_hint">
+<p class="hint" id="api_key_hint">Any API key of your organization (it starts with <code>sb_</code>). It is checked, not stored: you stay signed in for 12 hours.</p>
+<div class="actions"><button type="submit">Sign in</button></div>
+</form>`,
+  );
+}
+
+export function dashboardRoutes(ctx: AppContext) {
+  const cookieOptions = { httpOnly: true, sameSite: 'strict' as const, path: DASHBOARD, secure: ctx.config.publicUrl.startsWith('https:') };
+
+  return async function routes(app: FastifyInstance) {
+    app.setErrorHandler((err: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
+      const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+      if (status === 500) req.log.error({ err }, 'dashboard request failed');
+      const message = status === 500 ? 'Something went wrong on our side. Try again; if it keeps happening, check the server log.' : 'That request could not be understood.';
+      return sendDashboard(reply, status, dashboardPage({ title: 'Something went wrong', error: message }, `<p><a href="${DASHBOARD}">Back to the dashboard</a></p>`));
+    });
+
+    app.get(STYLESHEET, async (req, reply) =>
+      reply.header('content-type', 'text/css; charset=utf-8').header('cache-control', 'public, max-age=3600').header('x-content-type-options', 'nosniff').send(STYLES),
+    );
+
+    app.get(DASHBOARD, async (req, reply) => reply.redirect(`${DASHBOARD}/accounts`, 303));
+
+    app.get(`${DASHBOARD}/login`, async (req, reply) => sendDashboard(reply, 200, loginPage()));
+
+    app.post(`${DASHBOARD}/login`, async (req, reply) => {
+      const presented = field.safeParse((req.body as Record<string, unknown> | undefined)?.api_key);
+      const key = presented.success ? presented.data.trim() : '';
+      const caller = key && key.length <= 256 ? await authenticateApiKey(ctx.db, key) : undefined;
+      if (!caller) {
+        req.log.info('dashboard sign-in refused');
+        return sendDashboard(reply, 401, loginPage('That API key is not valid, or it was revoked. Check it and try again.'));
+      }
+      const session = await createSession(ctx.db, { orgId: caller.orgId, keyId: caller.keyId });
+      reply.setCookie(SESSION_COOKIE, session.id, { ...cookieOptions, expires: session.expiresAt });
+      req.log.info({ orgId: caller.orgId, keyId: caller.keyId }, 'dashboard sign-in');
+      return reply.redirect(`${DASHBOARD}/networks`, 303);
+    });
+
+    await app.register(async (pages) => {
+      pages.addHook('preHandler', async (req, reply) => {
+        const session = await findSession(ctx.db, req.cookies[SESSION_COOKIE]);
+        if (!session) {
+          if (req.method === 'GET') return reply.redirect(`${DASHBOARD}/login`, 303);
+          return sendDashboard(reply, 401, loginPage('Your session has ended. Sign in again.'));
+        }
+        if (req.method === 'POST') {
+          const token = (req.body as Record<string, unknown> | undefined)?._csrf;
+          if (typeof token !== 'string' || !safeEqual(token, session.csrfToken)) {
+            req.log.warn({ path: req.routeOptions.url }, 'dashboard form without a valid CSRF token');
+            return sendDashboard(
+              reply,
+              403,
+              dashboardPage({ title: 'Form expired', error: 'This form was not sent from your dashboard session. Go back, reload the page and try again.' }, `<p><a href="${DASHBOARD}">Back to the dashboard</a></p>`),
+            );
+          }
+        }
+        const branding = await getBranding(ctx.db, session.orgId);
+        rememberSignedIn(req, { ...session, organizationName: branding?.name ?? '' });
+      });
+
+      pages.post(`${DASHBOARD}/logout`, async (req, reply) => {
+        await deleteSession(ctx.db, req.cookies[SESSION_COOKIE]!);
+        reply.clearCookie(SESSION_COOKIE, cookieOptions);
+        return sendDashboard(reply, 200, dashboardPage({ title: 'Signed out', notice: 'You are signed out.' }, `<p><a href="${DASHBOARD}/login">Sign in again</a></p>`));
+      });
+
+      networkPages(pages, ctx);
+      accountPages(pages, ctx);
+      webhookPages(pages, ctx);
+      apiKeyPages(pages, ctx);
+      brandingPages(pages, ctx);
+    });
+  };
+}

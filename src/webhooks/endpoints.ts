@@ -1,0 +1,105 @@
+// Webhook endpoints and their delivery log, for `/v1/webhooks` and the dashboard alike.
+import { randomBytes } from 'node:crypto';
+import { and, desc, eq, lt } from 'drizzle-orm';
+import type { AppContext } from '../context.ts';
+import { webhookDeliveries, webhookEndpoints, webhookEvents } from '../db/schema.ts';
+import { newId } from '../security/ids.ts';
+import { secretContext } from './delivery.ts';
+import { emitEvent, type EventType } from './events.ts';
+
+export type EndpointRow = typeof webhookEndpoints.$inferSelect;
+
+export const endpointView = (row: EndpointRow) => ({
+  id: row.id,
+  url: row.url,
+  description: row.description,
+  events: row.events,
+  enabled: row.enabled,
+  disabled_reason: row.disabledReason,
+  created_at: row.createdAt.toISOString(),
+});
+
+/** Creates an endpoint (the URL already checked) and returns its signing secret, which is shown once. */
+export async function createEndpoint(ctx: AppContext, orgId: string, input: { url: string; events?: EventType[]; description?: string }) {
+  const id = newId();
+  // Standard Webhooks secret: `whsec_` + base64 of 32 random bytes.
+  const secret = `whsec_${randomBytes(32).toString('base64')}`;
+  const [row] = await ctx.db
+    .insert(webhookEndpoints)
+    .values({
+      id,
+      orgId,
+      url: input.url,
+      description: input.description || null,
+      events: [...new Set(input.events ?? [])],
+      secretEnc: ctx.keyring.encrypt(secret, secretContext(id)),
+    })
+    .returning();
+  return { row, secret };
+}
+
+export async function listEndpoints(ctx: AppContext, orgId: string): Promise<EndpointRow[]> {
+  return ctx.db.select().from(webhookEndpoints).where(eq(webhookEndpoints.orgId, orgId)).orderBy(webhookEndpoints.id);
+}
+
+export async function findEndpoint(ctx: AppContext, orgId: string, id: string): Promise<EndpointRow | undefined> {
+  const [row] = await ctx.db.select().from(webhookEndpoints).where(and(eq(webhookEndpoints.orgId, orgId), eq(webhookEndpoints.id, id)));
+  return row;
+}
+
+/** Queues a `webhook.test` event for this endpoint only; returns the event id. */
+export async function sendTestEvent(ctx: AppContext, row: EndpointRow): Promise<string> {
+  return ctx.db.transaction((tx) => emitEvent(tx, row.orgId, 'webhook.test', { endpoint_id: row.id }, { onlyEndpointId: row.id }));
+}
+
+export interface DeliveryView {
+  id: string;
+  event_id: string;
+  event_type: string;
+  status: 'pending' | 'delivered' | 'failed';
+  attempts: number;
+  last_status_code: number | null;
+  last_response: string | null;
+  next_attempt_at: string | null;
+  delivered_at: string | null;
+  created_at: string;
+  payload: Record<string, unknown>;
+}
+
+/** One page of an endpoint's delivery log, newest first (`cursor`: the last id of the previous page). */
+export async function listDeliveries(ctx: AppContext, endpointId: string, page: { limit: number; cursor?: string }): Promise<DeliveryView[]> {
+  const where = [eq(webhookDeliveries.endpointId, endpointId)];
+  if (page.cursor) where.push(lt(webhookDeliveries.id, page.cursor));
+  const rows = await ctx.db
+    .select({ d: webhookDeliveries, e: { type: webhookEvents.type, payload: webhookEvents.payload } })
+    .from(webhookDeliveries)
+    .innerJoin(webhookEvents, eq(webhookEvents.id, webhookDeliveries.eventId))
+    .where(and(...where))
+    .orderBy(desc(webhookDeliveries.id))
+    .limit(page.limit);
+  return rows.map(({ d, e }) => ({
+    id: d.id,
+    event_id: d.eventId,
+    event_type: e.type,
+    status: d.status,
+    attempts: d.attempts,
+    last_status_code: d.lastStatusCode,
+    last_response: d.lastResponse,
+    next_attempt_at: d.status === 'pending' ? d.nextAttemptAt.toISOString() : null,
+    delivered_at: d.deliveredAt?.toISOString() ?? null,
+    created_at: d.createdAt.toISOString(),
+    payload: e.payload,
+  }));
+}
+
+/** Queues the event of one of this organization's deliveries again; the new delivery's id, or undefined. */
+export async function resendDelivery(ctx: AppContext, orgId: string, deliveryId: string): Promise<{ id: string; endpointId: string } | undefined> {
+  const [original] = await ctx.db
+    .select()
+    .from(webhookDeliveries)
+    .where(and(eq(webhookDeliveries.orgId, orgId), eq(webhookDeliveries.id, deliveryId)));
+  if (!original) return undefined;
+  const id = newId();
+  await ctx.db.insert(webhookDeliveries).values({ id, orgId: original.orgId, eventId: original.eventId, endpointId: original.endpointId });
+  return { id, endpointId: original.endpointId };
+}
