@@ -2,7 +2,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const scripts = ['auth-url.ts', 'list-accounts.ts', 'refresh.ts'];
+const scripts = ['auth-url.ts', 'list-accounts.ts', 'refresh.ts', 'dashboard-accounts.ts'];
 
 function run(script: string): Promise<number> {
   const path = fileURLToPath(new URL(`./${script}`, import.meta.url));
