@@ -111,7 +111,9 @@ describe('endpoints', () => {
     const token = (await t.api('POST', `/v1/social-accounts/${id}/token`)).body.data.access_token;
     await t.api('DELETE', `/v1/social-accounts/${id}`);
     await drain();
-    const events = receiver.received.map((r) => verified(r, secret));
+    // Deliveries run in parallel, so they may arrive in any order; event ids are time-ordered.
+    const inCreationOrder = [...receiver.received].sort((x, y) => String(x.headers['webhook-id']).localeCompare(String(y.headers['webhook-id'])));
+    const events = inCreationOrder.map((r) => verified(r, secret));
     expect(events.map((e) => e.type)).toEqual(['account.connected', 'account.reconnected', 'account.disconnected']);
     expect(events[0].data.account).toMatchObject({ id, network: 'sandbox', tenant_id: 'hooks', status: 'active' });
     expect(events[2].data.account.status).toBe('disconnected');
