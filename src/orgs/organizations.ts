@@ -41,7 +41,18 @@ export async function bootstrap(db: Db, bootstrapKey?: string): Promise<string |
   });
 }
 
+// An organization's default workspace never changes (it is made with the organization and cannot be removed),
+// so each process looks it up once: it is read on every auth-url request.
+const defaultWorkspaces = new Map<string, string>();
+
 export async function defaultWorkspaceId(db: DbOrTx, orgId: string): Promise<string> {
-  const [ws] = await db.select({ id: workspaces.id }).from(workspaces).where(and(eq(workspaces.orgId, orgId), eq(workspaces.isDefault, true))).orderBy(asc(workspaces.id));
+  const known = defaultWorkspaces.get(orgId);
+  if (known) return known;
+  const [ws] = await db
+    .select({ id: workspaces.id })
+    .from(workspaces)
+    .where(and(eq(workspaces.orgId, orgId), eq(workspaces.isDefault, true)))
+    .orderBy(asc(workspaces.id));
+  defaultWorkspaces.set(orgId, ws.id);
   return ws.id;
 }
