@@ -9,7 +9,7 @@
 // bodies: `{error, error_description}` from the OAuth endpoints, `{error: {code, message, status, details}}` from the
 // APIs — including the 429 with `"quota_limit_value": "0"` of a project not yet approved for the APIs.
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { bearer, CodeStore, formBody, s256, startEmulator, TokenStore, type Grant } from './harness.ts';
+import { bearer, CallLog, CodeStore, FailureQueue, formBody, type Grant, type InjectedAnswer, s256, startEmulator, TokenStore } from './harness.ts';
 
 export const GOOGLE_BUSINESS_ORIGINS = [
   'https://accounts.google.com',
@@ -35,11 +35,7 @@ export interface GoogleUser {
   accounts: GoogleBusinessAccount[];
 }
 
-export interface InjectedAnswer {
-  status: number;
-  body: unknown;
-  headers?: Record<string, string>;
-}
+export type { InjectedAnswer } from './harness.ts';
 export type FailureTarget = 'token' | 'api';
 
 const apiError = (code: number, status: string, message: string, details: unknown[] = []) => ({ error: { code, message, status, details } });
@@ -84,22 +80,17 @@ export async function startGoogleBusinessEmulator(opts: { app: { clientId: strin
   const redirectUris = new Set<string>();
   const codes = new CodeStore<CodeData>();
   const grants = new TokenStore<string>({ accessTtlSeconds: ACCESS_TOKEN_SECONDS, rotateRefresh: false, issueRefresh: true, prefix: 'ya29.' });
-  const failures = new Map<FailureTarget, InjectedAnswer[]>();
+  const failures = new FailureQueue<FailureTarget>();
+  const log = new CallLog();
   const state = {
     session: { userId: opts.users[0]?.id, deny: false },
     /** A project not (yet) approved for the Business Profile APIs: every API call answers the zero-quota 429. */
     quotaZero: false,
-    calls: [] as Array<{ method: string; path: string; query: Record<string, string>; body?: Record<string, string>; authorization?: string }>,
+    calls: log.entries,
     revoked: [] as string[],
   };
   const userOf = (id: string) => opts.users.find((u) => u.id === id);
 
-  function injected(target: FailureTarget, reply: FastifyReply) {
-    const answer = failures.get(target)?.shift();
-    if (!answer) return false;
-    reply.code(answer.status).headers(answer.headers ?? {}).send(answer.body);
-    return true;
-  }
   const oauthError = (reply: FastifyReply, status: number, error: string, description: string) => reply.code(status).send({ error, error_description: description });
   const consentError = (reply: FastifyReply, error: string) =>
     reply.code(400).type('text/html').send(`<!doctype html><title>Error 400: ${error}</title><p>Access blocked: this app's request is invalid (${error})</p>`);
@@ -127,7 +118,7 @@ export async function startGoogleBusinessEmulator(opts: { app: { clientId: strin
 
   /** The live grant of an API call, or an answer already sent. */
   function apiCaller(req: FastifyRequest, reply: FastifyReply): GoogleUser | undefined {
-    if (injected('api', reply)) return undefined;
+    if (failures.reply('api', reply)) return undefined;
     if (state.quotaZero) {
       const answer = googleFailures.noQuota(req.hostname);
       reply.code(answer.status).send(answer.body);
@@ -153,14 +144,7 @@ export async function startGoogleBusinessEmulator(opts: { app: { clientId: strin
   }
 
   const emulator = await startEmulator((app) => {
-    app.addHook('onRequest', async (req) => {
-      const url = new URL(req.url, 'http://emulator');
-      state.calls.push({ method: req.method, path: url.pathname, query: Object.fromEntries(url.searchParams), authorization: req.headers.authorization });
-    });
-    app.addHook('preHandler', async (req) => {
-      const body = formBody(req);
-      if (body) state.calls[state.calls.length - 1].body = body;
-    });
+    log.record(app);
 
     // ---- accounts.google.com: the consent screen --------------------------------------------------------------
     app.get<{ Querystring: Record<string, string> }>('/o/oauth2/v2/auth', async (req, reply) => {
@@ -185,7 +169,7 @@ export async function startGoogleBusinessEmulator(opts: { app: { clientId: strin
 
     // ---- oauth2.googleapis.com ---------------------------------------------------------------------------------
     app.post('/token', async (req, reply) => {
-      if (injected('token', reply)) return;
+      if (failures.reply('token', reply)) return;
       const form = formBody(req);
       if (!form) return oauthError(reply, 400, 'invalid_request', 'Invalid content type');
       if (!clientAuthenticated(form, reply)) return;
@@ -254,7 +238,7 @@ export async function startGoogleBusinessEmulator(opts: { app: { clientId: strin
       state.session = { userId, deny: choices.deny ?? false };
     },
     failNext(target: FailureTarget, ...answers: InjectedAnswer[]) {
-      failures.set(target, [...(failures.get(target) ?? []), ...answers]);
+      failures.push(target, ...answers);
     },
     /** The user removes the app at myaccount.google.com/permissions. */
     revokeUser(userId: string) {

@@ -14,7 +14,7 @@
 // Google's bodies: {error, error_description} at the token endpoint, {error: {code, message, errors, status}}
 // on the APIs.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { bearer, CodeStore, formBody, s256, startEmulator, TokenStore, type Grant } from './harness.ts';
+import { bearer, CallLog, CodeStore, FailureQueue, formBody, type Grant, type InjectedAnswer, s256, startEmulator, TokenStore } from './harness.ts';
 
 export const GOOGLE_OAUTH_ORIGINS = ['https://accounts.google.com', 'https://oauth2.googleapis.com'];
 export const YOUTUBE_ORIGINS = [...GOOGLE_OAUTH_ORIGINS, 'https://www.googleapis.com'];
@@ -42,11 +42,7 @@ export interface GoogleOAuthOptions<U extends GoogleAccount> {
   users: U[];
 }
 
-export interface InjectedAnswer {
-  status: number;
-  body: unknown;
-  headers?: Record<string, string>;
-}
+export type { InjectedAnswer } from './harness.ts';
 export type FailureTarget = 'token' | 'api';
 
 /** An API error in Google's shape. */
@@ -89,12 +85,13 @@ export function registerGoogleOAuth<U extends GoogleAccount>(app: FastifyInstanc
   const online = new TokenStore<string>({ accessTtlSeconds: ACCESS_TOKEN_SECONDS, rotateRefresh: false, issueRefresh: false, prefix: 'ya29.' });
   /** Scopes each user has granted this client so far (for include_granted_scopes and repeated consents). */
   const granted = new Map<string, Set<string>>();
-  const failures = new Map<FailureTarget, InjectedAnswer[]>();
+  const failures = new FailureQueue<FailureTarget>();
 
+  const log = new CallLog();
   const state = {
     /** Who is signed in at accounts.google.com, and what they do on the consent screen. */
     session: { userId: opts.users[0]?.id, deny: false, untick: [] as string[] },
-    calls: [] as Array<{ method: string; path: string; query: Record<string, string>; body?: Record<string, string>; authorization?: string }>,
+    calls: log.entries,
     /** Every token revoked through /revoke. */
     revoked: [] as string[],
   };
@@ -103,13 +100,6 @@ export function registerGoogleOAuth<U extends GoogleAccount>(app: FastifyInstanc
   const oauthError = (reply: FastifyReply, status: number, error: string, description: string) => reply.code(status).send({ error, error_description: description });
   const consentError = (reply: FastifyReply, status: number, error: string, detail: string) =>
     reply.code(status).type('text/html').send(`<!doctype html><title>Error ${status}: ${error}</title><p>Access blocked: Authorization Error</p><p>${detail}</p><p>Error ${status}: ${error}</p>`);
-
-  function injected(target: FailureTarget, reply: FastifyReply) {
-    const answer = failures.get(target)?.shift();
-    if (!answer) return false;
-    reply.code(answer.status).headers(answer.headers ?? {}).send(answer.body);
-    return true;
-  }
 
   /** Client credentials in the form body, as Google documents; false once the error is answered. */
   function clientAuthenticated(form: Record<string, string>, reply: FastifyReply): boolean {
@@ -130,14 +120,7 @@ export function registerGoogleOAuth<U extends GoogleAccount>(app: FastifyInstanc
 
   const isScope = (s: string) => s.startsWith('https://www.googleapis.com/auth/') || ['openid', 'email', 'profile'].includes(s);
 
-  app.addHook('onRequest', async (req) => {
-    const url = new URL(req.url, 'http://emulator');
-    state.calls.push({ method: req.method, path: url.pathname, query: Object.fromEntries(url.searchParams), authorization: req.headers.authorization });
-  });
-  app.addHook('preHandler', async (req) => {
-    const body = formBody(req);
-    if (body) state.calls[state.calls.length - 1].body = body;
-  });
+  log.record(app);
 
   // ---- accounts.google.com: the consent screen -----------------------------------------------------------
   app.get<{ Querystring: Record<string, string> }>('/o/oauth2/v2/auth', async (req, reply) => {
@@ -177,7 +160,7 @@ export function registerGoogleOAuth<U extends GoogleAccount>(app: FastifyInstanc
 
   // ---- oauth2.googleapis.com: token endpoint -------------------------------------------------------------
   app.post('/token', async (req, reply) => {
-    if (injected('token', reply)) return;
+    if (failures.reply('token', reply)) return;
     const form = formBody(req);
     if (!form) return oauthError(reply, 400, 'invalid_request', 'Invalid Content-Type: expected application/x-www-form-urlencoded');
     if (!clientAuthenticated(form, reply)) return;
@@ -209,7 +192,7 @@ export function registerGoogleOAuth<U extends GoogleAccount>(app: FastifyInstanc
   });
 
   app.post<{ Querystring: Record<string, string> }>('/revoke', async (req, reply) => {
-    if (injected('token', reply)) return;
+    if (failures.reply('token', reply)) return;
     const form = formBody(req);
     if (!form) return oauthError(reply, 400, 'invalid_request', 'Invalid Content-Type: expected application/x-www-form-urlencoded');
     const token = req.query.token ?? form.token;
@@ -221,7 +204,7 @@ export function registerGoogleOAuth<U extends GoogleAccount>(app: FastifyInstanc
   return {
     state,
     userOf,
-    injected,
+    injected: (target: FailureTarget, reply: FastifyReply) => failures.reply(target, reply),
     /** The live grant behind the request's bearer token. */
     grantFor(req: FastifyRequest): Grant<string> | undefined {
       const token = bearer(req);
@@ -237,7 +220,7 @@ export function registerGoogleOAuth<U extends GoogleAccount>(app: FastifyInstanc
     },
     /** The next calls to `target` get these answers instead of the real ones. */
     failNext(target: FailureTarget, ...answers: InjectedAnswer[]) {
-      failures.set(target, [...(failures.get(target) ?? []), ...answers]);
+      failures.push(target, ...answers);
     },
     /** The user removes the app at myaccount.google.com/permissions: every token of theirs dies. */
     revokeUser(userId: string) {
@@ -249,7 +232,7 @@ export function registerGoogleOAuth<U extends GoogleAccount>(app: FastifyInstanc
     refreshCount: () => offline.refreshCount,
     /** The refresh tokens presented to the token endpoint, in order. */
     presentedRefreshTokens(): string[] {
-      return state.calls.filter((c) => c.body?.grant_type === 'refresh_token').map((c) => c.body!.refresh_token);
+      return log.presentedRefreshTokens();
     },
   };
 }

@@ -2,7 +2,7 @@
 // OAuth contract (parameter names, client authentication, PKCE, single-use codes, rotating refresh tokens) and
 // answer with its documented bodies. Real adapters reach them only through SWITCHBOARD_UPSTREAMS.
 import { createHash, randomBytes } from 'node:crypto';
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import fastifyFormbody from '@fastify/formbody';
 
 export interface Emulator {
@@ -164,5 +164,69 @@ export class TokenStore<U> {
   /** Every grant of a user is revoked (the user removed the app at the network). */
   revokeUser(match: (user: U) => boolean) {
     for (const grant of this.byAccess.values()) if (match(grant.user)) grant.revoked = true;
+  }
+}
+
+/** An answer a test queues for an emulator to give instead of the real one. */
+export interface InjectedAnswer {
+  status: number;
+  body: unknown;
+  headers?: Record<string, string>;
+}
+
+/** Injected answers queued per target (`token`, `api`, ...), each given once, in order. */
+export class FailureQueue<Target extends string> {
+  private readonly queued = new Map<Target, InjectedAnswer[]>();
+
+  /** The next calls to `target` get these answers instead of the real ones. */
+  push(target: Target, ...answers: InjectedAnswer[]) {
+    this.queued.set(target, [...(this.queued.get(target) ?? []), ...answers]);
+  }
+
+  take(target: Target): InjectedAnswer | undefined {
+    return this.queued.get(target)?.shift();
+  }
+
+  /** Sends the next injected answer for `target`; false when none is queued (the route answers for real). */
+  reply(target: Target, reply: FastifyReply): boolean {
+    const answer = this.take(target);
+    if (!answer) return false;
+    reply.code(answer.status).headers(answer.headers ?? {}).send(answer.body);
+    return true;
+  }
+}
+
+/** One request an emulator received; `body` is its form body, when it had one. */
+export interface Call {
+  method: string;
+  path: string;
+  query: Record<string, string>;
+  body?: Record<string, string>;
+  authorization?: string;
+}
+
+/** Every request an emulator receives, in order, with its form body. */
+export class CallLog<C extends { body?: Record<string, string> } = Call> {
+  readonly entries: C[] = [];
+
+  constructor(
+    private readonly describe: (req: FastifyRequest, url: URL) => C = (req, url) =>
+      ({ method: req.method, path: url.pathname, query: Object.fromEntries(url.searchParams), authorization: req.headers.authorization }) as Call as unknown as C,
+  ) {}
+
+  /** Logs every request of `app`. */
+  record(app: FastifyInstance) {
+    app.addHook('onRequest', async (req) => {
+      this.entries.push(this.describe(req, new URL(req.url, 'http://emulator')));
+    });
+    app.addHook('preHandler', async (req) => {
+      const body = formBody(req);
+      if (body) this.entries[this.entries.length - 1].body = body;
+    });
+  }
+
+  /** The refresh tokens presented to a token endpoint, in order. */
+  presentedRefreshTokens(): string[] {
+    return this.entries.filter((c) => c.body?.grant_type === 'refresh_token').map((c) => c.body!.refresh_token);
   }
 }

@@ -8,7 +8,7 @@
 // `X-Restli-Protocol-Version: 2.0.0` headers on every /rest call. It answers with LinkedIn's bodies:
 // `{error, error_description}` at the token endpoint, `{status, serviceErrorCode, code, message}` on the API.
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { bearer, CodeStore, formBody, opaque, startEmulator } from './harness.ts';
+import { bearer, CallLog, CodeStore, FailureQueue, formBody, type InjectedAnswer, opaque, startEmulator } from './harness.ts';
 
 export const LINKEDIN_ORIGINS = ['https://www.linkedin.com', 'https://api.linkedin.com'];
 
@@ -39,11 +39,7 @@ export interface LinkedInEmulatorOptions {
   members: LinkedInMember[];
 }
 
-export interface InjectedAnswer {
-  status: number;
-  body: unknown;
-  headers?: Record<string, string>;
-}
+export type { InjectedAnswer } from './harness.ts';
 export type FailureTarget = 'token' | 'api';
 
 const apiError = (status: number, code: string, message: string, serviceErrorCode?: number) => ({ status, ...(serviceErrorCode ? { serviceErrorCode } : {}), code, message });
@@ -78,30 +74,35 @@ const BAD_CODE =
   'Unable to retrieve access token: appid/redirect uri/code verifier does not match authorization code. Or authorization code expired. Or external member binding exists';
 const BAD_REFRESH_TOKEN = 'The provided authorization grant or refresh token is invalid, expired or revoked.';
 
+type LinkedInCall = { method: string; path: string; query: Record<string, string>; body?: Record<string, string>; headers: Record<string, string | undefined> };
+
 export async function startLinkedInEmulator(opts: LinkedInEmulatorOptions) {
   const redirectUris = new Set<string>();
   const codes = new CodeStore<{ sub: string; scopes: string[] }>();
   const accessTokens = new Map<string, AccessToken>();
   const refreshTokens = new Map<string, Grant>();
-  const failures = new Map<FailureTarget, InjectedAnswer[]>();
+  const failures = new FailureQueue<FailureTarget>();
 
+  const log = new CallLog<LinkedInCall>((req, url) => ({
+    method: req.method,
+    path: url.pathname,
+    query: Object.fromEntries(url.searchParams),
+    headers: {
+      authorization: req.headers.authorization,
+      'linkedin-version': req.headers['linkedin-version'] as string | undefined,
+      'x-restli-protocol-version': req.headers['x-restli-protocol-version'] as string | undefined,
+    },
+  }));
   const state = {
     app: { refreshTokens: false, ...opts.app },
     /** Who is signed in at linkedin.com, and whether they cancel. */
     session: { sub: opts.members[0]?.sub, cancel: false },
-    calls: [] as Array<{ method: string; path: string; query: Record<string, string>; body?: Record<string, string>; headers: Record<string, string | undefined> }>,
+    calls: log.entries,
     /** Every token revoked through /oauth/v2/revoke. */
     revoked: [] as string[],
   };
 
   const member = (sub: string) => opts.members.find((m) => m.sub === sub)!;
-
-  function injected(target: FailureTarget, reply: FastifyReply) {
-    const answer = failures.get(target)?.shift();
-    if (!answer) return false;
-    reply.code(answer.status).headers(answer.headers ?? {}).send(answer.body);
-    return true;
-  }
 
   const oauthError = (reply: FastifyReply, status: number, error: string, description: string) => reply.code(status).send({ error, error_description: description });
 
@@ -172,23 +173,7 @@ export async function startLinkedInEmulator(opts: LinkedInEmulatorOptions) {
     reply.code(400).type('text/html').send(`<!doctype html><title>LinkedIn</title><p>${message.replace(/</g, '&lt;')}</p>`);
 
   const emulator = await startEmulator((app) => {
-    app.addHook('onRequest', async (req) => {
-      const url = new URL(req.url, 'http://emulator');
-      state.calls.push({
-        method: req.method,
-        path: url.pathname,
-        query: Object.fromEntries(url.searchParams),
-        headers: {
-          authorization: req.headers.authorization,
-          'linkedin-version': req.headers['linkedin-version'] as string | undefined,
-          'x-restli-protocol-version': req.headers['x-restli-protocol-version'] as string | undefined,
-        },
-      });
-    });
-    app.addHook('preHandler', async (req) => {
-      const body = formBody(req);
-      if (body) state.calls[state.calls.length - 1].body = body;
-    });
+    log.record(app);
 
     // ---- www.linkedin.com: authorization ----------------------------------------------------------------------
     app.get<{ Querystring: Record<string, string> }>('/oauth/v2/authorization', async (req, reply) => {
@@ -216,7 +201,7 @@ export async function startLinkedInEmulator(opts: LinkedInEmulatorOptions) {
 
     // ---- www.linkedin.com: token endpoint ---------------------------------------------------------------------
     app.post('/oauth/v2/accessToken', async (req, reply) => {
-      if (injected('token', reply)) return;
+      if (failures.reply('token', reply)) return;
       const form = formBody(req);
       if (!form) return oauthError(reply, 400, 'invalid_request', 'Content-Type must be application/x-www-form-urlencoded');
       if (!clientAuthenticated(form, reply)) return;
@@ -251,7 +236,7 @@ export async function startLinkedInEmulator(opts: LinkedInEmulatorOptions) {
     });
 
     app.post('/oauth/v2/revoke', async (req, reply) => {
-      if (injected('token', reply)) return;
+      if (failures.reply('token', reply)) return;
       const form = formBody(req);
       if (!form) return oauthError(reply, 400, 'invalid_request', 'Content-Type must be application/x-www-form-urlencoded');
       if (!clientAuthenticated(form, reply)) return;
@@ -264,7 +249,7 @@ export async function startLinkedInEmulator(opts: LinkedInEmulatorOptions) {
 
     // ---- api.linkedin.com ---------------------------------------------------------------------------------------
     app.get('/v2/userinfo', async (req, reply) => {
-      if (injected('api', reply)) return;
+      if (failures.reply('api', reply)) return;
       const grant = authenticate(req, reply);
       if (!grant || !requireScope(grant, ['openid'], 'userinfo.GET.NO_VERSION', reply)) return;
       const m = member(grant.sub);
@@ -282,7 +267,7 @@ export async function startLinkedInEmulator(opts: LinkedInEmulatorOptions) {
     });
 
     app.get<{ Querystring: Record<string, string> }>('/rest/organizationAcls', async (req, reply) => {
-      if (injected('api', reply)) return;
+      if (failures.reply('api', reply)) return;
       if (!versioned(req, reply)) return;
       const grant = authenticate(req, reply);
       if (!grant || !requireScope(grant, ORGANIZATION_READ, 'organizationAcls.FINDER-roleAssignee', reply)) return;
@@ -305,7 +290,7 @@ export async function startLinkedInEmulator(opts: LinkedInEmulatorOptions) {
     });
 
     app.get<{ Querystring: Record<string, string> }>('/rest/organizations', async (req, reply) => {
-      if (injected('api', reply)) return;
+      if (failures.reply('api', reply)) return;
       if (!versioned(req, reply)) return;
       const grant = authenticate(req, reply);
       if (!grant || !requireScope(grant, ORGANIZATION_READ, 'organizations.BATCH_GET', reply)) return;
@@ -355,7 +340,7 @@ export async function startLinkedInEmulator(opts: LinkedInEmulatorOptions) {
     },
     /** The next calls to `target` get these answers instead of the real ones. */
     failNext(target: FailureTarget, ...answers: InjectedAnswer[]) {
-      failures.set(target, [...(failures.get(target) ?? []), ...answers]);
+      failures.push(target, ...answers);
     },
     /** The member removes the app in their LinkedIn settings: every token of theirs is revoked. */
     revokeMember(sub: string) {

@@ -9,7 +9,7 @@
 // Graph error bodies {"error": {message, type, code, error_subcode, fbtrace_id}}.
 import { randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { CodeStore, formBody, opaque, startEmulator } from './harness.ts';
+import { CallLog, CodeStore, FailureQueue, formBody, type InjectedAnswer, opaque, startEmulator } from './harness.ts';
 
 export const META_ORIGINS = [
   'https://www.facebook.com',
@@ -55,11 +55,7 @@ export interface MetaEmulatorOptions {
 }
 
 /** An answer a test makes the emulator give instead of the real one. */
-export interface InjectedAnswer {
-  status: number;
-  body: unknown;
-  headers?: Record<string, string>;
-}
+export type { InjectedAnswer } from './harness.ts';
 export type FailureTarget = 'facebook-token' | 'facebook-graph' | 'instagram-token' | 'instagram-graph';
 
 export function graphError(message: string, code: number, subcode?: number, type = 'OAuthException') {
@@ -122,9 +118,10 @@ export async function startMetaEmulator(opts: MetaEmulatorOptions) {
   const instagramTokens = new Map<string, InstagramToken>();
   /** The current grant of each user: removing the app ends it, and with it every token it issued. */
   const grants = new Map<string, number>();
-  const failures = new Map<FailureTarget, InjectedAnswer[]>();
+  const failures = new FailureQueue<FailureTarget>();
   const pageSize = 25;
 
+  const log = new CallLog();
   const state = {
     facebookApp: { live: true, ...opts.facebookApp },
     /** Who is signed in at facebook.com, and what they do in the dialog. */
@@ -133,20 +130,13 @@ export async function startMetaEmulator(opts: MetaEmulatorOptions) {
     /** Instagram Login's code exchange answers flat `{access_token, user_id, permissions}` or wrapped in `data`. */
     instagramTokenShape: 'wrapped' as 'wrapped' | 'flat',
     /** Every request, for assertions: which tokens were presented, what was revoked. */
-    calls: [] as Array<{ method: string; path: string; query: Record<string, string>; body?: Record<string, string>; authorization?: string }>,
+    calls: log.entries,
     revokedUsers: [] as string[],
   };
 
   const facebookUser = (id: string) => opts.facebookUsers.find((u) => u.id === id);
   const instagramUser = (id: string) => opts.instagramUsers.find((u) => u.userId === id);
   const grantOf = (userId: string) => grants.get(userId) ?? 0;
-
-  function injected(target: FailureTarget, reply: FastifyReply) {
-    const answer = failures.get(target)?.shift();
-    if (!answer) return false;
-    reply.code(answer.status).headers(answer.headers ?? {}).send(answer.body);
-    return true;
-  }
 
   function presentedToken(req: FastifyRequest): string | undefined {
     const query = req.query as Record<string, string>;
@@ -230,14 +220,7 @@ export async function startMetaEmulator(opts: MetaEmulatorOptions) {
     reply.code(400).type('text/html').send(`<!doctype html><title>Error</title><p>${message.replace(/</g, '&lt;')}</p>`);
 
   const emulator = await startEmulator((app) => {
-    app.addHook('onRequest', async (req) => {
-      const url = new URL(req.url, 'http://emulator');
-      state.calls.push({ method: req.method, path: url.pathname, query: Object.fromEntries(url.searchParams), authorization: req.headers.authorization });
-    });
-    app.addHook('preHandler', async (req) => {
-      const body = formBody(req);
-      if (body) state.calls[state.calls.length - 1].body = body;
-    });
+    log.record(app);
 
     // ---- www.facebook.com: the Login dialog -------------------------------------------------------------------
     app.get<{ Params: { version: string }; Querystring: Record<string, string> }>('/:version/dialog/oauth', async (req, reply) => {
@@ -272,7 +255,7 @@ export async function startMetaEmulator(opts: MetaEmulatorOptions) {
 
     // ---- graph.facebook.com: code exchange and long-lived tokens -------------------------------------------
     app.get<{ Params: { version: string }; Querystring: Record<string, string> }>('/:version/oauth/access_token', async (req, reply) => {
-      if (injected('facebook-token', reply)) return;
+      if (failures.reply('facebook-token', reply)) return;
       const q = req.query;
       if (!q.client_id) return reply.code(400).send(graphError('Missing client_id parameter.', 101));
       if (q.client_id !== state.facebookApp.id) return reply.code(400).send(graphError('Error validating application. Invalid application ID.', 101));
@@ -305,14 +288,14 @@ export async function startMetaEmulator(opts: MetaEmulatorOptions) {
     app.get<{ Querystring: Record<string, string> }>('/:version/me', async (req, reply) => {
       const token = presentedToken(req);
       if (token && instagramTokens.has(token)) {
-        if (injected('instagram-graph', reply)) return;
+        if (failures.reply('instagram-graph', reply)) return;
         const caller = authenticate(req, reply);
         if (!caller) return;
         const user = instagramUser(caller.token.userId)!;
         const picture = `https://scontent.cdninstagram.com/${user.userId}.jpg`;
         return { id: `ig-scoped-${user.userId}`, user_id: user.userId, username: user.username, name: user.name, profile_picture_url: picture, account_type: user.accountType };
       }
-      if (injected('facebook-graph', reply)) return;
+      if (failures.reply('facebook-graph', reply)) return;
       const caller = authenticate(req, reply);
       if (!caller) return;
       if (caller.kind === 'page') {
@@ -324,7 +307,7 @@ export async function startMetaEmulator(opts: MetaEmulatorOptions) {
     });
 
     app.get('/:version/me/permissions', async (req, reply) => {
-      if (injected('facebook-graph', reply)) return;
+      if (failures.reply('facebook-graph', reply)) return;
       const caller = authenticate(req, reply);
       if (!caller) return;
       if (caller.kind !== 'user') return reply.code(400).send(graphError('(#100) Tried accessing nonexisting field (permissions)', 100));
@@ -334,7 +317,7 @@ export async function startMetaEmulator(opts: MetaEmulatorOptions) {
     });
 
     const accounts = async (req: FastifyRequest<{ Params: { version: string; id?: string } }>, reply: FastifyReply) => {
-      if (injected('facebook-graph', reply)) return;
+      if (failures.reply('facebook-graph', reply)) return;
       const caller = authenticate(req, reply);
       if (!caller) return;
       if (caller.kind !== 'user' || (req.params.id && req.params.id !== caller.token.userId)) {
@@ -357,7 +340,7 @@ export async function startMetaEmulator(opts: MetaEmulatorOptions) {
     app.get('/:version/:id/accounts', accounts);
 
     app.get<{ Params: { version: string; id: string } }>('/:version/:id', async (req, reply) => {
-      if (injected('facebook-graph', reply)) return;
+      if (failures.reply('facebook-graph', reply)) return;
       const caller = authenticate(req, reply);
       if (!caller) return;
       if (caller.kind === 'instagram') return reply.code(400).send(graphError('Invalid OAuth access token - Cannot parse access token', 190));
@@ -374,7 +357,7 @@ export async function startMetaEmulator(opts: MetaEmulatorOptions) {
     });
 
     app.delete<{ Params: { version: string; id: string } }>('/:version/:id/permissions', async (req, reply) => {
-      if (injected('facebook-graph', reply)) return;
+      if (failures.reply('facebook-graph', reply)) return;
       const caller = authenticate(req, reply);
       if (!caller) return;
       if (caller.kind !== 'user' || caller.token.userId !== req.params.id) {
@@ -409,7 +392,7 @@ export async function startMetaEmulator(opts: MetaEmulatorOptions) {
 
     // ---- api.instagram.com: the code exchange (a form POST, in Instagram's older error shape) -------------
     app.post('/oauth/access_token', async (req, reply) => {
-      if (injected('instagram-token', reply)) return;
+      if (failures.reply('instagram-token', reply)) return;
       const fail = (message: string) => reply.code(400).send({ error_type: 'OAuthException', code: 400, error_message: message });
       const form = formBody(req);
       if (!form) return fail('Request body must be application/x-www-form-urlencoded');
@@ -427,7 +410,7 @@ export async function startMetaEmulator(opts: MetaEmulatorOptions) {
 
     // ---- graph.instagram.com: long-lived tokens and their refresh ----------------------------------------
     app.get<{ Querystring: Record<string, string> }>('/access_token', async (req, reply) => {
-      if (injected('instagram-token', reply)) return;
+      if (failures.reply('instagram-token', reply)) return;
       const q = req.query;
       if (q.grant_type !== 'ig_exchange_token') return reply.code(400).send(graphError('Unsupported grant_type', 100));
       if (q.client_secret !== opts.instagramApp.secret) return reply.code(400).send(graphError('Error validating client secret.', 1));
@@ -439,7 +422,7 @@ export async function startMetaEmulator(opts: MetaEmulatorOptions) {
     });
 
     app.get<{ Querystring: Record<string, string> }>('/refresh_access_token', async (req, reply) => {
-      if (injected('instagram-token', reply)) return;
+      if (failures.reply('instagram-token', reply)) return;
       const q = req.query;
       if (q.grant_type !== 'ig_refresh_token') return reply.code(400).send(graphError('Unsupported grant_type', 100));
       const current = instagramTokens.get(q.access_token ?? '');
@@ -472,7 +455,7 @@ export async function startMetaEmulator(opts: MetaEmulatorOptions) {
     },
     /** The next calls to `target` get these answers instead of the real ones. */
     failNext(target: FailureTarget, ...answers: InjectedAnswer[]) {
-      failures.set(target, [...(failures.get(target) ?? []), ...answers]);
+      failures.push(target, ...answers);
     },
     /** The user removes the app in their Facebook settings: every token of their grant dies. */
     revokeFacebookUser(userId: string) {

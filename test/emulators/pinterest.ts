@@ -7,7 +7,7 @@
 // the old one dead from then on. It answers with Pinterest's bodies: `{code, message}` errors, code 283 for a bad
 // grant, 401 code 2 for a dead access token.
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { basicCredentials, bearer, CodeStore, formBody, startEmulator, TokenStore, type Grant } from './harness.ts';
+import { basicCredentials, bearer, CallLog, CodeStore, FailureQueue, formBody, type Grant, type InjectedAnswer, startEmulator, TokenStore } from './harness.ts';
 
 export const PINTEREST_ORIGINS = ['https://www.pinterest.com', 'https://api.pinterest.com'];
 
@@ -24,11 +24,7 @@ export interface PinterestEmulatorOptions {
   users: PinterestUser[];
 }
 
-export interface InjectedAnswer {
-  status: number;
-  body: unknown;
-  headers?: Record<string, string>;
-}
+export type { InjectedAnswer } from './harness.ts';
 export type FailureTarget = 'token' | 'api';
 
 export const ACCESS_TOKEN_SECONDS = 30 * 24 * 3600;
@@ -58,22 +54,16 @@ export async function startPinterestEmulator(opts: PinterestEmulatorOptions) {
   const tokens = new TokenStore<string>({ accessTtlSeconds: ACCESS_TOKEN_SECONDS, rotateRefresh: true, issueRefresh: true, prefix: 'pin' });
   /** Refresh tokens replaced by a newer one: dead, but presenting one does not end the grant (Pinterest documents no such rule). */
   const rotatedAway = new Set<string>();
-  const failures = new Map<FailureTarget, InjectedAnswer[]>();
+  const failures = new FailureQueue<FailureTarget>();
 
+  const log = new CallLog();
   const state = {
     /** Who is signed in at pinterest.com, and whether they decline on the consent screen. */
     session: { userId: opts.users[0]?.id, deny: false },
-    calls: [] as Array<{ method: string; path: string; query: Record<string, string>; body?: Record<string, string>; authorization?: string }>,
+    calls: log.entries,
   };
 
   const userOf = (id: string) => opts.users.find((u) => u.id === id);
-
-  function injected(target: FailureTarget, reply: FastifyReply) {
-    const answer = failures.get(target)?.shift();
-    if (!answer) return false;
-    reply.code(answer.status).headers(answer.headers ?? {}).send(answer.body);
-    return true;
-  }
 
   const refuse = (reply: FastifyReply, status: number, code: number, message: string) => reply.code(status).send({ code, message });
 
@@ -107,14 +97,7 @@ export async function startPinterestEmulator(opts: PinterestEmulatorOptions) {
     reply.code(400).type('text/html').send(`<!doctype html><title>Pinterest</title><p>Something went wrong on our end. (${reason})</p>`);
 
   const emulator = await startEmulator((app) => {
-    app.addHook('onRequest', async (req) => {
-      const url = new URL(req.url, 'http://emulator');
-      state.calls.push({ method: req.method, path: url.pathname, query: Object.fromEntries(url.searchParams), authorization: req.headers.authorization });
-    });
-    app.addHook('preHandler', async (req) => {
-      const body = formBody(req);
-      if (body) state.calls[state.calls.length - 1].body = body;
-    });
+    log.record(app);
 
     // ---- www.pinterest.com: the consent screen ---------------------------------------------------------------
     app.get<{ Querystring: Record<string, string> }>('/oauth/', async (req, reply) => {
@@ -137,7 +120,7 @@ export async function startPinterestEmulator(opts: PinterestEmulatorOptions) {
 
     // ---- api.pinterest.com: token endpoint ---------------------------------------------------------------------
     app.post('/v5/oauth/token', async (req, reply) => {
-      if (injected('token', reply)) return;
+      if (failures.reply('token', reply)) return;
       const form = formBody(req);
       if (!form) return refuse(reply, 400, 1, 'Invalid request: Content-Type must be application/x-www-form-urlencoded');
       if (!clientAuthenticated(req, form, reply)) return;
@@ -159,7 +142,7 @@ export async function startPinterestEmulator(opts: PinterestEmulatorOptions) {
 
     // ---- api.pinterest.com: the API ----------------------------------------------------------------------------
     app.get('/v5/user_account', async (req, reply) => {
-      if (injected('api', reply)) return;
+      if (failures.reply('api', reply)) return;
       const grant = tokens.access(bearer(req));
       if (!grant) return refuse(reply, 401, 2, 'Authentication failed.');
       if (!grant.scopes.includes('user_accounts:read')) return refuse(reply, 403, 3, 'Authorization failed.');
@@ -190,7 +173,7 @@ export async function startPinterestEmulator(opts: PinterestEmulatorOptions) {
     },
     /** The next calls to `target` get these answers instead of the real ones. */
     failNext(target: FailureTarget, ...answers: InjectedAnswer[]) {
-      failures.set(target, [...(failures.get(target) ?? []), ...answers]);
+      failures.push(target, ...answers);
     },
     /** The user removes the app on pinterest.com: every token of theirs dies. */
     revokeUser(userId: string) {
@@ -201,7 +184,7 @@ export async function startPinterestEmulator(opts: PinterestEmulatorOptions) {
     },
     /** The refresh tokens presented to the token endpoint, in order. */
     presentedRefreshTokens(): string[] {
-      return state.calls.filter((c) => c.body?.grant_type === 'refresh_token').map((c) => c.body!.refresh_token);
+      return log.presentedRefreshTokens();
     },
   };
 }

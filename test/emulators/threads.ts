@@ -7,7 +7,7 @@
 // tokens refreshed with th_refresh_token only once at least 24 hours old and while unexpired, and Graph error
 // bodies {"error": {message, type, code, error_subcode, fbtrace_id}}. The redirect carries Meta's "#_" suffix.
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { CodeStore, formBody, opaque, startEmulator } from './harness.ts';
+import { CallLog, CodeStore, FailureQueue, formBody, type InjectedAnswer, opaque, startEmulator } from './harness.ts';
 import { graphError } from './meta.ts';
 
 export const THREADS_ORIGINS = ['https://threads.net', 'https://graph.threads.net'];
@@ -24,11 +24,7 @@ export interface ThreadsEmulatorOptions {
   users: ThreadsUser[];
 }
 
-export interface InjectedAnswer {
-  status: number;
-  body: unknown;
-  headers?: Record<string, string>;
-}
+export type { InjectedAnswer } from './harness.ts';
 export type FailureTarget = 'token' | 'graph';
 
 /** Ready-made failures in Meta's own words. */
@@ -58,23 +54,17 @@ export async function startThreadsEmulator(opts: ThreadsEmulatorOptions) {
   const tokens = new Map<string, ThreadsToken>();
   /** The current grant of each user: removing the app ends it, and with it every token it issued. */
   const grants = new Map<string, number>();
-  const failures = new Map<FailureTarget, InjectedAnswer[]>();
+  const failures = new FailureQueue<FailureTarget>();
 
+  const log = new CallLog();
   const state = {
     /** Who is signed in at threads.net, and whether they cancel the authorization window. */
     session: { userId: opts.users[0]?.id, deny: false },
-    calls: [] as Array<{ method: string; path: string; query: Record<string, string>; body?: Record<string, string>; authorization?: string }>,
+    calls: log.entries,
   };
 
   const userOf = (id: string) => opts.users.find((u) => u.id === id);
   const grantOf = (userId: string) => grants.get(userId) ?? 0;
-
-  function injected(target: FailureTarget, reply: FastifyReply) {
-    const answer = failures.get(target)?.shift();
-    if (!answer) return false;
-    reply.code(answer.status).headers(answer.headers ?? {}).send(answer.body);
-    return true;
-  }
 
   function issue(userId: string, longLived: boolean) {
     const token = opaque('TH');
@@ -113,14 +103,7 @@ export async function startThreadsEmulator(opts: ThreadsEmulatorOptions) {
     reply.code(400).type('text/html').send(`<!doctype html><title>Threads</title><p>Error: ${message}</p>`);
 
   const emulator = await startEmulator((app) => {
-    app.addHook('onRequest', async (req) => {
-      const url = new URL(req.url, 'http://emulator');
-      state.calls.push({ method: req.method, path: url.pathname, query: Object.fromEntries(url.searchParams), authorization: req.headers.authorization });
-    });
-    app.addHook('preHandler', async (req) => {
-      const body = formBody(req);
-      if (body) state.calls[state.calls.length - 1].body = body;
-    });
+    log.record(app);
 
     // ---- threads.net: the authorization window ------------------------------------------------------------
     app.get<{ Querystring: Record<string, string> }>('/oauth/authorize', async (req, reply) => {
@@ -147,7 +130,7 @@ export async function startThreadsEmulator(opts: ThreadsEmulatorOptions) {
 
     // ---- graph.threads.net: the code exchange ------------------------------------------------------------
     app.post('/oauth/access_token', async (req, reply) => {
-      if (injected('token', reply)) return;
+      if (failures.reply('token', reply)) return;
       const fail = (message: string, code = 100, subcode?: number) => reply.code(400).send(graphError(message, code, subcode));
       const form = formBody(req);
       if (!form) return fail('Request body must be application/x-www-form-urlencoded');
@@ -166,7 +149,7 @@ export async function startThreadsEmulator(opts: ThreadsEmulatorOptions) {
 
     // ---- graph.threads.net: long-lived tokens and their refresh --------------------------------------------
     app.get<{ Querystring: Record<string, string> }>('/access_token', async (req, reply) => {
-      if (injected('token', reply)) return;
+      if (failures.reply('token', reply)) return;
       const q = req.query;
       if (q.grant_type !== 'th_exchange_token') return reply.code(400).send(graphError('Unsupported grant_type', 100));
       if (q.client_secret !== opts.app.secret) return reply.code(400).send(graphError('Error validating client secret.', 1));
@@ -178,7 +161,7 @@ export async function startThreadsEmulator(opts: ThreadsEmulatorOptions) {
     });
 
     app.get<{ Querystring: Record<string, string> }>('/refresh_access_token', async (req, reply) => {
-      if (injected('token', reply)) return;
+      if (failures.reply('token', reply)) return;
       const q = req.query;
       if (q.grant_type !== 'th_refresh_token') return reply.code(400).send(graphError('Unsupported grant_type', 100));
       const current = live(q.access_token, reply);
@@ -191,7 +174,7 @@ export async function startThreadsEmulator(opts: ThreadsEmulatorOptions) {
 
     // ---- graph.threads.net: the API -----------------------------------------------------------------------
     app.get<{ Querystring: Record<string, string> }>('/v1.0/me', async (req, reply) => {
-      if (injected('graph', reply)) return;
+      if (failures.reply('graph', reply)) return;
       const token = live(presentedToken(req), reply);
       if (!token) return;
       const user = userOf(token.userId)!;
@@ -219,7 +202,7 @@ export async function startThreadsEmulator(opts: ThreadsEmulatorOptions) {
     },
     /** The next calls to `target` get these answers instead of the real ones. */
     failNext(target: FailureTarget, ...answers: InjectedAnswer[]) {
-      failures.set(target, [...(failures.get(target) ?? []), ...answers]);
+      failures.push(target, ...answers);
     },
     /** The user removes the app in Threads' settings: every token of their grant dies. */
     revokeUser(userId: string) {

@@ -8,7 +8,7 @@
 // revocation endpoints, `{data, error: {code, message, log_id}}` on the API.
 import { randomBytes } from 'node:crypto';
 import type { FastifyReply } from 'fastify';
-import { bearer, CodeStore, formBody, s256, startEmulator, TokenStore, type Grant } from './harness.ts';
+import { bearer, CallLog, CodeStore, FailureQueue, formBody, type Grant, type InjectedAnswer, s256, startEmulator, TokenStore } from './harness.ts';
 
 export const TIKTOK_ORIGINS = ['https://www.tiktok.com', 'https://open.tiktokapis.com'];
 
@@ -25,11 +25,7 @@ export interface TikTokEmulatorOptions {
   users: TikTokUser[];
 }
 
-export interface InjectedAnswer {
-  status: number;
-  body: unknown;
-  headers?: Record<string, string>;
-}
+export type { InjectedAnswer } from './harness.ts';
 export type FailureTarget = 'token' | 'api';
 
 export const ACCESS_TOKEN_SECONDS = 2 * 3600;
@@ -73,24 +69,18 @@ export async function startTikTokEmulator(opts: TikTokEmulatorOptions) {
   const tokens = new TokenStore<string>({ accessTtlSeconds: ACCESS_TOKEN_SECONDS, rotateRefresh: true, issueRefresh: true, prefix: 'tt_' });
   /** Refresh tokens replaced by a newer one: they stop working; TikTok documents no further consequence. */
   const rotatedAway = new Set<string>();
-  const failures = new Map<FailureTarget, InjectedAnswer[]>();
+  const failures = new FailureQueue<FailureTarget>();
 
+  const log = new CallLog();
   const state = {
     /** Who is signed in at tiktok.com, and what they do on the consent screen. */
     session: { openId: opts.users[0]?.openId, deny: false, withhold: [] as string[] },
-    calls: [] as Array<{ method: string; path: string; query: Record<string, string>; body?: Record<string, string>; authorization?: string }>,
+    calls: log.entries,
     /** Every token revoked through /v2/oauth/revoke/. */
     revoked: [] as string[],
   };
 
   const userOf = (openId: string) => opts.users.find((u) => u.openId === openId);
-
-  function injected(target: FailureTarget, reply: FastifyReply) {
-    const answer = failures.get(target)?.shift();
-    if (!answer) return false;
-    reply.code(answer.status).headers(answer.headers ?? {}).send(answer.body);
-    return true;
-  }
 
   const oauthError = (reply: FastifyReply, status: number, error: string, description: string) => reply.code(status).send(oauthBody(error, description));
 
@@ -123,14 +113,7 @@ export async function startTikTokEmulator(opts: TikTokEmulatorOptions) {
     reply.code(400).type('text/html').send(`<!doctype html><title>TikTok</title><p>Something went wrong. (${reason})</p>`);
 
   const emulator = await startEmulator((app) => {
-    app.addHook('onRequest', async (req) => {
-      const url = new URL(req.url, 'http://emulator');
-      state.calls.push({ method: req.method, path: url.pathname, query: Object.fromEntries(url.searchParams), authorization: req.headers.authorization });
-    });
-    app.addHook('preHandler', async (req) => {
-      const body = formBody(req);
-      if (body) state.calls[state.calls.length - 1].body = body;
-    });
+    log.record(app);
 
     // ---- www.tiktok.com: the Login Kit consent screen -------------------------------------------------------------
     app.get<{ Querystring: Record<string, string> }>('/v2/auth/authorize/', async (req, reply) => {
@@ -158,7 +141,7 @@ export async function startTikTokEmulator(opts: TikTokEmulatorOptions) {
 
     // ---- open.tiktokapis.com: token endpoint ------------------------------------------------------------------
     app.post('/v2/oauth/token/', async (req, reply) => {
-      if (injected('token', reply)) return;
+      if (failures.reply('token', reply)) return;
       const form = formBody(req);
       if (!form) return oauthError(reply, 400, 'invalid_request', 'Content-Type must be application/x-www-form-urlencoded.');
       if (!clientAuthenticated(form, reply)) return;
@@ -182,7 +165,7 @@ export async function startTikTokEmulator(opts: TikTokEmulatorOptions) {
     });
 
     app.post('/v2/oauth/revoke/', async (req, reply) => {
-      if (injected('token', reply)) return;
+      if (failures.reply('token', reply)) return;
       const form = formBody(req);
       if (!form) return oauthError(reply, 400, 'invalid_request', 'Content-Type must be application/x-www-form-urlencoded.');
       if (!clientAuthenticated(form, reply)) return;
@@ -195,7 +178,7 @@ export async function startTikTokEmulator(opts: TikTokEmulatorOptions) {
 
     // ---- open.tiktokapis.com: the API ----------------------------------------------------------------------------
     app.get<{ Querystring: Record<string, string> }>('/v2/user/info/', async (req, reply) => {
-      if (injected('api', reply)) return;
+      if (failures.reply('api', reply)) return;
       const grant = tokens.access(bearer(req));
       if (!grant) return reply.code(401).send(apiBody('access_token_invalid', 'The access token is invalid or not found in the request.'));
       const fields = (req.query.fields ?? '').split(',').filter(Boolean);
@@ -229,7 +212,7 @@ export async function startTikTokEmulator(opts: TikTokEmulatorOptions) {
     },
     /** The next calls to `target` get these answers instead of the real ones. */
     failNext(target: FailureTarget, ...answers: InjectedAnswer[]) {
-      failures.set(target, [...(failures.get(target) ?? []), ...answers]);
+      failures.push(target, ...answers);
     },
     /** The user removes the app under "Manage app permissions" in TikTok: every token of theirs dies. */
     revokeUser(openId: string) {
@@ -240,7 +223,7 @@ export async function startTikTokEmulator(opts: TikTokEmulatorOptions) {
     },
     /** The refresh tokens presented to the token endpoint, in order. */
     presentedRefreshTokens(): string[] {
-      return state.calls.filter((c) => c.body?.grant_type === 'refresh_token').map((c) => c.body!.refresh_token);
+      return log.presentedRefreshTokens();
     },
   };
 }

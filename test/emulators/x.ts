@@ -8,7 +8,7 @@
 // bodies: `{error, error_description}` at the token endpoint, RFC 7807 problems on the API, `x-rate-limit-*`
 // headers, 429 when a window is used up.
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { basicCredentials, bearer, CodeStore, formBody, s256, startEmulator, TokenStore, type Grant } from './harness.ts';
+import { basicCredentials, bearer, CallLog, CodeStore, FailureQueue, formBody, type Grant, type InjectedAnswer, s256, startEmulator, TokenStore } from './harness.ts';
 
 export const X_ORIGINS = ['https://x.com', 'https://api.x.com'];
 
@@ -24,11 +24,7 @@ export interface XEmulatorOptions {
   users: XUser[];
 }
 
-export interface InjectedAnswer {
-  status: number;
-  body: unknown;
-  headers?: Record<string, string>;
-}
+export type { InjectedAnswer } from './harness.ts';
 export type FailureTarget = 'token' | 'api';
 
 const problem = (status: number, title: string, detail = title) => ({ title, detail, type: 'about:blank', status });
@@ -62,25 +58,19 @@ export async function startXEmulator(opts: XEmulatorOptions) {
   // With `offline.access` a grant carries a rotating refresh token; without it, only a 2-hour access token.
   const offline = new TokenStore<string>({ accessTtlSeconds: ACCESS_TOKEN_SECONDS, rotateRefresh: true, issueRefresh: true, prefix: 'x_' });
   const online = new TokenStore<string>({ accessTtlSeconds: ACCESS_TOKEN_SECONDS, rotateRefresh: false, issueRefresh: false, prefix: 'x_' });
-  const failures = new Map<FailureTarget, InjectedAnswer[]>();
+  const failures = new FailureQueue<FailureTarget>();
 
+  const log = new CallLog();
   const state = {
     /** Who is signed in at x.com, and what they do on the consent screen. */
     session: { userId: opts.users[0]?.id, deny: false, withhold: [] as string[] },
-    calls: [] as Array<{ method: string; path: string; query: Record<string, string>; body?: Record<string, string>; authorization?: string }>,
+    calls: log.entries,
     /** Every token revoked through /2/oauth2/revoke. */
     revoked: [] as Array<{ token: string; hint?: string }>,
   };
 
   const userOf = (id: string) => opts.users.find((u) => u.id === id);
   const liveGrant = (token: string | undefined): Grant<string> | undefined => offline.access(token) ?? online.access(token);
-
-  function injected(target: FailureTarget, reply: FastifyReply) {
-    const answer = failures.get(target)?.shift();
-    if (!answer) return false;
-    reply.code(answer.status).headers(answer.headers ?? {}).send(answer.body);
-    return true;
-  }
 
   const oauthError = (reply: FastifyReply, status: number, error: string, description: string) => reply.code(status).send({ error, error_description: description });
 
@@ -115,14 +105,7 @@ export async function startXEmulator(opts: XEmulatorOptions) {
     reply.code(400).type('text/html').send(`<!doctype html><title>X</title><p>Something went wrong. You weren't able to give access to the App. (${reason})</p>`);
 
   const emulator = await startEmulator((app) => {
-    app.addHook('onRequest', async (req) => {
-      const url = new URL(req.url, 'http://emulator');
-      state.calls.push({ method: req.method, path: url.pathname, query: Object.fromEntries(url.searchParams), authorization: req.headers.authorization });
-    });
-    app.addHook('preHandler', async (req) => {
-      const body = formBody(req);
-      if (body) state.calls[state.calls.length - 1].body = body;
-    });
+    log.record(app);
 
     // ---- x.com: the consent screen ---------------------------------------------------------------------------
     app.get<{ Querystring: Record<string, string> }>('/i/oauth2/authorize', async (req, reply) => {
@@ -150,7 +133,7 @@ export async function startXEmulator(opts: XEmulatorOptions) {
 
     // ---- api.x.com: token endpoint ----------------------------------------------------------------------------
     app.post('/2/oauth2/token', async (req, reply) => {
-      if (injected('token', reply)) return;
+      if (failures.reply('token', reply)) return;
       const form = formBody(req);
       if (!form) return oauthError(reply, 400, 'invalid_request', 'Content-Type must be application/x-www-form-urlencoded');
       if (!clientAuthenticated(req, form, reply)) return;
@@ -174,7 +157,7 @@ export async function startXEmulator(opts: XEmulatorOptions) {
     });
 
     app.post('/2/oauth2/revoke', async (req, reply) => {
-      if (injected('token', reply)) return;
+      if (failures.reply('token', reply)) return;
       const form = formBody(req);
       if (!form) return oauthError(reply, 400, 'invalid_request', 'Content-Type must be application/x-www-form-urlencoded');
       if (!clientAuthenticated(req, form, reply)) return;
@@ -186,7 +169,7 @@ export async function startXEmulator(opts: XEmulatorOptions) {
 
     // ---- api.x.com: the API ------------------------------------------------------------------------------------
     app.get<{ Querystring: Record<string, string> }>('/2/users/me', async (req, reply) => {
-      if (injected('api', reply)) return;
+      if (failures.reply('api', reply)) return;
       const reset = String(Math.floor(Date.now() / 1000) + 900);
       reply.headers({ 'x-rate-limit-limit': '75', 'x-rate-limit-remaining': '74', 'x-rate-limit-reset': reset });
       const grant = liveGrant(bearer(req));
@@ -218,7 +201,7 @@ export async function startXEmulator(opts: XEmulatorOptions) {
     },
     /** The next calls to `target` get these answers instead of the real ones. */
     failNext(target: FailureTarget, ...answers: InjectedAnswer[]) {
-      failures.set(target, [...(failures.get(target) ?? []), ...answers]);
+      failures.push(target, ...answers);
     },
     /** The user removes the app at x.com/settings/connected_apps: every token of theirs dies. */
     revokeUser(userId: string) {
@@ -231,7 +214,7 @@ export async function startXEmulator(opts: XEmulatorOptions) {
     },
     /** The refresh tokens presented to the token endpoint, in order. */
     presentedRefreshTokens(): string[] {
-      return state.calls.filter((c) => c.body?.grant_type === 'refresh_token').map((c) => c.body!.refresh_token);
+      return log.presentedRefreshTokens();
     },
   };
 }
