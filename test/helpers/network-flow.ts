@@ -1,7 +1,9 @@
 // Full-flow helpers for real network adapters against their emulators: a Switchboard server whose upstream
 // map sends the network's real origins to the emulator, an org app configured for the network, and a browser
 // that goes start URL → (emulated) consent → our callback → redirect_uri.
+import { eq } from 'drizzle-orm';
 import { expect } from 'vitest';
+import { socialAccounts } from '../../src/db/schema.ts';
 import { TestBrowser, type Hop } from './browser.ts';
 import { REDIRECT_URI } from './flow.ts';
 import { startTestServer, type TestServer } from './server.ts';
@@ -37,4 +39,15 @@ export async function connectThroughBrowser(t: TestServer, network: string, body
 export function resultOf(hop: Hop): URLSearchParams {
   expect(hop.location, `expected a redirect to redirect_uri, got ${hop.status}: ${hop.body.slice(0, 500)}`).toBeDefined();
   return new URL(hop.location!).searchParams;
+}
+
+/** Makes an account's token expire in a minute, so the next token request refreshes it first. */
+export async function expireSoon(t: TestServer, accountId: string) {
+  await t.server.ctx.db.update(socialAccounts).set({ tokenExpiresAt: new Date(Date.now() + 60_000) }).where(eq(socialAccounts.id, accountId));
+}
+
+/** The account's stored row, as the database holds it. */
+export async function accountRow(t: TestServer, accountId: string) {
+  const [row] = await t.server.ctx.db.select().from(socialAccounts).where(eq(socialAccounts.id, accountId));
+  return row;
 }

@@ -2,9 +2,10 @@
 // (handle → DID → PDS → createSession), rotating refresh JWTs, a new session from the stored app password when the
 // refresh JWT is dead, a deleted app password ending in `reauth_required`, and disconnection.
 import { eq } from 'drizzle-orm';
+import { expireSoon, accountRow } from '../helpers/network-flow.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decryptTokens } from '../../src/accounts/accounts.ts';
-import { socialAccounts, webhookEvents } from '../../src/db/schema.ts';
+import { webhookEvents } from '../../src/db/schema.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { blueskyUpstreams, PDS_ORIGIN, SELF_HOSTED_PDS, startBlueskyEmulator, type BlueskyEmulator, type BlueskyUser } from '../emulators/bluesky.ts';
 
@@ -42,9 +43,7 @@ async function connected(name: string) {
   return res.body.data.id as string;
 }
 
-const row = async (id: string) => (await t.server.ctx.db.select().from(socialAccounts).where(eq(socialAccounts.id, id)))[0];
-const tokensOf = async (id: string) => decryptTokens(t.server.ctx.keyring, await row(id))!;
-const expireSoon = (id: string) => t.server.ctx.db.update(socialAccounts).set({ tokenExpiresAt: new Date(Date.now() + 60_000) }).where(eq(socialAccounts.id, id));
+const tokensOf = async (id: string) => decryptTokens(t.server.ctx.keyring, await accountRow(t, id))!;
 const token = (id: string) => t.api('POST', `/v1/social-accounts/${id}/token`);
 const refreshSession = (refreshJwt: string) =>
   fetch(`${bsky.origin}/xrpc/com.atproto.server.refreshSession`, { method: 'POST', headers: { authorization: `Bearer ${refreshJwt}` } }).then(async (r) => ({
@@ -83,7 +82,7 @@ describe('connecting with an app password', () => {
       json: { identifier: alice.did, password: appPassword('alice') },
     });
 
-    const stored = await row(res.body.data.id);
+    const stored = await accountRow(t, res.body.data.id);
     expect(stored.metadata).toEqual({ did: alice.did, pds: PDS_ORIGIN });
     expect((await tokensOf(stored.id)).credential).toBe(appPassword('alice'));
     expect(stored.refreshTokenExpiresAt!.getTime()).toBeGreaterThan(Date.now() + 89 * 24 * HOUR);
@@ -94,8 +93,8 @@ describe('connecting with an app password', () => {
   it('an account on a self-hosted PDS signs in and refreshes at its own PDS', async () => {
     const from = bsky.state.calls.length;
     const id = await connected('jules');
-    expect((await row(id)).metadata).toEqual({ did: user('jules').did, pds: SELF_HOSTED_PDS });
-    await expireSoon(id);
+    expect((await accountRow(t, id)).metadata).toEqual({ did: user('jules').did, pds: SELF_HOSTED_PDS });
+    await expireSoon(t, id);
     expect((await token(id)).status).toBe(200);
     const sessionCalls = bsky.state.calls.slice(from).filter((c) => c.path.startsWith('/xrpc/com.atproto.server.'));
     expect(sessionCalls.map((c) => [c.path, c.server])).toEqual([
@@ -143,7 +142,7 @@ describe('sessions', () => {
     const sessions = bsky.state.sessionsCreated;
     const first = await tokensOf(id);
     for (let round = 0; round < 2; round++) {
-      await expireSoon(id);
+      await expireSoon(t, id);
       const res = await token(id);
       expect(res.status, JSON.stringify(res.body)).toBe(200);
       expect(Date.parse(res.body.data.expires_at)).toBeGreaterThan(Date.now() + 1.9 * HOUR);
@@ -163,11 +162,11 @@ describe('sessions', () => {
     const id = await connected('frank');
     const sessions = bsky.state.sessionsCreated;
     bsky.endSessions(user('frank').did);
-    await expireSoon(id);
+    await expireSoon(t, id);
     const res = await token(id);
     expect(res.status, JSON.stringify(res.body)).toBe(200);
     expect(bsky.state.sessionsCreated).toBe(sessions + 1);
-    expect((await row(id)).status).toBe('active');
+    expect((await accountRow(t, id)).status).toBe('active');
     expect((await t.api('GET', `/v1/social-accounts/${id}/health`)).body.data.healthy).toBe(true);
   });
 
@@ -175,11 +174,11 @@ describe('sessions', () => {
     const id = await connected('gina');
     bsky.endSessions(user('gina').did);
     bsky.exhaustLogins(user('gina').did);
-    await expireSoon(id);
+    await expireSoon(t, id);
     const res = await token(id);
     expect(res.status).toBe(503);
     expect(res.body.message).toBe('Rate Limit Exceeded');
-    const stored = await row(id);
+    const stored = await accountRow(t, id);
     expect(stored.status).toBe('active');
     expect(stored.nextRefreshAt!.getTime()).toBeGreaterThan(Date.now() + 4 * 60_000);
   });
@@ -187,19 +186,19 @@ describe('sessions', () => {
   it('an outage at the PDS is temporary', async () => {
     const id = await connected('hugo');
     bsky.failNext({ status: 502, body: { error: 'UpstreamFailure', message: 'Upstream Failure' } });
-    await expireSoon(id);
+    await expireSoon(t, id);
     expect((await token(id)).status).toBe(503);
-    expect((await row(id)).status).toBe('active');
+    expect((await accountRow(t, id)).status).toBe('active');
   });
 
   it('an app password deleted at Bluesky: 409, reauth_required and the account.reauth_required event', async () => {
     const id = await connected('ivy');
     bsky.revokeAppPassword(user('ivy').did, appPassword('ivy'));
-    await expireSoon(id);
+    await expireSoon(t, id);
     const res = await token(id);
     expect(res.status).toBe(409);
     expect(res.body.message).toMatch(/^Bluesky no longer accepts the app password .* \(Invalid identifier or password\)$/);
-    expect((await row(id)).status).toBe('reauth_required');
+    expect((await accountRow(t, id)).status).toBe('reauth_required');
     const events = await t.server.ctx.db.select().from(webhookEvents).where(eq(webhookEvents.type, 'account.reauth_required'));
     expect(events.find((e) => (e.payload.data as any).account.id === id)?.payload.data).toMatchObject({ account: { status: 'reauth_required' }, reason: expect.stringContaining('app password') });
   });

@@ -1,10 +1,8 @@
 // Facebook through our HTTP API only, against the Meta emulator: Facebook Login, long-lived tokens, Pages (paged)
 // and the selection step, re-exchange as refresh, revocation, and each class of error.
-import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { socialAccounts } from '../../src/db/schema.ts';
 import { TestBrowser } from '../helpers/browser.ts';
-import { configureNetwork, connectThroughBrowser, REDIRECT_URI, resultOf, startServerFor } from '../helpers/network-flow.ts';
+import { configureNetwork, connectThroughBrowser, expireSoon, REDIRECT_URI, resultOf, startServerFor } from '../helpers/network-flow.ts';
 import type { TestServer } from '../helpers/server.ts';
 import { META_ORIGINS, metaFailures, startMetaEmulator, type FacebookUser, type MetaEmulator } from '../emulators/meta.ts';
 
@@ -59,10 +57,6 @@ async function connect(userId: string, pick: string[], tenant = `tenant-${userId
   const done = await t.api('POST', `/v1/social-accounts/pending/${session}/finalize`, { selectedPageIds: pick });
   expect(done.status, JSON.stringify(done.body)).toBe(200);
   return Object.fromEntries(done.body.connectedAccounts.map((a: any) => [a.network_unique_id, a])) as Record<string, any>;
-}
-
-async function expireSoon(accountId: string) {
-  await t.server.ctx.db.update(socialAccounts).set({ tokenExpiresAt: new Date(Date.now() + 60_000) }).where(eq(socialAccounts.id, accountId));
 }
 
 async function callbackError(userId: string, choices: Parameters<MetaEmulator['signInFacebook']>[1] = {}) {
@@ -149,7 +143,7 @@ describe('tokens', () => {
   it('refresh re-exchanges the long-lived user token', async () => {
     const { dave } = await connect('dave', ['dave']);
     const before = (await t.api('POST', `/v1/social-accounts/${dave.id}/token`)).body.data.access_token;
-    await expireSoon(dave.id);
+    await expireSoon(t, dave.id);
     const res = await t.api('POST', `/v1/social-accounts/${dave.id}/token`);
     expect(res.status).toBe(200);
     expect(res.body.data.access_token).not.toBe(before);
@@ -161,7 +155,7 @@ describe('tokens', () => {
   it('a transient failure (5xx or rate limit) answers 503 and the account stays active', async () => {
     const { erin } = await connect('erin', ['erin']);
     for (const failure of [metaFailures.serverError(), metaFailures.rateLimited(17)]) {
-      await expireSoon(erin.id);
+      await expireSoon(t, erin.id);
       meta.failNext('facebook-token', failure);
       const res = await t.api('POST', `/v1/social-accounts/${erin.id}/token`);
       expect(res.status).toBe(503);
@@ -173,7 +167,7 @@ describe('tokens', () => {
   it('a dead grant (code 190) answers 409 and the account needs reauthorization', async () => {
     const { frank } = await connect('frank', ['frank']);
     meta.revokeFacebookUser('frank');
-    await expireSoon(frank.id);
+    await expireSoon(t, frank.id);
     const res = await t.api('POST', `/v1/social-accounts/${frank.id}/token`);
     expect(res.status).toBe(409);
     expect(res.body.message).toMatch(/has not authorized application/);

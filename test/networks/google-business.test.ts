@@ -1,12 +1,10 @@
 // Google Business Profile through our HTTP API only, against its emulator: Google OAuth with PKCE and credentials in
 // the form body, every location of every account paged through, non-rotating refresh tokens, revocation, the
 // zero-quota answer of a project not yet approved, and each class of error.
-import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { socialAccounts } from '../../src/db/schema.ts';
 import { decryptTokens } from '../../src/accounts/accounts.ts';
 import { TestBrowser } from '../helpers/browser.ts';
-import { configureNetwork, connectThroughBrowser, REDIRECT_URI, resultOf, startServerFor } from '../helpers/network-flow.ts';
+import { accountRow, configureNetwork, connectThroughBrowser, expireSoon, REDIRECT_URI, resultOf, startServerFor } from '../helpers/network-flow.ts';
 import type { TestServer } from '../helpers/server.ts';
 import { s256 } from '../emulators/harness.ts';
 import { GOOGLE_BUSINESS_ORIGINS, googleFailures, startGoogleBusinessEmulator, type GoogleBusinessEmulator, type GoogleUser } from '../emulators/google-business.ts';
@@ -59,8 +57,6 @@ async function connected(userId: string) {
   return params.get('account_id')!;
 }
 
-const row = async (id: string) => (await t.server.ctx.db.select().from(socialAccounts).where(eq(socialAccounts.id, id)))[0];
-const expireSoon = (id: string) => t.server.ctx.db.update(socialAccounts).set({ tokenExpiresAt: new Date(Date.now() + MINUTE) }).where(eq(socialAccounts.id, id));
 
 describe('connecting', () => {
   it("sends the browser to Google's consent screen for offline access with PKCE", async () => {
@@ -111,7 +107,7 @@ describe('connecting', () => {
       expect.objectContaining({ network: 'google_business', network_unique_id: 'locations/1039', nickname: 'Bakery #40', account_type: 'location', status: 'active', scopes: [SCOPE] }),
       expect.objectContaining({ network_unique_id: 'locations/2000', nickname: 'Food truck' }),
     ]);
-    expect((await row(done.body.connectedAccounts[0].id)).metadata).toEqual({ accountName: 'accounts/100', locationName: 'locations/1039', locationsInGrant: 41 });
+    expect((await accountRow(t, done.body.connectedAccounts[0].id)).metadata).toEqual({ accountName: 'accounts/100', locationName: 'locations/1039', locationsInGrant: 41 });
   });
 
   it('a single location is connected at once; again keeps its id; health reads the location', async () => {
@@ -128,13 +124,13 @@ describe('connecting', () => {
 describe('tokens', () => {
   it('refresh keeps the refresh token Google did not replace', async () => {
     const id = await connected('ben');
-    const before = decryptTokens(t.server.ctx.keyring, await row(id))!;
-    await expireSoon(id);
+    const before = decryptTokens(t.server.ctx.keyring, await accountRow(t, id))!;
+    await expireSoon(t, id);
     const res = await t.api('POST', `/v1/social-accounts/${id}/token`);
     expect(res.status, JSON.stringify(res.body)).toBe(200);
     expect(res.body.data.access_token).not.toBe(before.accessToken);
     expect(Date.parse(res.body.data.expires_at)).toBeGreaterThan(Date.now() + 55 * MINUTE);
-    const after = decryptTokens(t.server.ctx.keyring, await row(id))!;
+    const after = decryptTokens(t.server.ctx.keyring, await accountRow(t, id))!;
     expect(after.refreshToken).toBe(before.refreshToken);
     const refresh = g.state.calls.filter((c) => c.body?.grant_type === 'refresh_token').at(-1)!;
     expect(refresh.body).toEqual({ grant_type: 'refresh_token', refresh_token: before.refreshToken, client_id: APP.clientId, client_secret: APP.clientSecret });
@@ -143,26 +139,26 @@ describe('tokens', () => {
   it('an outage or a rate limit answers 503 and the account stays active', async () => {
     const id = await connected('cleo');
     for (const failure of [googleFailures.serverError(), googleFailures.rateLimited()]) {
-      await expireSoon(id);
+      await expireSoon(t, id);
       g.failNext('token', failure);
       expect((await t.api('POST', `/v1/social-accounts/${id}/token`)).status).toBe(503);
-      expect((await row(id)).status).toBe('active');
+      expect((await accountRow(t, id)).status).toBe('active');
     }
   });
 
   it("a revoked grant (invalid_grant) answers 409 with Google's words and needs reauthorization", async () => {
     const id = await connected('dora');
     g.revokeUser('dora');
-    await expireSoon(id);
+    await expireSoon(t, id);
     const res = await t.api('POST', `/v1/social-accounts/${id}/token`);
     expect(res.status).toBe(409);
     expect(res.body.message).toMatch(/^Token has been expired or revoked. .*"Testing" publishing status/);
-    expect((await row(id)).status).toBe('reauth_required');
+    expect((await accountRow(t, id)).status).toBe('reauth_required');
   });
 
   it('disconnecting revokes the refresh token at Google', async () => {
     const id = await connected('eli');
-    const { refreshToken } = decryptTokens(t.server.ctx.keyring, await row(id))!;
+    const { refreshToken } = decryptTokens(t.server.ctx.keyring, await accountRow(t, id))!;
     expect((await t.api('DELETE', `/v1/social-accounts/${id}`)).body.data.status).toBe('disconnected');
     const revoke = g.state.calls.filter((c) => c.path === '/revoke').at(-1)!;
     expect(revoke.query.token).toBe(refreshToken);
@@ -174,7 +170,7 @@ describe('tokens', () => {
     const revocations = g.state.calls.filter((c) => c.path === '/revoke').length;
     expect((await t.api('DELETE', `/v1/social-accounts/${first.id}`)).body.data.status).toBe('disconnected');
     expect(g.state.calls.filter((c) => c.path === '/revoke')).toHaveLength(revocations);
-    await expireSoon(second.id);
+    await expireSoon(t, second.id);
     expect((await t.api('POST', `/v1/social-accounts/${second.id}/token`)).status).toBe(200);
   });
 });

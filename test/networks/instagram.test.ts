@@ -1,10 +1,8 @@
 // Instagram through our HTTP API only, against the Meta emulator, both ways: through Facebook Login (business
 // accounts linked to Pages) and through Instagram Login (no Page; 60-day tokens refreshed once a day old).
-import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { socialAccounts } from '../../src/db/schema.ts';
 import { TestBrowser } from '../helpers/browser.ts';
-import { configureNetwork, connectThroughBrowser, REDIRECT_URI, resultOf, startServerFor } from '../helpers/network-flow.ts';
+import { configureNetwork, connectThroughBrowser, expireSoon, REDIRECT_URI, resultOf, startServerFor } from '../helpers/network-flow.ts';
 import type { TestServer } from '../helpers/server.ts';
 import { META_ORIGINS, metaFailures, startMetaEmulator, type MetaEmulator, type MetaPage } from '../emulators/meta.ts';
 
@@ -63,10 +61,6 @@ async function dialogOf(): Promise<URL> {
   const res = await t.api('POST', '/v1/social-networks/instagram/auth-url', { redirect_uri: REDIRECT_URI });
   const hop = await new TestBrowser().request(res.body.data.auth_url);
   return new URL(hop.location!);
-}
-
-async function expireSoon(accountId: string) {
-  await t.server.ctx.db.update(socialAccounts).set({ tokenExpiresAt: new Date(Date.now() + 60_000) }).where(eq(socialAccounts.id, accountId));
 }
 
 const account = async (id: string) => (await t.api('GET', `/v1/social-accounts/${id}`)).body.data;
@@ -212,7 +206,7 @@ describe('through Instagram Login', () => {
     expect(meta.state.calls.some((c) => c.path === '/refresh_access_token')).toBe(false);
 
     meta.ageInstagramTokens(25 * 3600 * 1000);
-    await expireSoon(id);
+    await expireSoon(t, id);
     const res = await t.api('POST', `/v1/social-accounts/${id}/token`);
     expect(res.status, JSON.stringify(res.body)).toBe(200);
     expect(res.body.data.access_token).not.toBe(before);
@@ -229,7 +223,7 @@ describe('through Instagram Login', () => {
   it('refresh errors: 5xx → 503 and active; code 190 → 409 and reauth_required', async () => {
     const id = (await connectInstagram('17841400000000104', 'tenant-max')).get('account_id')!;
     meta.ageInstagramTokens(25 * 3600 * 1000);
-    await expireSoon(id);
+    await expireSoon(t, id);
     meta.failNext('instagram-token', metaFailures.serverError());
     expect((await t.api('POST', `/v1/social-accounts/${id}/token`)).status).toBe(503);
     expect(await account(id)).toMatchObject({ status: 'active' });

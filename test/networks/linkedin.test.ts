@@ -5,7 +5,7 @@ import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { socialAccounts } from '../../src/db/schema.ts';
 import { TestBrowser } from '../helpers/browser.ts';
-import { configureNetwork, connectThroughBrowser, REDIRECT_URI, resultOf, startServerFor } from '../helpers/network-flow.ts';
+import { configureNetwork, connectThroughBrowser, expireSoon, REDIRECT_URI, resultOf, startServerFor } from '../helpers/network-flow.ts';
 import type { TestServer } from '../helpers/server.ts';
 import { LINKEDIN_ORIGINS, linkedinFailures, startLinkedInEmulator, type LinkedInEmulator, type LinkedInMember } from '../emulators/linkedin.ts';
 
@@ -61,10 +61,6 @@ async function connectedMember(sub: string) {
   const params = await connectAs(sub);
   expect(params.get('status'), params.toString()).toBe('success');
   return params.get('account_id')!;
-}
-
-async function expireSoon(accountId: string) {
-  await t.server.ctx.db.update(socialAccounts).set({ tokenExpiresAt: new Date(Date.now() + 60_000) }).where(eq(socialAccounts.id, accountId));
 }
 
 async function storedRow(accountId: string) {
@@ -181,7 +177,7 @@ describe('tokens', () => {
     li.ageConsent('Olga7g8h9i', 100 * DAY);
     await t.server.ctx.db.update(socialAccounts).set({ refreshTokenExpiresAt: new Date(connectedRow.refreshTokenExpiresAt!.getTime() - 100 * DAY) }).where(eq(socialAccounts.id, id));
     const before = (await t.api('POST', `/v1/social-accounts/${id}/token`)).body.data.access_token;
-    await expireSoon(id);
+    await expireSoon(t, id);
     const res = await t.api('POST', `/v1/social-accounts/${id}/token`);
     expect(res.status, JSON.stringify(res.body)).toBe(200);
     expect(res.body.data.access_token).not.toBe(before);
@@ -196,7 +192,7 @@ describe('tokens', () => {
   it('an app without refresh-token approval: the account must be reconnected, in plain words', async () => {
     const id = await connectedMember('Pia0j1k2l');
     expect((await storedRow(id)).refreshTokenEnc).toBeNull();
-    await expireSoon(id);
+    await expireSoon(t, id);
     const res = await t.api('POST', `/v1/social-accounts/${id}/token`);
     expect(res.status).toBe(409);
     expect(res.body.message).toBe(
@@ -208,7 +204,7 @@ describe('tokens', () => {
   it('a transient failure (5xx or throttling) answers 503 and the account stays active', async () => {
     const id = await withRefreshApproval(true, () => connectedMember('Quinn3m4n5'));
     for (const failure of [linkedinFailures.serverError(), linkedinFailures.throttled()]) {
-      await expireSoon(id);
+      await expireSoon(t, id);
       li.failNext('token', failure);
       const res = await t.api('POST', `/v1/social-accounts/${id}/token`);
       expect(res.status).toBe(503);

@@ -1,11 +1,9 @@
 // Pinterest through our HTTP API only, against the Pinterest emulator: HTTP Basic client authentication, comma-separated
 // scopes, 30-day access tokens with continuous (rotating, 60-day) refresh tokens, no revocation endpoint, and each
 // class of error.
-import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { socialAccounts } from '../../src/db/schema.ts';
 import { TestBrowser } from '../helpers/browser.ts';
-import { configureNetwork, connectThroughBrowser, REDIRECT_URI, resultOf, startServerFor } from '../helpers/network-flow.ts';
+import { accountRow, configureNetwork, connectThroughBrowser, expireSoon, REDIRECT_URI, resultOf, startServerFor } from '../helpers/network-flow.ts';
 import type { TestServer } from '../helpers/server.ts';
 import { PINTEREST_ORIGINS, pinterestFailures, startPinterestEmulator, type PinterestEmulator, type PinterestUser } from '../emulators/pinterest.ts';
 
@@ -46,11 +44,6 @@ async function connected(name: string) {
   return params.get('account_id')!;
 }
 
-async function expireSoon(accountId: string) {
-  await t.server.ctx.db.update(socialAccounts).set({ tokenExpiresAt: new Date(Date.now() + 60_000) }).where(eq(socialAccounts.id, accountId));
-}
-
-const row = async (accountId: string) => (await t.server.ctx.db.select().from(socialAccounts).where(eq(socialAccounts.id, accountId)))[0];
 const userAccount = (token: string) => fetch(`${pinterest.origin}/v5/user_account`, { headers: { authorization: `Bearer ${token}` } });
 const basic = `Basic ${Buffer.from(`${APP.clientId}:${APP.clientSecret}`).toString('base64')}`;
 
@@ -88,7 +81,7 @@ describe('connecting', () => {
     });
     expect(Date.parse(account.token_expires_at)).toBeGreaterThan(Date.now() + 29.9 * DAY);
     expect(Date.parse(account.token_expires_at)).toBeLessThan(Date.now() + 30.1 * DAY);
-    expect((await row(id)).refreshTokenExpiresAt!.getTime()).toBeGreaterThan(Date.now() + 59.9 * DAY);
+    expect((await accountRow(t, id)).refreshTokenExpiresAt!.getTime()).toBeGreaterThan(Date.now() + 59.9 * DAY);
 
     // The code was redeemed with HTTP Basic client authentication, asking for continuous refresh.
     const exchange = pinterest.state.calls.filter((c) => c.body?.grant_type === 'authorization_code').at(-1)!;
@@ -117,7 +110,7 @@ describe('tokens', () => {
     const before = (await t.api('POST', `/v1/social-accounts/${id}/token`)).body.data.access_token;
     const refreshes = pinterest.refreshCount;
     for (let round = 0; round < 2; round++) {
-      await expireSoon(id);
+      await expireSoon(t, id);
       const res = await t.api('POST', `/v1/social-accounts/${id}/token`);
       expect(res.status, JSON.stringify(res.body)).toBe(200);
       expect(res.body.data.access_token).not.toBe(before);
@@ -135,20 +128,20 @@ describe('tokens', () => {
   it('a transient failure (5xx, or 429 until Retry-After) answers 503 and the account stays active', async () => {
     const id = await connected('eli');
     for (const failure of [pinterestFailures.serverError(), pinterestFailures.rateLimited(600)]) {
-      await expireSoon(id);
+      await expireSoon(t, id);
       pinterest.failNext('token', failure);
       const res = await t.api('POST', `/v1/social-accounts/${id}/token`);
       expect(res.status).toBe(503);
       expect((await t.api('GET', `/v1/social-accounts/${id}`)).body.data.status).toBe('active');
     }
-    expect((await row(id)).nextRefreshAt!.getTime()).toBeGreaterThan(Date.now() + 590_000);
+    expect((await accountRow(t, id)).nextRefreshAt!.getTime()).toBeGreaterThan(Date.now() + 590_000);
     expect((await t.api('POST', `/v1/social-accounts/${id}/token`)).status).toBe(200);
   });
 
   it("a revoked grant answers 409 with Pinterest's words and the account needs reauthorization", async () => {
     const id = await connected('fay');
     pinterest.revokeUser(user('fay').id);
-    await expireSoon(id);
+    await expireSoon(t, id);
     const res = await t.api('POST', `/v1/social-accounts/${id}/token`);
     expect(res.status).toBe(409);
     expect(res.body.message).toBe('The authorization grant is invalid');

@@ -1,10 +1,8 @@
 // Threads through our HTTP API only, against the Threads emulator: the authorization window, the code exchange and
 // the immediate 60-day exchange, th_refresh_token once a token is a day old, Graph-style errors of each class.
-import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { socialAccounts } from '../../src/db/schema.ts';
 import { TestBrowser } from '../helpers/browser.ts';
-import { configureNetwork, connectThroughBrowser, REDIRECT_URI, resultOf, startServerFor } from '../helpers/network-flow.ts';
+import { configureNetwork, connectThroughBrowser, expireSoon, REDIRECT_URI, resultOf, startServerFor } from '../helpers/network-flow.ts';
 import type { TestServer } from '../helpers/server.ts';
 import { startThreadsEmulator, THREADS_ORIGINS, threadsFailures, type ThreadsEmulator } from '../emulators/threads.ts';
 
@@ -38,10 +36,6 @@ async function connected(name: string) {
   const params = await connectAs(name);
   expect(params.get('status'), params.toString()).toBe('success');
   return params.get('account_id')!;
-}
-
-async function expireSoon(accountId: string) {
-  await t.server.ctx.db.update(socialAccounts).set({ tokenExpiresAt: new Date(Date.now() + 60_000) }).where(eq(socialAccounts.id, accountId));
 }
 
 const account = async (id: string) => (await t.api('GET', `/v1/social-accounts/${id}`)).body.data;
@@ -100,7 +94,7 @@ describe('tokens', () => {
     const id = await connected('cleo');
     const before = await accessToken(id);
     th.ageTokens(25 * 3600 * 1000);
-    await expireSoon(id);
+    await expireSoon(t, id);
     const res = await t.api('POST', `/v1/social-accounts/${id}/token`);
     expect(res.status, JSON.stringify(res.body)).toBe(200);
     expect(res.body.data.access_token).not.toBe(before);
@@ -117,7 +111,7 @@ describe('tokens', () => {
     const id = await connected('dora');
     th.ageTokens(25 * 3600 * 1000);
     for (const failure of [threadsFailures.serverError(), threadsFailures.rateLimited()]) {
-      await expireSoon(id);
+      await expireSoon(t, id);
       th.failNext('token', failure);
       expect((await t.api('POST', `/v1/social-accounts/${id}/token`)).status).toBe(503);
       expect((await account(id)).status).toBe('active');
@@ -129,7 +123,7 @@ describe('tokens', () => {
     const id = await connected('eli');
     th.ageTokens(25 * 3600 * 1000);
     th.revokeUser(user('eli').id);
-    await expireSoon(id);
+    await expireSoon(t, id);
     const res = await t.api('POST', `/v1/social-accounts/${id}/token`);
     expect(res.status).toBe(409);
     expect(res.body.message).toMatch(/^Threads no longer accepts this login \(the app was removed from the account\): reconnect the account\. Threads said: /);

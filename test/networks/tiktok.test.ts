@@ -1,11 +1,9 @@
 // TikTok through our HTTP API only, against the TikTok emulator: Login Kit's `client_key`, comma-separated scopes, PKCE
 // S256, client credentials in the body, rotating refresh tokens, revocation, scopes the user unticks, and each class of
 // error.
-import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { socialAccounts } from '../../src/db/schema.ts';
 import { TestBrowser } from '../helpers/browser.ts';
-import { configureNetwork, connectThroughBrowser, REDIRECT_URI, resultOf, startServerFor } from '../helpers/network-flow.ts';
+import { accountRow, configureNetwork, connectThroughBrowser, expireSoon, REDIRECT_URI, resultOf, startServerFor } from '../helpers/network-flow.ts';
 import type { TestServer } from '../helpers/server.ts';
 import { s256 } from '../emulators/harness.ts';
 import { startTikTokEmulator, TIKTOK_ORIGINS, tiktokFailures, type TikTokEmulator, type TikTokUser } from '../emulators/tiktok.ts';
@@ -48,11 +46,6 @@ async function connected(name: string, choices: Parameters<TikTokEmulator['signI
   return params.get('account_id')!;
 }
 
-async function expireSoon(accountId: string) {
-  await t.server.ctx.db.update(socialAccounts).set({ tokenExpiresAt: new Date(Date.now() + 60_000) }).where(eq(socialAccounts.id, accountId));
-}
-
-const row = async (accountId: string) => (await t.server.ctx.db.select().from(socialAccounts).where(eq(socialAccounts.id, accountId)))[0];
 const accessToken = async (accountId: string) => (await t.api('POST', `/v1/social-accounts/${accountId}/token`)).body.data.access_token as string;
 const userInfo = (token: string) => fetch(`${tiktok.origin}/v2/user/info/?fields=open_id`, { headers: { authorization: `Bearer ${token}` } });
 
@@ -92,7 +85,7 @@ describe('connecting', () => {
     // Lifetimes come from expires_in (2 h) and refresh_expires_in (180 days).
     expect(Date.parse(account.token_expires_at)).toBeGreaterThan(Date.now() + 1.9 * HOUR);
     expect(Date.parse(account.token_expires_at)).toBeLessThan(Date.now() + 2.1 * HOUR);
-    const stored = await row(id);
+    const stored = await accountRow(t, id);
     expect(stored.refreshTokenExpiresAt!.getTime()).toBeGreaterThan(Date.now() + 179 * DAY);
     expect(stored.metadata).toEqual({ unionId: 'union-ada' });
 
@@ -136,7 +129,7 @@ describe('tokens', () => {
     const before = await accessToken(id);
     const refreshes = tiktok.refreshCount;
     for (let round = 0; round < 2; round++) {
-      await expireSoon(id);
+      await expireSoon(t, id);
       const res = await t.api('POST', `/v1/social-accounts/${id}/token`);
       expect(res.status, JSON.stringify(res.body)).toBe(200);
       expect(res.body.data.access_token).not.toBe(before);
@@ -154,20 +147,20 @@ describe('tokens', () => {
   it('a transient failure (5xx, or 429 until Retry-After) answers 503 and the account stays active', async () => {
     const id = await connected('eli');
     for (const failure of [tiktokFailures.tokenServerError(), tiktokFailures.rateLimited(600)]) {
-      await expireSoon(id);
+      await expireSoon(t, id);
       tiktok.failNext('token', failure);
       const res = await t.api('POST', `/v1/social-accounts/${id}/token`);
       expect(res.status).toBe(503);
       expect((await t.api('GET', `/v1/social-accounts/${id}`)).body.data.status).toBe('active');
     }
-    expect((await row(id)).nextRefreshAt!.getTime()).toBeGreaterThan(Date.now() + 590_000);
+    expect((await accountRow(t, id)).nextRefreshAt!.getTime()).toBeGreaterThan(Date.now() + 590_000);
     expect((await t.api('POST', `/v1/social-accounts/${id}/token`)).status).toBe(200);
   });
 
   it("a revoked grant answers 409 with TikTok's words and the account needs reauthorization", async () => {
     const id = await connected('fay');
     tiktok.revokeUser(user('fay').openId);
-    await expireSoon(id);
+    await expireSoon(t, id);
     const res = await t.api('POST', `/v1/social-accounts/${id}/token`);
     expect(res.status).toBe(409);
     expect(res.body.message).toBe('Refresh token is invalid or expired.');

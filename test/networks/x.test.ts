@@ -4,7 +4,7 @@ import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { socialAccounts } from '../../src/db/schema.ts';
 import { TestBrowser } from '../helpers/browser.ts';
-import { configureNetwork, connectThroughBrowser, REDIRECT_URI, resultOf, startServerFor } from '../helpers/network-flow.ts';
+import { configureNetwork, connectThroughBrowser, expireSoon, REDIRECT_URI, resultOf, startServerFor } from '../helpers/network-flow.ts';
 import type { TestServer } from '../helpers/server.ts';
 import { s256 } from '../emulators/harness.ts';
 import { startXEmulator, X_ORIGINS, xFailures, type XEmulator } from '../emulators/x.ts';
@@ -40,10 +40,6 @@ async function connected(name: string, choices: Parameters<XEmulator['signIn']>[
   const params = await connectAs(name, choices);
   expect(params.get('status'), params.toString()).toBe('success');
   return params.get('account_id')!;
-}
-
-async function expireSoon(accountId: string) {
-  await t.server.ctx.db.update(socialAccounts).set({ tokenExpiresAt: new Date(Date.now() + 60_000) }).where(eq(socialAccounts.id, accountId));
 }
 
 const accessToken = async (accountId: string) => (await t.api('POST', `/v1/social-accounts/${accountId}/token`)).body.data.access_token as string;
@@ -117,7 +113,7 @@ describe('tokens', () => {
     const before = await accessToken(id);
     const refreshes = x.refreshCount;
     for (let round = 0; round < 2; round++) {
-      await expireSoon(id);
+      await expireSoon(t, id);
       const res = await t.api('POST', `/v1/social-accounts/${id}/token`);
       expect(res.status, JSON.stringify(res.body)).toBe(200);
       expect(res.body.data.access_token).not.toBe(before);
@@ -134,7 +130,7 @@ describe('tokens', () => {
   it('a transient failure (5xx, or 429 until x-rate-limit-reset) answers 503 and the account stays active', async () => {
     const id = await connected('eli');
     for (const failure of [xFailures.serverError(), xFailures.rateLimited(600)]) {
-      await expireSoon(id);
+      await expireSoon(t, id);
       x.failNext('token', failure);
       const res = await t.api('POST', `/v1/social-accounts/${id}/token`);
       expect(res.status).toBe(503);
@@ -149,7 +145,7 @@ describe('tokens', () => {
   it('a revoked grant answers 409 with X\'s words and the account needs reauthorization', async () => {
     const id = await connected('fay');
     x.revokeUser(user('fay').id);
-    await expireSoon(id);
+    await expireSoon(t, id);
     const res = await t.api('POST', `/v1/social-accounts/${id}/token`);
     expect(res.status).toBe(409);
     expect(res.body.message).toBe('Value passed for the token was invalid.');
@@ -159,7 +155,7 @@ describe('tokens', () => {
   it('without offline.access there is no refresh token, and the account says so plainly', async () => {
     const id = await connected('gus', { withhold: ['offline.access'] });
     const refreshes = x.refreshCount;
-    await expireSoon(id);
+    await expireSoon(t, id);
     const res = await t.api('POST', `/v1/social-accounts/${id}/token`);
     expect(res.status).toBe(409);
     expect(res.body.message).toMatch(/^X issued no refresh token for this account because the "offline.access" permission was not granted/);

@@ -1,11 +1,9 @@
 // YouTube through our HTTP API only, against the Google emulator: Google OAuth with PKCE, offline access and
 // prompt=consent, refresh tokens that never rotate (and are kept when a refresh answers none), the account's
 // channels with a selection step when there are several, revocation, and each class of error.
-import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { socialAccounts } from '../../src/db/schema.ts';
 import { TestBrowser } from '../helpers/browser.ts';
-import { configureNetwork, connectThroughBrowser, REDIRECT_URI, resultOf, startServerFor } from '../helpers/network-flow.ts';
+import { configureNetwork, connectThroughBrowser, expireSoon, REDIRECT_URI, resultOf, startServerFor } from '../helpers/network-flow.ts';
 import type { TestServer } from '../helpers/server.ts';
 import { s256 } from '../emulators/harness.ts';
 import { googleFailures, startGoogleEmulator, YOUTUBE_ORIGINS, type GoogleEmulator, type GoogleUser } from '../emulators/google.ts';
@@ -47,10 +45,6 @@ async function connected(name: string) {
   const params = await connectAs(name);
   expect(params.get('status'), params.toString()).toBe('success');
   return params.get('account_id')!;
-}
-
-async function expireSoon(accountId: string) {
-  await t.server.ctx.db.update(socialAccounts).set({ tokenExpiresAt: new Date(Date.now() + 60_000) }).where(eq(socialAccounts.id, accountId));
 }
 
 const account = async (id: string) => (await t.api('GET', `/v1/social-accounts/${id}`)).body.data;
@@ -113,7 +107,7 @@ describe('connecting', () => {
     const first = await connected('ben');
     expect(await connected('ben')).toBe(first);
     expect((await t.api('GET', '/v1/social-accounts?tenantId=tenant-ben')).body.data).toHaveLength(1);
-    await expireSoon(first);
+    await expireSoon(t, first);
     expect((await t.api('POST', `/v1/social-accounts/${first}/token`)).status).toBe(200);
     expect((await t.api('GET', `/v1/social-accounts/${first}/health`)).body.data).toMatchObject({ healthy: true, status: 'active' });
   });
@@ -161,7 +155,7 @@ describe('tokens', () => {
     const presentedBefore = google.presentedRefreshTokens().length;
     const seen = new Set([before]);
     for (let round = 0; round < 2; round++) {
-      await expireSoon(id);
+      await expireSoon(t, id);
       const res = await t.api('POST', `/v1/social-accounts/${id}/token`);
       expect(res.status, JSON.stringify(res.body)).toBe(200);
       expect(seen.has(res.body.data.access_token)).toBe(false);
@@ -179,7 +173,7 @@ describe('tokens', () => {
 
   it('a transient failure (token endpoint 5xx) answers 503 and the account stays active', async () => {
     const id = await connected('eli');
-    await expireSoon(id);
+    await expireSoon(t, id);
     google.failNext('token', googleFailures.tokenServerError());
     expect((await t.api('POST', `/v1/social-accounts/${id}/token`)).status).toBe(503);
     expect((await account(id)).status).toBe('active');
@@ -189,7 +183,7 @@ describe('tokens', () => {
   it("a revoked grant (invalid_grant) answers 409 with Google's words and the account needs reauthorization", async () => {
     const id = await connected('fay');
     google.revokeUser('g-fay');
-    await expireSoon(id);
+    await expireSoon(t, id);
     const res = await t.api('POST', `/v1/social-accounts/${id}/token`);
     expect(res.status).toBe(409);
     expect(res.body.message).toMatch(/^Token has been expired or revoked\. If this happens about a week after every connection, the Google app is in the "Testing" publishing status/);
