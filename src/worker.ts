@@ -3,6 +3,7 @@
 // number of processes at once (claims with FOR UPDATE SKIP LOCKED and leases).
 import type { AppContext } from './context.ts';
 import { deleteStaleFlows } from './connect/flows.ts';
+import { deleteStaleRateLimits } from './http/rate-limit.ts';
 import { notifyExpiring, refreshDueAccounts } from './tokens/engine.ts';
 import { deliverDue } from './webhooks/delivery.ts';
 
@@ -26,6 +27,7 @@ export function startWorker(ctx: AppContext): Worker {
       await notifyExpiring(ctx, expiringDays);
       const deleted = await deleteStaleFlows(ctx);
       if (deleted) ctx.log.info({ deleted }, 'deleted stale connection flows');
+      await deleteStaleRateLimits(ctx.db);
     }
     // A full batch means more may be waiting: go again at once.
     return refreshed === refreshBatch || delivered > 0;

@@ -6,7 +6,7 @@ import type { AppContext } from '../context.ts';
 import { findAccount, toAccountView } from '../accounts/accounts.ts';
 import { ApiError, badRequest, formatIssues, invalidPayload, notFound } from '../http/errors.ts';
 import { errorResponses, SocialAccount, success, TenantId } from '../http/schemas.ts';
-import { findNetworkConfig } from '../networks/network-configs.ts';
+import { networkConfigForFlow } from '../networks/network-configs.ts';
 import { defaultWorkspaceId } from '../orgs/organizations.ts';
 import { canonicalNetwork } from '../providers/registry.ts';
 import { createFlow, findPendingSelection, finishSelection, FlowError } from './flows.ts';
@@ -67,7 +67,7 @@ export function connectApiRoutes(ctx: AppContext) {
         if (adapter.connection === 'app_password') {
           throw badRequest('No authorization URL for this network', `${adapter.displayName} connects with an app password: POST /v1/social-accounts/${adapter.network}`);
         }
-        const config = await findNetworkConfig(ctx.db, orgId, adapter.network);
+        const config = await networkConfigForFlow(ctx.db, orgId, adapter.network);
         if (!config) {
           throw badRequest('Network not configured', `Configure ${adapter.network} first with POST /v1/social-networks`);
         }

@@ -12,6 +12,8 @@ import { and, eq, gt, lte, or } from 'drizzle-orm';
 import type { AppContext } from '../context.ts';
 import { callbackUrl } from '../context.ts';
 import { findAccount, upsertConnectedAccounts, type AccountRow } from '../accounts/accounts.ts';
+import { batched, perDatabase } from '../db/batch.ts';
+import { insertValues, rawQuery } from '../db/raw.ts';
 import { connectFlows, networkConfigs } from '../db/schema.ts';
 import { appCredentials, type NetworkConfigRow } from '../networks/network-configs.ts';
 import { NetworkError, type ConnectableProfile, type NetworkAdapter, type NetworkId } from '../providers/types.ts';
@@ -49,10 +51,19 @@ export interface CreateFlowInput {
   selection: 'hosted' | 'headless';
 }
 
+// auth-url is the hot write of the API: its flow rows are inserted in batches (see db/batch.ts).
+const flowInserts = perDatabase((db) =>
+  batched(async (rows: (typeof connectFlows.$inferInsert)[]) => {
+    const insert = insertValues(connectFlows, rows);
+    await rawQuery(db, insert.text, insert.params);
+    return rows.map(() => undefined);
+  }),
+);
+
 export async function createFlow(ctx: AppContext, orgId: string, config: NetworkConfigRow, input: CreateFlowInput) {
   const token = randomToken(32);
   const expiresAt = new Date(Date.now() + FLOW_TTL_MS);
-  await ctx.db.insert(connectFlows).values({
+  await flowInserts(ctx.db)({
     id: newId(),
     orgId,
     network: config.network,

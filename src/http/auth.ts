@@ -3,8 +3,8 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { asc } from 'drizzle-orm';
 import type { Db } from '../db/database.ts';
 import { organizations } from '../db/schema.ts';
-import { safeEqual } from '../security/secrets.ts';
-import { authenticateApiKey, type Caller } from '../orgs/api-keys.ts';
+import { safeEqual, sha256 } from '../security/secrets.ts';
+import { authenticateApiKeyHash, type Caller } from '../orgs/api-keys.ts';
 import { ApiError } from './errors.ts';
 
 declare module 'fastify' {
@@ -20,6 +20,17 @@ export function presentedApiKey(req: FastifyRequest): string | undefined {
   return (Array.isArray(key) ? key[0] : key)?.trim() || undefined;
 }
 
+const keyHashes = new WeakMap<FastifyRequest, string | undefined>();
+
+/** SHA-256 of the presented key, worked out once per request: the rate limit and the key check both use it. */
+export function presentedKeyHash(req: FastifyRequest): string | undefined {
+  if (!keyHashes.has(req)) {
+    const key = presentedApiKey(req);
+    keyHashes.set(req, key ? sha256(key) : undefined);
+  }
+  return keyHashes.get(req);
+}
+
 /** Adds an `onRequest` hook to this scope that rejects requests without a valid key and sets `req.caller`. */
 export function requireApiKey(app: FastifyInstance, db: Db, localAdminToken?: string) {
   app.decorateRequest('caller', null as unknown as Caller);
@@ -29,9 +40,9 @@ export function requireApiKey(app: FastifyInstance, db: Db, localAdminToken?: st
       req.caller = await localAdmin(db);
       return;
     }
-    const key = presentedApiKey(req);
-    if (!key) throw new ApiError(401, 'Missing API key', 'Send it as "Authorization: Bearer <key>" or "X-API-Key: <key>"');
-    const caller = await authenticateApiKey(db, key);
+    const keyHash = presentedKeyHash(req);
+    if (!keyHash) throw new ApiError(401, 'Missing API key', 'Send it as "Authorization: Bearer <key>" or "X-API-Key: <key>"');
+    const caller = await authenticateApiKeyHash(db, keyHash);
     if (!caller) throw new ApiError(401, 'Invalid API key');
     req.caller = caller;
   });

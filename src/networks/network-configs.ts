@@ -1,10 +1,12 @@
 // An organization's own OAuth app per network. The client secret is encrypted, bound to its row, and never
 // leaves this module except to an adapter.
 import { and, eq, ne, or } from 'drizzle-orm';
+import { LRUCache } from 'lru-cache';
 import { disconnectedColumns, emitAccountEvent } from '../accounts/accounts.ts';
 import type { AppContext } from '../context.ts';
 import { callbackUrl } from '../context.ts';
-import type { DbOrTx } from '../db/database.ts';
+import { perDatabase } from '../db/batch.ts';
+import type { Db, DbOrTx } from '../db/database.ts';
 import { connectFlows, networkConfigs, socialAccounts } from '../db/schema.ts';
 import { newId } from '../security/ids.ts';
 import type { AppCredentials, NetworkAdapter, NetworkId } from '../providers/types.ts';
@@ -78,6 +80,7 @@ export async function saveNetworkConfig(
     .values({ id, orgId, network: adapter.network, ...values })
     .onConflictDoUpdate({ target: [networkConfigs.orgId, networkConfigs.network], set: values })
     .returning();
+  forgetConfig(ctx.db, orgId, adapter.network);
   return { row, created: !existing };
 }
 
@@ -94,6 +97,32 @@ export async function findNetworkConfig(db: DbOrTx, orgId: string, idOrNetwork: 
   return row;
 }
 
+/**
+ * Every auth-url request reads its network's config, so configs are remembered briefly. A change takes effect
+ * at once in the process that made it, and within this long in any other process on the same PostgreSQL.
+ * Only the start of a flow reads the remembered copy: the callback, refresh and revoke read the row itself.
+ */
+export const NETWORK_CONFIG_TTL_MS = 5_000;
+const recentConfigs = perDatabase(() => new LRUCache<string, NetworkConfigRow>({ max: 10_000, ttl: NETWORK_CONFIG_TTL_MS }));
+
+/** The organization's config for a network, for starting a flow (see NETWORK_CONFIG_TTL_MS). */
+export async function networkConfigForFlow(db: Db, orgId: string, network: string): Promise<NetworkConfigRow | undefined> {
+  const cache = recentConfigs(db);
+  const key = `${orgId}:${network}`;
+  const known = cache.get(key);
+  if (known) return known;
+  const [row] = await db
+    .select()
+    .from(networkConfigs)
+    .where(and(eq(networkConfigs.orgId, orgId), eq(networkConfigs.network, network)));
+  if (row) cache.set(key, row);
+  return row;
+}
+
+function forgetConfig(db: Db, orgId: string, network: string) {
+  recentConfigs(db).delete(`${orgId}:${network}`);
+}
+
 /** Removes the app; its accounts are marked disconnected and lose their tokens, its pending flows end. */
 export async function deleteNetworkConfig(ctx: AppContext, orgId: string, row: NetworkConfigRow) {
   await ctx.db.transaction(async (tx) => {
@@ -108,6 +137,7 @@ export async function deleteNetworkConfig(ctx: AppContext, orgId: string, row: N
     await tx.delete(connectFlows).where(eq(connectFlows.networkConfigId, row.id));
     await tx.delete(networkConfigs).where(and(eq(networkConfigs.id, row.id), eq(networkConfigs.orgId, orgId)));
   });
+  forgetConfig(ctx.db, orgId, row.network);
 }
 
 /** The credentials an adapter uses for this organization. */

@@ -14,7 +14,7 @@ import { organizations, socialAccounts } from '../db/schema.ts';
 import { presentedApiKey } from '../http/auth.ts';
 import { ApiError, validationIssues } from '../http/errors.ts';
 import { rateLimit, type RateLimitStore } from '../http/rate-limit.ts';
-import { appCredentials, findNetworkConfig } from '../networks/network-configs.ts';
+import { appCredentials, networkConfigForFlow } from '../networks/network-configs.ts';
 import { authenticateApiKey, type Caller } from '../orgs/api-keys.ts';
 import { findWorkspace, listWorkspaces, workspaceUserCount } from '../orgs/workspaces.ts';
 import type { NetworkId } from '../providers/types.ts';
@@ -56,7 +56,7 @@ export function ocoyaRoutes(ctx: AppContext, limits: RateLimitStore) {
     if (!adapter) {
       throw new OcoyaError(400, `Unsupported provider "${provider}". Supported: ${OCOYA_PROVIDERS.filter((p) => ctx.adapters.get(toNetwork(p))).join(', ')}.`);
     }
-    const config = await findNetworkConfig(ctx.db, caller.orgId, adapter.network);
+    const config = await networkConfigForFlow(ctx.db, caller.orgId, adapter.network);
     if (!config) {
       throw new OcoyaError(400, `Provider "${provider}" is not configured: add your ${adapter.displayName} app with POST /v1/social-networks first.`);
     }

@@ -1,7 +1,9 @@
 // API keys: `sb_` + 256 random bits, shown once, stored as SHA-256 (a key with that much entropy needs no
 // slow hash). Lookup is by hash, so a revoked or unknown key costs one indexed read.
 import { and, desc, eq, isNull } from 'drizzle-orm';
-import type { DbOrTx } from '../db/database.ts';
+import { LRUCache } from 'lru-cache';
+import { perDatabase } from '../db/batch.ts';
+import type { Db, DbOrTx } from '../db/database.ts';
 import { apiKeys } from '../db/schema.ts';
 import { newId } from '../security/ids.ts';
 import { randomToken, sha256 } from '../security/secrets.ts';
@@ -49,19 +51,38 @@ export async function createApiKey(
 // Writing last_used_at on every request would turn each read into a write; once a minute per key is plenty.
 const lastUsedWrites = new Map<string, number>();
 
-export async function authenticateApiKey(db: DbOrTx, presented: string): Promise<Caller | undefined> {
-  const [row] = await db
-    .select({ id: apiKeys.id, orgId: apiKeys.orgId, role: apiKeys.role })
-    .from(apiKeys)
-    .where(and(eq(apiKeys.keyHash, sha256(presented)), isNull(apiKeys.revokedAt)))
-    .limit(1);
-  if (!row) return undefined;
-  const now = Date.now();
-  if ((lastUsedWrites.get(row.id) ?? 0) < now - 60_000) {
-    lastUsedWrites.set(row.id, now);
-    await db.update(apiKeys).set({ lastUsedAt: new Date(now) }).where(eq(apiKeys.id, row.id));
+/**
+ * Every API request presents its key, so verified keys are remembered briefly (by hash, never the key itself).
+ * A revoked key stops working at once in the process that revoked it, and within this long in any other
+ * process on the same PostgreSQL. Unknown keys are never remembered: each costs a read.
+ */
+export const VERIFIED_KEY_TTL_MS = 5_000;
+const verifiedKeys = perDatabase(() => new LRUCache<string, Caller>({ max: 10_000, ttl: VERIFIED_KEY_TTL_MS }));
+
+export async function authenticateApiKey(db: Db, presented: string): Promise<Caller | undefined> {
+  return authenticateApiKeyHash(db, sha256(presented));
+}
+
+/** As authenticateApiKey, for a caller that already hashed the presented key. */
+export async function authenticateApiKeyHash(db: Db, hash: string): Promise<Caller | undefined> {
+  const cache = verifiedKeys(db);
+  let caller = cache.get(hash);
+  if (!caller) {
+    const [row] = await db
+      .select({ id: apiKeys.id, orgId: apiKeys.orgId, role: apiKeys.role })
+      .from(apiKeys)
+      .where(and(eq(apiKeys.keyHash, hash), isNull(apiKeys.revokedAt)))
+      .limit(1);
+    if (!row) return undefined;
+    caller = { orgId: row.orgId, keyId: row.id, role: row.role };
+    cache.set(hash, caller);
   }
-  return { orgId: row.orgId, keyId: row.id, role: row.role };
+  const now = Date.now();
+  if ((lastUsedWrites.get(caller.keyId) ?? 0) < now - 60_000) {
+    lastUsedWrites.set(caller.keyId, now);
+    await db.update(apiKeys).set({ lastUsedAt: new Date(now) }).where(eq(apiKeys.id, caller.keyId));
+  }
+  return caller;
 }
 
 export async function listApiKeys(db: DbOrTx, orgId: string): Promise<ApiKeySummary[]> {
@@ -78,11 +99,13 @@ export async function listApiKeys(db: DbOrTx, orgId: string): Promise<ApiKeySumm
 }
 
 /** Revokes a key of this organization; `false` when there is no such (unrevoked) key. */
-export async function revokeApiKey(db: DbOrTx, orgId: string, id: string): Promise<boolean> {
+export async function revokeApiKey(db: Db, orgId: string, id: string): Promise<boolean> {
   const rows = await db
     .update(apiKeys)
     .set({ revokedAt: new Date() })
     .where(and(eq(apiKeys.id, id), eq(apiKeys.orgId, orgId), isNull(apiKeys.revokedAt)))
     .returning({ id: apiKeys.id });
+  const cache = verifiedKeys(db);
+  for (const [hash, caller] of cache.entries()) if (caller.keyId === id) cache.delete(hash);
   return rows.length > 0;
 }

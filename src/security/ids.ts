@@ -1,6 +1,6 @@
 // Public identifiers: opaque, url-safe, and time-ordered so that keyset paging on `id` follows creation order.
 // Shape: 10 chars of millisecond time (base32, lexicographically sortable) + 14 random chars (70 bits).
-import { randomBytes } from 'node:crypto';
+import { secureRandomBytes } from './secrets.ts';
 
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz'; // Crockford base32, lowercase
 
@@ -30,7 +30,7 @@ export function newId(now = Date.now()): string {
       random[i] = 0;
     }
   } else {
-    random = [...randomBytes(14)].map((b) => b & 31);
+    random = [...secureRandomBytes(14)].map((b) => b & 31);
   }
   lastTime = now;
   lastRandom = random;

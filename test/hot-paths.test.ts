@@ -1,0 +1,132 @@
+// The API's hot paths under concurrency: auth-url flows and rate-limit counters are written in batches
+// (src/db/batch.ts), keys and network configs are remembered briefly. None of that may change what a client
+// sees: every flow lands and works, the limit is exact, a change to a key or a config takes effect at once.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eq } from 'drizzle-orm';
+import { RateLimiterRes } from 'rate-limiter-flexible';
+import { batched } from '../src/db/batch.ts';
+import { createRateLimitStore } from '../src/http/rate-limit.ts';
+import { connectFlows } from '../src/db/schema.ts';
+import { newId } from '../src/security/ids.ts';
+import { TestBrowser } from './helpers/browser.ts';
+import { authUrl, configureSandbox, consent, REDIRECT_URI, resultParams } from './helpers/flow.ts';
+import { startTestServer, type TestServer } from './helpers/server.ts';
+
+let t: TestServer;
+beforeAll(async () => {
+  t = await startTestServer({ SWITCHBOARD_RATE_LIMIT_PER_MINUTE: '1000' });
+  await configureSandbox(t);
+});
+afterAll(() => t?.close());
+
+describe('auth-url under concurrency', () => {
+  it('gives 40 simultaneous requests 40 distinct flows that each work', async () => {
+    const responses = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => t.api('POST', '/v1/social-networks/sandbox/auth-url', { redirect_uri: REDIRECT_URI, tenant_id: `burst-${i}` })),
+    );
+    expect(responses.map((r) => r.status)).toEqual(Array(40).fill(200));
+    const urls = responses.map((r) => r.body.data.auth_url as string);
+    expect(new Set(urls).size).toBe(40);
+    const flows = await t.server.ctx.db.select().from(connectFlows);
+    for (let i = 0; i < 40; i++) expect(flows.filter((f) => f.tenantId === `burst-${i}`)).toHaveLength(1);
+    // Any of them (here the last) goes through to a connected account for its own tenant.
+    const back = resultParams(await consent(new TestBrowser(), urls[39], 'solo-burst'));
+    expect(back.get('status')).toBe('success');
+    const listed = await t.api('GET', '/v1/social-accounts?tenantId=burst-39');
+    expect(listed.body.data).toHaveLength(1);
+  });
+});
+
+describe('the rate limit under concurrency', () => {
+  it('admits exactly the limit out of a simultaneous burst, each with its own remaining count', async () => {
+    const limited = await startTestServer({ SWITCHBOARD_RATE_LIMIT_PER_MINUTE: '10' });
+    try {
+      const responses = await Promise.all(Array.from({ length: 25 }, () => limited.api('GET', '/v1/social-accounts')));
+      const ok = responses.filter((r) => r.status === 200);
+      expect(ok).toHaveLength(10);
+      expect(responses.filter((r) => r.status === 429)).toHaveLength(15);
+      // Each admitted request got a distinct place in the window, as if they had come one by one.
+      expect(ok.map((r) => Number(r.headers.get('x-ratelimit-remaining'))).sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    } finally {
+      await limited.close();
+    }
+  });
+});
+
+describe('the rate-limit counter', () => {
+  it('numbers the requests of one batch exactly: a burst in one tick gets 1…n and the overflow is refused', async () => {
+    const store = createRateLimitStore({ db: t.server.ctx.db });
+    const limiter = store.limiter(`burst-${newId()}`, 10);
+    const results = await Promise.allSettled(Array.from({ length: 25 }, () => limiter.consume('key:one')));
+    const admitted = results.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<RateLimiterRes>).value);
+    expect(admitted.map((r) => r.consumedPoints).sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(admitted.map((r) => r.remainingPoints).sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    const refused = results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason);
+    expect(refused).toHaveLength(15);
+    for (const res of refused) {
+      expect(res).toBeInstanceOf(RateLimiterRes);
+      expect(res.msBeforeNext).toBeGreaterThan(0);
+    }
+    // Another subject in the same batch has its own count.
+    expect((await limiter.consume('key:two')).consumedPoints).toBe(1);
+    await store.close();
+  });
+});
+
+describe('changes take effect at once', () => {
+  it('a config whose redirect_uris changed, or that was removed, is not used from memory', async () => {
+    const other = await startTestServer();
+    try {
+      await configureSandbox(other, ['https://first.example.test/cb']);
+      const first = await other.api('POST', '/v1/social-networks/sandbox/auth-url', { redirect_uri: 'https://first.example.test/cb' });
+      expect(first.status).toBe(200);
+      await configureSandbox(other, ['https://second.example.test/cb']);
+      const stale = await other.api('POST', '/v1/social-networks/sandbox/auth-url', { redirect_uri: 'https://first.example.test/cb' });
+      expect(stale.status).toBe(400);
+      expect(stale.body.details.redirect_uri._errors[0]).toMatch(/not in the allowed redirect_uris/);
+      expect((await other.api('POST', '/v1/social-networks/sandbox/auth-url', { redirect_uri: 'https://second.example.test/cb' })).status).toBe(200);
+
+      expect((await other.api('DELETE', '/v1/social-networks/sandbox')).status).toBe(200);
+      const gone = await other.api('POST', '/v1/social-networks/sandbox/auth-url', { redirect_uri: 'https://second.example.test/cb' });
+      expect(gone.status).toBe(400);
+      expect(gone.body.error).toBe('Network not configured');
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('a key that was just used is refused as soon as it is revoked', async () => {
+    const created = await t.api('POST', '/v1/api-keys', { name: 'short-lived' });
+    const key = created.body.data.key as string;
+    for (let i = 0; i < 3; i++) expect((await t.api('POST', '/v1/social-networks/sandbox/auth-url', {}, key)).status).toBe(200);
+    expect((await t.api('DELETE', `/v1/api-keys/${created.body.data.id}`)).status).toBe(200);
+    expect((await t.api('POST', '/v1/social-networks/sandbox/auth-url', {}, key)).status).toBe(401);
+  });
+});
+
+describe('batched writes', () => {
+  it('fail only the caller whose row is refused, and write the others', async () => {
+    const db = t.server.ctx.db;
+    const [config] = await db.select({ id: connectFlows.networkConfigId, orgId: connectFlows.orgId }).from(connectFlows).limit(1);
+    const insertFlows = batched(async (rows: (typeof connectFlows.$inferInsert)[]) => {
+      await db.insert(connectFlows).values(rows);
+      return rows.map((r) => r.id);
+    });
+    const row = (networkConfigId: string) => ({
+      id: newId(),
+      orgId: config.orgId,
+      network: 'sandbox',
+      networkConfigId,
+      status: 'created' as const,
+      startTokenHash: newId(),
+      selection: 'hosted' as const,
+      expiresAt: new Date(Date.now() + 60_000),
+    });
+    const rows = [row(config.id), row('no-such-config'), row(config.id)];
+    const results = await Promise.allSettled(rows.map((r) => insertFlows(r)));
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    for (const [i, written] of [[0, true], [1, false], [2, true]] as const) {
+      expect(await db.select().from(connectFlows).where(eq(connectFlows.id, rows[i].id))).toHaveLength(written ? 1 : 0);
+    }
+  });
+});
