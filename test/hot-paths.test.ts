@@ -2,11 +2,12 @@
 // (src/db/batch.ts), keys and network configs are remembered briefly. None of that may change what a client
 // sees: every flow lands and works, the limit is exact, a change to a key or a config takes effect at once.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eq } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { RateLimiterRes } from 'rate-limiter-flexible';
 import { batched } from '../src/db/batch.ts';
 import { createRateLimitStore } from '../src/http/rate-limit.ts';
-import { connectFlows } from '../src/db/schema.ts';
+import { connectFlows, organizations, rateLimits, socialAccounts } from '../src/db/schema.ts';
+import { listOf, SocialAccount } from '../src/http/schemas.ts';
 import { newId } from '../src/security/ids.ts';
 import { TestBrowser } from './helpers/browser.ts';
 import { authUrl, configureSandbox, consent, REDIRECT_URI, resultParams } from './helpers/flow.ts';
@@ -47,6 +48,32 @@ describe('the rate limit under concurrency', () => {
       expect(responses.filter((r) => r.status === 429)).toHaveLength(15);
       // Each admitted request got a distinct place in the window, as if they had come one by one.
       expect(ok.map((r) => Number(r.headers.get('x-ratelimit-remaining'))).sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    } finally {
+      await limited.close();
+    }
+  });
+});
+
+describe('reads counted while they run', () => {
+  it('answers 429 (and nothing of the read) for reads that turn out to be past the limit', async () => {
+    const limited = await startTestServer({ SWITCHBOARD_RATE_LIMIT_PER_MINUTE: '3' });
+    try {
+      // The first read is counted before it runs (nothing known of this key yet): 2 left.
+      expect((await limited.api('GET', '/v1/social-accounts')).headers.get('x-ratelimit-remaining')).toBe('2');
+      // Another server process on the same database uses the rest of the window.
+      await limited.server.ctx.db.update(rateLimits).set({ points: sql`${rateLimits.points} + 2` });
+      // This process still believes there is room, so the read runs while it is counted: the count wins.
+      const late = await limited.api('GET', '/v1/social-accounts');
+      expect(late.status).toBe(429);
+      expect(late.body).toEqual({ success: false, error: 'Too many requests', message: 'The limit is 3 requests per minute per API key' });
+      expect(late.headers.get('content-type')).toMatch(/^application\/json/);
+      expect(late.headers.get('x-ratelimit-remaining')).toBe('0');
+      expect(Number(late.headers.get('retry-after'))).toBeGreaterThan(0);
+      // Past the limit, a read is refused before it runs, and so is a write.
+      expect((await limited.api('GET', '/v1/social-accounts')).status).toBe(429);
+      expect((await limited.api('POST', '/v1/api-keys', { name: 'nope' })).status).toBe(429);
+      const keys = await limited.server.ctx.db.query.apiKeys.findMany();
+      expect(keys.map((k) => k.name)).not.toContain('nope');
     } finally {
       await limited.close();
     }
@@ -130,3 +157,49 @@ describe('batched writes', () => {
     }
   });
 });
+
+describe('the account list, written by PostgreSQL', () => {
+  it('shows every account exactly as GET /v1/social-accounts/{id} does, in the documented shape', async () => {
+    const other = await startTestServer();
+    try {
+      const db = other.server.ctx.db;
+      const [{ id: orgId }] = await db.select({ id: organizations.id }).from(organizations).limit(1);
+      const base = { orgId, network: 'sandbox', accountType: 'personal' };
+      await db.insert(socialAccounts).values([
+        { ...base, id: newId(), networkUniqueId: 'u-1', username: 'ann', nickname: 'Ann "quoted" \\ name', tenantId: 't-1', scopes: ['a', 'b c'] },
+        { ...base, id: newId(), networkUniqueId: 'u-2', username: null, nickname: null, profilePictureUrl: 'https://cdn.example.test/p.png?x=1&y=2', tenantId: null, scopes: [] },
+        {
+          ...base,
+          id: newId(),
+          networkUniqueId: 'u-3',
+          username: 'émilie ☃',
+          accountType: 'page',
+          status: 'reauth_required',
+          workspaceId: 'ws-x',
+          tokenExpiresAt: new Date('2031-02-03T04:05:06.789Z'),
+        },
+      ]);
+      // Microseconds as PostgreSQL's now() writes them: the list cuts them as a JavaScript Date does.
+      await db.execute(sql`update social_accounts set created_at = '2030-01-02 03:04:05.678999+00', token_expires_at = coalesce(token_expires_at, '2029-12-31 23:59:59.999999+00') where network_unique_id = 'u-1'`);
+      const list = await other.api('GET', '/v1/social-accounts?limit=10');
+      expect(list.status).toBe(200);
+      expect(list.headers.get('content-type')).toBe('application/json; charset=utf-8');
+      expect(listOf(SocialAccount).parse(list.body)).toEqual(list.body);
+      expect(list.body.data).toHaveLength(3);
+      for (const account of list.body.data) {
+        const one = await other.api('GET', `/v1/social-accounts/${account.id}`);
+        expect(account).toEqual(one.body.data);
+      }
+      const first = list.body.data.find((a: any) => a.network_unique_id === 'u-1');
+      expect(first).toMatchObject({ created_at: '2030-01-02T03:04:05.678Z', token_expires_at: '2029-12-31T23:59:59.999Z', nickname: 'Ann "quoted" \\ name', scopes: ['a', 'b c'] });
+      expect(list.body).toMatchObject({ success: true, count: 3, limit: 10, offset: 0, next_cursor: null });
+      const paged = await other.api('GET', '/v1/social-accounts?limit=2');
+      expect(paged.body.next_cursor).toBe(paged.body.data[1].id);
+      const empty = await other.api('GET', '/v1/social-accounts?tenantId=nobody');
+      expect(empty.body).toEqual({ success: true, data: [], count: 0, limit: 50, offset: 0, next_cursor: null });
+    } finally {
+      await other.close();
+    }
+  });
+});
+

@@ -3,6 +3,7 @@
 // run, and sends back a LoadResult. Only plain data crosses the process boundary: the URL rotation is done
 // here from the list of paths it is given.
 import autocannon from 'autocannon';
+import { Agent, request } from 'node:http';
 
 export interface LoadSpec {
   /** Origin, e.g. `http://127.0.0.1:3000`. */
@@ -15,6 +16,12 @@ export interface LoadSpec {
   connections: number;
   durationSeconds: number;
   warmupSeconds: number;
+  /**
+   * Paced (open-loop) load: this many requests per second at even intervals over at most `connections`
+   * keep-alive connections, instead of autocannon's as-fast-as-possible. Each latency is measured from the
+   * moment the request was due, so a stalled server shows up in the figures (no coordinated omission).
+   */
+  ratePerSecond?: number;
 }
 
 export interface LoadResult {
@@ -66,20 +73,57 @@ function run(spec: LoadSpec, seconds: number, latencies?: number[]): Promise<aut
   });
 }
 
-async function main(spec: LoadSpec): Promise<LoadResult> {
-  if (spec.warmupSeconds > 0) await run(spec, spec.warmupSeconds);
-  const samples: number[] = [];
-  const r = await run(spec, spec.durationSeconds, samples);
+/** Open-loop load at a fixed rate with node:http (autocannon's rate limit sends each second's budget in a burst). */
+async function runPaced(spec: LoadSpec, seconds: number, latencies?: number[]): Promise<LoadResult> {
+  const rate = spec.ratePerSecond!;
+  const agent = new Agent({ keepAlive: true, maxSockets: spec.connections });
+  const origin = new URL(spec.origin);
+  const statusCodes: Record<string, number> = {};
+  let errors = 0;
+  let non2xx = 0;
+  let completed = 0;
+  const total = Math.round(rate * seconds);
+  const start = performance.now();
+  const inFlight: Promise<void>[] = [];
+  for (let i = 0; i < total; i++) {
+    const due = start + (i * 1000) / rate;
+    const wait = due - performance.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    const path = spec.paths[i % spec.paths.length];
+    inFlight.push(
+      new Promise<void>((resolve) => {
+        const req = request(
+          { agent, host: origin.hostname, port: origin.port, path, method: spec.method, headers: spec.headers },
+          (res) => {
+            res.resume();
+            res.on('end', () => {
+              completed++;
+              statusCodes[res.statusCode!] = (statusCodes[res.statusCode!] ?? 0) + 1;
+              if (res.statusCode! < 200 || res.statusCode! >= 300) non2xx++;
+              latencies?.push(performance.now() - due);
+              resolve();
+            });
+          },
+        );
+        req.on('error', () => {
+          errors++;
+          resolve();
+        });
+        req.end(spec.body);
+      }),
+    );
+  }
+  await Promise.all(inFlight);
+  const duration = (performance.now() - start) / 1000;
+  agent.destroy();
+  return summarize(latencies ?? [], { requestsPerSecond: completed / duration, totalRequests: completed, durationSeconds: duration, non2xx, errors, timeouts: 0, statusCodes });
+}
+
+function summarize(samples: number[], counts: Omit<LoadResult, 'latencyMs'>): LoadResult {
   const sorted = Float64Array.from(samples).sort();
   const mean = samples.reduce((a, b) => a + b, 0) / (samples.length || 1);
-  const statusCodes: Record<string, number> = {};
-  for (const [code, stat] of Object.entries(r.statusCodeStats ?? {})) statusCodes[code] = stat?.count ?? 0;
   return {
-    // Completed responses over the measured wall time (autocannon stops at the first tick after `duration`,
-    // so the window is ~1 s longer than asked; its `requests.average` is the same figure).
-    requestsPerSecond: r.requests.total / r.duration,
-    totalRequests: r.requests.total,
-    durationSeconds: r.duration,
+    ...counts,
     latencyMs: {
       p50: percentile(sorted, 0.5),
       p90: percentile(sorted, 0.9),
@@ -87,11 +131,30 @@ async function main(spec: LoadSpec): Promise<LoadResult> {
       mean,
       max: sorted.length ? sorted[sorted.length - 1] : NaN,
     },
+  };
+}
+
+async function main(spec: LoadSpec): Promise<LoadResult> {
+  if (spec.ratePerSecond) {
+    if (spec.warmupSeconds > 0) await runPaced(spec, spec.warmupSeconds);
+    return runPaced(spec, spec.durationSeconds, []);
+  }
+  if (spec.warmupSeconds > 0) await run(spec, spec.warmupSeconds);
+  const samples: number[] = [];
+  const r = await run(spec, spec.durationSeconds, samples);
+  const statusCodes: Record<string, number> = {};
+  for (const [code, stat] of Object.entries(r.statusCodeStats ?? {})) statusCodes[code] = stat?.count ?? 0;
+  return summarize(samples, {
+    // Completed responses over the measured wall time (autocannon stops at the first tick after `duration`,
+    // so the window is ~1 s longer than asked; its `requests.average` is the same figure).
+    requestsPerSecond: r.requests.total / r.duration,
+    totalRequests: r.requests.total,
+    durationSeconds: r.duration,
     non2xx: r.non2xx,
     errors: r.errors,
     timeouts: r.timeouts,
     statusCodes,
-  };
+  });
 }
 
 // The parent going away (Ctrl-C, crash) must not leave a load generator running.

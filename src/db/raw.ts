@@ -2,7 +2,9 @@
 // value through its SQL tree: for a 50-row insert of a 20-column table that costs more CPU than PostgreSQL
 // spends running it (measured: a third of the server's time under auth-url load). These helpers keep Drizzle's
 // table definitions (column names, value mapping) and only skip the builder.
+import { createHash } from 'node:crypto';
 import { getTableColumns, getTableName, type Column } from 'drizzle-orm';
+import pg from 'pg';
 import type { PgTable } from 'drizzle-orm/pg-core';
 import type { Db } from './database.ts';
 
@@ -10,13 +12,39 @@ interface DriverClient {
   query(text: string, params: unknown[]): Promise<{ rows: unknown[] }>;
 }
 
-/** Runs one parameterised statement on the pool (PostgreSQL) or the embedded database (PGlite). */
-export async function rawQuery<T>(db: Db, text: string, params: unknown[]): Promise<T[]> {
+const statementNames = new Map<string, string>();
+
+/**
+ * Runs one parameterised statement on the pool (PostgreSQL) or the embedded database (PGlite). `prepare`
+ * makes it a named prepared statement on PostgreSQL (parsed and planned once per connection, not per call):
+ * for statements run on every request whose text comes from a small fixed set.
+ */
+export async function rawQuery<T>(db: Db, text: string, params: unknown[], opts: { prepare?: boolean } = {}): Promise<T[]> {
   const client = (db as unknown as { $client: DriverClient }).$client;
+  if (opts.prepare && client instanceof pg.Pool) {
+    let name = statementNames.get(text);
+    if (!name) statementNames.set(text, (name = `sb_${createHash('sha1').update(text).digest('base64url')}`));
+    return (await client.query({ name, text, values: params })).rows as T[];
+  }
   return (await client.query(text, params)).rows as T[];
 }
 
 const quote = (name: string) => `"${name.replace(/"/g, '""')}"`;
+
+/** A column's quoted SQL name, for statements written here. */
+export const columnName = (column: Column) => quote(column.name);
+
+/**
+ * A select list of a table's columns but `omit`, each aliased to its Drizzle property name (`"org_id" as
+ * "orgId"`), so rows come back shaped as Drizzle would return them. Values need no mapping: both drivers
+ * already give timestamps as Date, jsonb as objects and arrays as arrays.
+ */
+export function selectList<T extends PgTable>(table: T, omit: readonly (keyof T['$inferSelect'])[] = []): string {
+  return Object.entries(getTableColumns(table) as Record<string, Column>)
+    .filter(([key]) => !omit.includes(key as keyof T['$inferSelect']))
+    .map(([key, column]) => `${quote(column.name)} as ${quote(key)}`)
+    .join(', ');
+}
 
 /**
  * `insert into "table" ("a", "b") values ($1, $2), ($3, $4)` for rows given by their Drizzle property names

@@ -81,9 +81,7 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions): Promise<Fas
   const v1Limiter = opts.rateLimits.limiter('v1', v1Limit);
   await app.register(async (v1) => {
     useNativeErrors(v1);
-    rateLimit(v1, v1Limiter, v1Limit, (req, reply) =>
-      reply.code(429).send({ success: false, error: 'Too many requests', message: `The limit is ${v1Limit} requests per minute per API key` }),
-    );
+    rateLimit(v1, v1Limiter, v1Limit, () => ({ success: false, error: 'Too many requests', message: `The limit is ${v1Limit} requests per minute per API key` }));
     requireApiKey(v1, ctx.db, opts.localAdminToken);
     await v1.register(networkConfigRoutes(ctx));
     await v1.register(connectApiRoutes(ctx));

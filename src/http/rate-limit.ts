@@ -4,6 +4,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { lte } from 'drizzle-orm';
 import { Redis } from 'ioredis';
+import { LRUCache } from 'lru-cache';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { batched, perDatabase } from '../db/batch.ts';
 import type { Db } from '../db/database.ts';
@@ -118,25 +119,53 @@ function setHeaders(reply: FastifyReply, limit: number, res: RateLimiterRes) {
 }
 
 /**
- * Adds the limit to a scope, counted per API key (per client address when no key is sent). `onLimited`
- * writes the surface's own 429 body.
+ * Adds the limit to a scope, counted per API key (per client address when no key is sent). `limitedBody` is
+ * the surface's own 429 body.
+ *
+ * A read (GET/HEAD) changes nothing, so when the caller's last count left room it runs while its request is
+ * being counted, and the answer waits for the count: the count's round trip overlaps the read's instead of
+ * preceding it. If the count says the limit was passed, the read's answer is dropped for the 429. A caller
+ * with no room left (or not yet seen) is counted first, so a client past its limit never gets reads run.
  */
-export function rateLimit(
-  app: FastifyInstance,
-  limiter: RateLimiter,
-  perMinute: number,
-  onLimited: (req: FastifyRequest, reply: FastifyReply) => unknown,
-) {
+export function rateLimit(app: FastifyInstance, limiter: RateLimiter, perMinute: number, limitedBody: (req: FastifyRequest) => object) {
+  const roomLeft = new LRUCache<string, number>({ max: 10_000, ttl: WINDOW_MS });
+  const counting = new WeakMap<FastifyRequest, Promise<RateLimiterRes>>();
+
+  /** Counts the request; sets the headers and returns whether it is within the limit. */
+  async function count(req: FastifyRequest, reply: FastifyReply, subject: string, pending: Promise<RateLimiterRes>): Promise<boolean> {
+    try {
+      const res = await pending;
+      roomLeft.set(subject, res.remainingPoints, { ttl: res.msBeforeNext });
+      setHeaders(reply, perMinute, res);
+      return true;
+    } catch (err) {
+      if (!(err instanceof RateLimiterRes)) throw err;
+      roomLeft.set(subject, 0, { ttl: Math.max(1, err.msBeforeNext) });
+      setHeaders(reply, perMinute, err);
+      reply.header('retry-after', Math.max(1, Math.ceil(err.msBeforeNext / 1000)));
+      return false;
+    }
+  }
+
   app.addHook('onRequest', async (req, reply) => {
     const keyHash = presentedKeyHash(req);
     const subject = keyHash ? `key:${keyHash}` : `ip:${req.ip}`;
-    try {
-      setHeaders(reply, perMinute, await limiter.consume(subject));
-    } catch (err) {
-      if (!(err instanceof RateLimiterRes)) throw err;
-      setHeaders(reply, perMinute, err);
-      reply.header('retry-after', Math.max(1, Math.ceil(err.msBeforeNext / 1000)));
-      return onLimited(req, reply);
+    const pending = limiter.consume(subject);
+    if ((req.method === 'GET' || req.method === 'HEAD') && (roomLeft.get(subject) ?? 0) > 0) {
+      pending.catch(() => {}); // settled in onSend
+      counting.set(req, pending);
+      return;
     }
+    if (!(await count(req, reply, subject, pending))) return reply.code(429).send(limitedBody(req));
+  });
+
+  app.addHook('onSend', async (req, reply, payload) => {
+    const pending = counting.get(req);
+    if (!pending) return payload;
+    counting.delete(req);
+    const keyHash = presentedKeyHash(req);
+    if (await count(req, reply, keyHash ? `key:${keyHash}` : `ip:${req.ip}`, pending)) return payload;
+    reply.code(429).header('content-type', 'application/json; charset=utf-8');
+    return JSON.stringify(limitedBody(req));
   });
 }

@@ -86,7 +86,7 @@ export function ocoyaRoutes(ctx: AppContext, limits: RateLimitStore) {
       return reply.code(500).send({ message: 'Unknown error.' });
     });
     app.setNotFoundHandler((req, reply) => reply.code(404).send({ message: 'Not found.' }));
-    rateLimit(app, limiter, OCOYA_REQUESTS_PER_MINUTE, (req, reply) => reply.code(429).send({ message: 'Too many requests.' }));
+    rateLimit(app, limiter, OCOYA_REQUESTS_PER_MINUTE, () => ({ message: 'Too many requests.' }));
     app.addHook('onRequest', async (req) => {
       const key = presentedApiKey(req);
       if (!key) throw new OcoyaError(401, 'Missing API token.');

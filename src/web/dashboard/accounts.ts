@@ -3,7 +3,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { AppContext } from '../../context.ts';
-import { findAccount, listAccounts, type AccountRow } from '../../accounts/accounts.ts';
+import { findAccount, listAccounts, type AccountRow, type ListedAccount } from '../../accounts/accounts.ts';
 import { disconnectAccount } from '../../accounts/disconnect.ts';
 import { createFlow } from '../../connect/flows.ts';
 import { findNetworkConfig } from '../../networks/network-configs.ts';
@@ -37,7 +37,7 @@ function query(filters: Partial<Filters>): string {
 
 export function accountPages(app: FastifyInstance, ctx: AppContext) {
   // Accounts connected with an app password (Bluesky) have no link to hand out: they reconnect through the API.
-  const reconnectable = (a: AccountRow) => ctx.adapters.get(a.network as NetworkId)?.connection !== 'app_password';
+  const reconnectable = (a: ListedAccount) => ctx.adapters.get(a.network as NetworkId)?.connection !== 'app_password';
 
   app.get<{ Querystring: Record<string, unknown> }>(`${DASHBOARD}/accounts`, async (req, reply) => {
     const session = signedIn(req);
