@@ -129,13 +129,13 @@ function setHeaders(reply: FastifyReply, limit: number, res: RateLimiterRes) {
  */
 export function rateLimit(app: FastifyInstance, limiter: RateLimiter, perMinute: number, limitedBody: (req: FastifyRequest) => object) {
   const roomLeft = new LRUCache<string, number>({ max: 10_000, ttl: WINDOW_MS });
-  const counting = new WeakMap<FastifyRequest, Promise<RateLimiterRes>>();
+  const counting = new WeakMap<FastifyRequest, { subject: string; pending: Promise<RateLimiterRes> }>();
 
-  /** Counts the request; sets the headers and returns whether it is within the limit. */
-  async function count(req: FastifyRequest, reply: FastifyReply, subject: string, pending: Promise<RateLimiterRes>): Promise<boolean> {
+  /** Settles a request's count: sets the headers and returns whether it is within the limit. */
+  async function settle(reply: FastifyReply, subject: string, pending: Promise<RateLimiterRes>): Promise<boolean> {
     try {
       const res = await pending;
-      roomLeft.set(subject, res.remainingPoints, { ttl: res.msBeforeNext });
+      roomLeft.set(subject, res.remainingPoints, { ttl: Math.max(1, res.msBeforeNext) });
       setHeaders(reply, perMinute, res);
       return true;
     } catch (err) {
@@ -153,18 +153,17 @@ export function rateLimit(app: FastifyInstance, limiter: RateLimiter, perMinute:
     const pending = limiter.consume(subject);
     if ((req.method === 'GET' || req.method === 'HEAD') && (roomLeft.get(subject) ?? 0) > 0) {
       pending.catch(() => {}); // settled in onSend
-      counting.set(req, pending);
+      counting.set(req, { subject, pending });
       return;
     }
-    if (!(await count(req, reply, subject, pending))) return reply.code(429).send(limitedBody(req));
+    if (!(await settle(reply, subject, pending))) return reply.code(429).send(limitedBody(req));
   });
 
   app.addHook('onSend', async (req, reply, payload) => {
-    const pending = counting.get(req);
-    if (!pending) return payload;
+    const counted = counting.get(req);
+    if (!counted) return payload;
     counting.delete(req);
-    const keyHash = presentedKeyHash(req);
-    if (await count(req, reply, keyHash ? `key:${keyHash}` : `ip:${req.ip}`, pending)) return payload;
+    if (await settle(reply, counted.subject, counted.pending)) return payload;
     reply.code(429).header('content-type', 'application/json; charset=utf-8');
     return JSON.stringify(limitedBody(req));
   });
