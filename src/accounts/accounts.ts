@@ -237,9 +237,9 @@ const c = {
 
 /**
  * An organization's accounts in id (creation) order, filtered; `cursor` (the last id of the previous page) pages
- * by keyset, so any depth costs one index range scan (`offset` is there for clients that page that way). This is the API's most read path, so the statement is
- * written here and run on the driver (db/raw.ts): Drizzle's builder and row mapping cost more CPU than the
- * query itself on a 50-row page.
+ * by keyset, so any depth costs one index range scan (`offset` is there for clients that page that way). Rows
+ * for the dashboard; the API's list is listAccountsJson. Both run on the driver (db/raw.ts): Drizzle's builder
+ * and row mapping cost more CPU than the query itself on a 50-row page.
  */
 export async function listAccounts(db: Db, orgId: string, filters: AccountFilters, page: ListPage): Promise<ListedAccount[]> {
   const { where, params, limitOffset } = listQuery(orgId, filters, page);

@@ -2,7 +2,6 @@
 // request). Each caller still waits until its own row is durably written, but rows that arrive while a write
 // is in flight go to the database together in the next one: under load, N concurrent requests cost one round
 // trip and one commit instead of N, and a lone request waits for nothing (there is no timer).
-import type { Db } from './database.ts';
 
 export interface BatchOptions {
   /** Rows per statement at most (PostgreSQL takes up to 65,535 parameters per statement). */
@@ -55,14 +54,4 @@ export function batched<T, R>(write: (items: T[]) => Promise<R[]>, opts: BatchOp
       // The microtask lets rows added in the same tick join this batch.
       if (running < concurrency) queueMicrotask(() => void (queue.length && running < concurrency && run()));
     });
-}
-
-/** One instance of something per database handle (per process, and per server in tests that start several). */
-export function perDatabase<V>(make: (db: Db) => V): (db: Db) => V {
-  const made = new WeakMap<Db, V>();
-  return (db) => {
-    let value = made.get(db);
-    if (!value) made.set(db, (value = make(db)));
-    return value;
-  };
 }

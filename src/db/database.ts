@@ -94,3 +94,13 @@ async function openPglite(opts: OpenOptions): Promise<Database> {
     throw err;
   }
 }
+
+/** One instance of something per database handle (per process, and per server in tests that start several). */
+export function perDatabase<V>(make: (db: Db) => V): (db: Db) => V {
+  const made = new WeakMap<Db, V>();
+  return (db) => {
+    let value = made.get(db);
+    if (!value) made.set(db, (value = make(db)));
+    return value;
+  };
+}

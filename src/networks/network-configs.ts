@@ -5,8 +5,7 @@ import { LRUCache } from 'lru-cache';
 import { disconnectedColumns, emitAccountEvent } from '../accounts/accounts.ts';
 import type { AppContext } from '../context.ts';
 import { callbackUrl } from '../context.ts';
-import { perDatabase } from '../db/batch.ts';
-import type { Db, DbOrTx } from '../db/database.ts';
+import { perDatabase, type Db, type DbOrTx } from '../db/database.ts';
 import { connectFlows, networkConfigs, socialAccounts } from '../db/schema.ts';
 import { newId } from '../security/ids.ts';
 import type { AppCredentials, NetworkAdapter, NetworkId } from '../providers/types.ts';
@@ -102,7 +101,7 @@ export async function findNetworkConfig(db: DbOrTx, orgId: string, idOrNetwork: 
  * at once in the process that made it, and within this long in any other process on the same PostgreSQL.
  * Only the start of a flow reads the remembered copy: the callback, refresh and revoke read the row itself.
  */
-export const NETWORK_CONFIG_TTL_MS = 5_000;
+const NETWORK_CONFIG_TTL_MS = 5_000;
 const recentConfigs = perDatabase(() => new LRUCache<string, NetworkConfigRow>({ max: 10_000, ttl: NETWORK_CONFIG_TTL_MS }));
 
 /** The organization's config for a network, for starting a flow (see NETWORK_CONFIG_TTL_MS). */

@@ -11,11 +11,11 @@ import type { AppContext } from '../context.ts';
 import { callbackUrl } from '../context.ts';
 import { createFlow, FLOW_TTL_MS } from '../connect/flows.ts';
 import { organizations, socialAccounts } from '../db/schema.ts';
-import { presentedApiKey } from '../http/auth.ts';
+import { presentedKeyHash } from '../http/auth.ts';
 import { ApiError, validationIssues } from '../http/errors.ts';
 import { rateLimit, type RateLimitStore } from '../http/rate-limit.ts';
 import { appCredentials, networkConfigForFlow } from '../networks/network-configs.ts';
-import { authenticateApiKey, type Caller } from '../orgs/api-keys.ts';
+import { authenticateApiKeyHash, type Caller } from '../orgs/api-keys.ts';
 import { findWorkspace, listWorkspaces, workspaceUserCount } from '../orgs/workspaces.ts';
 import type { NetworkId } from '../providers/types.ts';
 
@@ -88,9 +88,9 @@ export function ocoyaRoutes(ctx: AppContext, limits: RateLimitStore) {
     app.setNotFoundHandler((req, reply) => reply.code(404).send({ message: 'Not found.' }));
     rateLimit(app, limiter, OCOYA_REQUESTS_PER_MINUTE, () => ({ message: 'Too many requests.' }));
     app.addHook('onRequest', async (req) => {
-      const key = presentedApiKey(req);
-      if (!key) throw new OcoyaError(401, 'Missing API token.');
-      const caller = await authenticateApiKey(ctx.db, key);
+      const keyHash = presentedKeyHash(req);
+      if (!keyHash) throw new OcoyaError(401, 'Missing API token.');
+      const caller = await authenticateApiKeyHash(ctx.db, keyHash);
       if (!caller) throw new OcoyaError(403, 'Invalid API token.');
       req.caller = caller;
     });

@@ -2,8 +2,7 @@
 // slow hash). Lookup is by hash, so a revoked or unknown key costs one indexed read.
 import { and, desc, eq, isNull } from 'drizzle-orm';
 import { LRUCache } from 'lru-cache';
-import { perDatabase } from '../db/batch.ts';
-import type { Db, DbOrTx } from '../db/database.ts';
+import { perDatabase, type Db, type DbOrTx } from '../db/database.ts';
 import { apiKeys } from '../db/schema.ts';
 import { newId } from '../security/ids.ts';
 import { randomToken, sha256 } from '../security/secrets.ts';
@@ -56,7 +55,7 @@ const lastUsedWrites = new Map<string, number>();
  * A revoked key stops working at once in the process that revoked it, and within this long in any other
  * process on the same PostgreSQL. Unknown keys are never remembered: each costs a read.
  */
-export const VERIFIED_KEY_TTL_MS = 5_000;
+const VERIFIED_KEY_TTL_MS = 5_000;
 const verifiedKeys = perDatabase(() => new LRUCache<string, Caller>({ max: 10_000, ttl: VERIFIED_KEY_TTL_MS }));
 
 export async function authenticateApiKey(db: Db, presented: string): Promise<Caller | undefined> {
