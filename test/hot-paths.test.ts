@@ -100,6 +100,60 @@ describe('the rate-limit counter', () => {
   });
 });
 
+describe('a busy key', () => {
+  /** Consumes one at a time, about one per millisecond, for `ms` (a sustained rate); returns each number. */
+  async function sustained(consume: () => Promise<RateLimiterRes>, ms: number) {
+    const numbers: number[] = [];
+    for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 1))) numbers.push((await consume()).consumedPoints);
+    return numbers;
+  }
+  const counter = async (key: string) =>
+    (await t.server.ctx.db.select({ points: rateLimits.points }).from(rateLimits).where(eq(rateLimits.key, key)))[0]?.points ?? 0;
+
+  it('is counted exactly, with numbers taken ahead in small blocks rather than one upsert per request', async () => {
+    const store = createRateLimitStore({ db: t.server.ctx.db });
+    const name = `busy-${newId()}`;
+    const limiter = store.limiter(name, 100_000); // takes at most 2 % (2,000) ahead
+    const numbers = await sustained(() => limiter.consume('key:busy'), 1_300);
+    // One process alone: every request has its own number, in order, with no gaps.
+    expect(numbers).toEqual(numbers.map((_, i) => i + 1));
+    // The shared counter ran ahead of the requests (numbers were taken in blocks), by no more than one block.
+    const points = await counter(`rl:${name}:key:busy`);
+    expect(points).toBeGreaterThan(numbers.length);
+    expect(points - numbers.length).toBeLessThanOrEqual(2_000);
+    await store.close();
+  });
+
+  it('shared by two processes is never admitted past its limit, and past it costs no more writes', async () => {
+    const [a, b] = [createRateLimitStore({ db: t.server.ctx.db }), createRateLimitStore({ db: t.server.ctx.db })];
+    const name = `shared-${newId()}`;
+    const limit = 3_000; // each process takes at most 60 ahead
+    const [la, lb] = [a.limiter(name, limit), b.limiter(name, limit)];
+    const admitted: number[] = [];
+    const refused = [0, 0];
+    while (refused[0] < 5 || refused[1] < 5) {
+      for (const [i, limiter] of [la, lb].entries()) {
+        try {
+          admitted.push((await limiter.consume('key:shared')).consumedPoints);
+        } catch (res) {
+          expect(res).toBeInstanceOf(RateLimiterRes);
+          refused[i]++;
+        }
+      }
+    }
+    expect(new Set(admitted).size).toBe(admitted.length);
+    expect(Math.max(...admitted)).toBeLessThanOrEqual(limit);
+    // Numbers one process took ahead and never used are lost to the window: at most one block per process.
+    expect(admitted.length).toBeGreaterThanOrEqual(limit - 2 * 60);
+    // Once refused, each process refuses the rest of the window itself, without writing.
+    const before = await counter(`rl:${name}:key:shared`);
+    for (let i = 0; i < 10; i++) await expect(la.consume('key:shared')).rejects.toBeInstanceOf(RateLimiterRes);
+    for (let i = 0; i < 10; i++) await expect(lb.consume('key:shared')).rejects.toBeInstanceOf(RateLimiterRes);
+    expect(await counter(`rl:${name}:key:shared`)).toBe(before);
+    await Promise.all([a.close(), b.close()]);
+  });
+});
+
 describe('changes take effect at once', () => {
   it('a config whose redirect_uris changed, or that was removed, is not used from memory', async () => {
     const other = await startTestServer();
@@ -128,6 +182,26 @@ describe('changes take effect at once', () => {
     for (let i = 0; i < 3; i++) expect((await t.api('POST', '/v1/social-networks/sandbox/auth-url', {}, key)).status).toBe(200);
     expect((await t.api('DELETE', `/v1/api-keys/${created.body.data.id}`)).status).toBe(200);
     expect((await t.api('POST', '/v1/social-networks/sandbox/auth-url', {}, key)).status).toBe(401);
+  });
+});
+
+describe("a key's last use", () => {
+  it('shows in the key list after the key is used (written beside the request, not in its way)', async () => {
+    const created = await t.api('POST', '/v1/api-keys', { name: 'stamped' });
+    const lastUsed = async () =>
+      ((await t.api('GET', '/v1/api-keys')).body.data as Array<{ id: string; last_used_at: string | null }>).find((k) => k.id === created.body.data.id)!
+        .last_used_at;
+    expect(await lastUsed()).toBeNull();
+    const before = Date.now();
+    expect((await t.api('GET', '/v1/social-accounts', undefined, created.body.data.key)).status).toBe(200);
+    // The stamp is committed beside the request, so another connection may read just before it lands.
+    let stamp: string | null = null;
+    for (let i = 0; i < 50 && !stamp; i++) {
+      stamp = await lastUsed();
+      if (!stamp) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(stamp).not.toBeNull();
+    expect(Date.parse(stamp!)).toBeGreaterThanOrEqual(before - 1000);
   });
 });
 
