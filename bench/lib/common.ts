@@ -5,8 +5,6 @@ import { createServer } from 'node:net';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { loadConfig } from '../../src/config.ts';
-import { serve, type RunningServer } from '../../src/server.ts';
 import type { LoadResult, LoadSpec } from './loadgen.ts';
 
 export type { LoadResult, LoadSpec };
@@ -69,17 +67,22 @@ export async function createBenchDatabase(): Promise<BenchDatabase> {
 }
 
 export interface Switchboard {
-  server: RunningServer;
+  server: { close(): Promise<void> };
   origin: string;
   apiKey: string;
   api<T = any>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }>;
 }
 
-/** `serve()` on 127.0.0.1 with the given PostgreSQL database, warn-level logs, no background worker. */
+const serverProcessPath = fileURLToPath(new URL('./server-process.ts', import.meta.url));
+
+/**
+ * A real server (`serve()`) on 127.0.0.1 with the given PostgreSQL database, warn-level logs, no background
+ * worker, in its own process (server-process.ts).
+ */
 export async function startSwitchboard(databaseUrl: string): Promise<Switchboard> {
   const port = await freePort();
   const origin = `http://127.0.0.1:${port}`;
-  const config = loadConfig({
+  const env = {
     PORT: String(port),
     HOST: '127.0.0.1',
     PUBLIC_URL: origin,
@@ -89,13 +92,37 @@ export async function startSwitchboard(databaseUrl: string): Promise<Switchboard
     SWITCHBOARD_BOOTSTRAP_API_KEY: BENCH_API_KEY,
     SWITCHBOARD_ALLOW_PRIVATE_URLS: 'true',
     // The per-key limit (600/min by default) would turn a load test into a 429 test. The limiter still runs
-    // (its counter upsert is part of every measured request); only the ceiling is out of reach.
+    // (its counter is part of every measured request); only the ceiling is out of reach.
     SWITCHBOARD_RATE_LIMIT_PER_MINUTE: String(RATE_LIMIT_PER_MINUTE),
     LOG_LEVEL: 'warn',
-  });
-  const server = await serve(config, { worker: false });
+  };
+  const child = fork(serverProcessPath, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  const reply = (want: 'ready' | 'closed') =>
+    new Promise<void>((resolve, reject) => {
+      // Gone is as good as closed (cleanup on Ctrl-C stops child processes first).
+      const onExit = (code: number | null) => (want === 'closed' ? resolve() : reject(new Error(`server process exited with code ${code}`)));
+      child.once('exit', onExit);
+      child.once('message', (msg: { ready?: true; closed?: true; error?: string }) => {
+        child.off('exit', onExit);
+        if (msg[want]) resolve();
+        else reject(new Error(`server process failed: ${msg.error ?? JSON.stringify(msg)}`));
+      });
+    });
+  const ready = reply('ready');
+  child.send({ start: env });
+  await ready;
+  let closing: Promise<void> | undefined;
   return {
-    server,
+    server: {
+      close: () =>
+        (closing ??= child.connected ? (() => {
+          const closed = reply('closed');
+          child.send('close');
+          return closed;
+        })() : Promise.resolve()),
+    },
     origin,
     apiKey: BENCH_API_KEY,
     async api(method, path, body) {

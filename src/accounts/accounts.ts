@@ -250,6 +250,10 @@ export async function listAccounts(db: Db, orgId: string, filters: AccountFilter
  * The same page as the API's JSON, made by PostgreSQL: `data` is the JSON array of account views (VIEW_FIELDS),
  * ready to go into the response as it is. No row is parsed, mapped or serialised in Node.
  */
+// The statement's text for each combination of filters (a handful), built once: the same string each time
+// also spares re-hashing it to find its prepared statement.
+const listJsonStatements = new Map<string, string>();
+
 export async function listAccountsJson(
   db: Db,
   orgId: string,
@@ -257,10 +261,16 @@ export async function listAccountsJson(
   page: ListPage,
 ): Promise<{ data: string; count: number; lastId: string | null }> {
   const { where, params, limitOffset } = listQuery(orgId, filters, page);
+  const key = `${where} ${limitOffset}`;
+  let text = listJsonStatements.get(key);
+  if (!text) {
+    text = `select coalesce(json_agg(${VIEW_JSON_SQL} order by ${c.id}), '[]')::text as data, count(*)::int as count, max(${c.id}) as last_id
+       from (select * from "social_accounts" where ${where} order by ${c.id} ${limitOffset}) as page`;
+    listJsonStatements.set(key, text);
+  }
   const [result] = await rawQuery<{ data: string; count: number; last_id: string | null }>(
     db,
-    `select coalesce(json_agg(${VIEW_JSON_SQL} order by ${c.id}), '[]')::text as data, count(*)::int as count, max(${c.id}) as last_id
-       from (select * from "social_accounts" where ${where} order by ${c.id} ${limitOffset}) as page`,
+    text,
     params,
     // One text per combination of filters: a handful in practice, each prepared once per connection.
     { prepare: true },

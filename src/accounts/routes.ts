@@ -79,7 +79,9 @@ export function accountRoutes(ctx: AppContext) {
         const nextCursor = page.count === q.limit ? page.lastId : null;
         return sendSerialized(
           reply,
-          `{"success":true,"data":${page.data},"count":${page.count},"limit":${q.limit},"offset":${q.cursor ? 0 : q.offset},"next_cursor":${JSON.stringify(nextCursor)}}`,
+          '{"success":true,"data":',
+          page.data,
+          `,"count":${page.count},"limit":${q.limit},"offset":${q.cursor ? 0 : q.offset},"next_cursor":${JSON.stringify(nextCursor)}}`,
         );
       },
     );
