@@ -135,12 +135,9 @@ function databaseLimiter(db: Db, keyPrefix: string, points: number, insurance: R
       }
       state.sampleCount++;
 
-      if (now < state.expire && state.next <= state.last) {
-        const count = state.next++;
-        // Past the limit: the rest of this window is refused here without asking the database again.
-        if (count > points) state.last = Number.MAX_SAFE_INTEGER;
-        return verdict(count, state.expire - now);
-      }
+      // Numbers taken ahead only ever admit: a refusal always comes from the shared counter, so a window that
+      // was reset there (or has passed) is seen at once.
+      if (now < state.expire && state.next <= Math.min(state.last, points)) return verdict(state.next++, state.expire - now);
 
       const ahead = state.reserving ? 0 : Math.min(maxAhead, Math.floor((state.rate * RESERVE_HORIZON_MS) / 1000));
       let numbers: Numbers;
@@ -152,12 +149,7 @@ function databaseLimiter(db: Db, keyPrefix: string, points: number, insurance: R
       } finally {
         if (ahead > 0) state.reserving = false;
       }
-      if (numbers.first > points) {
-        // Past the limit: the rest of this window is refused here without asking the database again.
-        Object.assign(state, { next: numbers.first + 1, last: Number.MAX_SAFE_INTEGER, expire: numbers.expire });
-      } else if (ahead > 0) {
-        Object.assign(state, { next: numbers.first + 1, last: numbers.last, expire: numbers.expire });
-      }
+      if (ahead > 0) Object.assign(state, { next: numbers.first + 1, last: numbers.last, expire: numbers.expire });
       return verdict(numbers.first, Math.max(0, numbers.expire - Date.now()));
     },
   };
