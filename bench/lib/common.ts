@@ -96,7 +96,9 @@ export async function startSwitchboard(databaseUrl: string): Promise<Switchboard
     SWITCHBOARD_RATE_LIMIT_PER_MINUTE: String(RATE_LIMIT_PER_MINUTE),
     LOG_LEVEL: 'warn',
   };
-  const child = fork(serverProcessPath, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  // BENCH_SERVER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=tmp/prof", profiles the server (NODE_OPTIONS refuses those).
+  const nodeArgs = process.env.BENCH_SERVER_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [];
+  const child = fork(serverProcessPath, [], { execArgv: [...nodeArgs, '--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   children.add(child);
   child.once('exit', () => children.delete(child));
   const reply = (want: 'ready' | 'closed') =>
@@ -177,7 +179,9 @@ export function onCleanup(fn: () => Promise<unknown>) {
 let cleaning: Promise<void> | undefined;
 export function cleanup(): Promise<void> {
   return (cleaning ??= (async () => {
-    for (const child of children) child.kill();
+    // Load generators first (a run in progress), then the registered steps (the server closes gracefully, and
+    // writes its profile if asked to), then anything still running.
+    for (const child of children) if (child.spawnargs.some((arg) => arg.endsWith('loadgen.ts'))) child.kill();
     for (const fn of cleanups.reverse()) {
       try {
         await fn();
@@ -185,6 +189,7 @@ export function cleanup(): Promise<void> {
         console.error('cleanup step failed:', err);
       }
     }
+    for (const child of children) child.kill();
   })());
 }
 
