@@ -246,14 +246,14 @@ export async function listAccounts(db: Db, orgId: string, filters: AccountFilter
   return rawQuery<ListedAccount>(db, `select ${LISTED_COLUMNS} from "social_accounts" where ${where} order by ${c.id} ${limitOffset}`, params);
 }
 
-/**
- * The same page as the API's JSON, made by PostgreSQL: `data` is the JSON array of account views (VIEW_FIELDS),
- * ready to go into the response as it is. No row is parsed, mapped or serialised in Node.
- */
 // The statement's text for each combination of filters (a handful), built once: the same string each time
 // also spares re-hashing it to find its prepared statement.
 const listJsonStatements = new Map<string, string>();
 
+/**
+ * The same page as the API's JSON, made by PostgreSQL: `data` is the JSON array of account views (VIEW_FIELDS),
+ * ready to go into the response as it is. No row is parsed, mapped or serialised in Node.
+ */
 export async function listAccountsJson(
   db: Db,
   orgId: string,
