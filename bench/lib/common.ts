@@ -103,7 +103,7 @@ export async function startSwitchboard(databaseUrl: string): Promise<Switchboard
   child.once('exit', () => children.delete(child));
   const reply = (want: 'ready' | 'closed') =>
     new Promise<void>((resolve, reject) => {
-      // Gone is as good as closed (cleanup on Ctrl-C stops child processes first).
+      // Gone is as good as closed (a server process stopped by a signal, say).
       const onExit = (code: number | null) => (want === 'closed' ? resolve() : reject(new Error(`server process exited with code ${code}`)));
       child.once('exit', onExit);
       child.once('message', (msg: { ready?: true; closed?: true; error?: string }) => {
