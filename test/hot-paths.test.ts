@@ -230,7 +230,7 @@ describe('batched writes', () => {
   });
 });
 
-describe('the account list, written by PostgreSQL', () => {
+describe('the account list', () => {
   it('shows every account exactly as GET /v1/social-accounts/{id} does, in the documented shape', async () => {
     const other = await startTestServer();
     try {
@@ -238,7 +238,7 @@ describe('the account list, written by PostgreSQL', () => {
       const [{ id: orgId }] = await db.select({ id: organizations.id }).from(organizations).limit(1);
       const base = { orgId, network: 'sandbox', accountType: 'personal' };
       await db.insert(socialAccounts).values([
-        { ...base, id: newId(), networkUniqueId: 'u-1', username: 'ann', nickname: 'Ann "quoted" \\ name', tenantId: 't-1', scopes: ['a', 'b c'] },
+        { ...base, id: newId(), networkUniqueId: 'u-1', username: 'ann', nickname: 'Ann "quoted" \\ name\t\u0001', tenantId: 't-1', scopes: ['a', 'b c'] },
         { ...base, id: newId(), networkUniqueId: 'u-2', username: null, nickname: null, profilePictureUrl: 'https://cdn.example.test/p.png?x=1&y=2', tenantId: null, scopes: [] },
         {
           ...base,
@@ -253,6 +253,8 @@ describe('the account list, written by PostgreSQL', () => {
       ]);
       // Microseconds as PostgreSQL's now() writes them: the list cuts them as a JavaScript Date does.
       await db.execute(sql`update social_accounts set created_at = '2030-01-02 03:04:05.678999+00', token_expires_at = coalesce(token_expires_at, '2029-12-31 23:59:59.999999+00') where network_unique_id = 'u-1'`);
+      // Whole seconds and a one-digit fraction: PostgreSQL writes no trailing zeros.
+      await db.execute(sql`update social_accounts set created_at = '2030-01-02 03:04:05+00', updated_at = '2030-01-02 03:04:05.1+00' where network_unique_id = 'u-2'`);
       const list = await other.api('GET', '/v1/social-accounts?limit=10');
       expect(list.status).toBe(200);
       expect(list.headers.get('content-type')).toBe('application/json; charset=utf-8');
@@ -263,7 +265,8 @@ describe('the account list, written by PostgreSQL', () => {
         expect(account).toEqual(one.body.data);
       }
       const first = list.body.data.find((a: any) => a.network_unique_id === 'u-1');
-      expect(first).toMatchObject({ created_at: '2030-01-02T03:04:05.678Z', token_expires_at: '2029-12-31T23:59:59.999Z', nickname: 'Ann "quoted" \\ name', scopes: ['a', 'b c'] });
+      expect(first).toMatchObject({ created_at: '2030-01-02T03:04:05.678Z', token_expires_at: '2029-12-31T23:59:59.999Z', nickname: 'Ann "quoted" \\ name\t\u0001', scopes: ['a', 'b c'] });
+      expect(list.body.data.find((a: any) => a.network_unique_id === 'u-2')).toMatchObject({ created_at: '2030-01-02T03:04:05.000Z', updated_at: '2030-01-02T03:04:05.100Z' });
       expect(list.body).toMatchObject({ success: true, count: 3, limit: 10, offset: 0, next_cursor: null });
       const paged = await other.api('GET', '/v1/social-accounts?limit=2');
       expect(paged.body.next_cursor).toBe(paged.body.data[1].id);

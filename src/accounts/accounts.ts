@@ -103,14 +103,57 @@ export function toAccountView(row: ListedAccount): SocialAccountView {
   return view as SocialAccountView;
 }
 
-// json_build_object('id', "id", …, 'created_at', to_char(… at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), …).
-// to_char's MS cuts microseconds off as a JavaScript Date does (test/hot-paths.test.ts holds the two equal).
-const VIEW_JSON_SQL = `json_build_object(${viewEntries
+/**
+ * The list's select list and its serializer, both from VIEW_FIELDS, so a listed account and GET …/{id} cannot
+ * drift apart (test/hot-paths.test.ts holds the two equal). Every column comes back as text, the same on both
+ * drivers and with no type parsing: timestamps as UTC timestamp text, scopes as a JSON array. Measured on a
+ * 50-row page: PostgreSQL building the page's JSON itself (json_build_object, to_char) doubled the query's time
+ * (1.1 ms against 0.6 ms), and in Node a Date per timestamp and JSON.stringify per string cost ~0.2 ms more
+ * than the slicing and the escape check below.
+ */
+const listSelect = viewEntries
   .map(({ field, column, isTime }) => {
-    const value = isTime ? `to_char(${columnName(column)} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')` : columnName(column);
-    return `'${field}', ${value}`;
+    const name = columnName(column);
+    if (isTime) return `(${name} at time zone 'UTC')::text as "${field}"`;
+    if (column.columnType === 'PgArray') return `array_to_json(${name})::text as "${field}"`;
+    return `${name} as "${field}"`;
   })
-  .join(', ')})`;
+  .join(', ');
+
+// Only these need JSON escapes: quote, backslash, control characters, and lone surrogates (a UTF-16 half that
+// JSON.stringify writes as \uXXXX). Anything else goes between quotes as it is.
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+const jsonString = (text: string) => (NEEDS_ESCAPE.test(text) ? JSON.stringify(text) : `"${text}"`);
+
+// PostgreSQL's timestamp text (DateStyle ISO, which node-postgres and PGlite both require):
+// 'YYYY-MM-DD HH:MM:SS' and an optional fraction of up to six digits.
+const TIMESTAMP_TEXT = /^(\d{4})-(\d\d)-(\d\d) (\d\d:\d\d:\d\d)(?:\.(\d{1,6}))?$/;
+
+/** A UTC timestamp's text as the JSON string toISOString() gives its Date: milliseconds cut, not rounded. */
+function isoTimestampJson(text: string): string {
+  const m = TIMESTAMP_TEXT.exec(text);
+  if (m) return `"${m[1]}-${m[2]}-${m[3]}T${m[4]}.${(m[5] ?? '').slice(0, 3).padEnd(3, '0')}Z"`;
+  // Beyond year 9999, BC or infinity: shown as PostgreSQL wrote it rather than failing the whole page.
+  return JSON.stringify(text);
+}
+
+const listEncoders = viewEntries.map(({ field, column, isTime }, i) => ({
+  field,
+  prefix: `${i ? ',' : '{'}${JSON.stringify(field)}:`,
+  encode: isTime ? isoTimestampJson : column.columnType === 'PgArray' ? (json: string) => json : jsonString,
+}));
+
+type ListedRowText = Record<keyof SocialAccountView, string | null>;
+
+/** One listed row as the account view's JSON (toAccountView's output, serialised). */
+function listedJson(row: ListedRowText): string {
+  let json = '';
+  for (const { field, prefix, encode } of listEncoders) {
+    const value = row[field as keyof SocialAccountView];
+    json += prefix + (value === null ? 'null' : encode(value));
+  }
+  return json + '}';
+}
 
 /** Emits an account event (the account as the API shows it: never tokens) in the caller's transaction. */
 export function emitAccountEvent(tx: DbOrTx, row: AccountRow, type: EventType, extra: Record<string, unknown> = {}) {
@@ -248,11 +291,12 @@ export async function listAccounts(db: Db, orgId: string, filters: AccountFilter
 
 // The statement's text for each combination of filters (a handful), built once: the same string each time
 // also spares re-hashing it to find its prepared statement.
-const listJsonStatements = new Map<string, string>();
+const listStatements = new Map<string, string>();
 
 /**
- * The same page as the API's JSON, made by PostgreSQL: `data` is the JSON array of account views (VIEW_FIELDS),
- * ready to go into the response as it is. No row is parsed, mapped or serialised in Node.
+ * The same page as the API's JSON: `data` is the JSON array of account views (VIEW_FIELDS), ready to go into
+ * the response as it is. Rows come back as text and are written straight out (listedJson): no Date, no object
+ * per account, no serializer pass over the page.
  */
 export async function listAccountsJson(
   db: Db,
@@ -262,20 +306,11 @@ export async function listAccountsJson(
 ): Promise<{ data: string; count: number; lastId: string | null }> {
   const { where, params, limitOffset } = listQuery(orgId, filters, page);
   const key = `${where} ${limitOffset}`;
-  let text = listJsonStatements.get(key);
-  if (!text) {
-    text = `select coalesce(json_agg(${VIEW_JSON_SQL} order by ${c.id}), '[]')::text as data, count(*)::int as count, max(${c.id}) as last_id
-       from (select * from "social_accounts" where ${where} order by ${c.id} ${limitOffset}) as page`;
-    listJsonStatements.set(key, text);
-  }
-  const [result] = await rawQuery<{ data: string; count: number; last_id: string | null }>(
-    db,
-    text,
-    params,
-    // One text per combination of filters: a handful in practice, each prepared once per connection.
-    { prepare: true },
-  );
-  return { data: result.data, count: result.count, lastId: result.last_id };
+  let text = listStatements.get(key);
+  if (!text) listStatements.set(key, (text = `select ${listSelect} from "social_accounts" where ${where} order by ${c.id} ${limitOffset}`));
+  // One text per combination of filters: a handful in practice, each prepared once per connection.
+  const rows = await rawQuery<ListedRowText>(db, text, params, { prepare: true });
+  return { data: `[${rows.map(listedJson).join(',')}]`, count: rows.length, lastId: rows.at(-1)?.id ?? null };
 }
 
 export interface ListPage {

@@ -75,7 +75,7 @@ export function accountRoutes(ctx: AppContext) {
           },
           { limit: q.limit, offset: q.offset, cursor: q.cursor },
         );
-        // The most read response: PostgreSQL wrote the accounts' JSON (listAccountsJson), sent as it came.
+        // The most read response: the page's JSON comes ready-made from listAccountsJson and goes out as it is.
         const nextCursor = page.count === q.limit ? page.lastId : null;
         return sendSerialized(
           reply,
