@@ -138,18 +138,18 @@ function isoTimestampJson(text: string): string {
 }
 
 const listEncoders = viewEntries.map(({ field, column, isTime }, i) => ({
-  field,
   prefix: `${i ? ',' : '{'}${JSON.stringify(field)}:`,
   encode: isTime ? isoTimestampJson : column.columnType === 'PgArray' ? (json: string) => json : jsonString,
 }));
 
-type ListedRowText = Record<keyof SocialAccountView, string | null>;
+const ID_INDEX = viewEntries.findIndex(({ field }) => field === 'id');
 
-/** One listed row as the account view's JSON (toAccountView's output, serialised). */
-function listedJson(row: ListedRowText): string {
+/** One listed row (its values in listSelect's order) as the account view's JSON: toAccountView's, serialised. */
+function listedJson(row: (string | null)[]): string {
   let json = '';
-  for (const { field, prefix, encode } of listEncoders) {
-    const value = row[field as keyof SocialAccountView];
+  for (let i = 0; i < listEncoders.length; i++) {
+    const { prefix, encode } = listEncoders[i];
+    const value = row[i];
     json += prefix + (value === null ? 'null' : encode(value));
   }
   return json + '}';
@@ -309,8 +309,8 @@ export async function listAccountsJson(
   let text = listStatements.get(key);
   if (!text) listStatements.set(key, (text = `select ${listSelect} from "social_accounts" where ${where} order by ${c.id} ${limitOffset}`));
   // One text per combination of filters: a handful in practice, each prepared once per connection.
-  const rows = await rawQuery<ListedRowText>(db, text, params, { prepare: true });
-  return { data: `[${rows.map(listedJson).join(',')}]`, count: rows.length, lastId: rows.at(-1)?.id ?? null };
+  const rows = await rawQuery<(string | null)[]>(db, text, params, { prepare: true, rowMode: 'array' });
+  return { data: `[${rows.map(listedJson).join(',')}]`, count: rows.length, lastId: rows.at(-1)?.[ID_INDEX] ?? null };
 }
 
 export interface ListPage {

@@ -9,7 +9,14 @@ import type { PgTable } from 'drizzle-orm/pg-core';
 import type { Db } from './database.ts';
 
 interface DriverClient {
-  query(text: string, params: unknown[]): Promise<{ rows: unknown[] }>;
+  query(text: string, params: unknown[], options?: { rowMode?: 'array' }): Promise<{ rows: unknown[] }>;
+}
+
+export interface QueryOptions {
+  /** A named prepared statement on PostgreSQL (see rawQuery). */
+  prepare?: boolean;
+  /** Rows as arrays of values in select-list order: no object with a property per column for each row. */
+  rowMode?: 'array';
 }
 
 const statementNames = new Map<string, string>();
@@ -19,14 +26,16 @@ const statementNames = new Map<string, string>();
  * makes it a named prepared statement on PostgreSQL (parsed and planned once per connection, not per call):
  * for statements run on every request whose text comes from a small fixed set.
  */
-export async function rawQuery<T>(db: Db, text: string, params: unknown[], opts: { prepare?: boolean } = {}): Promise<T[]> {
+export async function rawQuery<T>(db: Db, text: string, params: unknown[], opts: QueryOptions = {}): Promise<T[]> {
   const client = (db as unknown as { $client: DriverClient }).$client;
+  const rowMode = opts.rowMode ? { rowMode: opts.rowMode } : {};
   if (opts.prepare && client instanceof pg.Pool) {
     let name = statementNames.get(text);
     if (!name) statementNames.set(text, (name = `sb_${createHash('sha1').update(text).digest('base64url')}`));
-    return (await client.query({ name, text, values: params })).rows as T[];
+    return (await client.query({ name, text, values: params, ...rowMode })).rows as T[];
   }
-  return (await client.query(text, params)).rows as T[];
+  if (client instanceof pg.Pool) return (await client.query({ text, values: params, ...rowMode })).rows as T[];
+  return (await client.query(text, params, rowMode)).rows as T[];
 }
 
 const quote = (name: string) => `"${name.replace(/"/g, '""')}"`;
