@@ -16,6 +16,7 @@ import {
   onCleanup,
   postgresVersion,
   printResult,
+  stealNote,
   runLoad,
   startSwitchboard,
   type LoadResult,
@@ -258,6 +259,7 @@ main(async () => {
     const p99s = paced.map((r) => r.latencyMs.p99);
     return [fmtMs(median(paced.map((r) => r.latencyMs.p50))), `${fmtMs(median(p99s))} (${fmtMs(Math.min(...p99s))}–${fmtMs(Math.max(...p99s))})`];
   };
+  const steal = stealNote([...results.values()].flatMap((r) => r.paced), 'the paced rounds');
   console.log(`
 Markdown (README):
 
@@ -272,6 +274,6 @@ ${measured
   })
   .join('\n')}
 
-_${machineNotes()}; ${pgVersion} on the same machine; load generator in a separate process; per-key rate limit raised out of reach (the limiter still runs); seeding 1M rows took ${seedSeconds.toFixed(0)} s._
+_${machineNotes()}; ${pgVersion} on the same machine; load generator in a separate process; per-key rate limit raised out of reach (the limiter still runs); seeding 1M rows took ${seedSeconds.toFixed(0)} s${steal && `; ${steal}`}._
 `);
 });

@@ -244,12 +244,22 @@ export async function postgresVersion(url: string): Promise<string> {
 export const fmtInt = (n: number) => Math.round(n).toLocaleString('en-US');
 export const fmtMs = (n: number) => (n >= 100 ? `${Math.round(n)} ms` : n >= 10 ? `${n.toFixed(1)} ms` : `${n.toFixed(2)} ms`);
 
+export const fmtPercent = (n: number) => `${n.toFixed(1)} %`;
+
+/** "CPU time stolen by the host (hypervisor) during <during>: 0.4 %–12.1 %", or '' where it is not known. */
+export function stealNote(results: LoadResult[], during: string): string {
+  const steal = results.map((r) => r.stealPercent).filter((v): v is number => v !== undefined);
+  if (!steal.length) return '';
+  return `CPU time stolen by the host (hypervisor) during ${during}: ${fmtPercent(Math.min(...steal))}–${fmtPercent(Math.max(...steal))}`;
+}
+
 export function printResult(label: string, r: LoadResult) {
   console.log(
     `${label}\n` +
       `  ${fmtInt(r.requestsPerSecond)} req/s (${fmtInt(r.totalRequests)} in ${r.durationSeconds.toFixed(1)} s)` +
       `  latency p50 ${fmtMs(r.latencyMs.p50)}  p90 ${fmtMs(r.latencyMs.p90)}  p99 ${fmtMs(r.latencyMs.p99)}  max ${fmtMs(r.latencyMs.max)}\n` +
-      `  non-2xx ${r.non2xx}  errors ${r.errors}  timeouts ${r.timeouts}  status ${JSON.stringify(r.statusCodes)}`,
+      `  non-2xx ${r.non2xx}  errors ${r.errors}  timeouts ${r.timeouts}  status ${JSON.stringify(r.statusCodes)}` +
+      (r.stealPercent === undefined ? '' : `  CPU stolen by the host ${fmtPercent(r.stealPercent)}`),
   );
 }
 

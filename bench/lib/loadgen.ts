@@ -3,6 +3,7 @@
 // run, and sends back a LoadResult. Only plain data crosses the process boundary: the URL rotation is done
 // here from the list of paths it is given.
 import autocannon from 'autocannon';
+import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 
 export interface LoadSpec {
@@ -33,6 +34,32 @@ export interface LoadResult {
   errors: number;
   timeouts: number;
   statusCodes: Record<string, number>;
+  /**
+   * Share of the machine's CPU time the hypervisor gave to other guests during the measured window (the
+   * `steal` column of /proc/stat), in percent; undefined where /proc/stat is not there. On a shared VM this is
+   * the noise no code change can remove: a stolen slice stalls whichever process was running.
+   */
+  stealPercent?: number;
+}
+
+/** Cumulative CPU time of the whole machine from /proc/stat's first line, in clock ticks. */
+function cpuTimes(): { steal: number; total: number } | undefined {
+  try {
+    const fields = readFileSync('/proc/stat', 'latin1').split('\n', 1)[0].trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal [guest guest_nice, already counted in user and nice]
+    return { steal: fields[7] ?? 0, total: fields.slice(0, 8).reduce((a, b) => a + b, 0) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Runs `measure` and adds the steal it saw. */
+async function withSteal(measure: () => Promise<LoadResult>): Promise<LoadResult> {
+  const before = cpuTimes();
+  const result = await measure();
+  const after = cpuTimes();
+  if (before && after && after.total > before.total) result.stealPercent = (100 * (after.steal - before.steal)) / (after.total - before.total);
+  return result;
 }
 
 /** Nearest-rank percentile of sorted values. */
@@ -184,9 +211,13 @@ function summarize(samples: number[], counts: Omit<LoadResult, 'latencyMs'>): Lo
 async function main(spec: LoadSpec): Promise<LoadResult> {
   if (spec.ratePerSecond) {
     if (spec.warmupSeconds > 0) await runPaced(spec, spec.warmupSeconds);
-    return runPaced(spec, spec.durationSeconds, []);
+    return withSteal(() => runPaced(spec, spec.durationSeconds, []));
   }
   if (spec.warmupSeconds > 0) await run(spec, spec.warmupSeconds);
+  return withSteal(() => measureFlatOut(spec));
+}
+
+async function measureFlatOut(spec: LoadSpec): Promise<LoadResult> {
   const samples: number[] = [];
   const r = await run(spec, spec.durationSeconds, samples);
   const statusCodes: Record<string, number> = {};
