@@ -31,7 +31,7 @@ const CONNECTIONS = 10;
 const PACED_RATE = 200;
 const DURATION_S = 10;
 const WARMUP_S = 2;
-const ROUNDS = 3;
+const ROUNDS = 5;
 const DEEP_ROW = 900_000;
 
 /** Row n (1-based, insertion order) has id lpad(hex(n), 24, '0'): 24 lowercase chars sorting in insertion order. */
