@@ -55,8 +55,9 @@ export const SocialAccount = z
 export type SocialAccountView = z.infer<typeof SocialAccount>;
 
 /**
- * Sends a body that is already JSON (made by PostgreSQL on the list path), bypassing the route's serializer.
- * The route's schema still documents it; its tests hold the text to the same shape as the serialized routes.
+ * Sends a body that is already JSON (the list's page, written by listAccountsJson), bypassing the route's
+ * serializer. The route's schema still documents it; its tests hold the text to the same shape as the
+ * serialized routes.
  * The parts are written straight into one Buffer: joined as strings, a page would be copied on the JS heap
  * twice more on its way out (flattened for Content-Length, then joined to the headers by node:http), and those
  * copies were most of the garbage per listed page (bench/list-accounts.ts).
