@@ -7,7 +7,7 @@ import type { AppContext } from './context.ts';
 import { openDatabase, type Database } from './db/database.ts';
 import { buildApp } from './http/app.ts';
 import { createLogger } from './http/logging.ts';
-import { createRateLimitStore } from './http/rate-limit.ts';
+import { createRateLimitStore, type RateLimitStore } from './http/rate-limit.ts';
 import { bootstrap } from './orgs/organizations.ts';
 import { createAdapterRegistry } from './providers/registry.ts';
 import { UpstreamClient } from './providers/upstream.ts';
@@ -55,14 +55,16 @@ export interface ServeOptions extends ContextOptions {
 export async function serve(config: Config, opts: ServeOptions = {}): Promise<RunningServer> {
   const ctx = await createContext(config, opts);
   let sandboxDatabase: Database | undefined;
+  let rateLimits: RateLimitStore | undefined;
   try {
     const bootstrapKey = await bootstrap(ctx.db, config.bootstrapApiKey);
     if (ctx.database.kind === 'postgres') {
       sandboxDatabase = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, migrate: false, poolSize: 4 });
     }
-    const rateLimits = createRateLimitStore({ db: ctx.db, redisUrl: config.redisUrl });
+    rateLimits = createRateLimitStore({ db: ctx.db, redisUrl: config.redisUrl });
+    if (!(await rateLimits.ready())) ctx.log.warn('Redis (REDIS_URL) is not reachable: rate limits are counted per process until it is');
     const app = await buildApp(ctx, { sandboxDb: sandboxDatabase?.db ?? ctx.db, localAdminToken: opts.localAdminToken, rateLimits, sandboxFaults: opts.sandboxFaults });
-    app.addHook('onClose', () => rateLimits.close());
+    app.addHook('onClose', () => rateLimits?.close());
     await app.listen({ port: config.port, host: config.host });
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
@@ -82,6 +84,7 @@ export async function serve(config: Config, opts: ServeOptions = {}): Promise<Ru
         })()),
     };
   } catch (err) {
+    await rateLimits?.close();
     await sandboxDatabase?.close();
     await ctx.database.close();
     throw err;

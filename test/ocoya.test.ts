@@ -212,6 +212,18 @@ describe('the /v1 limit', () => {
     }
   });
 
+  it('still limits when Redis cannot be reached: the server starts (after waiting for it) and counts per process', async () => {
+    // Port 1 on this machine: nothing listens, so every connection attempt is refused.
+    const a = await startTestServer({ SWITCHBOARD_RATE_LIMIT_PER_MINUTE: '3', REDIS_URL: 'redis://127.0.0.1:1' });
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 4; i++) statuses.push((await a.api('GET', '/v1/social-accounts')).status);
+      expect(statuses).toEqual([200, 200, 200, 429]);
+    } finally {
+      await a.close();
+    }
+  });
+
   // Needs a Redis server: TEST_REDIS_URL (.ci/run sets it, as it sets TEST_DATABASE_URL).
   it.skipIf(!process.env.TEST_REDIS_URL)('keeps its counters in Redis when REDIS_URL is set', async () => {
     const redisUrl = process.env.TEST_REDIS_URL!;

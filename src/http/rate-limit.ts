@@ -20,6 +20,13 @@ export interface RateLimiter {
 export interface RateLimitStore {
   /** A limiter of `perMinute` requests per key and minute, namespaced by `name`. */
   limiter(name: string, perMinute: number): RateLimiter;
+  /**
+   * Resolves once the shared store can count (true), or after `timeoutMs` without it (false: requests are
+   * then counted per process until it comes). The server waits for this before it listens: requests that
+   * arrived while Redis was still connecting were counted by the per-process fallback alone, so a key's first
+   * requests after a start could pass its limit.
+   */
+  ready(timeoutMs?: number): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -36,6 +43,19 @@ export function createRateLimitStore(opts: { db: Db; redisUrl?: string }): RateL
       return redis
         ? new RateLimiterRedis({ ...common, storeClient: redis, insuranceLimiter })
         : databaseLimiter(opts.db, common.keyPrefix, perMinute, insuranceLimiter);
+    },
+    ready(timeoutMs = 5_000) {
+      if (!redis || redis.status === 'ready') return Promise.resolve(true);
+      return new Promise((resolve) => {
+        const done = (ok: boolean) => {
+          clearTimeout(timer);
+          redis.off('ready', onReady);
+          resolve(ok);
+        };
+        const onReady = () => done(true);
+        const timer = setTimeout(() => done(false), timeoutMs);
+        redis.on('ready', onReady);
+      });
     },
     async close() {
       await redis?.quit().catch(() => {});
