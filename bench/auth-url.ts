@@ -15,9 +15,9 @@ import {
   onCleanup,
   postgresVersion,
   printResult,
-  stealNote,
   runLoad,
   startSwitchboard,
+  stealNote,
   type LoadResult,
   type LoadSpec,
 } from './lib/common.ts';
@@ -30,7 +30,7 @@ function medianRound(rounds: LoadResult[]): LoadResult {
 const CONNECTIONS = 50;
 const DURATION_S = 6;
 const WARMUP_S = 2;
-// The machine's speed drifts (shared CPUs: one run saw single-round ratios of 39 % and 65 %): the two servers
+// The machine's speed drifts (shared CPUs: one run saw single-round ratios of 44 % and 82 %): the two servers
 // take turns, and each figure is the median round of five.
 const ROUNDS = 5;
 const REDIRECT_URI = 'https://client.example.test/cb';

@@ -16,9 +16,9 @@ import {
   onCleanup,
   postgresVersion,
   printResult,
-  stealNote,
   runLoad,
   startSwitchboard,
+  stealNote,
   type LoadResult,
 } from './lib/common.ts';
 
