@@ -91,7 +91,7 @@ const VIEW_FIELDS = {
 
 const viewEntries = Object.entries(VIEW_FIELDS).map(([field, column]) => {
   const prop = Object.entries(getTableColumns(socialAccounts)).find(([, c]) => c === column)![0] as keyof ListedAccount;
-  return { field, prop, column, isTime: column.columnType === 'PgTimestamp' };
+  return { field, prop, column, isTime: column.columnType === 'PgTimestamp', isArray: column.columnType === 'PgArray' };
 });
 
 export function toAccountView(row: ListedAccount): SocialAccountView {
@@ -112,10 +112,10 @@ export function toAccountView(row: ListedAccount): SocialAccountView {
  * than the slicing and the escape check below.
  */
 const listSelect = viewEntries
-  .map(({ field, column, isTime }) => {
+  .map(({ field, column, isTime, isArray }) => {
     const name = columnName(column);
     if (isTime) return `(${name} at time zone 'UTC')::text as "${field}"`;
-    if (column.columnType === 'PgArray') return `array_to_json(${name})::text as "${field}"`;
+    if (isArray) return `array_to_json(${name})::text as "${field}"`;
     return `${name} as "${field}"`;
   })
   .join(', ');
@@ -137,9 +137,9 @@ function isoTimestampJson(text: string): string {
   return JSON.stringify(text);
 }
 
-const listEncoders = viewEntries.map(({ field, column, isTime }, i) => ({
+const listEncoders = viewEntries.map(({ field, isTime, isArray }, i) => ({
   prefix: `${i ? ',' : '{'}${JSON.stringify(field)}:`,
-  encode: isTime ? isoTimestampJson : column.columnType === 'PgArray' ? (json: string) => json : jsonString,
+  encode: isTime ? isoTimestampJson : isArray ? (json: string) => json : jsonString,
 }));
 
 const ID_INDEX = viewEntries.findIndex(({ field }) => field === 'id');
