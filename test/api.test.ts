@@ -1,7 +1,9 @@
 // The native API's contract: auth, validation shapes, network configs, auth-url, keys, organizations,
 // and isolation between organizations.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eq } from 'drizzle-orm';
 import { connectFlows, networkConfigs } from '../src/db/schema.ts';
+import { newId } from '../src/security/ids.ts';
 import { TestBrowser } from './helpers/browser.ts';
 import { authUrl, configureSandbox, consent, REDIRECT_URI, resultParams } from './helpers/flow.ts';
 import { startTestServer, type TestServer } from './helpers/server.ts';
@@ -214,6 +216,24 @@ describe('isolation between organizations', () => {
     const aView = await t.api('GET', `/v1/social-accounts/${accountId}`, undefined, a);
     expect(aView.body.data.status).toBe('active');
     expect((await t.api('GET', '/v1/social-accounts?tenantId=shared-tenant', undefined, a)).body.data.map((x: any) => x.id)).toEqual([accountId]);
+
+    // Below the API, the database itself refuses a flow that pairs one organization with another's app.
+    const bConfigId = (await t.api('GET', '/v1/social-networks/sandbox', undefined, b)).body.data.id;
+    const [bConfig] = await t.server.ctx.db.select().from(networkConfigs).where(eq(networkConfigs.id, bConfigId));
+    const crossed = {
+      id: newId(),
+      orgId: bConfig.orgId,
+      network: 'sandbox',
+      networkConfigId: aConfig,
+      status: 'created' as const,
+      startTokenHash: newId(),
+      selection: 'hosted' as const,
+      expiresAt: new Date(Date.now() + 60_000),
+    };
+    const refused = await t.server.ctx.db.insert(connectFlows).values(crossed).then(() => 'written', (err) => `${err} ${err.cause ?? ''}`);
+    expect(refused).toMatch(/connect_flows_network_config_fk/);
+    await t.server.ctx.db.insert(connectFlows).values({ ...crossed, networkConfigId: bConfigId });
+    expect((await t.server.ctx.db.select().from(connectFlows).where(eq(connectFlows.id, crossed.id))).map((f) => f.networkConfigId)).toEqual([bConfigId]);
   });
 });
 

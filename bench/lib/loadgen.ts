@@ -121,7 +121,7 @@ async function runPaced(spec: LoadSpec, seconds: number, latencies?: number[]): 
   class PacedConnection {
     private readonly socket: Socket;
     private buffered = Buffer.alloc(0);
-    private current?: { due: number; done: () => void };
+    private current?: { countedFrom: number; done: () => void };
     constructor(onIdle: (c: PacedConnection) => void) {
       this.socket = connect({ host: origin.hostname, port: Number(origin.port) });
       this.socket.setNoDelay(true);
@@ -139,7 +139,7 @@ async function runPaced(spec: LoadSpec, seconds: number, latencies?: number[]): 
         completed++;
         statusCodes[status] = (statusCodes[status] ?? 0) + 1;
         if (status < 200 || status >= 300) non2xx++;
-        latencies?.push(performance.now() - this.current.due);
+        latencies?.push(performance.now() - this.current.countedFrom);
         const { done } = this.current;
         this.current = undefined;
         done();
@@ -152,7 +152,9 @@ async function runPaced(spec: LoadSpec, seconds: number, latencies?: number[]): 
       });
     }
     send(bytes: Buffer, due: number, done: () => void) {
-      this.current = { due, done };
+      // Counted from when it was due, or from when it went out if a timer fired early: Node truncates a timer's
+      // delay to whole milliseconds, and a request sent before it was due once gave a bare p50 below zero.
+      this.current = { countedFrom: Math.max(due, performance.now()), done };
       this.socket.write(bytes);
     }
     close() {

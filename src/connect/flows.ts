@@ -14,7 +14,7 @@ import { callbackUrl } from '../context.ts';
 import { findAccount, upsertConnectedAccounts, type AccountRow } from '../accounts/accounts.ts';
 import { batched } from '../db/batch.ts';
 import { perDatabase } from '../db/database.ts';
-import { insertValues, rawQuery } from '../db/raw.ts';
+import { insertRows, rawQuery } from '../db/raw.ts';
 import { connectFlows, networkConfigs } from '../db/schema.ts';
 import { appCredentials, type NetworkConfigRow } from '../networks/network-configs.ts';
 import { NetworkError, type ConnectableProfile, type NetworkAdapter, type NetworkId } from '../providers/types.ts';
@@ -55,8 +55,8 @@ export interface CreateFlowInput {
 // auth-url is the hot write of the API: its flow rows are inserted in batches (see db/batch.ts).
 const flowInserts = perDatabase((db) =>
   batched(async (rows: (typeof connectFlows.$inferInsert)[]) => {
-    const insert = insertValues(connectFlows, rows);
-    await rawQuery(db, insert.text, insert.params);
+    const insert = insertRows(connectFlows, rows);
+    await rawQuery(db, insert.text, insert.params, { prepare: true });
     return rows.map(() => undefined);
   }),
 );

@@ -56,27 +56,31 @@ export function selectList<T extends PgTable>(table: T, omit: readonly (keyof T[
 }
 
 /**
- * `insert into "table" ("a", "b") values ($1, $2), ($3, $4)` for rows given by their Drizzle property names
- * (the keys of the first row; every row must have the same keys), values mapped as Drizzle would map them.
+ * `insert into "table" ("a", "b") select * from unnest($1::text[], $2::integer[])` for rows given by their
+ * Drizzle property names (the keys of the first row; every row must have the same keys), values mapped as
+ * Drizzle would map them: one array parameter per column. The text depends only on the table and the keys, not
+ * on how many rows there are, so a batched insert is a prepared statement (`prepare: true`) that PostgreSQL
+ * parses and plans once per connection; a `values ($1, $2), ($3, $4), …` list was a new statement for every
+ * batch size (measured: ~8 % more of PostgreSQL's time per auth-url flow row). Scalar columns only.
  * `paramOffset` numbers the parameters after ones the caller adds itself.
  */
-export function insertValues<T extends PgTable>(
+export function insertRows<T extends PgTable>(
   table: T,
   rows: Partial<T['$inferInsert']>[],
   paramOffset = 0,
 ): { text: string; params: unknown[] } {
   const columns = getTableColumns(table) as Record<string, Column>;
   const keys = Object.keys(rows[0]);
-  for (const key of keys) if (!columns[key]) throw new Error(`${getTableName(table)} has no column ${key}`);
-  const params: unknown[] = [];
-  const tuples = rows.map((row) => {
-    const placeholders = keys.map((key) => {
+  const params = keys.map((key) => {
+    const column = columns[key];
+    if (!column) throw new Error(`${getTableName(table)} has no column ${key}`);
+    if (column.columnType === 'PgArray') throw new Error(`${getTableName(table)}.${column.name} is an array column: unnest would flatten it`);
+    return rows.map((row) => {
       const value = (row as Record<string, unknown>)[key];
-      params.push(value === null || value === undefined ? null : columns[key].mapToDriverValue(value));
-      return `$${paramOffset + params.length}`;
+      return value === null || value === undefined ? null : column.mapToDriverValue(value);
     });
-    return `(${placeholders.join(', ')})`;
   });
   const names = keys.map((key) => quote(columns[key].name)).join(', ');
-  return { text: `insert into ${quote(getTableName(table))} (${names}) values ${tuples.join(', ')}`, params };
+  const arrays = keys.map((key, i) => `$${paramOffset + i + 1}::${columns[key].getSQLType()}[]`).join(', ');
+  return { text: `insert into ${quote(getTableName(table))} (${names}) select * from unnest(${arrays})`, params };
 }

@@ -1,7 +1,7 @@
 // The one schema, for PGlite and PostgreSQL alike. Migrations in `db/migrations` are generated from it
 // with `npm run db:generate` (drizzle-kit) and applied on start.
 import { sql } from 'drizzle-orm';
-import { boolean, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core';
+import { boolean, foreignKey, index, integer, jsonb, pgTable, primaryKey, text, timestamp, unique, uniqueIndex } from 'drizzle-orm/pg-core';
 
 const createdAt = () => timestamp('created_at', { withTimezone: true }).notNull().defaultNow();
 const updatedAt = () => timestamp('updated_at', { withTimezone: true }).notNull().defaultNow();
@@ -85,7 +85,11 @@ export const networkConfigs = pgTable(
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
-  (t) => [uniqueIndex('network_configs_org_network_idx').on(t.orgId, t.network)],
+  (t) => [
+    uniqueIndex('network_configs_org_network_idx').on(t.orgId, t.network),
+    // The target of connect_flows' (org_id, network_config_id) foreign key.
+    unique('network_configs_org_id_id_unique').on(t.orgId, t.id),
+  ],
 );
 
 /** One connection attempt, from `auth-url` to the account(s) it produced. Secrets are stored hashed. */
@@ -93,9 +97,9 @@ export const connectFlows = pgTable(
   'connect_flows',
   {
     id: text('id').primaryKey(),
-    orgId: text('org_id').notNull().references(() => organizations.id, { onDelete: 'cascade' }),
+    orgId: text('org_id').notNull(),
     network: text('network').notNull(),
-    networkConfigId: text('network_config_id').notNull().references(() => networkConfigs.id, { onDelete: 'cascade' }),
+    networkConfigId: text('network_config_id').notNull(),
     status: text('status', { enum: ['created', 'authorizing', 'selecting', 'completed', 'failed'] }).notNull(),
     startTokenHash: text('start_token_hash').notNull(),
     stateHash: text('state_hash'),
@@ -116,6 +120,14 @@ export const connectFlows = pgTable(
     createdAt: createdAt(),
   },
   (t) => [
+    // One key for both: the flow's app configuration, which must be its own organization's. It cascades from
+    // the organization through network_configs, and costs one check per inserted row instead of two (a key
+    // check was ~15 % of PostgreSQL's work for an auth-url flow row).
+    foreignKey({
+      name: 'connect_flows_network_config_fk',
+      columns: [t.orgId, t.networkConfigId],
+      foreignColumns: [networkConfigs.orgId, networkConfigs.id],
+    }).onDelete('cascade'),
     uniqueIndex('connect_flows_start_idx').on(t.startTokenHash),
     uniqueIndex('connect_flows_state_idx').on(t.stateHash),
     uniqueIndex('connect_flows_session_idx').on(t.sessionHash),

@@ -8,7 +8,7 @@ import { LRUCache } from 'lru-cache';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { batched } from '../db/batch.ts';
 import { perDatabase, type Db } from '../db/database.ts';
-import { insertValues, rawQuery } from '../db/raw.ts';
+import { insertRows, rawQuery } from '../db/raw.ts';
 import { rateLimits } from '../db/schema.ts';
 import { presentedKeyHash } from './auth.ts';
 
@@ -81,7 +81,7 @@ const windowCounters = perDatabase((db) =>
       const perKey = new Map<string, number>();
       for (const { key, points } of wanted) perKey.set(key, (perKey.get(key) ?? 0) + points);
       // Sorted, so concurrent batches from several processes lock rows in one order (no deadlock).
-      const insert = insertValues(
+      const insert = insertRows(
         rateLimits,
         [...perKey].sort(([a], [b]) => (a < b ? -1 : 1)).map(([key, n]) => ({ key, points: n, expire: new Date(now.getTime() + WINDOW_MS) })),
         1,
@@ -93,7 +93,7 @@ const windowCounters = perDatabase((db) =>
            expire = case when rate_limits.expire <= $1 then excluded.expire else rate_limits.expire end
          returning key, points, expire`,
         [now.toISOString(), ...insert.params],
-        { prepare: perKey.size === 1 },
+        { prepare: true },
       );
       const totals = new Map(rows.map((r) => [r.key, r]));
       const handedOut = new Map<string, number>();
