@@ -152,9 +152,10 @@ async function runPaced(spec: LoadSpec, seconds: number, latencies?: number[]): 
       });
     }
     send(bytes: Buffer, due: number, done: () => void) {
-      // Counted from when it was due, or from when it went out if a timer fired early: Node truncates a timer's
-      // delay to whole milliseconds, and a request sent before it was due once gave a bare p50 below zero.
-      this.current = { countedFrom: Math.max(due, performance.now()), done };
+      // Counted from when it was due, or from when it went out if that was earlier: Node's timers work in whole
+      // milliseconds and may fire up to one early, and counting such a request from its due time once gave the
+      // bare route a p50 below zero.
+      this.current = { countedFrom: Math.min(due, performance.now()), done };
       this.socket.write(bytes);
     }
     close() {
