@@ -118,7 +118,13 @@ describe('a busy key', () => {
     // One process alone: every request has its own number, in order, with no gaps.
     expect(numbers).toEqual(numbers.map((_, i) => i + 1));
     // The shared counter ran ahead of the requests (numbers were taken in blocks), by no more than one block.
-    const points = await counter(`rl:${name}:key:busy`);
+    let points = await counter(`rl:${name}:key:busy`);
+    if (points === numbers.length) {
+      // The run ended exactly as a block ran out (about one run in a hundred): the next request takes a new one.
+      numbers.push((await limiter.consume('key:busy')).consumedPoints);
+      expect(numbers.at(-1)).toBe(numbers.length);
+      points = await counter(`rl:${name}:key:busy`);
+    }
     expect(points).toBeGreaterThan(numbers.length);
     expect(points - numbers.length).toBeLessThanOrEqual(2_000);
     await store.close();
