@@ -11,7 +11,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { createBenchDatabase, fmtInt, main, onCleanup, runLoad, startSwitchboard, type LoadSpec } from './lib/common.ts';
+import { createBenchDatabase, fmtInt, main, median, onCleanup, runLoad, startSwitchboard, type LoadSpec } from './lib/common.ts';
 
 const PATH = '/v1/social-networks/sandbox/auth-url';
 const REDIRECT_URI = 'https://client.example.test/cb';
@@ -35,8 +35,6 @@ function postgresTicks(): number {
     }
   }, 0);
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 main(async () => {
   const base = process.env.COMPARE_BASE;

@@ -12,6 +12,7 @@ import {
   fmtMs,
   machineNotes,
   main,
+  median,
   noteLoad,
   onCleanup,
   postgresVersion,
@@ -253,7 +254,6 @@ main(async () => {
   }
 
   const dash = '—';
-  const median = (values: number[]) => [...values].sort((a, b) => a - b)[values.length >> 1];
   const pacedCells = (paced: LoadResult[]) => {
     if (!paced.length) return [dash, dash];
     const p99s = paced.map((r) => r.latencyMs.p99);

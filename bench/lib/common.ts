@@ -246,6 +246,9 @@ export const fmtMs = (n: number) => (n >= 100 ? `${Math.round(n)} ms` : n >= 10 
 
 export const fmtPercent = (n: number) => `${n.toFixed(1)} %`;
 
+/** The middle value (the upper one of the two middles for an even count). */
+export const median = (values: number[]) => [...values].sort((a, b) => a - b)[values.length >> 1];
+
 /** "CPU time stolen by the host (hypervisor) during <during>: 0.4 %–12.1 %", or '' where it is not known. */
 export function stealNote(results: LoadResult[], during: string): string {
   const steal = results.map((r) => r.stealPercent).filter((v): v is number => v !== undefined);

@@ -71,16 +71,19 @@ export function insertRows<T extends PgTable>(
 ): { text: string; params: unknown[] } {
   const columns = getTableColumns(table) as Record<string, Column>;
   const keys = Object.keys(rows[0]);
-  const params = keys.map((key) => {
+  const targets = keys.map((key) => {
     const column = columns[key];
     if (!column) throw new Error(`${getTableName(table)} has no column ${key}`);
     if (column.columnType === 'PgArray') throw new Error(`${getTableName(table)}.${column.name} is an array column: unnest would flatten it`);
-    return rows.map((row) => {
-      const value = (row as Record<string, unknown>)[key];
-      return value === null || value === undefined ? null : column.mapToDriverValue(value);
-    });
+    return column;
   });
-  const names = keys.map((key) => quote(columns[key].name)).join(', ');
-  const arrays = keys.map((key, i) => `$${paramOffset + i + 1}::${columns[key].getSQLType()}[]`).join(', ');
+  const params = targets.map((column, i) =>
+    rows.map((row) => {
+      const value = (row as Record<string, unknown>)[keys[i]];
+      return value === null || value === undefined ? null : column.mapToDriverValue(value);
+    }),
+  );
+  const names = targets.map((column) => quote(column.name)).join(', ');
+  const arrays = targets.map((column, i) => `$${paramOffset + i + 1}::${column.getSQLType()}[]`).join(', ');
   return { text: `insert into ${quote(getTableName(table))} (${names}) select * from unnest(${arrays})`, params };
 }
