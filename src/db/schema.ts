@@ -116,6 +116,12 @@ export const connectFlows = pgTable(
     /** Reconnect: the account this flow must update. */
     accountId: text('account_id'),
     selection: text('selection', { enum: ['hosted', 'headless'] }).notNull(),
+    /**
+     * The start URL opens a branded "Continue to {network}" page whose button starts the flow, instead of redirecting
+     * at once: for links made to be forwarded (the dashboard's reconnect link), which chat apps and mail scanners
+     * open to preview before the person does.
+     */
+    startPage: boolean('start_page').notNull().default(false),
     expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
     createdAt: createdAt(),
   },
@@ -172,7 +178,15 @@ export const socialAccounts = pgTable(
     updatedAt: updatedAt(),
   },
   (t) => [
-    uniqueIndex('social_accounts_identity_idx').on(t.orgId, t.network, t.networkUniqueId),
+    // A network account is connected once per organization, workspace and tenant: the same Page connected for
+    // two tenants (co-admins do this) is two accounts with their own tokens. Nulls compare equal here.
+    uniqueIndex('social_accounts_identity_idx').on(
+      t.orgId,
+      t.network,
+      t.networkUniqueId,
+      sql`coalesce(${t.workspaceId}, '')`,
+      sql`coalesce(${t.tenantId}, '')`,
+    ),
     index('social_accounts_org_id_idx').on(t.orgId, t.id),
     index('social_accounts_org_tenant_idx').on(t.orgId, t.tenantId, t.id),
     index('social_accounts_refresh_idx').on(t.nextRefreshAt).where(sql`status = 'active'`),
@@ -262,3 +276,35 @@ export const webhookDeliveries = pgTable(
     index('webhook_deliveries_endpoint_idx').on(t.endpointId, t.id),
   ],
 );
+
+/**
+ * `Idempotency-Key` on POST requests (PRODUCT.md, "API hygiene"): the first response to a key is kept for 24 hours
+ * and answered again to the same request; the same key with another request is refused.
+ */
+export const idempotencyKeys = pgTable(
+  'idempotency_keys',
+  {
+    orgId: text('org_id').notNull().references(() => organizations.id, { onDelete: 'cascade' }),
+    key: text('key').notNull(),
+    /** SHA-256 of the method, path, query and body: the same key sent with another request is a 409. */
+    fingerprint: text('fingerprint').notNull(),
+    /** While the first request runs; a key whose holder died (lock passed, no response) can be taken again. */
+    lockedUntil: timestamp('locked_until', { withTimezone: true }),
+    responseStatus: integer('response_status'),
+    /** The first response (status, content type, body), encrypted: it may carry a secret that is shown once. */
+    responseEnc: text('response_enc'),
+    createdAt: createdAt(),
+    expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.orgId, t.key] }), index('idempotency_keys_expires_idx').on(t.expiresAt)],
+);
+
+/**
+ * Secrets the installation makes for itself (the sandbox's client secret, its cookie and signing keys): random,
+ * encrypted like every other secret, so they survive a change of encryption keys (`switchboard keys reencrypt`).
+ */
+export const internalSecrets = pgTable('internal_secrets', {
+  name: text('name').primaryKey(),
+  valueEnc: text('value_enc').notNull(),
+  createdAt: createdAt(),
+});

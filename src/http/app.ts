@@ -64,7 +64,7 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions): Promise<Fas
     transformObject: jsonSchemaTransformObject,
   });
   await app.register(fastifySwaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' } });
-  app.setNotFoundHandler((req, reply) => reply.code(404).send({ success: false, error: 'Not found' }));
+  app.setNotFoundHandler((req, reply) => reply.code(404).send({ success: false, error: 'Not found', code: 'not_found' }));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   app.get('/health', { schema: { hide: true } }, async (req, reply) => {
@@ -81,7 +81,7 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions): Promise<Fas
   const v1Limiter = opts.rateLimits.limiter('v1', v1Limit);
   await app.register(async (v1) => {
     useNativeErrors(v1);
-    rateLimit(v1, v1Limiter, v1Limit, () => ({ success: false, error: 'Too many requests', message: `The limit is ${v1Limit} requests per minute per API key` }));
+    rateLimit(v1, v1Limiter, v1Limit, () => ({ success: false, error: 'Too many requests', code: 'rate_limited', message: `The limit is ${v1Limit} requests per minute per API key` }));
     requireApiKey(v1, ctx.db, opts.localAdminToken);
     await v1.register(networkConfigRoutes(ctx));
     await v1.register(connectApiRoutes(ctx));

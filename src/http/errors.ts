@@ -1,6 +1,7 @@
 // Error bodies in the native API's contract shape (PRODUCT.md, "Native API"):
-//   validation → 400 {"success":false,"error":"Invalid payload","details":<zod format tree>}
-//   others     → {"success":false,"error":"<sentence>","message"?:"…"}, never a stack trace.
+//   validation → 400 {"success":false,"error":"Invalid payload","code":"invalid_payload","details":<zod format tree>}
+//   others     → {"success":false,"error":"<sentence>","code":"<stable code>","message"?:"…"}, never a stack trace.
+// `code` is stable for clients to branch on; `error` and `message` are for people and may be reworded.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -10,6 +11,24 @@ z.config({
   customError: (issue) => (issue.code === 'invalid_type' && issue.input === undefined ? 'Required' : undefined),
 });
 
+/** The stable `code` of an error body when the thrower names none. */
+const CODE_BY_STATUS: Record<number, string> = {
+  400: 'bad_request',
+  401: 'unauthorized',
+  403: 'forbidden',
+  404: 'not_found',
+  405: 'method_not_allowed',
+  409: 'conflict',
+  413: 'payload_too_large',
+  414: 'uri_too_long',
+  415: 'unsupported_media_type',
+  429: 'rate_limited',
+  431: 'headers_too_large',
+  500: 'internal_error',
+  503: 'unavailable',
+};
+export const codeForStatus = (status: number) => CODE_BY_STATUS[status] ?? (status >= 500 ? 'internal_error' : 'bad_request');
+
 export class ApiError extends Error {
   constructor(
     readonly statusCode: number,
@@ -17,14 +36,16 @@ export class ApiError extends Error {
     readonly error: string,
     /** Optional detail for `message`. */
     readonly detail?: string,
+    /** Stable machine-readable code for `code`; by default one per status (codeForStatus). */
+    readonly code: string = codeForStatus(statusCode),
   ) {
     super(detail ? `${error}: ${detail}` : error);
   }
 }
 
-export const badRequest = (error: string, detail?: string) => new ApiError(400, error, detail);
+export const badRequest = (error: string, detail?: string, code?: string) => new ApiError(400, error, detail, code);
 export const notFound = (what: string) => new ApiError(404, `${what} not found`);
-export const conflict = (error: string, detail?: string) => new ApiError(409, error, detail);
+export const conflict = (error: string, detail?: string, code?: string) => new ApiError(409, error, detail, code);
 
 /** The zod issues behind a Fastify validation error raised by fastify-type-provider-zod. */
 export function validationIssues(err: FastifyError): z.core.$ZodIssue[] {
@@ -46,7 +67,7 @@ export function formatIssues(issues: z.core.$ZodIssue[]): unknown {
 }
 
 export function invalidPayload(reply: FastifyReply, details: unknown) {
-  return reply.code(400).send({ success: false, error: 'Invalid payload', details });
+  return reply.code(400).send({ success: false, error: 'Invalid payload', code: 'invalid_payload', details });
 }
 
 /** Installs the contract's error handler on a scope (the native API; the Ocoya surface has its own). */
@@ -58,14 +79,14 @@ export function useNativeErrors(app: FastifyInstance) {
     if (err instanceof ApiError) {
       return reply
         .code(err.statusCode)
-        .send({ success: false, error: err.error, ...(err.detail ? { message: err.detail } : {}) });
+        .send({ success: false, error: err.error, code: err.code, ...(err.detail ? { message: err.detail } : {}) });
     }
     if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
       // Fastify's own 4xx (malformed JSON, body too large, unsupported media type).
-      return reply.code(err.statusCode).send({ success: false, error: 'Bad request', message: err.message });
+      return reply.code(err.statusCode).send({ success: false, error: 'Bad request', code: codeForStatus(err.statusCode), message: err.message });
     }
     req.log.error({ err }, 'request failed');
-    return reply.code(500).send({ success: false, error: 'Internal server error', message: publicMessage(err) });
+    return reply.code(500).send({ success: false, error: 'Internal server error', code: 'internal_error', message: publicMessage(err) });
   });
 }
 

@@ -5,7 +5,13 @@ import type { FastifyReply } from 'fastify';
 import { ACCOUNT_TYPES } from '../providers/types.ts';
 
 export const ErrorBody = z
-  .object({ success: z.literal(false), error: z.string(), message: z.string().optional(), details: z.unknown().optional() })
+  .object({
+    success: z.literal(false),
+    error: z.string(),
+    code: z.string().describe('Stable, machine-readable: branch on this, not on `error`'),
+    message: z.string().optional(),
+    details: z.unknown().optional(),
+  })
   .meta({ id: 'Error' });
 
 export const success = <T extends z.ZodType>(data: T) => z.object({ success: z.literal(true), data });

@@ -41,9 +41,8 @@
 // AT Protocol OAuth (PAR + DPoP + PKCE, client metadata at an HTTPS URL) is the newer way to connect; this adapter
 // does not speak it yet: an account connects with its handle and an app password (`POST /v1/social-accounts/bluesky`).
 import { z } from 'zod';
-import type { AdapterContext } from './registry.ts';
 import { classifyStatus, retryAfterSeconds, type UpstreamClient, type UpstreamResponse } from './upstream.ts';
-import { NetworkError, type ConnectableProfile, type NetworkAdapter, type TokenSet } from './types.ts';
+import { NetworkError, type ConnectableProfile, type NetworkAdapter, type TokenSet, type AdapterContext } from './types.ts';
 
 const ENTRYWAY = 'https://bsky.social';
 const RESOLVE_HANDLE_URL = `${ENTRYWAY}/xrpc/com.atproto.identity.resolveHandle`;

@@ -23,7 +23,6 @@
 //                  tester); `pages_manage_posts`, `pages_read_engagement` and `business_management` need App Review
 //                  (Advanced Access) before anyone else can grant them.
 import { z } from 'zod';
-import type { AdapterContext } from './registry.ts';
 import {
   extendFacebookToken,
   facebookDialogError,
@@ -34,7 +33,7 @@ import {
   grantedFacebookPermissions,
   revokeFacebookGrant,
 } from './meta-graph.ts';
-import { NetworkError, type ConnectableProfile, type NetworkAdapter } from './types.ts';
+import { NetworkError, type ConnectableProfile, type NetworkAdapter, type AdapterContext } from './types.ts';
 
 /** Read the person's Pages and publish as them (`business_management`: Pages owned through a Business Manager). */
 const SCOPES = ['pages_show_list', 'pages_read_engagement', 'pages_manage_posts', 'business_management'] as const;

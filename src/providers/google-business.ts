@@ -36,9 +36,8 @@
 //                  403 PERMISSION_DENIED / SERVICE_DISABLED when the API is not enabled in the Cloud project.
 import { z } from 'zod';
 import { googleAuthorizationUrl, googleRefresh, googleRevoke, googleTokenRequest } from './google-oauth.ts';
-import type { AdapterContext } from './registry.ts';
 import { classifyStatus, retryAfterSeconds, type UpstreamResponse } from './upstream.ts';
-import { NetworkError, type ConnectableProfile, type NetworkAdapter } from './types.ts';
+import { NetworkError, type ConnectableProfile, type NetworkAdapter, type AdapterContext } from './types.ts';
 
 const ACCOUNTS_URL = 'https://mybusinessaccountmanagement.googleapis.com/v1/accounts';
 const BUSINESS_INFORMATION = 'https://mybusinessbusinessinformation.googleapis.com/v1';

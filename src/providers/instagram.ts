@@ -32,7 +32,6 @@
 //   Limits        Instagram Login needs a professional account; both ways need App Review (Advanced Access)
 //                 before people without a role on the app can grant the publishing permissions.
 import { z } from 'zod';
-import type { AdapterContext } from './registry.ts';
 import {
   AccessTokenResponse,
   facebookDialogError,
@@ -47,7 +46,7 @@ import {
   parseMeta,
   secretOf,
 } from './meta-graph.ts';
-import { expiryFrom, NetworkError, type AccountType, type AppCredentials, type ConnectableProfile, type NetworkAdapter, type TokenSet } from './types.ts';
+import { expiryFrom, NetworkError, type AccountType, type AppCredentials, type ConnectableProfile, type NetworkAdapter, type TokenSet, type AdapterContext } from './types.ts';
 
 type Login = 'facebook' | 'instagram';
 

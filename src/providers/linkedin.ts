@@ -41,9 +41,8 @@
 //                  (revoked by the member) = reconnect; 429 (daily per-app and per-member quotas) and 5xx = later.
 //                  https://learn.microsoft.com/en-us/linkedin/shared/api-guide/concepts/error-handling
 import { z } from 'zod';
-import type { AdapterContext } from './registry.ts';
 import { classifyStatus, retryAfterSeconds, type UpstreamResponse } from './upstream.ts';
-import { expiryFrom, NetworkError, type AppCredentials, type ConnectableProfile, type NetworkAdapter, type TokenSet } from './types.ts';
+import { expiryFrom, NetworkError, type AppCredentials, type ConnectableProfile, type NetworkAdapter, type TokenSet, type AdapterContext } from './types.ts';
 
 const AUTHORIZE_URL = 'https://www.linkedin.com/oauth/v2/authorization';
 const TOKEN_URL = 'https://www.linkedin.com/oauth/v2/accessToken';

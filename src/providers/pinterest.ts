@@ -32,9 +32,8 @@
 //                  creator until Pinterest grants Standard access.
 //                  https://developers.pinterest.com/docs/key-concepts/access-tiers/
 import { z } from 'zod';
-import type { AdapterContext } from './registry.ts';
 import { classifyStatus, retryAfterSeconds, type UpstreamResponse } from './upstream.ts';
-import { expiryFrom, NetworkError, type AppCredentials, type NetworkAdapter, type TokenSet } from './types.ts';
+import { expiryFrom, NetworkError, type AppCredentials, type NetworkAdapter, type TokenSet, type AdapterContext } from './types.ts';
 
 const AUTHORIZE_URL = 'https://www.pinterest.com/oauth/';
 const TOKEN_URL = 'https://api.pinterest.com/v5/oauth/token';

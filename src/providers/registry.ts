@@ -1,6 +1,6 @@
 // The adapters this installation speaks, by network id. Adding a network = one adapter file + one line here.
 import type { UpstreamClient } from './upstream.ts';
-import { NETWORKS, type NetworkAdapter, type NetworkId } from './types.ts';
+import { NETWORKS, type AdapterContext, type NetworkAdapter, type NetworkId } from './types.ts';
 import { createSandboxAdapter } from './sandbox.ts';
 import { createFacebookAdapter } from './facebook.ts';
 import { createInstagramAdapter } from './instagram.ts';
@@ -49,11 +49,6 @@ export class AdapterRegistry {
   supported(): NetworkId[] {
     return [...this.adapters.keys()];
   }
-}
-
-/** What every adapter factory gets. */
-export interface AdapterContext {
-  upstream: UpstreamClient;
 }
 
 export function createAdapterRegistry(opts: RegistryOptions): AdapterRegistry {

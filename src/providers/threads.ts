@@ -27,9 +27,8 @@
 //                  https://developers.facebook.com/documentation/threads/get-started
 //                  https://developers.facebook.com/docs/threads/overview
 import { z } from 'zod';
-import type { AdapterContext } from './registry.ts';
 import { AccessTokenResponse, LONG_LIVED_SECONDS, metaError, parseMeta, secretOf } from './meta-graph.ts';
-import { expiryFrom, type AppCredentials, type NetworkAdapter, type TokenSet } from './types.ts';
+import { expiryFrom, type AppCredentials, type NetworkAdapter, type TokenSet, type AdapterContext } from './types.ts';
 
 const AUTHORIZE_URL = 'https://threads.net/oauth/authorize';
 const GRAPH = 'https://graph.threads.net';

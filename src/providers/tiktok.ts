@@ -36,9 +36,8 @@
 //   Limits         Until the app passes TikTok's audit, Direct Post content is SELF_ONLY (private) and at most 5 users
 //                  a day can post. https://developers.tiktok.com/doc/content-sharing-guidelines
 import { z } from 'zod';
-import type { AdapterContext } from './registry.ts';
 import { classifyStatus, retryAfterSeconds, type UpstreamResponse } from './upstream.ts';
-import { expiryFrom, NetworkError, type AppCredentials, type NetworkAdapter, type TokenSet } from './types.ts';
+import { expiryFrom, NetworkError, type AppCredentials, type NetworkAdapter, type TokenSet, type AdapterContext } from './types.ts';
 
 const AUTHORIZE_URL = 'https://www.tiktok.com/v2/auth/authorize/';
 const TOKEN_URL = 'https://open.tiktokapis.com/v2/oauth/token/';

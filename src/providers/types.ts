@@ -2,6 +2,7 @@
 // only this interface; nothing outside `providers/` knows a network's endpoints, parameter names or quirks.
 
 import type { z } from 'zod';
+import type { UpstreamClient } from './upstream.ts';
 
 export const NETWORKS = [
   'facebook',
@@ -20,6 +21,11 @@ export type NetworkId = (typeof NETWORKS)[number];
 
 export const ACCOUNT_TYPES = ['personal', 'page', 'organization', 'business', 'creator', 'channel', 'location'] as const;
 export type AccountType = (typeof ACCOUNT_TYPES)[number];
+
+/** What every adapter factory gets: the one outbound client (it applies SWITCHBOARD_UPSTREAMS and timeouts). */
+export interface AdapterContext {
+  upstream: UpstreamClient;
+}
 
 /** The organization's own app at the network (`/v1/social-networks`), decrypted for the adapter's use only. */
 export interface AppCredentials {

@@ -33,9 +33,8 @@
 //   Limits         Every call counts against the app's quota: per-15-minute windows per user and per app, and
 //                  monthly caps or pay-per-use billing by access tier.
 import { z } from 'zod';
-import type { AdapterContext } from './registry.ts';
 import { classifyStatus, retryAfterSeconds, type UpstreamRequest, type UpstreamResponse } from './upstream.ts';
-import { expiryFrom, NetworkError, type AppCredentials, type NetworkAdapter, type TokenSet } from './types.ts';
+import { expiryFrom, NetworkError, type AppCredentials, type NetworkAdapter, type TokenSet, type AdapterContext } from './types.ts';
 
 const AUTHORIZE_URL = 'https://x.com/i/oauth2/authorize';
 const TOKEN_URL = 'https://api.x.com/2/oauth2/token';

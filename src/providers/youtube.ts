@@ -26,10 +26,9 @@
 //                  https://developers.google.com/youtube/v3/determine_quota_cost
 //                  Apps in the "Testing" publishing status get refresh tokens that expire after 7 days.
 import { z } from 'zod';
-import type { AdapterContext } from './registry.ts';
 import { classifyStatus, retryAfterSeconds, type UpstreamResponse } from './upstream.ts';
 import { googleAuthorizationUrl, googleRefresh, googleRevoke, googleTokenRequest } from './google-oauth.ts';
-import { NetworkError, type AppCredentials, type ConnectableProfile, type NetworkAdapter, type TokenSet } from './types.ts';
+import { NetworkError, type AppCredentials, type ConnectableProfile, type NetworkAdapter, type TokenSet, type AdapterContext } from './types.ts';
 
 const CHANNELS_URL = 'https://www.googleapis.com/youtube/v3/channels';
 
