@@ -45,7 +45,7 @@ describe('service', () => {
   });
 
   it('answers unknown routes and malformed JSON in the contract shape', async () => {
-    expect((await t.api('GET', '/v1/nothing-here')).body).toEqual({ success: false, error: 'Not found' });
+    expect((await t.api('GET', '/v1/nothing-here')).body).toEqual({ success: false, error: 'Not found', code: 'not_found' });
     const res = await fetch(`${t.url}/v1/social-networks`, {
       method: 'POST',
       headers: { authorization: `Bearer ${t.apiKey}`, 'content-type': 'application/json' },
@@ -91,7 +91,7 @@ describe('social network configs', () => {
     const before = await t.api('GET', '/v1/social-networks');
     const missing = await t.api('POST', '/v1/social-networks', {});
     expect(missing.status).toBe(400);
-    expect(missing.body).toEqual({ success: false, error: 'Invalid payload', details: { _errors: [], network: { _errors: ['Required'] } } });
+    expect(missing.body).toEqual({ success: false, error: 'Invalid payload', code: 'invalid_payload', details: { _errors: [], network: { _errors: ['Required'] } } });
 
     const unknown = await t.api('POST', '/v1/social-networks', { network: 'myspace' });
     expect(unknown.status).toBe(400);

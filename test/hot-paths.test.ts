@@ -65,7 +65,7 @@ describe('reads counted while they run', () => {
       // This process still believes there is room, so the read runs while it is counted: the count wins.
       const late = await limited.api('GET', '/v1/social-accounts');
       expect(late.status).toBe(429);
-      expect(late.body).toEqual({ success: false, error: 'Too many requests', message: 'The limit is 3 requests per minute per API key' });
+      expect(late.body).toEqual({ success: false, error: 'Too many requests', code: 'rate_limited', message: 'The limit is 3 requests per minute per API key' });
       expect(late.headers.get('content-type')).toMatch(/^application\/json/);
       expect(late.headers.get('x-ratelimit-remaining')).toBe('0');
       expect(Number(late.headers.get('retry-after'))).toBeGreaterThan(0);
