@@ -22,6 +22,23 @@ const upstreamMap = z
     }
   });
 
+/**
+ * Whether `X-Forwarded-For` may be believed, as Fastify's `trustProxy` takes it: `true` (any proxy: only behind
+ * one that overwrites the header), a number of proxy hops, or comma-separated proxy addresses/CIDRs.
+ */
+const trustProxy = z
+  .string()
+  .optional()
+  .transform((raw, ctx): boolean | number | string => {
+    const value = raw?.trim() ?? '';
+    if (value === '' || value === 'false' || value === '0') return false;
+    if (value === 'true') return true;
+    if (/^\d+$/.test(value)) return Number(value);
+    if (/^[0-9a-fA-F.:/,\s]+$/.test(value)) return value;
+    ctx.addIssue({ code: 'custom', message: 'must be true, false, a number of proxy hops, or comma-separated proxy addresses/CIDRs' });
+    return z.NEVER;
+  });
+
 const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   HOST: z.string().default('127.0.0.1'),
@@ -34,6 +51,8 @@ const envSchema = z.object({
   SWITCHBOARD_ALLOW_PRIVATE_URLS: booleanFlag,
   SWITCHBOARD_UPSTREAM_TIMEOUT_MS: z.coerce.number().int().positive().default(15_000),
   SWITCHBOARD_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().default(600),
+  SWITCHBOARD_RATE_LIMIT_PER_ADDRESS: z.coerce.number().int().positive().default(300),
+  SWITCHBOARD_TRUST_PROXY: trustProxy,
   REDIS_URL: z.string().optional(),
   SWITCHBOARD_WORKER_INTERVAL_MS: z.coerce.number().int().positive().default(1000),
   SWITCHBOARD_REFRESH_BATCH: z.coerce.number().int().positive().default(200),
@@ -59,6 +78,13 @@ export interface Config {
   allowPrivateUrls: boolean;
   /** Requests per minute per API key on `/v1` (the Ocoya surface has Ocoya's own 60). */
   rateLimitPerMinute: number;
+  /**
+   * Requests per minute per client address whose key is not (yet) known to be valid: counted before the key is
+   * looked up, so a flood of made-up keys costs one counter, not a row and a lookup each.
+   */
+  rateLimitPerAddress: number;
+  /** Fastify's `trustProxy`: when the client address may be read from `X-Forwarded-For`. */
+  trustProxy: boolean | number | string;
   worker: {
     /** Pause between polls when there is nothing to do. */
     intervalMs: number;
@@ -96,6 +122,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     upstreamTimeoutMs: e.SWITCHBOARD_UPSTREAM_TIMEOUT_MS,
     allowPrivateUrls: e.SWITCHBOARD_ALLOW_PRIVATE_URLS,
     rateLimitPerMinute: e.SWITCHBOARD_RATE_LIMIT_PER_MINUTE,
+    rateLimitPerAddress: e.SWITCHBOARD_RATE_LIMIT_PER_ADDRESS,
+    trustProxy: e.SWITCHBOARD_TRUST_PROXY,
     redisUrl: e.REDIS_URL || undefined,
     worker: {
       intervalMs: e.SWITCHBOARD_WORKER_INTERVAL_MS,

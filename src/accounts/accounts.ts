@@ -1,6 +1,6 @@
 // Connected social accounts: storing what a connection produced, reading them back for the API.
 // Tokens are encrypted and bound to (row id, column), so the row id is chosen before encryption.
-import { and, asc, eq, gt, ilike, type SQL } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import type { AppContext } from '../context.ts';
 import type { Db, DbOrTx, Tx } from '../db/database.ts';
 import { columnName, rawQuery, selectList } from '../db/raw.ts';
@@ -165,28 +165,40 @@ export interface ConnectTarget {
   network: NetworkId;
   tenantId: string | null;
   workspaceId: string | null;
+  /** A reconnect: the one account to update (it keeps its id), whatever tenant or workspace it has. */
+  accountId?: string | null;
+}
+
+/**
+ * The account this profile is already connected as for this target, locked for the update: the reconnected
+ * account itself, or the same network account connected before for the same organization, workspace and tenant
+ * (the identity index; nulls compare equal). Another tenant's or workspace's account of the same network account
+ * is never it: each has its own tokens.
+ */
+async function existingAccount(tx: Tx, target: ConnectTarget, profile: ConnectableProfile): Promise<AccountRow | undefined> {
+  const where = target.accountId
+    ? and(eq(socialAccounts.orgId, target.orgId), eq(socialAccounts.id, target.accountId))
+    : and(
+        eq(socialAccounts.orgId, target.orgId),
+        eq(socialAccounts.network, target.network),
+        eq(socialAccounts.networkUniqueId, profile.networkUniqueId),
+        sql`coalesce(${socialAccounts.workspaceId}, '') = ${target.workspaceId ?? ''}`,
+        sql`coalesce(${socialAccounts.tenantId}, '') = ${target.tenantId ?? ''}`,
+      );
+  const [row] = await tx.select().from(socialAccounts).where(where).for('update');
+  return row;
 }
 
 /**
  * Creates or updates the accounts for the chosen profiles, in the caller's transaction, with their webhook events
  * (`account.connected` for a new account, `account.reconnected` for one connected before). The same network
- * account connected again keeps its id (unique on org + network + network_unique_id): never a duplicate.
+ * account connected again for the same workspace and tenant keeps its id: never a duplicate (existingAccount).
  */
 export async function upsertConnectedAccounts(ctx: AppContext, tx: Tx, target: ConnectTarget, profiles: ConnectableProfile[]) {
   const adapter = ctx.adapters.get(target.network);
   const rows: AccountRow[] = [];
   for (const profile of profiles) {
-    const [existing] = await tx
-      .select()
-      .from(socialAccounts)
-      .where(
-        and(
-          eq(socialAccounts.orgId, target.orgId),
-          eq(socialAccounts.network, target.network),
-          eq(socialAccounts.networkUniqueId, profile.networkUniqueId),
-        ),
-      )
-      .for('update');
+    const existing = await existingAccount(tx, target, profile);
     const now = new Date();
     const fresh = {
       username: profile.username,

@@ -5,7 +5,7 @@
 // refresh JWT ever dies.
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { and, eq } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { AppContext } from '../context.ts';
 import { socialAccounts } from '../db/schema.ts';
@@ -43,11 +43,20 @@ export function blueskyRoutes(ctx: AppContext) {
     return badRequest('Bluesky refused the connection', err.description);
   }
 
-  async function connectedAccount(orgId: string, did: string) {
+  /** The account this Bluesky account is already connected as for this workspace and tenant, if any. */
+  async function connectedAccount(orgId: string, workspaceId: string | null, tenantId: string | null, did: string) {
     const [row] = await ctx.db
       .select({ id: socialAccounts.id, status: socialAccounts.status })
       .from(socialAccounts)
-      .where(and(eq(socialAccounts.orgId, orgId), eq(socialAccounts.network, 'bluesky'), eq(socialAccounts.networkUniqueId, did)));
+      .where(
+        and(
+          eq(socialAccounts.orgId, orgId),
+          eq(socialAccounts.network, 'bluesky'),
+          eq(socialAccounts.networkUniqueId, did),
+          sql`coalesce(${socialAccounts.workspaceId}, '') = ${workspaceId ?? ''}`,
+          sql`coalesce(${socialAccounts.tenantId}, '') = ${tenantId ?? ''}`,
+        ),
+      );
     return row;
   }
 
@@ -83,7 +92,9 @@ export function blueskyRoutes(ctx: AppContext) {
           throw asApiError(err);
         }
         // Checked before signing in: createSession is limited per account, and a duplicate needs no session.
-        const existing = await connectedAccount(orgId, identity.did);
+        const workspaceId = await defaultWorkspaceId(ctx.db, orgId);
+        const tenantId = req.body.tenantId ?? null;
+        const existing = await connectedAccount(orgId, workspaceId, tenantId, identity.did);
         if (existing?.status === 'active') throw conflict('Account already connected', `Bluesky account ${identity.handle} is account ${existing.id}`);
         let profile;
         try {
@@ -92,9 +103,8 @@ export function blueskyRoutes(ctx: AppContext) {
           throw asApiError(err);
         }
         await ensureNetworkConfig(orgId, adapter);
-        const workspaceId = await defaultWorkspaceId(ctx.db, orgId);
         const [row] = await ctx.db.transaction((tx) =>
-          upsertConnectedAccounts(ctx, tx, { orgId, network: 'bluesky', tenantId: req.body.tenantId ?? null, workspaceId }, [profile]),
+          upsertConnectedAccounts(ctx, tx, { orgId, network: 'bluesky', tenantId, workspaceId }, [profile]),
         );
         return reply.code(201).send({ success: true as const, data: toAccountView(row) });
       },

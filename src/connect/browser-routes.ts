@@ -5,7 +5,7 @@ import type { AppContext } from '../context.ts';
 import type { AccountRow } from '../accounts/accounts.ts';
 import type { NetworkId } from '../providers/types.ts';
 import { pageBranding } from '../orgs/branding.ts';
-import { connectedPage, errorPage, imageOrigins, selectionPage, sendPage } from '../web/pages.ts';
+import { connectedPage, continuePage, errorPage, imageOrigins, selectionPage, sendPage } from '../web/pages.ts';
 import {
   beginFlow,
   completeCallback,
@@ -13,6 +13,7 @@ import {
   findPendingSelection,
   finishSelection,
   FlowError,
+  peekStartFlow,
   type FlowOutcome,
   type FlowRow,
 } from './flows.ts';
@@ -92,13 +93,42 @@ export function browserRoutes(ctx: AppContext) {
   }
 
   return async function routes(app: FastifyInstance) {
-    app.get<{ Params: { token: string } }>('/connect/:token', async (req, reply) => {
+    /** Claims the start link and sends the browser on to the network, with the cookie that binds the flow to it. */
+    async function start(req: FastifyRequest<{ Params: { token: string } }>, reply: FastifyReply, status: 302 | 303) {
       try {
         const { location, cookie } = await beginFlow(ctx, req.params.token);
         reply.setCookie(cookie.name, cookie.value, { ...cookieOptions, expires: cookie.expiresAt });
-        return reply.header('referrer-policy', 'no-referrer').header('cache-control', 'no-store').redirect(ctx.upstream.rewrite(location), 302);
+        return reply.header('referrer-policy', 'no-referrer').header('cache-control', 'no-store').redirect(ctx.upstream.rewrite(location), status);
+      } catch (err) {
+        return sendFailure(req, reply, err, status);
+      }
+    }
+
+    // A link made to be forwarded opens a page whose button starts the flow: chat apps and mail scanners open
+    // links to preview them, and a preview must not use up a single-use link.
+    app.get<{ Params: { token: string } }>('/connect/:token', { exposeHeadRoute: false }, async (req, reply) => {
+      let flow: FlowRow;
+      try {
+        flow = await peekStartFlow(ctx, req.params.token);
       } catch (err) {
         return sendFailure(req, reply, err);
+      }
+      if (!flow.startPage) return start(req, reply, 302);
+      const branding = await pageBranding(ctx.db, flow.orgId);
+      const html = continuePage(branding, { networkName: networkName(flow.network), action: `/connect/${encodeURIComponent(req.params.token)}` });
+      // The form's 303 goes on to the network's sign-in page, which CSP's form-action must allow.
+      return sendPage(reply, 200, html, ['https:', ...Object.values(ctx.config.upstreams)], imageOrigins(branding));
+    });
+
+    app.post<{ Params: { token: string } }>('/connect/:token', async (req, reply) => start(req, reply, 303));
+
+    // HEAD never starts anything: it only says whether the link is still good.
+    app.head<{ Params: { token: string } }>('/connect/:token', async (req, reply) => {
+      try {
+        await peekStartFlow(ctx, req.params.token);
+        return reply.code(200).header('content-type', 'text/html; charset=utf-8').header('cache-control', 'no-store').send();
+      } catch {
+        return reply.code(404).header('cache-control', 'no-store').send();
       }
     });
 

@@ -50,6 +50,8 @@ export interface CreateFlowInput {
   workspaceId?: string;
   accountId?: string;
   selection: 'hosted' | 'headless';
+  /** The start URL shows a "Continue to {network}" page first (links that are forwarded and previewed). */
+  startPage?: boolean;
 }
 
 // auth-url is the hot write of the API: its flow rows are inserted in batches (see db/batch.ts).
@@ -76,6 +78,7 @@ export async function createFlow(ctx: AppContext, orgId: string, config: Network
     workspaceId: input.workspaceId ?? null,
     accountId: input.accountId ?? null,
     selection: input.selection,
+    startPage: input.startPage ?? false,
     expiresAt,
   });
   return { authUrl: `${ctx.config.publicUrl}/connect/${token}`, expiresAt };
@@ -93,6 +96,16 @@ function unusable(flow: FlowRow | undefined, what: string): FlowError {
   if (!flow) return new FlowError('invalid_request', `This ${what} is not valid. Start the connection again.`);
   if (flow.expiresAt.getTime() <= Date.now()) return new FlowError('invalid_request', `This ${what} has expired. Start the connection again.`, flow);
   return new FlowError('invalid_request', `This ${what} was already used. Start the connection again.`, flow, false);
+}
+
+/**
+ * The flow behind a start token, without claiming it: for the "Continue" page and HEAD requests, which link
+ * previews and mail scanners send before the person opens the link.
+ */
+export async function peekStartFlow(ctx: AppContext, token: string): Promise<FlowRow> {
+  const [flow] = await ctx.db.select().from(connectFlows).where(eq(connectFlows.startTokenHash, sha256(token)));
+  if (!flow || flow.status !== 'created' || flow.expiresAt.getTime() <= Date.now()) throw unusable(flow, 'connection link');
+  return flow;
 }
 
 /** GET /connect/{token}: claims the start token and returns where to send the browser, plus the cookie to set. */
@@ -130,6 +143,11 @@ export async function beginFlow(ctx: AppContext, token: string) {
   return { flow, location, cookie: { name: bindingCookieName(flow.id), value: binding, expiresAt: flow.expiresAt } };
 }
 
+/**
+ * The flow must be this browser's. A request without the binding cookie does not end the flow: whoever sent it
+ * (a link preview, someone who saw the state or session in a URL) must not be able to cancel the connection that
+ * the right browser is still completing.
+ */
 function checkBinding(flow: FlowRow, cookies: Record<string, string | undefined>) {
   const presented = cookies[bindingCookieName(flow.id)];
   if (!presented || !flow.browserBindingHash || !safeEqual(sha256(presented), flow.browserBindingHash)) {
@@ -137,6 +155,7 @@ function checkBinding(flow: FlowRow, cookies: Record<string, string | undefined>
       'access_denied',
       'This sign-in was started in a different browser (or its cookie is missing). Start the connection again in this browser.',
       flow,
+      false,
     );
   }
 }
@@ -154,21 +173,21 @@ export async function completeCallback(
 ): Promise<FlowOutcome> {
   if (!params.state) throw new FlowError('invalid_request', 'The network sent no state: this response cannot be matched to a connection.');
   const stateHash = sha256(params.state);
-  // Claim first: whatever happens next, this state is never accepted again.
+  const [known] = await ctx.db.select().from(connectFlows).where(eq(connectFlows.stateHash, stateHash));
+  if (!known || known.status !== 'authorizing') throw unusable(known, 'sign-in response');
+  // Before anything ends the flow, it must be this browser's (checkBinding).
+  checkBinding(known, cookies);
+  // Then claim it: whatever happens next, this state is never accepted again.
   const [flow] = await ctx.db
     .update(connectFlows)
     .set({ status: 'failed' })
-    .where(and(eq(connectFlows.stateHash, stateHash), eq(connectFlows.status, 'authorizing')))
+    .where(and(eq(connectFlows.id, known.id), eq(connectFlows.status, 'authorizing')))
     .returning();
-  if (!flow) {
-    const [known] = await ctx.db.select().from(connectFlows).where(eq(connectFlows.stateHash, stateHash));
-    throw unusable(known, 'sign-in response');
-  }
+  if (!flow) throw unusable(known, 'sign-in response');
   if (flow.network !== network) {
     throw new FlowError('invalid_request', 'This sign-in response arrived for a different network than the one it was started for.', flow);
   }
   if (flow.expiresAt.getTime() <= Date.now()) throw unusable(flow, 'connection');
-  checkBinding(flow, cookies);
   const { config, adapter } = await loadConfig(ctx, flow);
   const refusal = adapter.callbackError?.(params);
   if (refusal) throw new FlowError(refusal.code, refusal.description, flow);
@@ -229,7 +248,7 @@ async function connect(ctx: AppContext, flow: FlowRow, profiles: ConnectableProf
     const accounts = await upsertConnectedAccounts(
       ctx,
       tx,
-      { orgId: flow.orgId, network: flow.network as NetworkId, tenantId: flow.tenantId, workspaceId: flow.workspaceId },
+      { orgId: flow.orgId, network: flow.network as NetworkId, tenantId: flow.tenantId, workspaceId: flow.workspaceId, accountId: flow.accountId },
       profiles,
     );
     await tx

@@ -20,7 +20,9 @@ import { ocoyaRoutes, OCOYA_PREFIX } from '../ocoya/routes.ts';
 import { workspaceRoutes } from '../orgs/workspace-routes.ts';
 import { requireApiKey } from './auth.ts';
 import { rateLimit, type RateLimitStore } from './rate-limit.ts';
-import { useNativeErrors } from './errors.ts';
+import { ApiError, useNativeErrors } from './errors.ts';
+import { clientErrorHandler, requestId, useRequestHygiene } from './hygiene.ts';
+import { refuseUnknownInput } from './strict-input.ts';
 
 export interface BuildOptions {
   /** Sandbox storage: on PostgreSQL a separate pool, so a refresh holding a row lock never starves it. */
@@ -37,7 +39,15 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions): Promise<Fas
     bodyLimit: 256 * 1024,
     forceCloseConnections: 'idle',
     return503OnClosing: true,
+    genReqId: requestId,
+    // Ids are validated by each route's schema (a 400 naming the field); the router's own cut-off would make an
+    // over-long id a 404.
+    maxParamLength: 2048,
+    clientErrorHandler,
+    // A number of hops is accepted at run time (proxy-addr), though Fastify's types only list the other forms.
+    trustProxy: ctx.config.trustProxy as boolean | string,
   });
+  useRequestHygiene(app);
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   await app.register(fastifyCookie);
@@ -79,10 +89,21 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions): Promise<Fas
 
   const v1Limit = ctx.config.rateLimitPerMinute;
   const v1Limiter = opts.rateLimits.limiter('v1', v1Limit);
+  const v1Limited = () => ({ success: false, error: 'Too many requests', code: 'rate_limited', message: `The limit is ${v1Limit} requests per minute per API key` });
+  const addressLimiter = opts.rateLimits.limiter('address', ctx.config.rateLimitPerAddress);
   await app.register(async (v1) => {
     useNativeErrors(v1);
-    rateLimit(v1, v1Limiter, v1Limit, () => ({ success: false, error: 'Too many requests', code: 'rate_limited', message: `The limit is ${v1Limit} requests per minute per API key` }));
-    requireApiKey(v1, ctx.db, opts.localAdminToken);
+    refuseUnknownInput(v1);
+    requireApiKey(v1, {
+      db: ctx.db,
+      addressLimiter,
+      addressLimit: ctx.config.rateLimitPerAddress,
+      missingKey: () => new ApiError(401, 'Missing API key', 'Send it as "Authorization: Bearer <key>" or "X-API-Key: <key>"', 'missing_api_key'),
+      invalidKey: () => new ApiError(401, 'Invalid API key', undefined, 'invalid_api_key'),
+      limitedBody: v1Limited,
+      localAdminToken: opts.localAdminToken,
+    });
+    rateLimit(v1, v1Limiter, v1Limit, v1Limited);
     await v1.register(networkConfigRoutes(ctx));
     await v1.register(connectApiRoutes(ctx));
     await v1.register(accountRoutes(ctx));
@@ -93,10 +114,10 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions): Promise<Fas
     await v1.register(webhookRoutes(ctx));
   });
 
-  await app.register(ocoyaRoutes(ctx, opts.rateLimits), { prefix: OCOYA_PREFIX });
+  await app.register(ocoyaRoutes(ctx, opts.rateLimits, addressLimiter), { prefix: OCOYA_PREFIX });
 
   await app.register(browserRoutes(ctx));
-  await app.register(dashboardRoutes(ctx));
+  await app.register(dashboardRoutes(ctx, opts.rateLimits));
 
   const sandbox = ctx.adapters.get('sandbox')!.builtInApp!;
   await app.register(sandboxAuthorizationServer, {

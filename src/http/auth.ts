@@ -1,11 +1,17 @@
-// API key authentication for the native API: `Authorization: Bearer <key>` or `X-API-Key: <key>`.
+// API key authentication for the API surfaces: `Authorization: Bearer <key>` or `X-API-Key: <key>`.
+//
+// A key that this process has not seen verified lately is first counted against its client address
+// (SWITCHBOARD_RATE_LIMIT_PER_ADDRESS a minute), then looked up. So a flood of made-up keys from one address gets
+// 429s from one counter, instead of costing a lookup and a counter row each; a working key's requests skip the
+// address count while it is remembered (orgs/api-keys.ts, 5 s).
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { asc } from 'drizzle-orm';
 import type { Db } from '../db/database.ts';
 import { organizations } from '../db/schema.ts';
 import { safeEqual, sha256 } from '../security/secrets.ts';
-import { authenticateApiKeyHash, type Caller } from '../orgs/api-keys.ts';
+import { authenticateApiKeyHash, isRecentlyVerified, type Caller } from '../orgs/api-keys.ts';
 import { ApiError } from './errors.ts';
+import { withinLimit, type RateLimiter } from './rate-limit.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -20,30 +26,44 @@ export function presentedApiKey(req: FastifyRequest): string | undefined {
   return (Array.isArray(key) ? key[0] : key)?.trim() || undefined;
 }
 
-const keyHashes = new WeakMap<FastifyRequest, string | undefined>();
-
-/** SHA-256 of the presented key, worked out once per request: the rate limit and the key check both use it. */
+/** SHA-256 of the presented key (keys are stored and looked up by it). */
 export function presentedKeyHash(req: FastifyRequest): string | undefined {
-  if (!keyHashes.has(req)) {
-    const key = presentedApiKey(req);
-    keyHashes.set(req, key ? sha256(key) : undefined);
-  }
-  return keyHashes.get(req);
+  const key = presentedApiKey(req);
+  return key ? sha256(key) : undefined;
+}
+
+export interface ApiKeyAuthOptions {
+  db: Db;
+  /** Counts requests per client address whose key is not known to be valid. */
+  addressLimiter: RateLimiter;
+  addressLimit: number;
+  /** The surface's own errors and 429 body. */
+  missingKey: () => Error;
+  invalidKey: () => Error;
+  limitedBody: (req: FastifyRequest) => object;
+  /** Embedded mode: the CLI's token (DATA_DIR/server.json), acting as the first organization's admin. */
+  localAdminToken?: string;
 }
 
 /** Adds an `onRequest` hook to this scope that rejects requests without a valid key and sets `req.caller`. */
-export function requireApiKey(app: FastifyInstance, db: Db, localAdminToken?: string) {
+export function requireApiKey(app: FastifyInstance, opts: ApiKeyAuthOptions) {
+  const { db } = opts;
   app.decorateRequest('caller', null as unknown as Caller);
-  app.addHook('onRequest', async (req) => {
+  app.addHook('onRequest', async (req, reply) => {
     const local = req.headers['x-switchboard-local-admin'];
-    if (localAdminToken && typeof local === 'string' && safeEqual(local, localAdminToken)) {
+    if (opts.localAdminToken && typeof local === 'string' && safeEqual(local, opts.localAdminToken)) {
       req.caller = await localAdmin(db);
       return;
     }
     const keyHash = presentedKeyHash(req);
-    if (!keyHash) throw new ApiError(401, 'Missing API key', 'Send it as "Authorization: Bearer <key>" or "X-API-Key: <key>"');
+    if (!keyHash || !isRecentlyVerified(db, keyHash)) {
+      if (!(await withinLimit(reply, opts.addressLimiter, `address:${req.ip}`, opts.addressLimit))) {
+        return reply.code(429).send(opts.limitedBody(req));
+      }
+    }
+    if (!keyHash) throw opts.missingKey();
     const caller = await authenticateApiKeyHash(db, keyHash);
-    if (!caller) throw new ApiError(401, 'Invalid API key');
+    if (!caller) throw opts.invalidKey();
     req.caller = caller;
   });
 }
@@ -55,5 +75,5 @@ async function localAdmin(db: Db): Promise<Caller> {
 }
 
 export function requireAdmin(req: FastifyRequest) {
-  if (req.caller.role !== 'admin') throw new ApiError(403, 'This needs an admin API key');
+  if (req.caller.role !== 'admin') throw new ApiError(403, 'This needs an admin API key', undefined, 'admin_required');
 }

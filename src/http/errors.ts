@@ -82,13 +82,16 @@ export function useNativeErrors(app: FastifyInstance) {
         .send({ success: false, error: err.error, code: err.code, ...(err.detail ? { message: err.detail } : {}) });
     }
     if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
-      // Fastify's own 4xx (malformed JSON, body too large, unsupported media type).
-      return reply.code(err.statusCode).send({ success: false, error: 'Bad request', code: codeForStatus(err.statusCode), message: err.message });
+      // Fastify's own 4xx (malformed JSON, body too large, unsupported media type) and the hygiene checks' 414.
+      const error = FRAMEWORK_ERRORS[err.statusCode] ?? 'Bad request';
+      return reply.code(err.statusCode).send({ success: false, error, code: codeForStatus(err.statusCode), message: err.message });
     }
     req.log.error({ err }, 'request failed');
     return reply.code(500).send({ success: false, error: 'Internal server error', code: 'internal_error', message: publicMessage(err) });
   });
 }
+
+const FRAMEWORK_ERRORS: Record<number, string> = { 413: 'Payload too large', 414: 'URI too long', 415: 'Unsupported media type' };
 
 /** A 500's `message`: what kind of fault, without internals (no SQL, no stack, no secrets). */
 function publicMessage(err: Error): string {

@@ -10,7 +10,6 @@ import { batched } from '../db/batch.ts';
 import { perDatabase, type Db } from '../db/database.ts';
 import { insertRows, rawQuery } from '../db/raw.ts';
 import { rateLimits } from '../db/schema.ts';
-import { presentedKeyHash } from './auth.ts';
 
 /** Counts one request of `subject`: resolves while within the limit, rejects with a RateLimiterRes past it. */
 export interface RateLimiter {
@@ -190,52 +189,73 @@ function setHeaders(reply: FastifyReply, limit: number, res: RateLimiterRes) {
   reply.header('x-ratelimit-reset', Math.ceil((Date.now() + res.msBeforeNext) / 1000));
 }
 
+/** Counts one request of `subject` and sets the limit headers; `false` (with Retry-After set) when past the limit. */
+export async function withinLimit(reply: FastifyReply, limiter: RateLimiter, subject: string, perMinute: number): Promise<boolean> {
+  return settle(reply, perMinute, limiter.consume(subject));
+}
+
+async function settle(reply: FastifyReply, perMinute: number, pending: Promise<RateLimiterRes>, onCount?: (res: RateLimiterRes) => void): Promise<boolean> {
+  try {
+    const res = await pending;
+    onCount?.(res);
+    setHeaders(reply, perMinute, res);
+    return true;
+  } catch (err) {
+    if (!(err instanceof RateLimiterRes)) throw err;
+    onCount?.(err);
+    setHeaders(reply, perMinute, err);
+    reply.header('retry-after', Math.max(1, Math.ceil(err.msBeforeNext / 1000)));
+    return false;
+  }
+}
+
+/** What this process knows of a key's window: room left at its last count, and reads running ahead of their count. */
+interface Room {
+  left: number;
+  runningAhead: number;
+}
+
 /**
- * Adds the limit to a scope, counted per API key (per client address when no key is sent). `limitedBody` is
- * the surface's own 429 body.
+ * Adds the per-key limit to a scope; it runs after the key was verified (`req.caller`), so only real keys get
+ * counters. `limitedBody` is the surface's own 429 body.
  *
- * A read (GET/HEAD) changes nothing, so when the caller's last count left room it runs while its request is
- * being counted, and the answer waits for the count: the count's round trip overlaps the read's instead of
- * preceding it. If the count says the limit was passed, the read's answer is dropped for the 429. A caller
- * with no room left (or not yet seen) is counted first, so a client past its limit never gets reads run.
+ * Every request is counted before its handler can answer, and a request past the limit never gets its handler's
+ * answer. A read (GET/HEAD) changes nothing, so when the key's last count left room it may run while it is being
+ * counted (the count's round trip overlaps the read's instead of preceding it), and the answer waits for the
+ * count: if that says the limit was passed, the answer is dropped for the 429. Such reads take their place out of
+ * the room this process last saw, before they run: 200 parallel reads on a key with 5 requests left run at most 5
+ * handlers ahead of their counts; the rest wait for theirs, and those past the limit never run.
  */
 export function rateLimit(app: FastifyInstance, limiter: RateLimiter, perMinute: number, limitedBody: (req: FastifyRequest) => object) {
-  const roomLeft = new LRUCache<string, number>({ max: 10_000, ttl: WINDOW_MS });
-  const counting = new WeakMap<FastifyRequest, { subject: string; pending: Promise<RateLimiterRes> }>();
+  const rooms = new LRUCache<string, Room>({ max: 10_000, ttl: WINDOW_MS });
+  const counting = new WeakMap<FastifyRequest, Promise<RateLimiterRes>>();
 
-  /** Settles a request's count: sets the headers and returns whether it is within the limit. */
-  async function settle(reply: FastifyReply, subject: string, pending: Promise<RateLimiterRes>): Promise<boolean> {
-    try {
-      const res = await pending;
-      roomLeft.set(subject, res.remainingPoints, { ttl: Math.max(1, res.msBeforeNext) });
-      setHeaders(reply, perMinute, res);
-      return true;
-    } catch (err) {
-      if (!(err instanceof RateLimiterRes)) throw err;
-      roomLeft.set(subject, 0, { ttl: Math.max(1, err.msBeforeNext) });
-      setHeaders(reply, perMinute, err);
-      reply.header('retry-after', Math.max(1, Math.ceil(err.msBeforeNext / 1000)));
-      return false;
-    }
-  }
+  /** The room left after a count. Reads still running ahead were counted meanwhile or will be: keep their places. */
+  const remember = (subject: string, res: RateLimiterRes) => {
+    const room = rooms.get(subject) ?? { left: 0, runningAhead: 0 };
+    room.left = Math.max(0, res.remainingPoints);
+    rooms.set(subject, room, { ttl: Math.max(1, res.msBeforeNext) });
+  };
 
   app.addHook('onRequest', async (req, reply) => {
-    const keyHash = presentedKeyHash(req);
-    const subject = keyHash ? `key:${keyHash}` : `ip:${req.ip}`;
+    const subject = `key:${req.caller.keyId}`;
     const pending = limiter.consume(subject);
-    if ((req.method === 'GET' || req.method === 'HEAD') && (roomLeft.get(subject) ?? 0) > 0) {
-      pending.catch(() => {}); // settled in onSend
-      counting.set(req, { subject, pending });
+    const room = rooms.get(subject);
+    if ((req.method === 'GET' || req.method === 'HEAD') && room && room.left - room.runningAhead > 0) {
+      room.runningAhead++;
+      const counted = pending.finally(() => room.runningAhead--);
+      counted.catch(() => {}); // settled in onSend
+      counting.set(req, counted);
       return;
     }
-    if (!(await settle(reply, subject, pending))) return reply.code(429).send(limitedBody(req));
+    if (!(await settle(reply, perMinute, pending, (res) => remember(subject, res)))) return reply.code(429).send(limitedBody(req));
   });
 
   app.addHook('onSend', async (req, reply, payload) => {
-    const counted = counting.get(req);
-    if (!counted) return payload;
+    const pending = counting.get(req);
+    if (!pending) return payload;
     counting.delete(req);
-    if (await settle(reply, counted.subject, counted.pending)) return payload;
+    if (await settle(reply, perMinute, pending, (res) => remember(`key:${req.caller.keyId}`, res))) return payload;
     reply.code(429).header('content-type', 'application/json; charset=utf-8');
     return JSON.stringify(limitedBody(req));
   });

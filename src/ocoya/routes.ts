@@ -11,11 +11,12 @@ import type { AppContext } from '../context.ts';
 import { callbackUrl } from '../context.ts';
 import { createFlow, FLOW_TTL_MS } from '../connect/flows.ts';
 import { organizations, socialAccounts } from '../db/schema.ts';
-import { presentedKeyHash } from '../http/auth.ts';
+import { requireApiKey } from '../http/auth.ts';
+import { refuseUnknownInput } from '../http/strict-input.ts';
 import { ApiError, validationIssues } from '../http/errors.ts';
-import { rateLimit, type RateLimitStore } from '../http/rate-limit.ts';
+import { rateLimit, type RateLimiter, type RateLimitStore } from '../http/rate-limit.ts';
 import { appCredentials, networkConfigForFlow } from '../networks/network-configs.ts';
-import { authenticateApiKeyHash, type Caller } from '../orgs/api-keys.ts';
+import type { Caller } from '../orgs/api-keys.ts';
 import { findWorkspace, listWorkspaces, workspaceUserCount } from '../orgs/workspaces.ts';
 import type { NetworkId } from '../providers/types.ts';
 
@@ -39,7 +40,7 @@ class OcoyaError extends Error {
 const WorkspaceQuery = z.object({ workspaceId: z.string().min(1).max(64) });
 const ProviderField = z.string().min(1).max(32);
 
-export function ocoyaRoutes(ctx: AppContext, limits: RateLimitStore) {
+export function ocoyaRoutes(ctx: AppContext, limits: RateLimitStore, addressLimiter: RateLimiter) {
   const limiter = limits.limiter('ocoya', OCOYA_REQUESTS_PER_MINUTE);
 
   async function workspaceOf(caller: Caller, workspaceId: string) {
@@ -74,7 +75,6 @@ export function ocoyaRoutes(ctx: AppContext, limits: RateLimitStore) {
   }
 
   return async function routes(app: FastifyInstance) {
-    app.decorateRequest('caller', null as unknown as Caller);
     app.setErrorHandler((err: FastifyError, req, reply) => {
       if (err instanceof OcoyaError || err instanceof ApiError) return reply.code(err.statusCode).send({ message: err.message });
       if (hasZodFastifySchemaValidationErrors(err)) {
@@ -86,14 +86,17 @@ export function ocoyaRoutes(ctx: AppContext, limits: RateLimitStore) {
       return reply.code(500).send({ message: 'Unknown error.' });
     });
     app.setNotFoundHandler((req, reply) => reply.code(404).send({ message: 'Not found.' }));
-    rateLimit(app, limiter, OCOYA_REQUESTS_PER_MINUTE, () => ({ message: 'Too many requests.' }));
-    app.addHook('onRequest', async (req) => {
-      const keyHash = presentedKeyHash(req);
-      if (!keyHash) throw new OcoyaError(401, 'Missing API token.');
-      const caller = await authenticateApiKeyHash(ctx.db, keyHash);
-      if (!caller) throw new OcoyaError(403, 'Invalid API token.');
-      req.caller = caller;
+    refuseUnknownInput(app);
+    const limited = () => ({ message: 'Too many requests.' });
+    requireApiKey(app, {
+      db: ctx.db,
+      addressLimiter,
+      addressLimit: ctx.config.rateLimitPerAddress,
+      missingKey: () => new OcoyaError(401, 'Missing API token.'),
+      invalidKey: () => new OcoyaError(403, 'Invalid API token.'),
+      limitedBody: limited,
     });
+    rateLimit(app, limiter, OCOYA_REQUESTS_PER_MINUTE, limited);
 
     const r = app.withTypeProvider<ZodTypeProvider>();
     const tags = ['Ocoya-compatible'];

@@ -70,6 +70,11 @@ function stampLastUsed(db: Db, keyId: string, now: number) {
 const VERIFIED_KEY_TTL_MS = 5_000;
 const verifiedKeys = perDatabase(() => new LRUCache<string, Caller>({ max: 10_000, ttl: VERIFIED_KEY_TTL_MS }));
 
+/** Whether this process verified the key with this hash within the last few seconds (no query). */
+export function isRecentlyVerified(db: Db, hash: string): boolean {
+  return verifiedKeys(db).has(hash);
+}
+
 export async function authenticateApiKey(db: Db, presented: string): Promise<Caller | undefined> {
   return authenticateApiKeyHash(db, sha256(presented));
 }

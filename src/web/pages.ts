@@ -169,6 +169,21 @@ export function connectedPage(branding: Branding, input: { networkName: string; 
   );
 }
 
+/** The page a forwarded start link opens: nothing happens until the person presses the button. */
+export function continuePage(branding: Branding, input: { networkName: string; action: string }): string {
+  const org = branding.organizationName ? escapeHtml(branding.organizationName) : 'This app';
+  return layout(
+    branding,
+    `Continue to ${input.networkName}`,
+    `<h1>Connect your ${escapeHtml(input.networkName)} account</h1>
+<p>${org} asks you to sign in to ${escapeHtml(input.networkName)} and allow access. Nothing is shared until you do.</p>
+<form method="post" action="${escapeHtml(input.action)}">
+  <button type="submit">Continue to ${escapeHtml(input.networkName)}</button>
+</form>
+<p class="muted">This link works once.</p>`,
+  );
+}
+
 export function errorPage(branding: Branding, input: { title: string; description: string }): string {
   return layout(
     branding,

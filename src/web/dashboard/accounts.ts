@@ -138,6 +138,8 @@ ${paging.length ? `<nav aria-label="Pages" class="actions">${paging.join(' ')}</
       selection: 'hosted',
       accountId: account.id,
       workspaceId: account.workspaceId ?? undefined,
+      // It is sent on by chat or mail, whose previews open it: the person starts the flow with a button.
+      startPage: true,
     });
     const body = `<section class="card">
 <label for="reconnect-link">Reconnect link for ${escapeHtml(name)}</label>

@@ -3,6 +3,7 @@
 // carries the session's CSRF token as well.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../../context.ts';
+import { withinLimit, type RateLimitStore } from '../../http/rate-limit.ts';
 import { authenticateApiKey } from '../../orgs/api-keys.ts';
 import { getBranding } from '../../orgs/branding.ts';
 import { safeEqual } from '../../security/secrets.ts';
@@ -27,8 +28,25 @@ function loginPage(error?: string): string {
   );
 }
 
-export function dashboardRoutes(ctx: AppContext) {
+/** Sign-in attempts per minute per client address: enough for a person, nothing for a key guesser. */
+export const LOGIN_ATTEMPTS_PER_MINUTE = 10;
+
+/**
+ * Whether a form post comes from one of our own pages. Browsers send `Origin` on every POST (and `Sec-Fetch-Site`
+ * with it); a form on another site shows that site's origin. SameSite cookies do not cover the sign-in form,
+ * which needs no cookie: without this, another site could sign a visitor's browser into an organization of its
+ * choosing (login CSRF). A request with neither header is not from a browser form and is refused too.
+ */
+function fromOurOrigin(req: FastifyRequest, publicOrigin: string): boolean {
+  const origin = req.headers.origin;
+  if (origin && origin !== 'null') return origin === publicOrigin;
+  return req.headers['sec-fetch-site'] === 'same-origin';
+}
+
+export function dashboardRoutes(ctx: AppContext, limits: RateLimitStore) {
   const cookieOptions = { httpOnly: true, sameSite: 'strict' as const, path: DASHBOARD, secure: ctx.config.publicUrl.startsWith('https:') };
+  const publicOrigin = new URL(ctx.config.publicUrl).origin;
+  const loginLimiter = limits.limiter('dashboard-login', LOGIN_ATTEMPTS_PER_MINUTE);
 
   return async function routes(app: FastifyInstance) {
     app.setErrorHandler((err: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
@@ -36,6 +54,16 @@ export function dashboardRoutes(ctx: AppContext) {
       if (status === 500) req.log.error({ err }, 'dashboard request failed');
       const message = status === 500 ? 'Something went wrong on our side. Try again; if it keeps happening, check the server log.' : 'That request could not be understood.';
       return sendDashboard(reply, status, dashboardPage({ title: 'Something went wrong', error: message }, `<p><a href="${DASHBOARD}">Back to the dashboard</a></p>`));
+    });
+
+    app.addHook('preHandler', async (req, reply) => {
+      if (req.method !== 'POST' || fromOurOrigin(req, publicOrigin)) return;
+      req.log.warn({ path: req.routeOptions.url }, 'dashboard form posted from another origin');
+      return sendDashboard(
+        reply,
+        403,
+        dashboardPage({ title: 'Form refused', error: 'This form was not sent from this dashboard. Open the dashboard and try again.' }, `<p><a href="${DASHBOARD}">Back to the dashboard</a></p>`),
+      );
     });
 
     app.get(STYLESHEET, async (req, reply) =>
@@ -47,6 +75,9 @@ export function dashboardRoutes(ctx: AppContext) {
     app.get(`${DASHBOARD}/login`, async (req, reply) => sendDashboard(reply, 200, loginPage()));
 
     app.post(`${DASHBOARD}/login`, async (req, reply) => {
+      if (!(await withinLimit(reply, loginLimiter, `address:${req.ip}`, LOGIN_ATTEMPTS_PER_MINUTE))) {
+        return sendDashboard(reply, 429, loginPage('Too many sign-in attempts from this address. Wait a minute and try again.'));
+      }
       const presented = field.safeParse((req.body as Record<string, unknown> | undefined)?.api_key);
       const key = presented.success ? presented.data.trim() : '';
       const caller = key && key.length <= 256 ? await authenticateApiKey(ctx.db, key) : undefined;
