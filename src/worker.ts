@@ -4,6 +4,7 @@
 import type { AppContext } from './context.ts';
 import { deleteStaleFlows } from './connect/flows.ts';
 import { deleteStaleRateLimits } from './http/rate-limit.ts';
+import { deleteExpiredIdempotencyKeys } from './http/idempotency.ts';
 import { notifyExpiring, refreshDueAccounts } from './tokens/engine.ts';
 import { deliverDue } from './webhooks/delivery.ts';
 
@@ -28,6 +29,7 @@ export function startWorker(ctx: AppContext): Worker {
       const deleted = await deleteStaleFlows(ctx);
       if (deleted) ctx.log.info({ deleted }, 'deleted stale connection flows');
       await deleteStaleRateLimits(ctx.db);
+      await deleteExpiredIdempotencyKeys(ctx.db);
     }
     // A full batch means more may be waiting: go again at once.
     return refreshed === refreshBatch || delivered > 0;

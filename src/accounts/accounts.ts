@@ -315,8 +315,9 @@ export async function listAccountsJson(
   orgId: string,
   filters: AccountFilters,
   page: ListPage,
-): Promise<{ data: string; count: number; lastId: string | null }> {
-  const { where, params, limitOffset } = listQuery(orgId, filters, page);
+): Promise<{ data: string; count: number; lastId: string | null; more: boolean }> {
+  // One row more than the page: whether another page follows, so the last page carries no next_cursor.
+  const { where, params, limitOffset } = listQuery(orgId, filters, { ...page, limit: page.limit + 1 });
   const key = `${where} ${limitOffset}`;
   let text = listStatements.get(key);
   if (!text) {
@@ -326,8 +327,9 @@ export async function listAccountsJson(
     listStatements.set(key, text);
   }
   // One text per combination of filters: a handful in practice, each prepared once per connection.
-  const rows = await rawQuery<(string | null)[]>(db, text, params, { prepare: true, rowMode: 'array' });
-  return { data: `[${rows.map(listedJson).join(',')}]`, count: rows.length, lastId: rows.at(-1)?.[ID_INDEX] ?? null };
+  const fetched = await rawQuery<(string | null)[]>(db, text, params, { prepare: true, rowMode: 'array' });
+  const rows = fetched.slice(0, page.limit);
+  return { data: `[${rows.map(listedJson).join(',')}]`, count: rows.length, lastId: rows.at(-1)?.[ID_INDEX] ?? null, more: fetched.length > page.limit };
 }
 
 export interface ListPage {

@@ -4,7 +4,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AppContext } from '../context.ts';
 import { ApiError, notFound } from '../http/errors.ts';
-import { errorResponses, IdParam, listOf, sendSerialized, SocialAccount, success, TenantId } from '../http/schemas.ts';
+import { Cursor, errorResponses, IdParam, listOf, sendSerialized, SocialAccount, success, TenantId } from '../http/schemas.ts';
 import { appCredentials, findNetworkConfig } from '../networks/network-configs.ts';
 import { canonicalNetwork } from '../providers/registry.ts';
 import { NetworkError, type NetworkId } from '../providers/types.ts';
@@ -13,14 +13,18 @@ import { disconnectAccount } from './disconnect.ts';
 import { decryptTokens, findAccount, listAccountsJson, toAccountView, type AccountRow } from './accounts.ts';
 
 const ListQuery = z.object({
-  tenantId: TenantId.optional(),
+  tenantId: TenantId.optional().describe('Only this tenant\'s accounts (also accepted as `tenant_id`)'),
+  tenant_id: TenantId.optional().describe('Same as `tenantId` (both seed APIs\' spellings are accepted)'),
   network: z.string().optional(),
   networkUniqueId: z.string().max(256).optional(),
   username: z.string().max(256).optional().describe('Partial, case-insensitive match'),
   status: z.enum(['active', 'reauth_required', 'disconnected']).optional(),
   limit: z.coerce.number().int().min(1).max(100).default(50),
   offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
-  cursor: z.string().max(64).optional().describe('`next_cursor` of the previous page: constant-time paging at any depth'),
+  cursor: Cursor.optional().describe('`next_cursor` of the previous page: constant-time paging at any depth'),
+}).refine((q) => !(q.tenantId && q.tenant_id && q.tenantId !== q.tenant_id), {
+  message: 'tenantId and tenant_id are the same filter: give one, or the same value in both',
+  path: ['tenant_id'],
 });
 
 const AccessToken = z.object({ access_token: z.string(), token_type: z.string(), expires_at: z.string().nullable() });
@@ -67,7 +71,7 @@ export function accountRoutes(ctx: AppContext) {
           ctx.db,
           req.caller.orgId,
           {
-            tenantId: q.tenantId,
+            tenantId: q.tenantId ?? q.tenant_id,
             network: q.network ? (canonicalNetwork(q.network) ?? q.network) : undefined,
             networkUniqueId: q.networkUniqueId,
             username: q.username,
@@ -76,7 +80,8 @@ export function accountRoutes(ctx: AppContext) {
           { limit: q.limit, offset: q.offset, cursor: q.cursor },
         );
         // The most read response: the page's JSON comes ready-made from listAccountsJson and goes out as it is.
-        const nextCursor = page.count === q.limit ? page.lastId : null;
+        // The last page has no next_cursor (listAccountsJson looks one row further to know).
+        const nextCursor = page.more ? page.lastId : null;
         return sendSerialized(
           reply,
           '{"success":true,"data":',

@@ -1,6 +1,6 @@
 // What the end user's browser hits: the start URL, the per-network callback, and the hosted selection page.
 // Results go back to the organization's `redirect_uri` (PRODUCT.md, "The connection flow") or to a hosted page.
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../context.ts';
 import type { AccountRow } from '../accounts/accounts.ts';
 import type { NetworkId } from '../providers/types.ts';
@@ -93,6 +93,16 @@ export function browserRoutes(ctx: AppContext) {
   }
 
   return async function routes(app: FastifyInstance) {
+    // What the hooks refuse before a handler runs (a NUL byte, an over-long URL) reaches a person's browser:
+    // a plain page, never JSON.
+    app.setErrorHandler(async (err: FastifyError, req, reply) => {
+      const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+      if (status === 500) req.log.error({ err }, 'connection page failed');
+      const branding = await pageBranding(ctx.db, undefined);
+      const description = status === 500 ? 'Something went wrong while connecting. Please try again.' : 'This link is not valid. Start the connection again.';
+      return sendPage(reply, status, errorPage(branding, { title: 'The connection could not be completed', description }));
+    });
+
     /** Claims the start link and sends the browser on to the network, with the cookie that binds the flow to it. */
     async function start(req: FastifyRequest<{ Params: { token: string } }>, reply: FastifyReply, status: 302 | 303) {
       try {

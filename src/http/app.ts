@@ -23,6 +23,7 @@ import { rateLimit, type RateLimitStore } from './rate-limit.ts';
 import { ApiError, useNativeErrors } from './errors.ts';
 import { clientErrorHandler, requestId, useRequestHygiene } from './hygiene.ts';
 import { refuseUnknownInput } from './strict-input.ts';
+import { idempotentPosts } from './idempotency.ts';
 
 export interface BuildOptions {
   /** Sandbox storage: on PostgreSQL a separate pool, so a refresh holding a row lock never starves it. */
@@ -48,6 +49,8 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions): Promise<Fas
     trustProxy: ctx.config.trustProxy as boolean | string,
   });
   useRequestHygiene(app);
+  // Routes outside the surfaces (health, docs, unknown paths) answer errors in the native API's shape.
+  useNativeErrors(app);
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   await app.register(fastifyCookie);
@@ -104,6 +107,12 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions): Promise<Fas
       localAdminToken: opts.localAdminToken,
     });
     rateLimit(v1, v1Limiter, v1Limit, v1Limited);
+    idempotentPosts(v1, {
+      db: ctx.db,
+      keyring: ctx.keyring,
+      invalidKey: (message) => new ApiError(400, 'Invalid Idempotency-Key', message, 'invalid_idempotency_key'),
+      conflict: (message, code) => new ApiError(409, 'Idempotency-Key conflict', message, code),
+    });
     await v1.register(networkConfigRoutes(ctx));
     await v1.register(connectApiRoutes(ctx));
     await v1.register(accountRoutes(ctx));

@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import type { FastifyReply } from 'fastify';
 import { ACCOUNT_TYPES } from '../providers/types.ts';
+import { ID_PATTERN } from '../security/ids.ts';
 
 export const ErrorBody = z
   .object({
@@ -36,6 +37,9 @@ export const errorResponses = {
 };
 
 export const IdParam = z.object({ id: z.string().min(1).max(64) });
+
+/** A keyset cursor: the id (security/ids.ts) of the last row of the previous page. */
+export const Cursor = z.string().regex(ID_PATTERN, 'is not a cursor this API gave out (use next_cursor of the previous page)');
 
 export const TENANT_ID = /^[A-Za-z0-9_-]{1,128}$/;
 export const TenantId = z.string().regex(TENANT_ID, 'may contain only letters, digits, underscores and hyphens (1–128)');

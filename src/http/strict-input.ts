@@ -10,17 +10,17 @@ const normalise = (key: string) => key.replace(/[_-]/g, '').toLowerCase();
 /** The same object schema, refusing keys it does not name; the message suggests a known key spelt differently. */
 function strictObject(schema: z.ZodObject, what: string): z.ZodObject {
   const known = Object.keys(schema.shape);
-  return z.strictObject(schema.shape, {
-    error: (issue) => {
-      if (issue.code !== 'unrecognized_keys') return undefined;
-      return issue.keys
-        .map((key) => {
-          const twin = known.find((k) => normalise(k) === normalise(key));
-          return `Unknown ${what} "${key}"${twin ? ` (did you mean "${twin}"?)` : ''}`;
-        })
-        .join('; ');
-    },
-  });
+  const error = (issue: z.core.$ZodRawIssue) => {
+    if (issue.code !== 'unrecognized_keys') return undefined;
+    return issue.keys
+      .map((key) => {
+        const twin = known.find((k) => normalise(k) === normalise(key));
+        return `Unknown ${what} "${key}"${twin ? ` (did you mean "${twin}"?)` : ''}`;
+      })
+      .join('; ');
+  };
+  // What `.strict()` does, plus the message: the schema's own checks (refinements) are kept.
+  return schema.clone(z.core.util.mergeDefs(schema._zod.def, { catchall: z.never(), error })) as z.ZodObject;
 }
 
 /** Makes the object at the top of a route's body or query schema strict, through `.default()` and `.optional()`. */
@@ -47,6 +47,6 @@ export function refuseUnknownInput(app: FastifyInstance) {
     schema.querystring = strict(schema.querystring ?? z.object({}), 'query parameter');
     const methods = ([] as string[]).concat(route.method);
     if (schema.body) schema.body = strict(schema.body, 'field');
-    else if (methods.some((m) => m === 'POST' || m === 'PUT' || m === 'PATCH')) schema.body = z.strictObject({}).nullish();
+    else if (methods.some((m) => m === 'POST' || m === 'PUT' || m === 'PATCH')) schema.body = strictObject(z.object({}), 'field').nullish();
   });
 }

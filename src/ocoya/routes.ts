@@ -13,6 +13,7 @@ import { createFlow, FLOW_TTL_MS } from '../connect/flows.ts';
 import { organizations, socialAccounts } from '../db/schema.ts';
 import { requireApiKey } from '../http/auth.ts';
 import { refuseUnknownInput } from '../http/strict-input.ts';
+import { idempotentPosts } from '../http/idempotency.ts';
 import { ApiError, validationIssues } from '../http/errors.ts';
 import { rateLimit, type RateLimiter, type RateLimitStore } from '../http/rate-limit.ts';
 import { appCredentials, networkConfigForFlow } from '../networks/network-configs.ts';
@@ -97,6 +98,12 @@ export function ocoyaRoutes(ctx: AppContext, limits: RateLimitStore, addressLimi
       limitedBody: limited,
     });
     rateLimit(app, limiter, OCOYA_REQUESTS_PER_MINUTE, limited);
+    idempotentPosts(app, {
+      db: ctx.db,
+      keyring: ctx.keyring,
+      invalidKey: (message) => new OcoyaError(400, message),
+      conflict: (message) => new OcoyaError(409, message),
+    });
 
     const r = app.withTypeProvider<ZodTypeProvider>();
     const tags = ['Ocoya-compatible'];

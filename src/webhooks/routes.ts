@@ -6,7 +6,7 @@ import { z } from 'zod';
 import type { AppContext } from '../context.ts';
 import { webhookDeliveries, webhookEndpoints } from '../db/schema.ts';
 import { formatIssues, invalidPayload, notFound } from '../http/errors.ts';
-import { errorResponses, IdParam, listOf, success } from '../http/schemas.ts';
+import { Cursor, errorResponses, IdParam, listOf, success } from '../http/schemas.ts';
 import { urlProblem } from '../security/private-urls.ts';
 import { createEndpoint, endpointView, findEndpoint, listDeliveries, listEndpoints, resendDelivery, sendTestEvent } from './endpoints.ts';
 import { EVENT_TYPES } from './events.ts';
@@ -127,14 +127,17 @@ export function webhookRoutes(ctx: AppContext) {
           tags,
           summary: 'Delivery log, newest first',
           params: IdParam,
-          querystring: z.object({ limit: z.coerce.number().int().min(1).max(100).default(50), cursor: z.string().max(64).optional() }),
+          querystring: z.object({ limit: z.coerce.number().int().min(1).max(100).default(50), cursor: Cursor.optional() }),
           response: { 200: listOf(Delivery), ...errorResponses },
         },
       },
       async (req) => {
         const row = await endpointOr404(req.caller.orgId, req.params.id);
-        const data = await listDeliveries(ctx, row.id, req.query);
-        return { success: true as const, data, count: data.length, limit: req.query.limit, offset: 0, next_cursor: data.length === req.query.limit ? data[data.length - 1].id : null };
+        // One more than the page: the last page carries no next_cursor.
+        const fetched = await listDeliveries(ctx, row.id, { ...req.query, limit: req.query.limit + 1 });
+        const data = fetched.slice(0, req.query.limit);
+        const nextCursor = fetched.length > req.query.limit ? data[data.length - 1].id : null;
+        return { success: true as const, data, count: data.length, limit: req.query.limit, offset: 0, next_cursor: nextCursor };
       },
     );
 
