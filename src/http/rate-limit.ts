@@ -243,7 +243,16 @@ export function rateLimit(app: FastifyInstance, limiter: RateLimiter, perMinute:
     const room = rooms.get(subject);
     if ((req.method === 'GET' || req.method === 'HEAD') && room && room.left - room.runningAhead > 0) {
       room.runningAhead++;
-      const counted = pending.finally(() => room.runningAhead--);
+      // The room is updated the moment the count comes back, not when the read has answered: a read that
+      // arrives meanwhile must see the place this one took.
+      const counted = pending.then(
+        (res) => (remember(subject, res), res),
+        (err: unknown) => {
+          if (err instanceof RateLimiterRes) remember(subject, err);
+          throw err;
+        },
+      );
+      void counted.finally(() => room.runningAhead--).catch(() => {});
       counted.catch(() => {}); // settled in onSend
       counting.set(req, counted);
       return;
@@ -255,7 +264,7 @@ export function rateLimit(app: FastifyInstance, limiter: RateLimiter, perMinute:
     const pending = counting.get(req);
     if (!pending) return payload;
     counting.delete(req);
-    if (await settle(reply, perMinute, pending, (res) => remember(`key:${req.caller.keyId}`, res))) return payload;
+    if (await settle(reply, perMinute, pending)) return payload;
     reply.code(429).header('content-type', 'application/json; charset=utf-8');
     return JSON.stringify(limitedBody(req));
   });

@@ -27,7 +27,11 @@ export class TestBrowser {
     return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
   }
 
-  async request(url: string, init: { method?: string; form?: Record<string, string | string[]> } = {}): Promise<Hop> {
+  /**
+   * `origin`: the page the form was on, sent as browsers do on every POST (the request's own origin unless given;
+   * `null` sends none, as a non-browser client would).
+   */
+  async request(url: string, init: { method?: string; form?: Record<string, string | string[]>; origin?: string | null } = {}): Promise<Hop> {
     const headers: Record<string, string> = {};
     if (this.cookies.size) headers.cookie = this.cookieHeader();
     let body: string | undefined;
@@ -36,6 +40,8 @@ export class TestBrowser {
       for (const [k, v] of Object.entries(init.form)) for (const item of ([] as string[]).concat(v)) form.append(k, item);
       body = form.toString();
       headers['content-type'] = 'application/x-www-form-urlencoded';
+      const origin = init.origin === undefined ? new URL(url).origin : init.origin;
+      if (origin) headers.origin = origin;
     }
     const res = await fetch(url, { method: init.method ?? (body ? 'POST' : 'GET'), headers, body, redirect: 'manual' });
     this.remember(res.headers);
@@ -50,7 +56,7 @@ export class TestBrowser {
   }
 
   /** Follows redirects from `url` until a hop whose location satisfies `stop`, or a non-redirect answer. */
-  async follow(url: string, stop: (location: string) => boolean = () => false, init: { method?: string; form?: Record<string, string | string[]> } = {}): Promise<Hop> {
+  async follow(url: string, stop: (location: string) => boolean = () => false, init: { method?: string; form?: Record<string, string | string[]>; origin?: string | null } = {}): Promise<Hop> {
     let hop = await this.request(url, init);
     for (let i = 0; i < 20 && hop.location && !stop(hop.location); i++) hop = await this.request(hop.location);
     return hop;
