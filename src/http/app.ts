@@ -1,5 +1,5 @@
 // Builds the HTTP server: the native API under /v1, the browser-facing flow, the sandbox network, docs.
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import fastifyCookie from '@fastify/cookie';
 import fastifyFormbody from '@fastify/formbody';
 import fastifySwagger from '@fastify/swagger';
@@ -21,6 +21,10 @@ import { workspaceRoutes } from '../orgs/workspace-routes.ts';
 import { requireApiKey } from './auth.ts';
 import { rateLimit, type RateLimitStore } from './rate-limit.ts';
 import { useNativeErrors } from './errors.ts';
+import { DATABASE_UNAVAILABLE_MESSAGE, isDatabaseUnavailable, isRequestTimeout, RETRY_AFTER_SECONDS } from '../db/unavailable.ts';
+
+/** `/health` answers within this, whether or not the database has. */
+const HEALTH_BOUND_MS = 900;
 
 export interface BuildOptions {
   /** Sandbox storage: on PostgreSQL a separate pool, so a refresh holding a row lock never starves it. */
@@ -37,6 +41,26 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions): Promise<Fas
     bodyLimit: 256 * 1024,
     forceCloseConnections: 'idle',
     return503OnClosing: true,
+    // A request still unanswered after this gets a 503 through its surface's error handler, and its socket is
+    // free again; receiving a request (headers and body) may not take longer either. The bound is generous:
+    // the slowest honest request is a connection callback making a few network calls of upstreamTimeoutMs each.
+    handlerTimeout: ctx.config.requestTimeoutMs,
+    requestTimeout: ctx.config.requestTimeoutMs,
+  });
+  // For everything outside the surfaces that have their own (the hosted pages, the sandbox's OAuth server, the
+  // docs). Fastify's default would log the error's message as the line's `msg` and put it in the body: for a
+  // failed Drizzle query, that message quotes every parameter of the query.
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    if (isDatabaseUnavailable(err) || isRequestTimeout(err)) {
+      req.log.warn({ err }, isRequestTimeout(err) ? 'request timed out' : 'database unavailable');
+      return reply
+        .code(503)
+        .header('retry-after', RETRY_AFTER_SECONDS)
+        .send({ success: false, error: 'Service unavailable', code: isRequestTimeout(err) ? 'timeout' : 'database_unavailable', message: DATABASE_UNAVAILABLE_MESSAGE });
+    }
+    if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) return reply.send(err); // Fastify's own 4xx, as before
+    req.log.error({ err }, 'request failed');
+    return reply.code(500).send({ success: false, error: 'Internal server error', code: 'internal_error', message: 'An unexpected error occurred' });
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -67,13 +91,22 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions): Promise<Fas
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ success: false, error: 'Not found', code: 'not_found' }));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
+  // Load balancers and orchestrators wait a second or two for an answer: a frozen database must be reported,
+  // not waited for. The ping itself is shared by concurrent checks (Database.ping), so checks made while the
+  // database hangs do not pile up pings; the one in flight ends at the driver's own timeouts.
   app.get('/health', { schema: { hide: true } }, async (req, reply) => {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${HEALTH_BOUND_MS} ms`)), HEALTH_BOUND_MS);
+    });
     try {
-      await ctx.database.ping();
+      await Promise.race([ctx.database.ping(), late]);
       return { status: 'ok' };
     } catch (err) {
       req.log.warn({ err }, 'health check: database did not answer');
-      return reply.code(503).send({ status: 'unavailable' });
+      return reply.code(503).header('retry-after', RETRY_AFTER_SECONDS).send({ status: 'unavailable' });
+    } finally {
+      clearTimeout(timer);
     }
   });
 

@@ -13,6 +13,7 @@ import { createFlow, FLOW_TTL_MS } from '../connect/flows.ts';
 import { organizations, socialAccounts } from '../db/schema.ts';
 import { presentedKeyHash } from '../http/auth.ts';
 import { ApiError, validationIssues } from '../http/errors.ts';
+import { isDatabaseUnavailable, isRequestTimeout, RETRY_AFTER_SECONDS } from '../db/unavailable.ts';
 import { rateLimit, type RateLimitStore } from '../http/rate-limit.ts';
 import { appCredentials, networkConfigForFlow } from '../networks/network-configs.ts';
 import { authenticateApiKeyHash, type Caller } from '../orgs/api-keys.ts';
@@ -80,6 +81,10 @@ export function ocoyaRoutes(ctx: AppContext, limits: RateLimitStore) {
       if (hasZodFastifySchemaValidationErrors(err)) {
         const problems = validationIssues(err).map((issue) => `${issue.path.join('.') || 'request'}: ${issue.message}`);
         return reply.code(400).send({ message: `Invalid request. ${problems.join('; ')}` });
+      }
+      if (isDatabaseUnavailable(err) || isRequestTimeout(err)) {
+        req.log.warn({ err }, isRequestTimeout(err) ? 'request timed out' : 'database unavailable');
+        return reply.code(503).header('retry-after', RETRY_AFTER_SECONDS).send({ message: 'Service temporarily unavailable. Try again in a few seconds.' });
       }
       if (err.statusCode && err.statusCode < 500) return reply.code(err.statusCode).send({ message: err.message });
       req.log.error({ err }, 'request failed');
