@@ -29,13 +29,16 @@ const MAX_CAUSE_DEPTH = 5;
 
 type ErrorLike = Error & Record<string, unknown>;
 
-const isQueryError = (e: ErrorLike) => typeof e.query === 'string' && Array.isArray(e.params);
+/** Drizzle's wrapper, and PGlite's own errors, carry the query's parameters. */
+const carriesParams = (e: ErrorLike) => typeof e.query === 'string' && Array.isArray(e.params);
+/** Drizzle's wrapper (no SQLSTATE of its own): its message is the query and then every parameter. */
+const isQueryWrapper = (e: ErrorLike) => carriesParams(e) && typeof e.code !== 'string';
 
 /** The string values of every wrapped query's parameters in `err`'s cause chain. */
 function parameterValues(err: unknown, out = new Set<string>(), depth = 0): Set<string> {
   if (!err || typeof err !== 'object' || depth > MAX_CAUSE_DEPTH) return out;
   const e = err as ErrorLike;
-  if (isQueryError(e)) {
+  if (carriesParams(e)) {
     for (const value of e.params as unknown[]) {
       const text = typeof value === 'string' ? value : value === null || value === undefined || typeof value === 'object' ? JSON.stringify(value ?? null) : String(value);
       if (text && text.length >= MIN_SCRUBBED_LENGTH) out.add(text);
@@ -48,7 +51,7 @@ function parameterValues(err: unknown, out = new Set<string>(), depth = 0): Set<
 
 /** The message without the values it may quote. */
 function safeMessage(e: ErrorLike): string {
-  if (isQueryError(e)) return `Failed query: ${e.query as string}`;
+  if (isQueryWrapper(e)) return `Failed query: ${e.query as string}`;
   const message = typeof e.message === 'string' ? e.message : String(e.message);
   // Class 22 ("data exception") messages quote the offending value: invalid input syntax for type uuid: "…".
   if (typeof e.code === 'string' && /^22[0-9A-Z]{3}$/.test(e.code)) return message.replace(/"(?:[^"]|"")*"/g, '"[redacted]"');
