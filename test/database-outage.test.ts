@@ -197,6 +197,30 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)(
       expect(logs).not.toContain(accessToken);
       expect(logs).not.toContain(BOOTSTRAP_KEY);
     }, 60_000);
+
+    it('a request still unanswered after SWITCHBOARD_REQUEST_TIMEOUT_MS gets 503, whatever it waits for', async () => {
+      // Database timeouts longer than the client's patience: only the request timeout can answer in time.
+      const impatient = await startTestServer(
+        { SWITCHBOARD_REQUEST_TIMEOUT_MS: '1000', SWITCHBOARD_DB_CONNECT_TIMEOUT_MS: '20000', SWITCHBOARD_DB_QUERY_TIMEOUT_MS: '20000' },
+        { databaseUrl: proxy.url },
+      );
+      proxy.freeze();
+      try {
+        const res = await fetch(`${impatient.url}/v1/social-networks/sandbox/auth-url`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${BOOTSTRAP_KEY}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ redirect_uri: REDIRECT_URI }),
+          signal: AbortSignal.timeout(5_000),
+        });
+        expect(res.status).toBe(503);
+        expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
+        expect(await res.json()).toMatchObject({ success: false, code: 'timeout' });
+      } finally {
+        proxy.thaw();
+      }
+      await impatient.close();
+      await eventually('the other server answers', async () => (await v1('/v1/social-accounts')).status === 200);
+    }, 60_000);
   },
 );
 
