@@ -67,7 +67,7 @@ async function cmdWorker(config: Config) {
 }
 
 async function cmdMigrate(config: Config) {
-  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, timeouts: config.dbTimeouts });
   await database.close();
   process.stdout.write('Migrations applied.\n');
 }
@@ -86,7 +86,7 @@ async function cmdKeysCreate(config: Config, name: string) {
     process.stdout.write(`${body.data.key}\n`);
     return;
   }
-  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, timeouts: config.dbTimeouts });
   try {
     const [org] = await database.db.select().from(organizations).orderBy(asc(organizations.id)).limit(1);
     if (!org) throw new Error('No organization yet: start the server once (npm start) to create it.');

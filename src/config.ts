@@ -1,5 +1,6 @@
 // Process configuration, read once from the environment (PRODUCT.md, "Process, configuration, data").
 import { z } from 'zod';
+import type { DbTimeouts } from './db/database.ts';
 
 const booleanFlag = z
   .enum(['true', 'false', '1', '0', ''])
@@ -59,6 +60,11 @@ const envSchema = z.object({
   SWITCHBOARD_REFRESH_CONCURRENCY: z.coerce.number().int().positive().default(64),
   SWITCHBOARD_EXPIRING_DAYS: z.coerce.number().positive().default(7),
   SWITCHBOARD_REFRESH_LEASE_MS: z.coerce.number().int().positive().default(60_000),
+  SWITCHBOARD_DB_CONNECT_TIMEOUT_MS: z.coerce.number().int().positive().default(5_000),
+  SWITCHBOARD_DB_STATEMENT_TIMEOUT_MS: z.coerce.number().int().nonnegative().default(10_000),
+  SWITCHBOARD_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: z.coerce.number().int().nonnegative().default(60_000),
+  SWITCHBOARD_DB_QUERY_TIMEOUT_MS: z.coerce.number().int().positive().optional(),
+  SWITCHBOARD_REQUEST_TIMEOUT_MS: z.coerce.number().int().positive().default(120_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -95,6 +101,10 @@ export interface Config {
     /** How long a refresh may hold an account before others may take it over; longer than any refresh takes. */
     leaseMs: number;
   };
+  /** PostgreSQL's connection, statement and answer timeouts (db/database.ts). */
+  dbTimeouts: DbTimeouts;
+  /** An HTTP request not answered within this is answered 503; also the limit for receiving a request. */
+  requestTimeoutMs: number;
   /** Shared rate-limit counters in Redis instead of the database. */
   redisUrl: string | undefined;
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
@@ -132,6 +142,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       expiringDays: e.SWITCHBOARD_EXPIRING_DAYS,
       leaseMs: Math.max(e.SWITCHBOARD_REFRESH_LEASE_MS, e.SWITCHBOARD_UPSTREAM_TIMEOUT_MS + 5_000),
     },
+    dbTimeouts: {
+      connectTimeoutMs: e.SWITCHBOARD_DB_CONNECT_TIMEOUT_MS,
+      statementTimeoutMs: e.SWITCHBOARD_DB_STATEMENT_TIMEOUT_MS,
+      idleInTransactionTimeoutMs: e.SWITCHBOARD_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS,
+      // By default a little longer than the statement timeout, so a live server cancels first; with no statement
+      // timeout, as long as it would have been.
+      queryTimeoutMs: e.SWITCHBOARD_DB_QUERY_TIMEOUT_MS ?? (e.SWITCHBOARD_DB_STATEMENT_TIMEOUT_MS || 10_000) + 2_000,
+    },
+    requestTimeoutMs: e.SWITCHBOARD_REQUEST_TIMEOUT_MS,
     logLevel: e.LOG_LEVEL,
   };
 }

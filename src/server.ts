@@ -24,7 +24,7 @@ export async function createContext(config: Config, opts: ContextOptions = {}): 
   const log = opts.log ?? createLogger(config.logLevel);
   const embedded = !config.databaseUrl;
   const keyring = Keyring.resolve({ spec: config.encryptionKeys, dataDir: config.dataDir, embedded });
-  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: opts.poolSize });
+  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: opts.poolSize, timeouts: config.dbTimeouts });
   const upstream = new UpstreamClient(config.upstreams, config.upstreamTimeoutMs);
   const adapters = createAdapterRegistry({
     publicUrl: config.publicUrl,
@@ -59,7 +59,7 @@ export async function serve(config: Config, opts: ServeOptions = {}): Promise<Ru
   try {
     const bootstrapKey = await bootstrap(ctx.db, config.bootstrapApiKey);
     if (ctx.database.kind === 'postgres') {
-      sandboxDatabase = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, migrate: false, poolSize: 4 });
+      sandboxDatabase = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, migrate: false, poolSize: 4, timeouts: config.dbTimeouts });
     }
     rateLimits = createRateLimitStore({ db: ctx.db, redisUrl: config.redisUrl });
     if (!(await rateLimits.ready())) ctx.log.warn('Redis (REDIS_URL) is not reachable: rate limits are counted per process until it is');

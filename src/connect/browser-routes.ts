@@ -9,6 +9,7 @@ import { connectedPage, continuePage, errorPage, imageOrigins, selectionPage, se
 import {
   beginFlow,
   completeCallback,
+  duringFlow,
   failFlow,
   findPendingSelection,
   finishSelection,
@@ -16,7 +17,9 @@ import {
   peekStartFlow,
   type FlowOutcome,
   type FlowRow,
+  OUTAGE_DESCRIPTION,
 } from './flows.ts';
+import { isDatabaseUnavailable, isRequestTimeout, RETRY_AFTER_SECONDS } from '../db/unavailable.ts';
 
 function withParams(base: string, params: Array<[string, string | null | undefined]>): string {
   const url = new URL(base);
@@ -67,9 +70,16 @@ export function browserRoutes(ctx: AppContext) {
   }
 
   async function sendFailure(req: FastifyRequest, reply: FastifyReply, err: unknown, status = 302) {
+    // A database outage (raised directly, or as a FlowError made by duringFlow) touches the database no further:
+    // no failFlow, no branding lookup. The end user is told to try again, with a 503 page or, where the flow is
+    // known, its redirect_uri's `error=temporarily_unavailable`.
+    const outage = isDatabaseUnavailable(err) || isRequestTimeout(err);
+    if (outage) req.log.warn({ err }, 'connection flow: database unavailable');
     if (!(err instanceof FlowError)) {
-      req.log.error({ err }, 'connection flow failed');
-      err = new FlowError('server_error', 'Something went wrong while connecting. Please try again.');
+      if (!outage) req.log.error({ err }, 'connection flow failed');
+      err = outage
+        ? new FlowError('temporarily_unavailable', OUTAGE_DESCRIPTION, undefined, false)
+        : new FlowError('server_error', 'Something went wrong while connecting. Please try again.');
     }
     const failure = err as FlowError;
     if (failure.flow && failure.endsFlow) {
@@ -88,8 +98,9 @@ export function browserRoutes(ctx: AppContext) {
       return reply.header('referrer-policy', 'no-referrer').redirect(target, status);
     }
     const title = failure.code === 'access_denied' ? 'Connection cancelled' : 'The connection could not be completed';
-    const branding = await pageBranding(ctx.db, failure.flow?.orgId);
-    return sendPage(reply, 400, errorPage(branding, { title, description: failure.description }), [], imageOrigins(branding));
+    const branding = await pageBranding(ctx.db, outage ? undefined : failure.flow?.orgId);
+    if (outage) reply.header('retry-after', RETRY_AFTER_SECONDS);
+    return sendPage(reply, outage ? 503 : 400, errorPage(branding, { title, description: failure.description }), [], imageOrigins(branding));
   }
 
   return async function routes(app: FastifyInstance) {
@@ -170,7 +181,7 @@ export function browserRoutes(ctx: AppContext) {
         if (selected.length === 0 || selected.some((id) => !known.has(id))) {
           return sendSelection(reply, pending.flow, session, pending.profiles, 'Choose at least one profile to connect.', 400);
         }
-        const accounts = await finishSelection(ctx, pending, selected);
+        const accounts = await finishSelection(ctx, pending, selected).catch(duringFlow(pending.flow));
         return sendAccounts(reply, pending.flow, accounts, 303);
       } catch (err) {
         return sendFailure(req, reply, err, 303);

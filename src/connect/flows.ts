@@ -14,6 +14,7 @@ import { callbackUrl } from '../context.ts';
 import { findAccount, upsertConnectedAccounts, type AccountRow } from '../accounts/accounts.ts';
 import { batched } from '../db/batch.ts';
 import { perDatabase } from '../db/database.ts';
+import { isDatabaseUnavailable } from '../db/unavailable.ts';
 import { insertRows, rawQuery } from '../db/raw.ts';
 import { connectFlows, networkConfigs } from '../db/schema.ts';
 import { appCredentials, type NetworkConfigRow } from '../networks/network-configs.ts';
@@ -36,9 +37,23 @@ export class FlowError extends Error {
      * the flow may still be completing it.
      */
     readonly endsFlow = true,
+    cause?: unknown,
   ) {
-    super(description);
+    super(description, cause === undefined ? undefined : { cause });
   }
+}
+
+export const OUTAGE_DESCRIPTION = 'We could not complete the connection just now. Please try again in a few seconds.';
+
+/**
+ * For `.catch` on a step after the flow is known: a database outage becomes `temporarily_unavailable` for the
+ * flow's redirect_uri. It does not end the flow: marking it failed would need the database that just failed.
+ */
+export function duringFlow(flow: FlowRow) {
+  return (err: unknown): never => {
+    if (isDatabaseUnavailable(err)) throw new FlowError('temporarily_unavailable', OUTAGE_DESCRIPTION, flow, false, err);
+    throw err;
+  };
 }
 
 /** Name of the cookie binding a flow to the browser that started it (one per flow: parallel flows coexist). */
@@ -123,10 +138,10 @@ export async function beginFlow(ctx: AppContext, token: string) {
     const [known] = await ctx.db.select().from(connectFlows).where(eq(connectFlows.startTokenHash, sha256(token)));
     throw unusable(known, 'connection link');
   }
-  const { config, adapter } = await loadConfig(ctx, flow);
+  const { config, adapter } = await loadConfig(ctx, flow).catch(duringFlow(flow));
   if (adapter.usesPkce) {
     const codeVerifierEnc = ctx.keyring.encrypt(pkce.verifier, `connect_flows:${flow.id}:code_verifier`);
-    await ctx.db.update(connectFlows).set({ codeVerifierEnc }).where(eq(connectFlows.id, flow.id));
+    await ctx.db.update(connectFlows).set({ codeVerifierEnc }).where(eq(connectFlows.id, flow.id)).catch(duringFlow(flow));
   }
   let location: string;
   try {
@@ -188,7 +203,7 @@ export async function completeCallback(
     throw new FlowError('invalid_request', 'This sign-in response arrived for a different network than the one it was started for.', flow);
   }
   if (flow.expiresAt.getTime() <= Date.now()) throw unusable(flow, 'connection');
-  const { config, adapter } = await loadConfig(ctx, flow);
+  const { config, adapter } = await loadConfig(ctx, flow).catch(duringFlow(flow));
   const refusal = adapter.callbackError?.(params);
   if (refusal) throw new FlowError(refusal.code, refusal.description, flow);
   if (params.error) {
@@ -220,14 +235,14 @@ export async function completeCallback(
 
   if (flow.accountId) {
     // Reconnect: only the account being reconnected may come back, and it keeps its id.
-    const account = await findAccount(ctx.db, flow.orgId, flow.accountId);
+    const account = await findAccount(ctx.db, flow.orgId, flow.accountId).catch(duringFlow(flow));
     const match = profiles.find((p) => p.networkUniqueId === account?.networkUniqueId);
     if (!account || !match) {
       throw new FlowError('access_denied', `You signed in with a different ${adapter.displayName} account than the one being reconnected.`, flow);
     }
-    return { kind: 'connected', flow, accounts: await connect(ctx, flow, [match]) };
+    return { kind: 'connected', flow, accounts: await connect(ctx, flow, [match]).catch(duringFlow(flow)) };
   }
-  if (profiles.length === 1) return { kind: 'connected', flow, accounts: await connect(ctx, flow, profiles) };
+  if (profiles.length === 1) return { kind: 'connected', flow, accounts: await connect(ctx, flow, profiles).catch(duringFlow(flow)) };
 
   const session = randomToken(32);
   const [selecting] = await ctx.db
@@ -239,7 +254,8 @@ export async function completeCallback(
       expiresAt: new Date(Date.now() + FLOW_TTL_MS),
     })
     .where(eq(connectFlows.id, flow.id))
-    .returning();
+    .returning()
+    .catch(duringFlow(flow));
   return { kind: 'select', flow: selecting, session };
 }
 

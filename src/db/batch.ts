@@ -3,6 +3,8 @@
 // is in flight go to the database together in the next one: under load, N concurrent requests cost one round
 // trip and one commit instead of N, and a lone request waits for nothing (there is no timer).
 
+import { isDatabaseUnavailable } from './unavailable.ts';
+
 export interface BatchOptions {
   /** Rows per statement at most (PostgreSQL takes up to 65,535 parameters per statement). */
   maxBatch?: number;
@@ -21,7 +23,8 @@ interface Pending<T, R> {
 
 /**
  * `write(items)` must return one result per item, in order. When a batch fails and held more than one item,
- * each item is retried alone, so one bad row (a foreign key gone meanwhile) fails only its own caller.
+ * each item is retried alone, so one bad row (a foreign key gone meanwhile) fails only its own caller; unless
+ * the database is unavailable, which fails them all at once.
  */
 export function batched<T, R>(write: (items: T[]) => Promise<R[]>, opts: BatchOptions = {}): (item: T) => Promise<R> {
   const maxBatch = opts.maxBatch ?? 200;
@@ -34,7 +37,8 @@ export function batched<T, R>(write: (items: T[]) => Promise<R[]>, opts: BatchOp
       const results = await write(batch.map((p) => p.item));
       batch.forEach((p, i) => p.resolve(results[i]));
     } catch (err) {
-      if (batch.length === 1) return batch[0].reject(err);
+      // An outage fails every row alike: retrying each alone would make the last caller wait one timeout per row.
+      if (batch.length === 1 || isDatabaseUnavailable(err)) return batch.forEach((p) => p.reject(err));
       await Promise.all(batch.map((p) => settle([p])));
     }
   }

@@ -24,6 +24,10 @@ import { ApiError, useNativeErrors } from './errors.ts';
 import { clientErrorHandler, requestId, useRequestHygiene } from './hygiene.ts';
 import { refuseUnknownInput } from './strict-input.ts';
 import { idempotentPosts } from './idempotency.ts';
+import { RETRY_AFTER_SECONDS } from '../db/unavailable.ts';
+
+/** `/health` answers within this, whether or not the database has. */
+const HEALTH_BOUND_MS = 900;
 
 export interface BuildOptions {
   /** Sandbox storage: on PostgreSQL a separate pool, so a refresh holding a row lock never starves it. */
@@ -47,6 +51,11 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions): Promise<Fas
     clientErrorHandler,
     // A number of hops is accepted at run time (proxy-addr), though Fastify's types only list the other forms.
     trustProxy: ctx.config.trustProxy as boolean | string,
+    // A request still unanswered after this gets a 503 through its surface's error handler, and its socket is
+    // free again; receiving a request (headers and body) may not take longer either. The bound is generous:
+    // the slowest honest request is a connection callback making a few network calls of upstreamTimeoutMs each.
+    handlerTimeout: ctx.config.requestTimeoutMs,
+    requestTimeout: ctx.config.requestTimeoutMs,
   });
   useRequestHygiene(app);
   // Routes outside the surfaces (health, docs, unknown paths) answer errors in the native API's shape.
@@ -80,13 +89,22 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions): Promise<Fas
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ success: false, error: 'Not found', code: 'not_found' }));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
+  // Load balancers and orchestrators wait a second or two for an answer: a frozen database must be reported,
+  // not waited for. The ping itself is shared by concurrent checks (Database.ping), so checks made while the
+  // database hangs do not pile up pings; the one in flight ends at the driver's own timeouts.
   app.get('/health', { schema: { hide: true } }, async (req, reply) => {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${HEALTH_BOUND_MS} ms`)), HEALTH_BOUND_MS);
+    });
     try {
-      await ctx.database.ping();
+      await Promise.race([ctx.database.ping(), late]);
       return { status: 'ok' };
     } catch (err) {
       req.log.warn({ err }, 'health check: database did not answer');
-      return reply.code(503).send({ status: 'unavailable' });
+      return reply.code(503).header('retry-after', RETRY_AFTER_SECONDS).send({ status: 'unavailable' });
+    } finally {
+      clearTimeout(timer);
     }
   });
 

@@ -5,6 +5,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { DATABASE_UNAVAILABLE_MESSAGE, isDatabaseUnavailable, isRequestTimeout, RETRY_AFTER_SECONDS } from '../db/unavailable.ts';
 
 // The seed contract reports a missing field as "Required" (`{"network":{"_errors":["Required"]}}`).
 z.config({
@@ -81,23 +82,31 @@ export function useNativeErrors(app: FastifyInstance) {
         .code(err.statusCode)
         .send({ success: false, error: err.error, code: err.code, ...(err.detail ? { message: err.detail } : {}) });
     }
+    // An outage is the client's to wait out, not a bug: 503 with Retry-After (errors raised in hooks, such as the
+    // API key lookup, come here too).
+    if (isDatabaseUnavailable(err)) {
+      req.log.warn({ err }, 'database unavailable');
+      return reply
+        .code(503)
+        .header('retry-after', RETRY_AFTER_SECONDS)
+        .send({ success: false, error: 'Service unavailable', code: 'database_unavailable', message: DATABASE_UNAVAILABLE_MESSAGE });
+    }
+    if (isRequestTimeout(err)) {
+      req.log.warn({ route: req.routeOptions.url }, 'request timed out');
+      return reply
+        .code(503)
+        .header('retry-after', RETRY_AFTER_SECONDS)
+        .send({ success: false, error: 'Service unavailable', code: 'timeout', message: 'The request took too long to answer. Try again.' });
+    }
     if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
       // Fastify's own 4xx (malformed JSON, body too large, unsupported media type) and the hygiene checks' 414.
       const error = FRAMEWORK_ERRORS[err.statusCode] ?? 'Bad request';
       return reply.code(err.statusCode).send({ success: false, error, code: codeForStatus(err.statusCode), message: err.message });
     }
     req.log.error({ err }, 'request failed');
-    return reply.code(500).send({ success: false, error: 'Internal server error', code: 'internal_error', message: publicMessage(err) });
+    // Never the error's own message: it may quote SQL or values.
+    return reply.code(500).send({ success: false, error: 'Internal server error', code: 'internal_error', message: 'An unexpected error occurred' });
   });
 }
 
 const FRAMEWORK_ERRORS: Record<number, string> = { 413: 'Payload too large', 414: 'URI too long', 415: 'Unsupported media type' };
-
-/** A 500's `message`: what kind of fault, without internals (no SQL, no stack, no secrets). */
-function publicMessage(err: Error): string {
-  const code = (err as { code?: string }).code;
-  if (code === 'ECONNREFUSED' || code === '57P01' || /connect|terminat/i.test(err.message)) {
-    return 'Database connection failed';
-  }
-  return 'An unexpected error occurred';
-}

@@ -18,6 +18,82 @@ export function redactUrl(url: string): string {
   return `${maskedPath}?${keys.map((k) => `${k}=…`).join('&')}`;
 }
 
+// Database errors carry the values of the query that failed: Drizzle's DrizzleQueryError puts every parameter in
+// its message and its `params` (one of them was once a live access token, logged when a query failed), and
+// PostgreSQL's `detail` and `where` quote row values ("Key (email)=(…) already exists"). They are never logged;
+// the query text, the SQLSTATE code and the driver's message are, as they are what explains the failure.
+const VALUE_FIELDS = new Set(['params', 'parameters', 'values', 'detail', 'where', 'internalQuery', 'raw']);
+// Long enough to be a value worth hiding; shorter ones ("1", "en") would only mangle the words around them.
+const MIN_SCRUBBED_LENGTH = 6;
+const MAX_CAUSE_DEPTH = 5;
+
+type ErrorLike = Error & Record<string, unknown>;
+
+/** Drizzle's wrapper, and PGlite's own errors, carry the query's parameters. */
+const carriesParams = (e: ErrorLike) => typeof e.query === 'string' && Array.isArray(e.params);
+/** Drizzle's wrapper (no SQLSTATE of its own): its message is the query and then every parameter. */
+const isQueryWrapper = (e: ErrorLike) => carriesParams(e) && typeof e.code !== 'string';
+
+/** The string values of every wrapped query's parameters in `err`'s cause chain. */
+function parameterValues(err: unknown, out = new Set<string>(), depth = 0): Set<string> {
+  if (!err || typeof err !== 'object' || depth > MAX_CAUSE_DEPTH) return out;
+  const e = err as ErrorLike;
+  if (carriesParams(e)) {
+    for (const value of e.params as unknown[]) {
+      const text = typeof value === 'string' ? value : value === null || value === undefined || typeof value === 'object' ? JSON.stringify(value ?? null) : String(value);
+      if (text && text.length >= MIN_SCRUBBED_LENGTH) out.add(text);
+    }
+  }
+  parameterValues(e.cause, out, depth + 1);
+  if (Array.isArray(e.errors)) for (const inner of e.errors) parameterValues(inner, out, depth + 1);
+  return out;
+}
+
+/** The message without the values it may quote. */
+function safeMessage(e: ErrorLike): string {
+  if (isQueryWrapper(e)) return `Failed query: ${e.query as string}`;
+  const message = typeof e.message === 'string' ? e.message : String(e.message);
+  // Class 22 ("data exception") messages quote the offending value: invalid input syntax for type uuid: "…".
+  if (typeof e.code === 'string' && /^22[0-9A-Z]{3}$/.test(e.code)) return message.replace(/"(?:[^"]|"")*"/g, '"[redacted]"');
+  return message;
+}
+
+function jsonOf(value: object): string {
+  try {
+    return JSON.stringify(value) ?? '';
+  } catch {
+    return '[unserializable]';
+  }
+}
+
+function scrubbed(text: string, values: Set<string>): string {
+  let out = text;
+  for (const value of values) out = out.split(value).join('[redacted]');
+  return out;
+}
+
+function serializeOne(err: unknown, values: Set<string>, depth: number): Record<string, unknown> {
+  if (!err || typeof err !== 'object') return { message: scrubbed(String(err), values) };
+  const e = err as ErrorLike;
+  const type = e.constructor?.name ?? 'Error';
+  const message = scrubbed(safeMessage(e), values);
+  const out: Record<string, unknown> = { type, message };
+  // The frames only: the stack's first line repeats the unsafe message.
+  if (typeof e.stack === 'string') out.stack = [`${type}: ${message}`, ...e.stack.split('\n').filter((line) => /^\s+at /.test(line))].join('\n');
+  for (const [key, value] of Object.entries(e)) {
+    if (VALUE_FIELDS.has(key) || key === 'cause' || key === 'errors' || key === 'message' || key === 'stack' || value === undefined) continue;
+    out[key] = typeof value === 'string' ? scrubbed(value, values) : typeof value === 'object' && value !== null ? scrubbed(jsonOf(value), values) : value;
+  }
+  if (depth < MAX_CAUSE_DEPTH && e.cause !== undefined) out.cause = serializeOne(e.cause, values, depth + 1);
+  if (depth < MAX_CAUSE_DEPTH && Array.isArray(e.errors)) out.errors = e.errors.map((inner) => serializeOne(inner, values, depth + 1));
+  return out;
+}
+
+/** pino's `err` serializer: type, message, stack, code and query text, cause by cause, and no query values. */
+export function serializeError(err: unknown): Record<string, unknown> {
+  return serializeOne(err, parameterValues(err), 0);
+}
+
 interface LoggableRequest {
   method: string;
   url: string;
@@ -33,7 +109,7 @@ export function createLogger(level: string, destination?: pino.DestinationStream
       serializers: {
         req: (req: LoggableRequest) => ({ method: req.method, url: redactUrl(req.url), route: req.routeOptions?.url }),
         res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
-        err: pino.stdSerializers.err,
+        err: serializeError,
       },
       // Defence in depth for anything that logs an object carrying credentials.
       redact: {

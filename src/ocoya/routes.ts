@@ -15,6 +15,7 @@ import { requireApiKey } from '../http/auth.ts';
 import { refuseUnknownInput } from '../http/strict-input.ts';
 import { idempotentPosts } from '../http/idempotency.ts';
 import { ApiError, validationIssues } from '../http/errors.ts';
+import { isDatabaseUnavailable, isRequestTimeout, RETRY_AFTER_SECONDS } from '../db/unavailable.ts';
 import { rateLimit, type RateLimiter, type RateLimitStore } from '../http/rate-limit.ts';
 import { appCredentials, networkConfigForFlow } from '../networks/network-configs.ts';
 import type { Caller } from '../orgs/api-keys.ts';
@@ -81,6 +82,10 @@ export function ocoyaRoutes(ctx: AppContext, limits: RateLimitStore, addressLimi
       if (hasZodFastifySchemaValidationErrors(err)) {
         const problems = validationIssues(err).map((issue) => `${issue.path.join('.') || 'request'}: ${issue.message}`);
         return reply.code(400).send({ message: `Invalid request. ${problems.join('; ')}` });
+      }
+      if (isDatabaseUnavailable(err) || isRequestTimeout(err)) {
+        req.log.warn({ err }, isRequestTimeout(err) ? 'request timed out' : 'database unavailable');
+        return reply.code(503).header('retry-after', RETRY_AFTER_SECONDS).send({ message: 'Service temporarily unavailable. Try again in a few seconds.' });
       }
       if (err.statusCode && err.statusCode < 500) return reply.code(err.statusCode).send({ message: err.message });
       req.log.error({ err }, 'request failed');

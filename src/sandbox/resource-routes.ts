@@ -2,6 +2,7 @@
 // with its own token), and profile pictures. Errors look like a real resource server's.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type Provider from 'oidc-provider';
+import { isDatabaseUnavailable, RETRY_AFTER_SECONDS } from '../db/unavailable.ts';
 import { PageTokens } from './page-tokens.ts';
 import { PAGE_CSP } from './pages.ts';
 import { pagesOf, userIdentity, type SandboxIdentity } from './people.ts';
@@ -56,6 +57,12 @@ export function resourceRoutes(scope: FastifyInstance, opts: ResourceRouteOption
 
   scope.setErrorHandler((err: FastifyError, req, reply) => {
     if (err instanceof ApiError) return sendApiError(reply, err);
+    // Like a real network's API: its own storage being out is a 503 to retry, not a fault.
+    if (isDatabaseUnavailable(err)) {
+      req.log.warn({ err }, 'sandbox API: database unavailable');
+      reply.header('retry-after', RETRY_AFTER_SECONDS);
+      return sendApiError(reply, new ApiError(503, 'temporarily_unavailable', 'The sandbox cannot reach its storage; try again shortly'));
+    }
     req.log.error({ err }, 'sandbox API failed');
     return sendApiError(reply, new ApiError(500, 'server_error', 'The sandbox could not answer'));
   });

@@ -3,6 +3,7 @@
 // carries the session's CSRF token as well.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../../context.ts';
+import { DATABASE_UNAVAILABLE_MESSAGE, isDatabaseUnavailable, isRequestTimeout, RETRY_AFTER_SECONDS } from '../../db/unavailable.ts';
 import { withinLimit, type RateLimitStore } from '../../http/rate-limit.ts';
 import { authenticateApiKey } from '../../orgs/api-keys.ts';
 import { getBranding } from '../../orgs/branding.ts';
@@ -50,6 +51,12 @@ export function dashboardRoutes(ctx: AppContext, limits: RateLimitStore) {
 
   return async function routes(app: FastifyInstance) {
     app.setErrorHandler((err: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
+      if (isDatabaseUnavailable(err) || isRequestTimeout(err)) {
+        req.log.warn({ err }, isRequestTimeout(err) ? 'dashboard request timed out' : 'database unavailable');
+        reply.header('retry-after', RETRY_AFTER_SECONDS);
+        const message = isRequestTimeout(err) ? 'This took too long to answer. Try again in a few seconds.' : DATABASE_UNAVAILABLE_MESSAGE;
+        return sendDashboard(reply, 503, dashboardPage({ title: 'Temporarily unavailable', error: message }, `<p><a href="${DASHBOARD}">Back to the dashboard</a></p>`));
+      }
       const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
       if (status === 500) req.log.error({ err }, 'dashboard request failed');
       const message = status === 500 ? 'Something went wrong on our side. Try again; if it keeps happening, check the server log.' : 'That request could not be understood.';
