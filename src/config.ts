@@ -40,6 +40,27 @@ const trustProxy = z
     return z.NEVER;
   });
 
+/**
+ * Defaults: versions confirmed in the networks' current documentation.
+ * - LinkedIn 202607 (July 2026), the latest on https://learn.microsoft.com/en-us/linkedin/marketing/versioning and in
+ *   https://learn.microsoft.com/en-us/linkedin/marketing/integrations/recent-changes; each version is served for at
+ *   least a year (https://learn.microsoft.com/en-us/linkedin/marketing/integrations/migrations).
+ * - Graph v26.0 (released 29 July 2026), the latest on https://developers.facebook.com/docs/graph-api/changelog/versions.
+ */
+export const DEFAULT_LINKEDIN_VERSION = '202607';
+export const DEFAULT_META_GRAPH_VERSION = 'v26.0';
+
+/** LinkedIn names its monthly versions YYYYMM. */
+const linkedinVersion = z
+  .string()
+  .regex(/^20\d{2}(0[1-9]|1[0-2])$/, 'must be a LinkedIn API version, YYYYMM (for example 202607)')
+  .default(DEFAULT_LINKEDIN_VERSION);
+/** Meta names Graph versions vNN.N. */
+const metaGraphVersion = z
+  .string()
+  .regex(/^v\d{1,3}\.\d$/, 'must be a Graph API version, vNN.N (for example v26.0)')
+  .default(DEFAULT_META_GRAPH_VERSION);
+
 const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   HOST: z.string().default('127.0.0.1'),
@@ -65,6 +86,8 @@ const envSchema = z.object({
   SWITCHBOARD_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: z.coerce.number().int().nonnegative().default(60_000),
   SWITCHBOARD_DB_QUERY_TIMEOUT_MS: z.coerce.number().int().positive().optional(),
   SWITCHBOARD_REQUEST_TIMEOUT_MS: z.coerce.number().int().positive().default(120_000),
+  SWITCHBOARD_LINKEDIN_VERSION: linkedinVersion,
+  SWITCHBOARD_META_GRAPH_VERSION: metaGraphVersion,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -105,6 +128,8 @@ export interface Config {
   dbTimeouts: DbTimeouts;
   /** An HTTP request not answered within this is answered 503; also the limit for receiving a request. */
   requestTimeoutMs: number;
+  /** API versions sent to networks whose APIs are versioned per request. */
+  networkVersions: { linkedin: string; metaGraph: string };
   /** Shared rate-limit counters in Redis instead of the database. */
   redisUrl: string | undefined;
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
@@ -151,6 +176,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       queryTimeoutMs: e.SWITCHBOARD_DB_QUERY_TIMEOUT_MS ?? (e.SWITCHBOARD_DB_STATEMENT_TIMEOUT_MS || 10_000) + 2_000,
     },
     requestTimeoutMs: e.SWITCHBOARD_REQUEST_TIMEOUT_MS,
+    networkVersions: { linkedin: e.SWITCHBOARD_LINKEDIN_VERSION, metaGraph: e.SWITCHBOARD_META_GRAPH_VERSION },
     logLevel: e.LOG_LEVEL,
   };
 }

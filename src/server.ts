@@ -30,6 +30,7 @@ export async function createContext(config: Config, opts: ContextOptions = {}): 
     publicUrl: config.publicUrl,
     upstream,
     sandboxApp: { clientId: 'switchboard-sandbox', clientSecret: keyring.deriveSecret('sandbox-client') },
+    versions: config.networkVersions,
   });
   return { config, database, db: database.db, keyring, upstream, adapters, log };
 }

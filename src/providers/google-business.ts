@@ -27,6 +27,10 @@
 //                        ?readMask=name,title,storefrontAddress&pageSize=100&pageToken=…   (readMask is required;
 //                        100 is the largest page) → {locations: [{name: "locations/456", title, …}], nextPageToken}
 //                  https://developers.google.com/my-business/reference/businessinformation/rest/v1/accounts.locations/list
+//                  A location's resource name (`locations/{id}`) names the location itself, not the account it was
+//                  listed under, so a location reachable through two accounts (a person's own and a location
+//                  group they manage, say) is offered once, under the first account that lists it. Whether Google
+//                  lists it under both is not said on these pages; keying on the name is right either way.
 //   Errors         API: {error: {code, message, status, details}}: 401 UNAUTHENTICATED = the token is dead;
 //                  429 RESOURCE_EXHAUSTED for quota. A project starts with a quota of 0 requests per minute until
 //                  Google approves its application for Business Profile API access: that answer is a 429 whose
@@ -98,11 +102,16 @@ export function createGoogleBusinessAdapter(ctx: AdapterContext): NetworkAdapter
   async function locationsOf(accessToken: string): Promise<Location[]> {
     const accounts = await allPages((pageToken) => apiGet(AccountsPage, ACCOUNTS_URL, accessToken, { pageToken }), (p) => p.accounts);
     const locations: Location[] = [];
+    const seen = new Set<string>();
     for (const account of accounts) {
       const url = `${BUSINESS_INFORMATION}/${account.name}/locations`;
       const query = { readMask: 'name,title,storefrontAddress', pageSize: LOCATIONS_PAGE_SIZE };
       const found = await allPages((pageToken) => apiGet(LocationsPage, url, accessToken, { ...query, pageToken }), (p) => p.locations);
-      locations.push(...found.map((l) => ({ ...l, accountName: account.name })));
+      for (const location of found) {
+        if (seen.has(location.name)) continue;
+        seen.add(location.name);
+        locations.push({ ...location, accountName: account.name });
+      }
     }
     return locations;
   }

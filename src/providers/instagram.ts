@@ -3,8 +3,14 @@
 //
 // Through Facebook Login ("Instagram API with Facebook Login"; Ocoya's authProvider "facebook")
 //   https://developers.facebook.com/docs/instagram-platform/instagram-api-with-facebook-login
-//   Facebook's dialog, code exchange and long-lived user token exactly as in facebook.ts, with the scopes
-//   instagram_basic, instagram_content_publish, pages_show_list, pages_read_engagement, business_management.
+//   Facebook's dialog, code exchange and long-lived user token exactly as in facebook.ts (every graph.facebook.com
+//   call with its appsecret_proof, at the operator's Graph version), with the scopes instagram_basic,
+//   instagram_content_publish, pages_show_list, pages_read_engagement, business_management.
+//   Business Manager: "If the app user was granted a role on the Page via the Business Manager, you will also need
+//              one of: ads_management, ads_read" to publish (IG User Media Publish, Requirements,
+//              https://developers.facebook.com/documentation/instagram-platform/instagram-graph-api/reference/ig-user/media_publish).
+//              Not asked by default — both need App Review for an ads use case most apps do not have; an
+//              organization whose customers hold Pages through a Business Manager adds "ads_read" to `scopes`.
 //   Accounts   GET graph.facebook.com/{version}/me/accounts?fields=…,instagram_business_account (paged) → the Pages
 //              with a linked Instagram account; GET /{ig-user-id}?fields=id,username,name,profile_picture_url.
 //              Each Instagram account is used with its Page's token (no expiry; dies with the user's grant).
@@ -26,26 +32,17 @@
 //                      a token at least 24 hours old and unexpired; valid 60 days from the refresh. The returned
 //                      token is always stored. https://developers.facebook.com/docs/instagram-platform/reference/refresh_access_token
 //   Profile       GET  graph.instagram.com/{version}/me?fields=user_id,username,name,profile_picture_url,account_type
+//   Proof         Instagram Login documents no appsecret_proof (only graph.facebook.com does): none is sent.
+//   Limits        Instagram Platform calls are under Business Use Case rate limits (code 80002 and the
+//                 X-Business-Use-Case-Usage header, meta-graph.ts): a throttled refresh is tried again later.
+//                 https://developers.facebook.com/docs/graph-api/overview/rate-limiting
 //   Revocation    none documented: a disconnect only forgets the token (the person removes the app in Instagram's
 //                 settings). Through Facebook Login the accounts hold Page tokens, and revoking the user's grant
 //                 would disconnect every other account of that login, so nothing is revoked there either.
 //   Limits        Instagram Login needs a professional account; both ways need App Review (Advanced Access)
 //                 before people without a role on the app can grant the publishing permissions.
 import { z } from 'zod';
-import {
-  AccessTokenResponse,
-  facebookDialogError,
-  facebookDialogUrl,
-  facebookGraph,
-  facebookGraphAll,
-  facebookLogin,
-  GRAPH_VERSION,
-  grantedFacebookPermissions,
-  LONG_LIVED_SECONDS,
-  metaError,
-  parseMeta,
-  secretOf,
-} from './meta-graph.ts';
+import { AccessTokenResponse, createMetaGraph, facebookDialogError, LONG_LIVED_SECONDS, metaError, parseMeta, secretOf } from './meta-graph.ts';
 import { expiryFrom, NetworkError, type AccountType, type AppCredentials, type ConnectableProfile, type NetworkAdapter, type TokenSet, type AdapterContext } from './types.ts';
 
 type Login = 'facebook' | 'instagram';
@@ -117,6 +114,8 @@ function accountTypeOf(instagramType: string | undefined): AccountType {
 
 export function createInstagramAdapter(ctx: AdapterContext): NetworkAdapter {
   const { upstream } = ctx;
+  const graph = createMetaGraph(ctx);
+  const instagramMe = `${INSTAGRAM_GRAPH}/${graph.version}/me`;
 
   /** A token endpoint or API call on Instagram's own hosts. */
   async function instagramGet<T>(url: string, schema: z.ZodType<T>, req: { query?: Record<string, string>; bearer?: string }): Promise<T> {
@@ -149,15 +148,15 @@ export function createInstagramAdapter(ctx: AdapterContext): NetworkAdapter {
   }
 
   async function facebookLoginAccounts(app: AppCredentials, tokens: TokenSet): Promise<ConnectableProfile[]> {
-    const scopes = await grantedFacebookPermissions(upstream, app, tokens.accessToken, 'Instagram');
-    const pages = await facebookGraphAll(upstream, 'me/accounts', tokens.accessToken, PageWithInstagram, {
+    const scopes = await graph.grantedPermissions(app, tokens.accessToken, 'Instagram');
+    const pages = await graph.getAll(app, 'me/accounts', tokens.accessToken, PageWithInstagram, {
       fields: 'id,name,access_token,instagram_business_account',
     });
     const profiles: ConnectableProfile[] = [];
     for (const page of pages) {
       const igId = page.instagram_business_account?.id;
       if (!igId || !page.access_token || profiles.some((p) => p.networkUniqueId === igId)) continue;
-      const account = await facebookGraph(upstream, encodeURIComponent(igId), page.access_token, BusinessAccount, {
+      const account = await graph.get(app, encodeURIComponent(igId), page.access_token, BusinessAccount, {
         fields: 'id,username,name,profile_picture_url',
       });
       profiles.push({
@@ -175,7 +174,7 @@ export function createInstagramAdapter(ctx: AdapterContext): NetworkAdapter {
   }
 
   async function instagramLoginAccount(tokens: TokenSet): Promise<ConnectableProfile> {
-    const me = await instagramGet(`${INSTAGRAM_GRAPH}/${GRAPH_VERSION}/me`, InstagramMe, {
+    const me = await instagramGet(instagramMe, InstagramMe, {
       bearer: tokens.accessToken,
       query: { fields: 'user_id,username,name,profile_picture_url,account_type' },
     });
@@ -206,7 +205,7 @@ export function createInstagramAdapter(ctx: AdapterContext): NetworkAdapter {
     },
 
     authorizationUrl({ app, redirectUri, state }) {
-      if (loginOf(app.options) === 'facebook') return facebookDialogUrl(upstream, { app, redirectUri, state });
+      if (loginOf(app.options) === 'facebook') return graph.dialogUrl({ app, redirectUri, state });
       const url = new URL(`${INSTAGRAM_WWW}/oauth/authorize`);
       url.search = new URLSearchParams({
         client_id: app.clientId,
@@ -221,7 +220,7 @@ export function createInstagramAdapter(ctx: AdapterContext): NetworkAdapter {
     callbackError: facebookDialogError,
 
     exchangeCode({ app, code, redirectUri }) {
-      return loginOf(app.options) === 'facebook' ? facebookLogin(upstream, { app, code, redirectUri }) : instagramLogin(app, code, redirectUri);
+      return loginOf(app.options) === 'facebook' ? graph.login({ app, code, redirectUri }) : instagramLogin(app, code, redirectUri);
     },
 
     async fetchProfiles({ app, tokens }) {
@@ -230,9 +229,9 @@ export function createInstagramAdapter(ctx: AdapterContext): NetworkAdapter {
 
     async verify({ app, accessToken, metadata }) {
       if (accountLogin(metadata, app) === 'instagram') {
-        await instagramGet(`${INSTAGRAM_GRAPH}/${GRAPH_VERSION}/me`, InstagramMe, { bearer: accessToken, query: { fields: 'user_id' } });
+        await instagramGet(instagramMe, InstagramMe, { bearer: accessToken, query: { fields: 'user_id' } });
       } else {
-        await facebookGraph(upstream, 'me', accessToken, z.object({ id: z.string() }), { fields: 'id' });
+        await graph.get(app, 'me', accessToken, z.object({ id: z.string() }), { fields: 'id' });
       }
     },
 

@@ -17,20 +17,44 @@
 //                  gives a new 60-day access token, and `refresh_token_expires_in` then reports the time LEFT on the
 //                  original refresh token, which a refresh never extends.
 //                  https://learn.microsoft.com/en-us/linkedin/shared/authentication/programmatic-refresh-tokens
-//   Profile        GET  https://api.linkedin.com/v2/userinfo   (OpenID Connect; scopes openid profile email)
-//                  → {sub, name, given_name, family_name, picture, email, email_verified, locale}. `sub` is the
-//                  member id; members have no username through these scopes.
+//   Two app set-ups. LinkedIn allows the Community Management API (organization Pages) only as the ONLY product of
+//   its app ("requires that it be the only product on the application for legal and security reasons"), so such an
+//   app has no "Sign In with LinkedIn using OpenID Connect" and LinkedIn refuses the whole authorization when
+//   `openid`, `profile` or `email` is asked: ?error=unauthorized_scope_error&error_description=Scope "openid" is not
+//   authorized for your application. Organization mode (`{organizations: true}`) therefore needs its own app.
+//   Member mode    openid profile email w_member_social ("Sign In with LinkedIn using OpenID Connect" + "Share on
+//                  LinkedIn"). GET https://api.linkedin.com/v2/userinfo → {sub, name, given_name, family_name,
+//                  picture, email, email_verified, locale}; `sub` is the member id.
 //                  https://learn.microsoft.com/en-us/linkedin/consumer/integrations/self-serve/sign-in-with-linkedin-v2
-//   Organizations  GET  https://api.linkedin.com/rest/organizationAcls?q=roleAssignee&role=ADMINISTRATOR&state=APPROVED
+//   Organization   r_basicprofile w_member_social rw_organization_admin w_organization_social, the Community
+//   mode           Management API's permissions: page access needs rw_organization_admin; content needs
+//                  w_organization_social, r_organization_social, w_member_social.
+//                  https://learn.microsoft.com/en-us/linkedin/marketing/community-management/community-management-api-migration-guide
+//                  The member: GET https://api.linkedin.com/v2/me (r_basicprofile) → {id, localizedFirstName,
+//                  localizedLastName, vanityName, localizedHeadline, profilePicture: {displayImage: URN}}.
+//                  https://learn.microsoft.com/en-us/linkedin/shared/integrations/people/profile-api
+//                  https://learn.microsoft.com/en-us/linkedin/shared/references/v2/profile/basic-profile
+//                  Decision: the member stays connectable in this mode only when the token holds w_member_social
+//                  (posting as oneself needs nothing else, and the Community Management product grants it); an
+//                  organization that leaves w_member_social out of its scopes is offered Pages only.
+//   Organizations  GET  https://api.linkedin.com/rest/organizationAcls?q=roleAssignee&state=APPROVED   (`role` is an
+//                  optional filter of the finder, so it is left out and the roles are read from the answer)
 //                  → {paging: {start, count}, elements: [{organization: "urn:li:organization:{id}", role, state, …}]}
+//                  Offered: ADMINISTRATOR and CONTENT_ADMINISTRATOR, the roles that create and publish Page posts
+//                  (ANALYST cannot post; DIRECT_SPONSORED_CONTENT_POSTER posts only sponsored content). LinkedIn
+//                  recommends /organizationAuthorizations to check one permission for one organization; listing a
+//                  member's Pages still starts from the roleAssignee finder.
+//                  https://learn.microsoft.com/en-us/linkedin/marketing/community-management/organizations/organization-access-control-by-role
+//                  https://learn.microsoft.com/en-us/linkedin/marketing/community-management/organizations/organization-authorizations/getting-started
 //                  GET  https://api.linkedin.com/rest/organizations?ids=List({id},{id})
 //                  → {results: {"{id}": {id, localizedName, vanityName, logoV2?}}, statuses, errors}
-//                  Every /rest call needs `LinkedIn-Version: YYYYMM` and `X-Restli-Protocol-Version: 2.0.0`. These
-//                  need r_organization_admin or rw_organization_admin, from the Community Management API: a separate
-//                  app product LinkedIn must approve. Posting as a member needs w_member_social (the "Share on
-//                  LinkedIn" product); posting as an organization needs w_organization_social.
-//                  https://learn.microsoft.com/en-us/linkedin/marketing/community-management/organizations/organization-access-control-by-role
 //                  https://learn.microsoft.com/en-us/linkedin/marketing/community-management/organizations/organization-lookup-api
+//   Versions       Every /rest call needs `LinkedIn-Version: YYYYMM` and `X-Restli-Protocol-Version: 2.0.0`. The
+//                  version is the operator's (SWITCHBOARD_LINKEDIN_VERSION, default 202607, the latest on
+//                  https://learn.microsoft.com/en-us/linkedin/marketing/versioning); each is served at least a year
+//                  and LinkedIn skips months (202511 → 202601). A version that is not (or no longer) served answers
+//                  426 {"status": 426, "code": "NONEXISTENT_VERSION", "message": "Requested version 20240101 is not
+//                  active"}: an operator's fix, said as such.
 //   Revocation     POST https://www.linkedin.com/oauth/v2/revoke  form: client_id, client_secret, token. Not on
 //                  LinkedIn's authentication pages; widely used in working integrations, so a failure here is only
 //                  logged by the caller.
@@ -51,18 +75,20 @@ const USERINFO_URL = 'https://api.linkedin.com/v2/userinfo';
 const ORGANIZATION_ACLS_URL = 'https://api.linkedin.com/rest/organizationAcls';
 const ORGANIZATIONS_URL = 'https://api.linkedin.com/rest/organizations';
 
-/** The versioned API this adapter was written against (LinkedIn supports each monthly version for about a year). */
-export const LINKEDIN_VERSION = '202610';
+const ME_URL = 'https://api.linkedin.com/v2/me';
 
 /** Sign in with OpenID Connect and post as the member. */
 const MEMBER_SCOPES = ['openid', 'profile', 'email', 'w_member_social'] as const;
 /**
- * With `{organizations: true}`: list the Pages the member administers and post as them. Reading them is enough
- * (`r_organization_admin`); `rw_organization_admin` would also let the app edit the Pages, which posting does not need.
+ * With `{organizations: true}`, on a Community Management app (which cannot grant openid/profile/email): the member
+ * through r_basicprofile, the Pages they administer (rw_organization_admin, the Community Management API's page
+ * access permission), posting as them and as the member.
  */
-const ORGANIZATION_SCOPES = [...MEMBER_SCOPES, 'r_organization_admin', 'w_organization_social'] as const;
+const ORGANIZATION_SCOPES = ['r_basicprofile', 'w_member_social', 'rw_organization_admin', 'w_organization_social'] as const;
 /** Either of these lets the app read the member's organization roles. */
 const ORGANIZATION_READ_SCOPES = ['r_organization_admin', 'rw_organization_admin'];
+/** Organization roles that create and publish the Page's posts. */
+const POSTING_ROLES = ['ADMINISTRATOR', 'CONTENT_ADMINISTRATOR'];
 
 const ACCESS_TOKEN_SECONDS = 60 * 24 * 3600;
 const REFRESH_TOKEN_SECONDS = 365 * 24 * 3600;
@@ -84,6 +110,12 @@ const TokenResponse = z.object({
   token_type: z.string().optional(),
 });
 const UserInfo = z.object({ sub: z.string(), name: z.string().optional(), picture: z.string().optional(), email: z.string().optional() });
+const Me = z.object({
+  id: z.string(),
+  localizedFirstName: z.string().optional(),
+  localizedLastName: z.string().optional(),
+  vanityName: z.string().optional(),
+});
 const OrganizationAcls = z.object({
   elements: z.array(z.object({ organization: z.string(), role: z.string().optional(), state: z.string().optional() })),
 });
@@ -92,8 +124,13 @@ const Organizations = z.object({ results: z.record(z.string(), Organization) });
 const OAuthError = z.object({ error: z.string().optional(), error_description: z.string().optional() });
 const ApiErrorBody = z.object({ message: z.string().optional(), serviceErrorCode: z.number().optional(), code: z.string().optional() });
 
+const NOTHING_TO_CONNECT =
+  'This LinkedIn member is not an administrator or content administrator of any organization Page, and posting as ' +
+  'the member (w_member_social) was not granted: there is nothing to connect.';
+
 export function createLinkedInAdapter(ctx: AdapterContext): NetworkAdapter {
   const { upstream } = ctx;
+  const version = ctx.versions.linkedin;
 
   async function tokenRequest(app: AppCredentials, form: Record<string, string | undefined>): Promise<TokenSet> {
     const res = await upstream.request(TOKEN_URL, { form: { ...form, client_id: app.clientId, client_secret: app.clientSecret } });
@@ -112,24 +149,42 @@ export function createLinkedInAdapter(ctx: AdapterContext): NetworkAdapter {
 
   /** A GET on LinkedIn's API; the versioned `/rest` API also wants its version headers. */
   async function api<T>(url: string, accessToken: string, schema: z.ZodType<T>): Promise<T> {
-    const headers: Record<string, string> = url.includes('/rest/') ? { 'LinkedIn-Version': LINKEDIN_VERSION, 'X-Restli-Protocol-Version': '2.0.0' } : {};
+    const headers: Record<string, string> = url.includes('/rest/') ? { 'LinkedIn-Version': version, 'X-Restli-Protocol-Version': '2.0.0' } : {};
     const res = await upstream.request(url, { bearer: accessToken, headers });
+    if (res.status === 426) throw versionError(res, version);
     if (res.status !== 200) throw apiError(res);
     return parse(schema, res);
   }
 
-  /** Ids of the organizations the member is an approved administrator of, across every page of the finder. */
+  /** Ids of the organizations whose posts the member may publish (an approved posting role), across every page. */
   async function administeredOrganizationIds(accessToken: string): Promise<string[]> {
     const ids: string[] = [];
     for (let start = 0; ; start += ACL_PAGE_SIZE) {
-      const query = new URLSearchParams({ q: 'roleAssignee', role: 'ADMINISTRATOR', state: 'APPROVED', start: String(start), count: String(ACL_PAGE_SIZE) });
+      const query = new URLSearchParams({ q: 'roleAssignee', state: 'APPROVED', start: String(start), count: String(ACL_PAGE_SIZE) });
       const page = await api(`${ORGANIZATION_ACLS_URL}?${query}`, accessToken, OrganizationAcls);
       for (const acl of page.elements) {
+        if (!POSTING_ROLES.includes(acl.role ?? '') || (acl.state ?? 'APPROVED') !== 'APPROVED') continue;
         const id = /^urn:li:organization:(\d+)$/.exec(acl.organization)?.[1];
         if (id && !ids.includes(id)) ids.push(id);
       }
       if (page.elements.length < ACL_PAGE_SIZE) return ids;
     }
+  }
+
+  /** The member through OpenID Connect (member mode). */
+  async function userinfo(accessToken: string) {
+    const info = await api(USERINFO_URL, accessToken, UserInfo);
+    return { id: info.sub, name: info.name ?? null, username: null, picture: info.picture ?? null };
+  }
+
+  /**
+   * The member through r_basicprofile (organization mode). Its picture is a media URN whose download URLs are signed
+   * and expire, so none is kept; the vanity name is the member's public profile name.
+   */
+  async function basicProfile(accessToken: string) {
+    const me = await api(ME_URL, accessToken, Me);
+    const name = [me.localizedFirstName, me.localizedLastName].filter(Boolean).join(' ');
+    return { id: me.id, name: name || null, username: me.vanityName ?? null, picture: null };
   }
 
   /**
@@ -169,8 +224,18 @@ export function createLinkedInAdapter(ctx: AdapterContext): NetworkAdapter {
       return upstream.rewrite(url.toString());
     },
 
-    // LinkedIn reports a cancelled consent in its own words rather than OAuth's `access_denied`.
+    // LinkedIn reports a cancelled consent in its own words rather than OAuth's `access_denied`, and a scope the
+    // app's products do not grant as `unauthorized_scope_error`, which only the app's set-up can fix.
     callbackError(params) {
+      if (params.error === 'unauthorized_scope_error') {
+        const said = params.error_description ?? 'A requested scope is not authorized for this LinkedIn app';
+        const hint = /"(openid|profile|email)"/.test(said)
+          ? 'A LinkedIn app with the Community Management API cannot grant Sign In with LinkedIn scopes: configure LinkedIn for it with options {"organizations": true}.'
+          : /organization|r_basicprofile/.test(said)
+            ? 'Organization Pages need the Community Management API, which LinkedIn allows only as the only product of its own app.'
+            : 'Ask only for scopes the LinkedIn app\'s products grant.';
+        return new NetworkError('rejected', 'unauthorized_scope_error', `${said}. ${hint}`);
+      }
       if (params.error !== 'user_cancelled_authorize' && params.error !== 'user_cancelled_login') return undefined;
       return new NetworkError('rejected', 'access_denied', 'The connection was cancelled on LinkedIn: permission was not granted.');
     },
@@ -181,39 +246,46 @@ export function createLinkedInAdapter(ctx: AdapterContext): NetworkAdapter {
       return { ...tokens, scopes: tokens.scopes ?? app.scopes };
     },
 
-    async fetchProfiles({ tokens }) {
-      const member = await api(USERINFO_URL, tokens.accessToken, UserInfo);
-      const memberUrn = `urn:li:person:${member.sub}`;
-      const profiles: ConnectableProfile[] = [
-        {
-          networkUniqueId: member.sub,
-          username: null,
-          nickname: member.name ?? null,
-          profilePictureUrl: member.picture ?? null,
+    async fetchProfiles({ app, tokens }) {
+      const organizationMode = app.options.organizations === true;
+      const member = organizationMode ? await basicProfile(tokens.accessToken) : await userinfo(tokens.accessToken);
+      const memberUrn = `urn:li:person:${member.id}`;
+      // Which identity endpoint this grant can read, for later health checks.
+      const profileApi = organizationMode ? 'me' : 'userinfo';
+      const profiles: ConnectableProfile[] = [];
+      if (!organizationMode || tokens.scopes?.includes('w_member_social')) {
+        profiles.push({
+          networkUniqueId: member.id,
+          username: member.username,
+          nickname: member.name,
+          profilePictureUrl: member.picture,
           accountType: 'personal',
           tokens,
-          metadata: { memberUrn },
-        },
-      ];
-      if (!tokens.scopes?.some((scope) => ORGANIZATION_READ_SCOPES.includes(scope))) return profiles;
-      const ids = await administeredOrganizationIds(tokens.accessToken);
-      for (const org of await organizations(tokens.accessToken, ids)) {
-        // An organization posts with its administrator's token: LinkedIn has no separate organization tokens.
-        profiles.push({
-          networkUniqueId: String(org.id),
-          username: org.vanityName ?? null,
-          nickname: org.localizedName ?? null,
-          profilePictureUrl: null,
-          accountType: 'organization',
-          tokens,
-          metadata: { memberUrn, organizationUrn: `urn:li:organization:${org.id}` },
+          metadata: { memberUrn, profileApi },
         });
       }
+      if (tokens.scopes?.some((scope) => ORGANIZATION_READ_SCOPES.includes(scope))) {
+        const ids = await administeredOrganizationIds(tokens.accessToken);
+        for (const org of await organizations(tokens.accessToken, ids)) {
+          // An organization posts with its administrator's token: LinkedIn has no separate organization tokens.
+          profiles.push({
+            networkUniqueId: String(org.id),
+            username: org.vanityName ?? null,
+            nickname: org.localizedName ?? null,
+            profilePictureUrl: null,
+            accountType: 'organization',
+            tokens,
+            metadata: { memberUrn, organizationUrn: `urn:li:organization:${org.id}`, profileApi },
+          });
+        }
+      }
+      if (profiles.length === 0) throw new NetworkError('rejected', 'access_denied', NOTHING_TO_CONNECT);
       return profiles;
     },
 
-    async verify({ accessToken }) {
-      await api(USERINFO_URL, accessToken, UserInfo);
+    async verify({ accessToken, metadata }) {
+      if (metadata.profileApi === 'me') await api(ME_URL, accessToken, Me);
+      else await api(USERINFO_URL, accessToken, UserInfo);
     },
 
     async refresh({ app, tokens }) {
@@ -262,6 +334,17 @@ function tokenError(res: UpstreamResponse, grantType: string | undefined): Netwo
   if (grantType === 'refresh_token' && error === 'invalid_request') return new NetworkError('permanent', 'invalid_grant', description);
   // `invalid_client`, a redirect URI that does not match, an expired code: the app or the request is at fault.
   return new NetworkError('rejected', error ?? 'invalid_request', description);
+}
+
+/** 426: LinkedIn does not (or no longer) serve the pinned `LinkedIn-Version`. Only the operator can fix it. */
+function versionError(res: UpstreamResponse, version: string): NetworkError {
+  const said = ApiErrorBody.safeParse(res.body).data?.message;
+  return new NetworkError(
+    'rejected',
+    'server_error',
+    `LinkedIn does not serve API version ${version}${said ? ` ("${said}")` : ''}. The operator of this service must set ` +
+      'SWITCHBOARD_LINKEDIN_VERSION to a current LinkedIn API version, YYYYMM (listed at https://learn.microsoft.com/en-us/linkedin/marketing/versioning), and restart it.',
+  );
 }
 
 /** Errors of the API (`/v2` and `/rest`). */

@@ -1,6 +1,6 @@
 // The adapters this installation speaks, by network id. Adding a network = one adapter file + one line here.
 import type { UpstreamClient } from './upstream.ts';
-import { NETWORKS, type AdapterContext, type NetworkAdapter, type NetworkId } from './types.ts';
+import { NETWORKS, type AdapterContext, type NetworkAdapter, type NetworkId, type NetworkVersions } from './types.ts';
 import { createSandboxAdapter } from './sandbox.ts';
 import { createFacebookAdapter } from './facebook.ts';
 import { createInstagramAdapter } from './instagram.ts';
@@ -27,6 +27,8 @@ export interface RegistryOptions {
   upstream: UpstreamClient;
   /** Credentials of the built-in sandbox client (the sandbox server is configured with the same). */
   sandboxApp: { clientId: string; clientSecret: string };
+  /** The API versions pinned in the configuration (SWITCHBOARD_LINKEDIN_VERSION, SWITCHBOARD_META_GRAPH_VERSION). */
+  versions: NetworkVersions;
 }
 
 export class AdapterRegistry {
@@ -52,7 +54,7 @@ export class AdapterRegistry {
 }
 
 export function createAdapterRegistry(opts: RegistryOptions): AdapterRegistry {
-  const context: AdapterContext = { upstream: opts.upstream };
+  const context: AdapterContext = { upstream: opts.upstream, versions: opts.versions };
   return new AdapterRegistry([
     // One line per network adapter:
     createSandboxAdapter({ publicUrl: opts.publicUrl, upstream: opts.upstream, app: opts.sandboxApp }),

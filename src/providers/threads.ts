@@ -1,12 +1,16 @@
 // Threads — the Threads API of a Meta app with the Threads use case (its own "Threads app ID" and secret, not the
 // Facebook app's). Meta's docs (verified):
 //
-//   Authorization  GET  https://threads.net/oauth/authorize   client_id (the Threads app ID), redirect_uri (exact
+//   Authorization  GET  https://threads.com/oauth/authorize   client_id (the Threads app ID), redirect_uri (exact
 //                       match with the use case's "Redirect Callback URLs"), scope (comma-separated),
 //                       response_type=code, state. No PKCE is documented, so none is sent.
-//                  https://developers.facebook.com/docs/threads/get-started/get-access-tokens-and-permissions
+//                  https://developers.facebook.com/documentation/threads/get-started/get-access-tokens-and-permissions
+//                  (updated 12 Aug 2026: threads.com, without "www"). threads.net now answers with a redirect to
+//                  threads.com that, for some people, drops the query and lands them on the home page.
 //                  → redirect_uri?code&state#_ — "#_" is not part of the code; strip it if it came along. A refusal
 //                    comes back as ?error=access_denied&error_reason=user_denied&error_description.
+//   API host       graph.threads.net, which still answers; newer pages (app access tokens) already show
+//                  graph.threads.com. The upstream client follows no redirects: when .net starts redirecting, move.
 //   Token          POST https://graph.threads.net/oauth/access_token   form: client_id, client_secret,
 //                       grant_type=authorization_code, redirect_uri, code → {access_token, user_id}: a 1-hour token.
 //   Long-lived     GET  https://graph.threads.net/access_token?grant_type=th_exchange_token&client_secret&access_token
@@ -19,6 +23,7 @@
 //   Profile        GET  https://graph.threads.net/v1.0/me?fields=id,username,name,threads_profile_picture_url
 //   Revocation     none documented (only the uninstall and data-deletion callbacks of the app dashboard): a
 //                  disconnect forgets the token; the person removes the app in Threads' settings.
+//   Proof          The Threads API documents no appsecret_proof (only graph.facebook.com does): none is sent.
 //   Errors         Graph-style {"error": {message, type, code, error_subcode}} (meta-graph.ts): code 190 = the token
 //                  is expired or revoked; throttling codes (4, 17, 32, 613) and 5xx = try later.
 //                  https://developers.facebook.com/docs/graph-api/guides/error-handling
@@ -30,7 +35,7 @@ import { z } from 'zod';
 import { AccessTokenResponse, LONG_LIVED_SECONDS, metaError, parseMeta, secretOf } from './meta-graph.ts';
 import { expiryFrom, type AppCredentials, type NetworkAdapter, type TokenSet, type AdapterContext } from './types.ts';
 
-const AUTHORIZE_URL = 'https://threads.net/oauth/authorize';
+const AUTHORIZE_URL = 'https://threads.com/oauth/authorize';
 const GRAPH = 'https://graph.threads.net';
 const API_VERSION = 'v1.0';
 

@@ -22,9 +22,18 @@ export type NetworkId = (typeof NETWORKS)[number];
 export const ACCOUNT_TYPES = ['personal', 'page', 'organization', 'business', 'creator', 'channel', 'location'] as const;
 export type AccountType = (typeof ACCOUNT_TYPES)[number];
 
-/** What every adapter factory gets: the one outbound client (it applies SWITCHBOARD_UPSTREAMS and timeouts). */
+/** API versions the operator pins for networks whose APIs are versioned per request (src/config.ts). */
+export interface NetworkVersions {
+  /** `LinkedIn-Version` of every /rest call, `YYYYMM` (SWITCHBOARD_LINKEDIN_VERSION). */
+  linkedin: string;
+  /** Graph API version of Facebook Login and graph.facebook.com / graph.instagram.com, `vNN.N` (SWITCHBOARD_META_GRAPH_VERSION). */
+  metaGraph: string;
+}
+
+/** What every adapter factory gets: the one outbound client (it applies SWITCHBOARD_UPSTREAMS and timeouts) and the pinned API versions. */
 export interface AdapterContext {
   upstream: UpstreamClient;
+  versions: NetworkVersions;
 }
 
 /** The organization's own app at the network (`/v1/social-networks`), decrypted for the adapter's use only. */

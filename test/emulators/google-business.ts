@@ -5,7 +5,9 @@
 // It enforces Google's contract: exact redirect URIs, space-separated scopes, `access_type=offline` for a refresh
 // token, PKCE S256, single-use codes bound to their redirect URI and challenge, client credentials in the form body,
 // refresh tokens that do not rotate (refresh answers carry none), `readMask` on location reads, paging with
-// `pageToken`/`nextPageToken` (10 locations a page, whatever `pageSize` asks beyond that). It answers with Google's
+// `pageToken`/`nextPageToken` (10 locations a page, whatever `pageSize` asks beyond that). A location may be listed
+// under several accounts (the same `locations/{id}` in each), as one a person manages both directly and through a
+// location group. It answers with Google's
 // bodies: `{error, error_description}` from the OAuth endpoints, `{error: {code, message, status, details}}` from the
 // APIs — including the 429 with `"quota_limit_value": "0"` of a project not yet approved for the APIs.
 import type { FastifyReply, FastifyRequest } from 'fastify';

@@ -1,8 +1,11 @@
 // LinkedIn's hosts in one emulator: www.linkedin.com (authorization, token, revocation) and api.linkedin.com
-// (/v2/userinfo and the versioned /rest API). Map both origins in LINKEDIN_ORIGINS here.
+// (/v2/userinfo, /v2/me and the versioned /rest API). Map both origins in LINKEDIN_ORIGINS here.
 //
 // It enforces LinkedIn's documented contract: exact redirect URIs, space-separated scopes that the app's products
-// allow (the Community Management API for organization scopes), client credentials in the form body (never HTTP
+// allow — the whole authorization refused with `unauthorized_scope_error` when one is not, as a Community
+// Management app (that product must be alone on its app) answers `openid` — /v2/userinfo only with `openid`, /v2/me
+// only with r_basicprofile (or r_liteprofile), `LinkedIn-Version` answered 426 NONEXISTENT_VERSION unless it is
+// one the emulator serves, client credentials in the form body (never HTTP
 // Basic), single-use codes bound to their redirect URI, 60-day access tokens, refresh tokens only for apps approved
 // for them and ending 365 days after the first consent whatever the refreshes, and the `LinkedIn-Version` and
 // `X-Restli-Protocol-Version: 2.0.0` headers on every /rest call. It answers with LinkedIn's bodies:
@@ -16,13 +19,15 @@ export interface LinkedInOrganizationRole {
   id: number;
   name: string;
   vanityName: string;
-  role?: 'ADMINISTRATOR' | 'ANALYST' | 'CONTENT_ADMINISTRATOR';
+  role?: 'ADMINISTRATOR' | 'ANALYST' | 'CONTENT_ADMINISTRATOR' | 'DIRECT_SPONSORED_CONTENT_POSTER';
   state?: 'APPROVED' | 'REQUESTED';
 }
 
 export interface LinkedInMember {
   sub: string;
+  /** "First Last" */
   name: string;
+  vanityName?: string;
   email: string;
   organizations?: LinkedInOrganizationRole[];
 }
@@ -37,7 +42,12 @@ export interface LinkedInEmulatorOptions {
     scopes: string[];
   };
   members: LinkedInMember[];
+  /** The `LinkedIn-Version`s served (YYYYMM); any other answers 426. */
+  versions?: string[];
 }
+
+/** Monthly versions LinkedIn lists as served in late 2026 (it skips months: no 202512). */
+export const SERVED_VERSIONS = ['202511', '202601', '202602', '202603', '202604', '202605', '202606', '202607', '202608'];
 
 export type { InjectedAnswer } from './harness.ts';
 export type FailureTarget = 'token' | 'api';
@@ -95,6 +105,7 @@ export async function startLinkedInEmulator(opts: LinkedInEmulatorOptions) {
   }));
   const state = {
     app: { refreshTokens: false, ...opts.app },
+    versions: opts.versions ?? SERVED_VERSIONS,
     /** Who is signed in at linkedin.com, and whether they cancel. */
     session: { sub: opts.members[0]?.sub, cancel: false },
     calls: log.entries,
@@ -150,8 +161,10 @@ export async function startLinkedInEmulator(opts: LinkedInEmulatorOptions) {
       reply.code(400).send(apiError(400, 'VERSION_MISSING', 'A version must be present. Please specify a version by adding the LinkedIn-Version header.'));
       return false;
     }
-    if (typeof version !== 'string' || !/^20\d{4}$/.test(version)) {
-      reply.code(426).send(apiError(426, 'NONEXISTENT_VERSION', `Requested version ${String(version)} is not active`));
+    if (typeof version !== 'string' || !state.versions.includes(version)) {
+      // LinkedIn names the version back as a date: 202401 → 20240101.
+      const named = /^\d{6}$/.test(String(version)) ? `${String(version)}01` : String(version);
+      reply.code(426).send(apiError(426, 'NONEXISTENT_VERSION', `Requested version ${named} is not active`));
       return false;
     }
     if (req.headers['x-restli-protocol-version'] !== '2.0.0') {
@@ -266,6 +279,23 @@ export async function startLinkedInEmulator(opts: LinkedInEmulatorOptions) {
       };
     });
 
+    app.get('/v2/me', async (req, reply) => {
+      if (failures.reply('api', reply)) return;
+      const grant = authenticate(req, reply);
+      if (!grant || !requireScope(grant, ['r_basicprofile', 'r_liteprofile'], 'me.GET.NO_VERSION', reply)) return;
+      const m = member(grant.sub);
+      const [first, ...last] = m.name.split(' ');
+      return {
+        id: m.sub,
+        localizedFirstName: first,
+        localizedLastName: last.join(' '),
+        firstName: { localized: { en_US: first }, preferredLocale: { country: 'US', language: 'en' } },
+        lastName: { localized: { en_US: last.join(' ') }, preferredLocale: { country: 'US', language: 'en' } },
+        ...(grant.scopes.includes('r_basicprofile') ? { vanityName: m.vanityName ?? m.sub.toLowerCase(), localizedHeadline: `${first} at work` } : {}),
+        profilePicture: { displayImage: `urn:li:digitalmediaAsset:${m.sub}photo` },
+      };
+    });
+
     app.get<{ Querystring: Record<string, string> }>('/rest/organizationAcls', async (req, reply) => {
       if (failures.reply('api', reply)) return;
       if (!versioned(req, reply)) return;
@@ -337,6 +367,10 @@ export async function startLinkedInEmulator(opts: LinkedInEmulatorOptions) {
     /** The scopes the app's products grant. */
     setAppScopes(scopes: string[]) {
       state.app.scopes = scopes;
+    },
+    /** The `LinkedIn-Version`s served. */
+    setVersions(versions: string[]) {
+      state.versions = versions;
     },
     /** The next calls to `target` get these answers instead of the real ones. */
     failNext(target: FailureTarget, ...answers: InjectedAnswer[]) {

@@ -7,7 +7,13 @@
 // the query of a GET, Instagram's code exchange as a form POST, single-use codes bound to their redirect URI,
 // long-lived exchanges, Instagram's 24-hour minimum age before a refresh, Pages paged with `paging.next`, and
 // Graph error bodies {"error": {message, type, code, error_subcode, fbtrace_id}}.
-import { randomBytes } from 'node:crypto';
+//
+// The Facebook app has Meta's "Require App Secret" switch (on unless a test turns it off): every graph.facebook.com
+// call made with a user or Page token must then carry appsecret_proof = hex HMAC-SHA256(token, app secret), and
+// a wrong proof is refused whatever the switch, as Graph does
+// (https://developers.facebook.com/docs/graph-api/securing-requests). Instagram Login tokens (graph.instagram.com)
+// are not asked for one: Meta documents none there.
+import { createHmac, randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { CallLog, CodeStore, FailureQueue, formBody, type InjectedAnswer, opaque, startEmulator } from './harness.ts';
 
@@ -48,7 +54,8 @@ export interface MetaApp {
 }
 
 export interface MetaEmulatorOptions {
-  facebookApp: MetaApp & { live?: boolean };
+  /** `requireAppSecret`: the app's "Require App Secret" setting (default on). */
+  facebookApp: MetaApp & { live?: boolean; requireAppSecret?: boolean };
   instagramApp: MetaApp;
   facebookUsers: FacebookUser[];
   instagramUsers: InstagramUser[];
@@ -75,7 +82,25 @@ export const metaFailures = {
     body: graphError('Error validating access token: The session has been invalidated because the user changed their password or Facebook has changed the session for security reasons.', 190, 460),
   }),
   invalidCodeFormat: (): InjectedAnswer => ({ status: 400, body: graphError('Invalid verification code format.', 100, 36007) }),
+  /**
+   * A Business Use Case throttle (80001 Pages, 80002 Instagram, …), with the X-Business-Use-Case-Usage header that
+   * says in how many minutes access returns.
+   */
+  businessUseCaseThrottled: (code: 80001 | 80002, minutes: number): InjectedAnswer => {
+    const what = code === 80001 ? { type: 'pages', noun: 'Page' } : { type: 'instagram', noun: 'Instagram' };
+    const usage = { '104000000000001': [{ type: what.type, call_count: 100, total_cputime: 12, total_time: 15, estimated_time_to_regain_access: minutes }] };
+    return {
+      status: 400,
+      body: graphError(`(#${code}) There have been too many calls to this ${what.noun} account. Wait a bit and try again.`, code, 2446079),
+      headers: { 'x-business-use-case-usage': JSON.stringify(usage) },
+    };
+  },
 };
+
+/** The proof Graph expects beside a token. */
+export function appSecretProof(accessToken: string, appSecret: string): string {
+  return createHmac('sha256', appSecret).update(accessToken).digest('hex');
+}
 
 interface FacebookCodeData {
   userId: string;
@@ -123,7 +148,7 @@ export async function startMetaEmulator(opts: MetaEmulatorOptions) {
 
   const log = new CallLog();
   const state = {
-    facebookApp: { live: true, ...opts.facebookApp },
+    facebookApp: { live: true, requireAppSecret: true, ...opts.facebookApp },
     /** Who is signed in at facebook.com, and what they do in the dialog. */
     facebookSession: { userId: opts.facebookUsers[0]?.id, decline: [] as string[], deny: false },
     instagramSession: { userId: opts.instagramUsers[0]?.userId, deny: false },
@@ -166,6 +191,18 @@ export async function startMetaEmulator(opts: MetaEmulatorOptions) {
     if ((user && user.expiresAt <= now) || (instagram && instagram.expiresAt <= now)) {
       reply.code(400).send(graphError('Error validating access token: Session has expired.', 190, 463));
       return undefined;
+    }
+    if (user || page) {
+      // Graph checks a proof that is there, and wants one when the app requires it.
+      const proof = (req.query as Record<string, string>).appsecret_proof;
+      if (proof !== undefined && proof !== appSecretProof(token, state.facebookApp.secret)) {
+        reply.code(400).send(graphError('Invalid appsecret_proof provided in the API argument', 100, undefined, 'GraphMethodException'));
+        return undefined;
+      }
+      if (proof === undefined && state.facebookApp.requireAppSecret) {
+        reply.code(400).send(graphError('API calls from the server require an appsecret_proof argument', 100, undefined, 'GraphMethodException'));
+        return undefined;
+      }
     }
     if (user) return { kind: 'user', token: user };
     if (page) return { kind: 'page', token: page };
@@ -452,6 +489,10 @@ export async function startMetaEmulator(opts: MetaEmulatorOptions) {
     },
     setFacebookAppLive(live: boolean) {
       state.facebookApp.live = live;
+    },
+    /** The app's "Require App Secret" setting. */
+    setRequireAppSecret(required: boolean) {
+      state.facebookApp.requireAppSecret = required;
     },
     /** The next calls to `target` get these answers instead of the real ones. */
     failNext(target: FailureTarget, ...answers: InjectedAnswer[]) {

@@ -1,5 +1,6 @@
-// Threads' hosts in one emulator: threads.net (the authorization window) and graph.threads.net (code exchange,
-// long-lived tokens, refresh, /v1.0/me). Map both origins in THREADS_ORIGINS here.
+// Threads' hosts: threads.com (the authorization window) and graph.threads.net (code exchange, long-lived tokens,
+// refresh, /v1.0/me) in one emulator, and the old threads.net beside it, which only redirects — to the home page,
+// without the query, as it does for some people now. Map the origins with `upstreams`.
 //
 // It enforces Meta's documented Threads contract: the Threads app ID as client_id, exact redirect URIs,
 // comma-separated scopes with threads_basic, the code exchange as a form POST with the app secret in the body,
@@ -10,7 +11,10 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { CallLog, CodeStore, FailureQueue, formBody, type InjectedAnswer, opaque, startEmulator } from './harness.ts';
 import { graphError } from './meta.ts';
 
-export const THREADS_ORIGINS = ['https://threads.net', 'https://graph.threads.net'];
+/** The hosts the main emulator serves. */
+export const THREADS_ORIGINS = ['https://threads.com', 'https://graph.threads.net'];
+/** The authorization window's old host. */
+export const THREADS_NET = 'https://threads.net';
 
 export interface ThreadsUser {
   id: string;
@@ -58,7 +62,7 @@ export async function startThreadsEmulator(opts: ThreadsEmulatorOptions) {
 
   const log = new CallLog();
   const state = {
-    /** Who is signed in at threads.net, and whether they cancel the authorization window. */
+    /** Who is signed in at threads.com, and whether they cancel the authorization window. */
     session: { userId: opts.users[0]?.id, deny: false },
     calls: log.entries,
   };
@@ -105,7 +109,9 @@ export async function startThreadsEmulator(opts: ThreadsEmulatorOptions) {
   const emulator = await startEmulator((app) => {
     log.record(app);
 
-    // ---- threads.net: the authorization window ------------------------------------------------------------
+    // ---- threads.com: the home page, and the authorization window -------------------------------------------
+    app.get('/', async (_req, reply) => reply.type('text/html').send('<!doctype html><title>Threads</title><p>Say more with Threads'));
+
     app.get<{ Querystring: Record<string, string> }>('/oauth/authorize', async (req, reply) => {
       const q = req.query;
       if (q.client_id !== opts.app.id) return windowError(reply, 'Invalid platform app');
@@ -189,14 +195,27 @@ export async function startThreadsEmulator(opts: ThreadsEmulatorOptions) {
     });
   });
 
+  // threads.net: "threads.net now answers 301, and for some users that redirect drops the OAuth query parameters,
+  // so they land on the homepage" (Postiz PR #1819). This one always drops them: an adapter still sending people
+  // here never gets a code back. The home page is the emulated threads.com's.
+  const net = await startEmulator((app) => {
+    app.get('/*', async (_req, reply) => reply.redirect(`${emulator.origin}/`, 301));
+  });
+
   return {
     ...emulator,
+    /** SWITCHBOARD_UPSTREAMS for a server talking to this emulator. */
+    upstreams: Object.fromEntries([...THREADS_ORIGINS.map((o) => [o, emulator.origin]), [THREADS_NET, net.origin]]),
+    async close() {
+      await net.close();
+      await emulator.close();
+    },
     state,
     /** Registers a "Redirect Callback URL" of the Threads use case. */
     allowRedirectUri(uri: string) {
       redirectUris.add(uri);
     },
-    /** Who is signed in at threads.net, and whether they cancel. */
+    /** Who is signed in at threads.com, and whether they cancel. */
     signIn(userId: string, choices: { deny?: boolean } = {}) {
       state.session = { userId, deny: choices.deny ?? false };
     },

@@ -27,6 +27,14 @@ const USERS: GoogleUser[] = [
     ],
   },
   { id: 'nobody', accounts: [{ name: 'accounts/300', accountName: 'Empty', locations: [] }] },
+  // One location reachable through two accounts: the owner's own and a location group they also manage.
+  {
+    id: 'two-ways',
+    accounts: [
+      { name: 'accounts/700', accountName: 'Gus (personal)', locations: [{ name: 'locations/7000', title: 'Corner café' }] },
+      { name: 'accounts/800', accountName: 'Cafés group', locations: [{ name: 'locations/7000', title: 'Corner café' }, { name: 'locations/8000', title: 'Harbour café' }] },
+    ],
+  },
   ...['ada', 'ben', 'cleo', 'dora', 'eli', 'fay'].map((id, i) => single(id, 500 + i)),
 ];
 
@@ -108,6 +116,21 @@ describe('connecting', () => {
       expect.objectContaining({ network_unique_id: 'locations/2000', nickname: 'Food truck' }),
     ]);
     expect((await accountRow(t, done.body.connectedAccounts[0].id)).metadata).toEqual({ accountName: 'accounts/100', locationName: 'locations/1039', locationsInGrant: 41 });
+  });
+
+  it('a location reachable through two accounts is offered once, and both locations can be connected', async () => {
+    const params = await connectAs('two-ways', {}, { selection: 'headless' });
+    // The emulator really lists it under both accounts.
+    expect(g.state.calls.filter((c) => /^\/v1\/accounts\/(700|800)\/locations$/.test(c.path)).map((c) => c.path)).toEqual(['/v1/accounts/700/locations', '/v1/accounts/800/locations']);
+    const pending = await t.api('GET', `/v1/social-accounts/pending/${params.get('session')}`);
+    expect(pending.body.data.availablePages.map((p: any) => [p.id, p.name])).toEqual([
+      ['locations/7000', 'Corner café'],
+      ['locations/8000', 'Harbour café'],
+    ]);
+    const done = await t.api('POST', `/v1/social-accounts/pending/${params.get('session')}/finalize`, { selectedPageIds: ['locations/7000', 'locations/8000'] });
+    expect(done.status, JSON.stringify(done.body)).toBe(200);
+    expect(done.body.connectedAccounts.map((a: any) => a.network_unique_id)).toEqual(['locations/7000', 'locations/8000']);
+    expect((await accountRow(t, done.body.connectedAccounts[0].id)).metadata).toEqual({ accountName: 'accounts/700', locationName: 'locations/7000', locationsInGrant: 2 });
   });
 
   it('a single location is connected at once; again keeps its id; health reads the location', async () => {

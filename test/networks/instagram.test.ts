@@ -1,8 +1,9 @@
 // Instagram through our HTTP API only, against the Meta emulator, both ways: through Facebook Login (business
-// accounts linked to Pages) and through Instagram Login (no Page; 60-day tokens refreshed once a day old).
+// accounts linked to Pages; the app requires an appsecret_proof on every graph.facebook.com call) and through
+// Instagram Login (no Page; 60-day tokens refreshed once a day old; Business Use Case throttling waited out).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestBrowser } from '../helpers/browser.ts';
-import { configureNetwork, connectThroughBrowser, expireSoon, REDIRECT_URI, resultOf, startServerFor } from '../helpers/network-flow.ts';
+import { accountRow, configureNetwork, connectThroughBrowser, expireSoon, REDIRECT_URI, resultOf, startServerFor } from '../helpers/network-flow.ts';
 import type { TestServer } from '../helpers/server.ts';
 import { META_ORIGINS, metaFailures, startMetaEmulator, type MetaEmulator, type MetaPage } from '../emulators/meta.ts';
 
@@ -74,7 +75,7 @@ describe('through Facebook Login (the default)', () => {
   it('Ocoya reports authProvider "facebook", and the browser goes to the Facebook dialog', async () => {
     expect(await ocoyaConnectionUrl()).toMatchObject({ provider: 'instagram', authProvider: 'facebook', callbackUrl });
     const dialog = await dialogOf();
-    expect(dialog.pathname).toBe('/v23.0/dialog/oauth');
+    expect(dialog.pathname).toBe('/v26.0/dialog/oauth');
     expect(dialog.searchParams.get('client_id')).toBe(FACEBOOK_APP.id);
     expect(dialog.searchParams.get('scope')).toBe('instagram_basic,instagram_content_publish,pages_show_list,pages_read_engagement,business_management');
     expect(dialog.searchParams.get('redirect_uri')).toBe(callbackUrl);
@@ -233,6 +234,21 @@ describe('through Instagram Login', () => {
     expect(dead.status).toBe(409);
     expect(dead.body.message).toMatch(/password was changed/);
     expect(await account(id)).toMatchObject({ status: 'reauth_required' });
+  });
+
+  it('a Business Use Case throttle (80002) on refresh: 503, still active, next try after estimated_time_to_regain_access', async () => {
+    const id = (await connectInstagram('17841400000000104', 'tenant-max-buc')).get('account_id')!;
+    meta.ageInstagramTokens(25 * 3600 * 1000);
+    await expireSoon(t, id);
+    meta.failNext('instagram-token', metaFailures.businessUseCaseThrottled(80002, 45));
+    const res = await t.api('POST', `/v1/social-accounts/${id}/token`);
+    expect(res.status).toBe(503);
+    expect(res.body.message).toMatch(/^Instagram is limiting requests for this account's business for now\. Access returns in about 45 minutes\./);
+    expect(await account(id)).toMatchObject({ status: 'active' });
+    const row = await accountRow(t, id);
+    // The backoff is at least what Meta said (45 minutes), not the 30-second first retry.
+    expect(row.nextRefreshAt!.getTime()).toBeGreaterThanOrEqual(Date.now() + 44 * 60_000);
+    expect(row.lastError).toMatch(/\(#80002\)/);
   });
 
   it('errors during the callback: cancelled, and Instagram\'s own text', async () => {

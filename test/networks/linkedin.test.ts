@@ -1,22 +1,30 @@
-// LinkedIn through our HTTP API only, against the LinkedIn emulator: the member and the organizations they
-// administer (the selection step), 60-day tokens, refresh tokens only for approved apps and never past their first
-// 365 days, revocation, and each class of error.
+// LinkedIn through our HTTP API only, against the LinkedIn emulator. The main app is a Community Management app (that
+// product alone on its app, so it cannot grant openid/profile/email): organization mode asks r_basicprofile and the
+// organization scopes, reads the member from /v2/me, and offers the Pages the member administers or content-
+// administers (the selection step). Also: member mode on a Sign-In-with-LinkedIn app, the pinned LinkedIn-Version
+// and its 426, 60-day tokens, refresh tokens only for approved apps and never past their first 365 days,
+// revocation, and each class of error.
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.ts';
 import { socialAccounts } from '../../src/db/schema.ts';
 import { TestBrowser } from '../helpers/browser.ts';
 import { configureNetwork, connectThroughBrowser, expireSoon, REDIRECT_URI, resultOf, startServerFor } from '../helpers/network-flow.ts';
 import type { TestServer } from '../helpers/server.ts';
-import { LINKEDIN_ORIGINS, linkedinFailures, startLinkedInEmulator, type LinkedInEmulator, type LinkedInMember } from '../emulators/linkedin.ts';
+import { LINKEDIN_ORIGINS, linkedinFailures, SERVED_VERSIONS, startLinkedInEmulator, type LinkedInEmulator, type LinkedInMember } from '../emulators/linkedin.ts';
 
 const MEMBER_SCOPES = ['openid', 'profile', 'email', 'w_member_social'];
-const ORGANIZATION_SCOPES = ['r_organization_admin', 'rw_organization_admin', 'w_organization_social', 'r_organization_social'];
-const APP = { clientId: '86linkedinclient', clientSecret: 'linkedin-client-secret', scopes: [...MEMBER_SCOPES, ...ORGANIZATION_SCOPES] };
+/** What the Community Management API product grants its app. */
+const COMMUNITY_MANAGEMENT_SCOPES = ['r_basicprofile', 'w_member_social', 'rw_organization_admin', 'w_organization_social', 'r_organization_social'];
+/** What organization mode asks by default. */
+const ORGANIZATION_MODE_SCOPES = ['r_basicprofile', 'w_member_social', 'rw_organization_admin', 'w_organization_social'];
+const APP = { clientId: '86linkedinclient', clientSecret: 'linkedin-client-secret', scopes: COMMUNITY_MANAGEMENT_SCOPES };
 const DAY = 24 * 3600 * 1000;
 
 const member = (sub: string, name: string, organizations: LinkedInMember['organizations'] = []): LinkedInMember => ({
   sub,
   name,
+  vanityName: name.toLowerCase().replace(/ /g, '-'),
   email: `${sub.toLowerCase()}@example.com`,
   organizations,
 });
@@ -27,6 +35,8 @@ const MEMBERS = [
     { id: 1002, name: 'Moreau Labs', vanityName: 'moreau-labs' },
     { id: 1003, name: 'Analytics Only', vanityName: 'analytics-only', role: 'ANALYST' },
     { id: 1004, name: 'Pending Admin', vanityName: 'pending-admin', state: 'REQUESTED' },
+    { id: 1005, name: 'Moreau Press', vanityName: 'moreau-press', role: 'CONTENT_ADMINISTRATOR' },
+    { id: 1006, name: 'Sponsored Only', vanityName: 'sponsored-only', role: 'DIRECT_SPONSORED_CONTENT_POSTER' },
   ]),
   member('Noah4d5e6f', 'Noah Nakamura'),
   member('Olga7g8h9i', 'Olga Orlova'),
@@ -68,7 +78,19 @@ async function storedRow(accountId: string) {
   return row;
 }
 
-const userinfo = (token: string) => fetch(`${li.origin}/v2/userinfo`, { headers: { authorization: `Bearer ${token}` } });
+const me = (token: string) => fetch(`${li.origin}/v2/me`, { headers: { authorization: `Bearer ${token}` } });
+
+/** Runs `body` with the org's LinkedIn configured otherwise (and the emulated app's products), then restores both. */
+async function withConfig<T>(config: { scopes?: string[]; options?: Record<string, unknown> }, appScopes: string[], body: () => Promise<T>): Promise<T> {
+  await configureNetwork(t, 'linkedin', { client_key: APP.clientId, client_secret: APP.clientSecret, ...config });
+  li.setAppScopes(appScopes);
+  try {
+    return await body();
+  } finally {
+    li.setAppScopes(APP.scopes);
+    await configureNetwork(t, 'linkedin', { client_key: APP.clientId, client_secret: APP.clientSecret, options: { organizations: true } });
+  }
+}
 
 /** Runs `body` with the app approved (or not) for programmatic refresh tokens, then restores the default. */
 async function withRefreshApproval<T>(approved: boolean, body: () => Promise<T>): Promise<T> {
@@ -81,9 +103,9 @@ async function withRefreshApproval<T>(approved: boolean, body: () => Promise<T>)
 }
 
 describe('connecting', () => {
-  it('sends the browser to LinkedIn with space-separated scopes, organization scopes included, and no PKCE', async () => {
+  it('organization mode asks r_basicprofile and the organization scopes, never openid/profile/email; space-separated, no PKCE', async () => {
     const config = (await t.api('GET', '/v1/social-networks/linkedin')).body.data;
-    expect(config.scopes).toEqual([...MEMBER_SCOPES, 'r_organization_admin', 'w_organization_social']);
+    expect(config.scopes).toEqual(ORGANIZATION_MODE_SCOPES);
     expect(config.callback_url).toBe(callbackUrl);
     const res = await t.api('POST', '/v1/social-networks/linkedin/auth-url', { redirect_uri: REDIRECT_URI });
     const hop = await new TestBrowser().request(res.body.data.auth_url);
@@ -94,7 +116,7 @@ describe('connecting', () => {
       client_id: APP.clientId,
       redirect_uri: callbackUrl,
       state: expect.stringMatching(/^.{43,}$/),
-      scope: 'openid profile email w_member_social r_organization_admin w_organization_social',
+      scope: 'r_basicprofile w_member_social rw_organization_admin w_organization_social',
     });
   });
 
@@ -104,25 +126,31 @@ describe('connecting', () => {
     expect(res.body.details.options).toBeDefined();
   });
 
-  it('lists the member and the organizations they administer, and connects the chosen ones', async () => {
+  it('lists the member (from /v2/me) and the organizations they administer or content-administer, and connects the chosen ones', async () => {
+    const callsBefore = li.state.calls.length;
     const params = await connectAs('Mia1a2b3c', { selection: 'headless' });
-    expect(params.get('network')).toBe('linkedin');
+    expect(params.get('network'), params.toString()).toBe('linkedin');
     const pending = await t.api('GET', `/v1/social-accounts/pending/${params.get('session')}`);
     expect(pending.body.data.availablePages).toEqual([
-      expect.objectContaining({ id: 'Mia1a2b3c', type: 'personal', name: 'Mia Moreau', username: null }),
+      expect.objectContaining({ id: 'Mia1a2b3c', type: 'personal', name: 'Mia Moreau', username: 'mia-moreau' }),
       expect.objectContaining({ id: '1001', type: 'organization', name: 'Moreau Studio', username: 'moreau-studio' }),
       expect.objectContaining({ id: '1002', type: 'organization', name: 'Moreau Labs', username: 'moreau-labs' }),
+      expect.objectContaining({ id: '1005', type: 'organization', name: 'Moreau Press', username: 'moreau-press' }),
     ]);
+    const paths = li.state.calls.slice(callsBefore).map((c) => c.path);
+    expect(paths).toContain('/v2/me');
+    expect(paths).not.toContain('/v2/userinfo');
 
     // Client credentials travelled in the form body; the versioned API got its headers.
     const exchange = li.state.calls.filter((c) => c.body?.grant_type === 'authorization_code').at(-1)!;
     expect(exchange.body).toEqual({ grant_type: 'authorization_code', code: expect.any(String), redirect_uri: callbackUrl, client_id: APP.clientId, client_secret: APP.clientSecret });
     expect(exchange.headers.authorization).toBeUndefined();
     const acls = li.state.calls.filter((c) => c.path === '/rest/organizationAcls').at(-1)!;
-    expect(acls.query).toMatchObject({ q: 'roleAssignee', role: 'ADMINISTRATOR', state: 'APPROVED' });
-    expect(acls.headers['linkedin-version']).toMatch(/^20\d{4}$/);
+    // No `role` filter: the finder answers every role, and administrators and content administrators are kept.
+    expect(acls.query).toEqual({ q: 'roleAssignee', state: 'APPROVED', start: '0', count: '100' });
+    expect(acls.headers['linkedin-version']).toBe('202607');
     expect(acls.headers['x-restli-protocol-version']).toBe('2.0.0');
-    expect(li.state.calls.filter((c) => c.path === '/rest/organizations').at(-1)!.query.ids).toBe('List(1001,1002)');
+    expect(li.state.calls.filter((c) => c.path === '/rest/organizations').at(-1)!.query.ids).toBe('List(1001,1002,1005)');
 
     const done = await t.api('POST', `/v1/social-accounts/pending/${params.get('session')}/finalize`, { selectedPageIds: ['Mia1a2b3c', '1002'] });
     expect(done.status, JSON.stringify(done.body)).toBe(200);
@@ -130,14 +158,15 @@ describe('connecting', () => {
     expect(person).toMatchObject({
       network: 'linkedin',
       network_unique_id: 'Mia1a2b3c',
-      username: null,
+      username: 'mia-moreau',
       nickname: 'Mia Moreau',
       account_type: 'personal',
       tenant_id: 'tenant-Mia1a2b3c',
       status: 'active',
     });
-    expect(person.profile_picture_url).toMatch(/^https:\/\/media\.licdn\.com\//);
-    expect(person.scopes).toEqual([...MEMBER_SCOPES, 'r_organization_admin', 'w_organization_social']);
+    // r_basicprofile gives the picture as a media URN only: no URL is stored.
+    expect(person.profile_picture_url).toBeNull();
+    expect(person.scopes).toEqual(ORGANIZATION_MODE_SCOPES);
     expect(Date.parse(person.token_expires_at)).toBeGreaterThan(Date.now() + 59 * DAY);
     expect(organization).toMatchObject({ network_unique_id: '1002', account_type: 'organization', username: 'moreau-labs', nickname: 'Moreau Labs', status: 'active' });
   });
@@ -160,11 +189,60 @@ describe('connecting', () => {
     expect((await t.api('GET', '/v1/social-accounts?tenantId=tenant-rosa')).body.data).toHaveLength(1);
   });
 
-  it('a member without organizations is connected at once, and health checks /v2/userinfo', async () => {
+  it('a member without organizations is connected at once, and health checks /v2/me', async () => {
     const params = await connectAs('Noah4d5e6f');
     expect(Object.fromEntries(params)).toMatchObject({ status: 'success', network: 'linkedin', network_unique_id: 'Noah4d5e6f' });
     const health = await t.api('GET', `/v1/social-accounts/${params.get('account_id')}/health`);
     expect(health.body.data).toMatchObject({ healthy: true, status: 'active' });
+    expect(li.state.calls.at(-1)).toMatchObject({ path: '/v2/me' });
+  });
+
+  it('without w_member_social in the scopes, organization mode offers the Pages only', async () => {
+    const scopes = ['r_basicprofile', 'rw_organization_admin', 'w_organization_social'];
+    await withConfig({ scopes, options: { organizations: true } }, APP.scopes, async () => {
+      const params = await connectAs('Mia1a2b3c', { selection: 'headless', tenant_id: 'tenant-pages-only' });
+      const pending = await t.api('GET', `/v1/social-accounts/pending/${params.get('session')}`);
+      expect(pending.body.data.availablePages.map((p: any) => [p.id, p.type])).toEqual([
+        ['1001', 'organization'],
+        ['1002', 'organization'],
+        ['1005', 'organization'],
+      ]);
+      // And a member who administers nothing has nothing to connect, said in plain words.
+      const nothing = await connectAs('Noah4d5e6f', { tenant_id: 'tenant-nothing' });
+      expect(nothing.get('error')).toBe('access_denied');
+      expect(nothing.get('error_description')).toMatch(/^This LinkedIn member is not an administrator or content administrator of any organization Page/);
+    });
+  });
+
+  it('member mode on a Sign In with LinkedIn app: openid profile email w_member_social, the member from /v2/userinfo', async () => {
+    await withConfig({}, MEMBER_SCOPES, async () => {
+      const callsBefore = li.state.calls.length;
+      const params = await connectAs('Noah4d5e6f', { tenant_id: 'tenant-member-mode' });
+      expect(params.get('status'), params.toString()).toBe('success');
+      const authorize = li.state.calls.slice(callsBefore).find((c) => c.path === '/oauth/v2/authorization')!;
+      expect(authorize.query.scope).toBe('openid profile email w_member_social');
+      expect(li.state.calls.slice(callsBefore).map((c) => c.path)).toContain('/v2/userinfo');
+      const account = (await t.api('GET', `/v1/social-accounts/${params.get('account_id')}`)).body.data;
+      expect(account).toMatchObject({ nickname: 'Noah Nakamura', username: null, account_type: 'personal' });
+      expect(account.profile_picture_url).toMatch(/^https:\/\/media\.licdn\.com\//);
+      expect((await t.api('GET', `/v1/social-accounts/${account.id}/health`)).body.data.healthy).toBe(true);
+      expect(li.state.calls.at(-1)).toMatchObject({ path: '/v2/userinfo' });
+    });
+  });
+
+  it('the LinkedIn-Version is the operator\'s: SWITCHBOARD_LINKEDIN_VERSION, YYYYMM', async () => {
+    const other = await startServerFor(li.origin, LINKEDIN_ORIGINS, { SWITCHBOARD_LINKEDIN_VERSION: '202603' });
+    try {
+      li.allowRedirectUri(`${other.url}/oauth/linkedin/callback`);
+      await configureNetwork(other, 'linkedin', { client_key: APP.clientId, client_secret: APP.clientSecret, options: { organizations: true } });
+      li.signIn('Rosa6o7p8q');
+      const select = await connectThroughBrowser(other, 'linkedin', { tenant_id: 'tenant-202603' });
+      expect(select.status).toBe(200);
+      expect(li.state.calls.filter((c) => c.path.startsWith('/rest/')).at(-1)!.headers['linkedin-version']).toBe('202603');
+    } finally {
+      await other.close();
+    }
+    expect(() => loadConfig({ SWITCHBOARD_LINKEDIN_VERSION: '2026-07' })).toThrow(/SWITCHBOARD_LINKEDIN_VERSION: must be a LinkedIn API version, YYYYMM/);
   });
 });
 
@@ -186,7 +264,7 @@ describe('tokens', () => {
     expect(Math.abs(refreshed.refreshTokenExpiresAt!.getTime() - (Date.now() + 265 * DAY))).toBeLessThan(60_000);
     const refresh = li.state.calls.filter((c) => c.body?.grant_type === 'refresh_token').at(-1)!;
     expect(refresh.body).toMatchObject({ client_id: APP.clientId, client_secret: APP.clientSecret });
-    expect((await userinfo(res.body.data.access_token)).status).toBe(200);
+    expect((await me(res.body.data.access_token)).status).toBe(200);
   });
 
   it('an app without refresh-token approval: the account must be reconnected, in plain words', async () => {
@@ -237,7 +315,7 @@ describe('tokens', () => {
 
     expect((await t.api('DELETE', `/v1/social-accounts/${person.id}`)).body.data.status).toBe('disconnected');
     expect(li.state.calls.filter((c) => c.path === '/oauth/v2/revoke').at(-1)!.body).toEqual({ client_id: APP.clientId, client_secret: APP.clientSecret, token });
-    const after = await userinfo(token);
+    const after = await me(token);
     expect(after.status).toBe(401);
     expect(await after.json()).toMatchObject({ serviceErrorCode: 65601 });
   });
@@ -253,14 +331,40 @@ describe('errors during the callback', () => {
     });
   });
 
-  it('an app without the Community Management API asking for organization scopes', async () => {
+  it('an app without the Community Management API asking for organization mode: LinkedIn refuses the whole authorization', async () => {
     li.setAppScopes(MEMBER_SCOPES);
     try {
       const params = await connectAs('Noah4d5e6f');
       expect(params.get('error')).toBe('unauthorized_scope_error');
-      expect(params.get('error_description')).toBe('Scope "r_organization_admin" is not authorized for your application');
+      expect(params.get('error_description')).toBe(
+        'Scope "r_basicprofile" is not authorized for your application. Organization Pages need the Community Management API, which LinkedIn allows only as the only product of its own app.',
+      );
     } finally {
       li.setAppScopes(APP.scopes);
+    }
+  });
+
+  it('a Community Management app cannot grant openid: member mode on it is refused, and told what to set', async () => {
+    await withConfig({}, APP.scopes, async () => {
+      const params = await connectAs('Noah4d5e6f', { tenant_id: 'tenant-cm-openid' });
+      expect(params.get('error')).toBe('unauthorized_scope_error');
+      expect(params.get('error_description')).toBe(
+        'Scope "openid" is not authorized for your application. A LinkedIn app with the Community Management API cannot grant Sign In with LinkedIn scopes: configure LinkedIn for it with options {"organizations": true}.',
+      );
+    });
+  });
+
+  it('a LinkedIn-Version LinkedIn no longer serves (426 NONEXISTENT_VERSION) is the operator\'s to fix, and says so', async () => {
+    li.setVersions(['202608']);
+    try {
+      const params = await connectAs('Mia1a2b3c', { tenant_id: 'tenant-426' });
+      expect(params.get('error')).toBe('server_error');
+      expect(params.get('error_description')).toBe(
+        'LinkedIn does not serve API version 202607 ("Requested version 20260701 is not active"). The operator of this service must set SWITCHBOARD_LINKEDIN_VERSION ' +
+          'to a current LinkedIn API version, YYYYMM (listed at https://learn.microsoft.com/en-us/linkedin/marketing/versioning), and restart it.',
+      );
+    } finally {
+      li.setVersions(SERVED_VERSIONS);
     }
   });
 
@@ -281,7 +385,7 @@ describe('the emulator enforces the contract', () => {
   async function code() {
     li.signIn('Noah4d5e6f');
     const url = new URL(`${li.origin}/oauth/v2/authorization`);
-    url.search = new URLSearchParams({ response_type: 'code', client_id: APP.clientId, redirect_uri: callbackUrl, state: 's', scope: 'openid profile' }).toString();
+    url.search = new URLSearchParams({ response_type: 'code', client_id: APP.clientId, redirect_uri: callbackUrl, state: 's', scope: 'r_basicprofile w_member_social' }).toString();
     const res = await fetch(url, { redirect: 'manual' });
     return new URL(res.headers.get('location')!).searchParams.get('code')!;
   }
@@ -303,12 +407,27 @@ describe('the emulator enforces the contract', () => {
     expect(again.body.error_description).toMatch(/^Unable to retrieve access token/);
   });
 
-  it('refuses a versioned call without LinkedIn-Version or X-Restli-Protocol-Version', async () => {
+  it('refuses a versioned call without LinkedIn-Version, with one it does not serve, or without X-Restli-Protocol-Version', async () => {
     const issued = await token({ grant_type: 'authorization_code', client_id: APP.clientId, client_secret: APP.clientSecret, code: await code(), redirect_uri: callbackUrl });
     const acls = (headers: Record<string, string>) =>
       fetch(`${li.origin}/rest/organizationAcls?q=roleAssignee`, { headers: { authorization: `Bearer ${issued.body.access_token}`, ...headers } }).then(async (r) => ({ status: r.status, body: (await r.json()) as any }));
     expect((await acls({})).body.code).toBe('VERSION_MISSING');
-    expect((await acls({ 'linkedin-version': '202610' })).status).toBe(400);
-    expect((await acls({ 'linkedin-version': '202610', 'x-restli-protocol-version': '2.0.0' })).body).toMatchObject({ status: 403, code: 'ACCESS_DENIED' });
+    expect(await acls({ 'linkedin-version': '202512', 'x-restli-protocol-version': '2.0.0' })).toEqual({
+      status: 426,
+      body: { status: 426, code: 'NONEXISTENT_VERSION', message: 'Requested version 20251201 is not active' },
+    });
+    expect((await acls({ 'linkedin-version': '202607' })).status).toBe(400);
+    expect((await acls({ 'linkedin-version': '202607', 'x-restli-protocol-version': '2.0.0' })).body).toMatchObject({ status: 403, code: 'ACCESS_DENIED' });
+  });
+
+  it('refuses the whole authorization when one scope is not the app\'s, and /v2/userinfo without openid', async () => {
+    const url = new URL(`${li.origin}/oauth/v2/authorization`);
+    url.search = new URLSearchParams({ response_type: 'code', client_id: APP.clientId, redirect_uri: callbackUrl, state: 's', scope: 'openid profile email w_member_social' }).toString();
+    const back = new URL((await fetch(url, { redirect: 'manual' })).headers.get('location')!);
+    expect(Object.fromEntries(back.searchParams)).toEqual({ state: 's', error: 'unauthorized_scope_error', error_description: 'Scope "openid" is not authorized for your application' });
+    const issued = await token({ grant_type: 'authorization_code', client_id: APP.clientId, client_secret: APP.clientSecret, code: await code(), redirect_uri: callbackUrl });
+    const info = await fetch(`${li.origin}/v2/userinfo`, { headers: { authorization: `Bearer ${issued.body.access_token}` } });
+    expect(info.status).toBe(403);
+    expect((await me(issued.body.access_token)).status).toBe(200);
   });
 });

@@ -2,9 +2,9 @@
 // the immediate 60-day exchange, th_refresh_token once a token is a day old, Graph-style errors of each class.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestBrowser } from '../helpers/browser.ts';
-import { configureNetwork, connectThroughBrowser, expireSoon, REDIRECT_URI, resultOf, startServerFor } from '../helpers/network-flow.ts';
-import type { TestServer } from '../helpers/server.ts';
-import { startThreadsEmulator, THREADS_ORIGINS, threadsFailures, type ThreadsEmulator } from '../emulators/threads.ts';
+import { configureNetwork, connectThroughBrowser, expireSoon, REDIRECT_URI, resultOf } from '../helpers/network-flow.ts';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { startThreadsEmulator, THREADS_NET, threadsFailures, type ThreadsEmulator } from '../emulators/threads.ts';
 
 const APP = { id: '1290000000000001', secret: 'threads-app-secret' };
 const DAY = 24 * 3600 * 1000;
@@ -17,7 +17,7 @@ let callbackUrl: string;
 
 beforeAll(async () => {
   th = await startThreadsEmulator({ app: APP, users: USERS });
-  t = await startServerFor(th.origin, THREADS_ORIGINS);
+  t = await startTestServer({ SWITCHBOARD_UPSTREAMS: JSON.stringify(th.upstreams) });
   callbackUrl = `${t.url}/oauth/threads/callback`;
   th.allowRedirectUri(callbackUrl);
   await configureNetwork(t, 'threads', { client_key: APP.id, client_secret: APP.secret });
@@ -42,7 +42,7 @@ const account = async (id: string) => (await t.api('GET', `/v1/social-accounts/$
 const accessToken = async (id: string) => (await t.api('POST', `/v1/social-accounts/${id}/token`)).body.data.access_token as string;
 
 describe('connecting', () => {
-  it('sends the browser to Threads with the Threads app id and comma-separated scopes', async () => {
+  it('sends the browser to threads.com (not threads.net) with the Threads app id and comma-separated scopes', async () => {
     const res = await t.api('POST', '/v1/social-networks/threads/auth-url', { redirect_uri: REDIRECT_URI });
     const hop = await new TestBrowser().request(res.body.data.auth_url);
     const window = new URL(hop.location!);
@@ -159,6 +159,16 @@ describe('errors during the callback', () => {
 });
 
 describe('the emulator enforces the contract', () => {
+  it('threads.net redirects to the home page and drops the query: no code ever comes back from there', async () => {
+    const url = `${th.upstreams[THREADS_NET]}/oauth/authorize?${new URLSearchParams({ client_id: APP.id, redirect_uri: callbackUrl, scope: 'threads_basic', response_type: 'code', state: 's' })}`;
+    const hop = await fetch(url, { redirect: 'manual' });
+    expect(hop.status).toBe(301);
+    expect(hop.headers.get('location')).toBe(`${th.origin}/`);
+    const home = await fetch(hop.headers.get('location')!, { redirect: 'manual' });
+    expect(home.status).toBe(200);
+    expect(await home.text()).toContain('Say more with Threads');
+  });
+
   async function code() {
     th.signIn(user('gus').id);
     const url = `${th.origin}/oauth/authorize?${new URLSearchParams({ client_id: APP.id, redirect_uri: callbackUrl, scope: 'threads_basic', response_type: 'code', state: 's' })}`;
