@@ -5,7 +5,7 @@ import type { AppContext } from './context.ts';
 import { deleteStaleFlows } from './connect/flows.ts';
 import { deleteStaleRateLimits } from './http/rate-limit.ts';
 import { notifyExpiring, refreshDueAccounts } from './tokens/engine.ts';
-import { deliverDue } from './webhooks/delivery.ts';
+import { DeliveryPump } from './webhooks/delivery.ts';
 
 export interface Worker {
   stop(): Promise<void>;
@@ -18,10 +18,12 @@ export function startWorker(ctx: AppContext): Worker {
   let stopped = false;
   let wake: (() => void) | undefined;
   let lastSlowJobs = 0;
+  // Deliveries run on their own: the refresh loop never waits for a slow receiver, nor they for refreshes.
+  const deliveries = new DeliveryPump(ctx);
+  deliveries.run(intervalMs);
 
   async function tick(): Promise<boolean> {
     const refreshed = await refreshDueAccounts(ctx, { batch: refreshBatch, concurrency: refreshConcurrency });
-    const delivered = await deliverDue(ctx);
     if (Date.now() - lastSlowJobs >= SLOW_JOBS_EVERY_MS) {
       lastSlowJobs = Date.now();
       await notifyExpiring(ctx, expiringDays);
@@ -30,7 +32,7 @@ export function startWorker(ctx: AppContext): Worker {
       await deleteStaleRateLimits(ctx.db);
     }
     // A full batch means more may be waiting: go again at once.
-    return refreshed === refreshBatch || delivered > 0;
+    return refreshed === refreshBatch;
   }
 
   const loop = (async () => {
@@ -52,7 +54,7 @@ export function startWorker(ctx: AppContext): Worker {
     async stop() {
       stopped = true;
       wake?.();
-      await loop;
+      await Promise.all([loop, deliveries.stop()]);
     },
   };
 }
