@@ -57,10 +57,13 @@ export class OutboundHttp {
     const timedOut = () => new OutboundFailure('timeout', `${url.host} did not answer within ${req.timeoutMs / 1000} s`);
     try {
       let lookup: LookupFunction | undefined;
-      if (req.guard && !this.allowPrivate) {
+      if (req.guard) {
+        // With SWITCHBOARD_ALLOW_PRIVATE_URLS the addresses are not judged, but still resolved here (through
+        // SWITCHBOARD_DNS_SERVERS when set) and pinned: one resolver and one resolution for caller-chosen hosts.
+        const resolving = this.allowPrivate ? this.resolver.resolve(url.hostname) : this.resolver.publicAddresses(url.hostname);
         // A resolution cannot be cancelled, only no longer waited for.
         const aborted = new Promise<never>((_, reject) => deadline.signal.addEventListener('abort', () => reject(timedOut()), { once: true }));
-        lookup = pinnedLookup(await Promise.race([this.resolver.publicAddresses(url.hostname), aborted]));
+        lookup = pinnedLookup(await Promise.race([resolving, aborted]));
       }
       return await send(url, req, lookup, deadline.signal, timedOut);
     } finally {
