@@ -123,7 +123,7 @@ export class UpstreamClient {
       });
     } catch (err) {
       if (err instanceof DestinationRefused) {
-        throw new NetworkError('rejected', 'destination_refused', `${err.message}: it is not called on a caller's behalf`);
+        throw new NetworkError('rejected', 'destination_refused', `${err.message}, and only public addresses are called on a caller's behalf`);
       }
       if (err instanceof UnresolvableHost) throw new NetworkError('rejected', 'destination_unresolvable', `${target.hostname} does not resolve to any address`);
       const timedOut = err instanceof OutboundFailure && err.reason === 'timeout';
