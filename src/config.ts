@@ -1,4 +1,5 @@
 // Process configuration, read once from the environment (PRODUCT.md, "Process, configuration, data").
+import { Resolver } from 'node:dns';
 import { z } from 'zod';
 import type { DbTimeouts } from './db/database.ts';
 
@@ -61,6 +62,21 @@ const metaGraphVersion = z
   .regex(/^v\d{1,3}\.\d$/, 'must be a Graph API version, vNN.N (for example v26.0)')
   .default(DEFAULT_META_GRAPH_VERSION);
 
+const dnsServers = z
+  .string()
+  .optional()
+  .transform((raw, ctx) => {
+    const servers = (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+    try {
+      // The resolver's own parser: what it accepts here is what it will use.
+      new Resolver().setServers(servers);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'must be comma-separated IP addresses, each with an optional :port ([v6]:port)' });
+      return z.NEVER;
+    }
+    return servers;
+  });
+
 const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   HOST: z.string().default('127.0.0.1'),
@@ -72,6 +88,12 @@ const envSchema = z.object({
   SWITCHBOARD_UPSTREAMS: upstreamMap,
   SWITCHBOARD_ALLOW_PRIVATE_URLS: booleanFlag,
   SWITCHBOARD_UPSTREAM_TIMEOUT_MS: z.coerce.number().int().positive().default(15_000),
+  SWITCHBOARD_UPSTREAM_MAX_RESPONSE_BYTES: z.coerce.number().int().positive().default(4 * 1024 * 1024),
+  SWITCHBOARD_DNS_SERVERS: dnsServers,
+  SWITCHBOARD_WEBHOOK_CONCURRENCY: z.coerce.number().int().positive().default(32),
+  SWITCHBOARD_WEBHOOK_CONCURRENCY_PER_ORG: z.coerce.number().int().positive().default(4),
+  SWITCHBOARD_WEBHOOK_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
+  SWITCHBOARD_MAX_WEBHOOK_ENDPOINTS: z.coerce.number().int().positive().default(20),
   SWITCHBOARD_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().default(600),
   SWITCHBOARD_RATE_LIMIT_PER_ADDRESS: z.coerce.number().int().positive().default(300),
   SWITCHBOARD_TRUST_PROXY: trustProxy,
@@ -104,7 +126,21 @@ export interface Config {
   bootstrapApiKey: string | undefined;
   upstreams: Record<string, string>;
   upstreamTimeoutMs: number;
+  /** A network's answer longer than this is refused (read as a stream and cut there, never held whole). */
+  upstreamMaxResponseBytes: number;
   allowPrivateUrls: boolean;
+  /** Resolve caller-chosen hosts through these DNS servers (`ip[:port]`); empty: the system resolver. */
+  dnsServers: string[];
+  webhooks: {
+    /** Deliveries in flight per process. */
+    concurrency: number;
+    /** Deliveries of one organization in flight per process, so one slow receiver cannot take every slot. */
+    concurrencyPerOrg: number;
+    /** Deadline of one delivery attempt (connection, answer and the logged part of the body). */
+    timeoutMs: number;
+    /** Endpoints one organization may have. */
+    maxEndpoints: number;
+  };
   /** Requests per minute per API key on `/v1` (the Ocoya surface has Ocoya's own 60). */
   rateLimitPerMinute: number;
   /**
@@ -155,7 +191,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bootstrapApiKey: e.SWITCHBOARD_BOOTSTRAP_API_KEY,
     upstreams: e.SWITCHBOARD_UPSTREAMS,
     upstreamTimeoutMs: e.SWITCHBOARD_UPSTREAM_TIMEOUT_MS,
+    upstreamMaxResponseBytes: e.SWITCHBOARD_UPSTREAM_MAX_RESPONSE_BYTES,
     allowPrivateUrls: e.SWITCHBOARD_ALLOW_PRIVATE_URLS,
+    dnsServers: e.SWITCHBOARD_DNS_SERVERS,
+    webhooks: {
+      concurrency: e.SWITCHBOARD_WEBHOOK_CONCURRENCY,
+      concurrencyPerOrg: e.SWITCHBOARD_WEBHOOK_CONCURRENCY_PER_ORG,
+      timeoutMs: e.SWITCHBOARD_WEBHOOK_TIMEOUT_MS,
+      maxEndpoints: e.SWITCHBOARD_MAX_WEBHOOK_ENDPOINTS,
+    },
     rateLimitPerMinute: e.SWITCHBOARD_RATE_LIMIT_PER_MINUTE,
     rateLimitPerAddress: e.SWITCHBOARD_RATE_LIMIT_PER_ADDRESS,
     trustProxy: e.SWITCHBOARD_TRUST_PROXY,

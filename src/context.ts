@@ -5,12 +5,16 @@ import type { Database, Db } from './db/database.ts';
 import type { Keyring } from './security/keyring.ts';
 import type { AdapterRegistry } from './providers/registry.ts';
 import type { UpstreamClient } from './providers/upstream.ts';
+import type { OutboundHttp } from './security/outbound-http.ts';
 
 export interface AppContext {
   config: Config;
   database: Database;
   db: Db;
   keyring: Keyring;
+  /** The transport for everything sent out; guarded requests (caller-chosen hosts) only reach public addresses. */
+  outbound: OutboundHttp;
+  /** Network API calls (upstream map, timeouts, size cap), over `outbound`. */
   upstream: UpstreamClient;
   adapters: AdapterRegistry;
   log: Logger;

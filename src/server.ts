@@ -11,6 +11,8 @@ import { createRateLimitStore, type RateLimitStore } from './http/rate-limit.ts'
 import { bootstrap } from './orgs/organizations.ts';
 import { createAdapterRegistry } from './providers/registry.ts';
 import { UpstreamClient } from './providers/upstream.ts';
+import { HostResolver } from './security/destinations.ts';
+import { OutboundHttp } from './security/outbound-http.ts';
 import { Keyring } from './security/keyring.ts';
 import type { SandboxFaults } from './sandbox/authorization-server.ts';
 import { startWorker, type Worker } from './worker.ts';
@@ -25,14 +27,15 @@ export async function createContext(config: Config, opts: ContextOptions = {}): 
   const embedded = !config.databaseUrl;
   const keyring = Keyring.resolve({ spec: config.encryptionKeys, dataDir: config.dataDir, embedded });
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: opts.poolSize, timeouts: config.dbTimeouts });
-  const upstream = new UpstreamClient(config.upstreams, config.upstreamTimeoutMs);
+  const outbound = new OutboundHttp(new HostResolver(config.dnsServers), config.allowPrivateUrls);
+  const upstream = new UpstreamClient(config.upstreams, config.upstreamTimeoutMs, { http: outbound, maxResponseBytes: config.upstreamMaxResponseBytes });
   const adapters = createAdapterRegistry({
     publicUrl: config.publicUrl,
     upstream,
     sandboxApp: { clientId: 'switchboard-sandbox', clientSecret: keyring.deriveSecret('sandbox-client') },
     versions: config.networkVersions,
   });
-  return { config, database, db: database.db, keyring, upstream, adapters, log };
+  return { config, database, db: database.db, keyring, outbound, upstream, adapters, log };
 }
 
 export interface RunningServer {

@@ -6,7 +6,7 @@ import { deleteStaleFlows } from './connect/flows.ts';
 import { deleteStaleRateLimits } from './http/rate-limit.ts';
 import { deleteExpiredIdempotencyKeys } from './http/idempotency.ts';
 import { notifyExpiring, refreshDueAccounts } from './tokens/engine.ts';
-import { deliverDue } from './webhooks/delivery.ts';
+import { DeliveryPump } from './webhooks/delivery.ts';
 
 export interface Worker {
   stop(): Promise<void>;
@@ -19,10 +19,12 @@ export function startWorker(ctx: AppContext): Worker {
   let stopped = false;
   let wake: (() => void) | undefined;
   let lastSlowJobs = 0;
+  // Deliveries run on their own: the refresh loop never waits for a slow receiver, nor they for refreshes.
+  const deliveries = new DeliveryPump(ctx);
+  deliveries.run(intervalMs);
 
   async function tick(): Promise<boolean> {
     const refreshed = await refreshDueAccounts(ctx, { batch: refreshBatch, concurrency: refreshConcurrency });
-    const delivered = await deliverDue(ctx);
     if (Date.now() - lastSlowJobs >= SLOW_JOBS_EVERY_MS) {
       lastSlowJobs = Date.now();
       await notifyExpiring(ctx, expiringDays);
@@ -32,7 +34,7 @@ export function startWorker(ctx: AppContext): Worker {
       await deleteExpiredIdempotencyKeys(ctx.db);
     }
     // A full batch means more may be waiting: go again at once.
-    return refreshed === refreshBatch || delivered > 0;
+    return refreshed === refreshBatch;
   }
 
   const loop = (async () => {
@@ -54,7 +56,7 @@ export function startWorker(ctx: AppContext): Worker {
     async stop() {
       stopped = true;
       wake?.();
-      await loop;
+      await Promise.all([loop, deliveries.stop()]);
     },
   };
 }

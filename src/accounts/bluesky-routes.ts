@@ -13,19 +13,20 @@ import { ApiError, badRequest, conflict } from '../http/errors.ts';
 import { errorResponses, SocialAccount, success, TenantId } from '../http/schemas.ts';
 import { findNetworkConfig, saveNetworkConfig } from '../networks/network-configs.ts';
 import { defaultWorkspaceId } from '../orgs/organizations.ts';
-import { blueskyProfile, createBlueskyClient, type BlueskyIdentity } from '../providers/bluesky.ts';
+import { blueskyProfile, createBlueskyClient, DID_WEB_PROBLEM, didWebOrigin, type BlueskyIdentity } from '../providers/bluesky.ts';
 import { NetworkError, type NetworkAdapter } from '../providers/types.ts';
 import { toAccountView, upsertConnectedAccounts } from './accounts.ts';
 
 /** A domain handle (`alice.bsky.social`, an optional leading `@`) or a DID (`did:plc:…`, `did:web:…`). */
 const HANDLE = /^@?([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$/;
-const DID = /^did:(plc|web):[a-zA-Z0-9._:%-]{1,2000}$/;
+const DID_PLC = /^did:plc:[a-zA-Z0-9]{1,64}$/;
 
 const ConnectBody = z.object({
   handle: z
     .string()
     .max(253)
-    .refine((h) => HANDLE.test(h) || DID.test(h), 'must be a Bluesky handle such as alice.bsky.social, or a DID')
+    .refine((h) => !/^did:web:/i.test(h) || didWebOrigin(h) !== undefined, { message: DID_WEB_PROBLEM, abort: true })
+    .refine((h) => HANDLE.test(h) || DID_PLC.test(h) || didWebOrigin(h) !== undefined, 'must be a Bluesky handle such as alice.bsky.social, or a DID')
     .describe('The account\'s handle (alice.bsky.social, or its own domain) or DID'),
   appPassword: z.string().min(1).max(256).describe('An app password created in Bluesky under Settings → Privacy and security → App passwords'),
   tenantId: TenantId.optional(),
@@ -40,6 +41,9 @@ export function blueskyRoutes(ctx: AppContext) {
     if (err.kind === 'transient') return new ApiError(503, 'Network temporarily unavailable', err.description);
     if (err.code === 'not_found') return new ApiError(404, 'Bluesky handle not found', err.description);
     if (err.code === 'AuthenticationRequired') return badRequest('Bluesky refused the handle or app password', err.description);
+    if (err.code === 'destination_refused' || err.code === 'destination_unresolvable') {
+      return badRequest("The Bluesky account's servers cannot be reached from here", err.description, err.code);
+    }
     return badRequest('Bluesky refused the connection', err.description);
   }
 

@@ -38,6 +38,12 @@
 //                  AccountTakedown, AccountDeactivated = the account cannot be used; 429 and 5xx = try later.
 //                  https://atproto.com/specs/xrpc
 //
+// Caller-chosen hosts: a did:web DID names its own host, and any DID document names its own PDS. Those hosts are
+// the account holder's choice, so requests to them are guarded (public addresses only, `upstream.ts`), a PDS must
+// be https, and their error text is never repeated to our caller (only the HTTP status and the XRPC error name).
+// did:web here is what atproto supports: a host name, with a port only as `%3A<port>` (https://atproto.com/specs/did);
+// any other percent-encoding (`%2F`, `%3F`, …) could pick a path or query on that host and is refused.
+//
 // AT Protocol OAuth (PAR + DPoP + PKCE, client metadata at an HTTPS URL) is the newer way to connect; this adapter
 // does not speak it yet: an account connects with its handle and an app password (`POST /v1/social-accounts/bluesky`).
 import { z } from 'zod';
@@ -61,6 +67,19 @@ const USE_AN_APP_PASSWORD =
   'Settings → Privacy and security → App passwords.';
 const PASSWORD_REVOKED = 'Bluesky no longer accepts the app password this account was connected with (it was deleted or changed): connect it again with a new app password';
 
+/** `did:web:<host>` or `did:web:<host>%3A<port>` (lower-case host name labels; no path, no other encoding). */
+export const DID_WEB = /^did:web:((?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?)(?:%3a([0-9]{1,5}))?$/i;
+export const DID_WEB_PROBLEM = 'a did:web DID names a host, with a port only as %3A<port>: paths and other encoded characters (%2F, %3F, …) are refused';
+
+/** The https origin whose `/.well-known/did.json` is a did:web DID's document, or undefined for a malformed one. */
+export function didWebOrigin(did: string): string | undefined {
+  const match = DID_WEB.exec(did);
+  if (!match) return undefined;
+  const port = match[2] === undefined ? undefined : Number(match[2]);
+  if (port !== undefined && (port < 1 || port > 65535)) return undefined;
+  return `https://${match[1].toLowerCase()}${port ? `:${port}` : ''}`;
+}
+
 const Session = z.object({ did: z.string(), handle: z.string(), accessJwt: z.string().min(1), refreshJwt: z.string().min(1) });
 const ResolvedHandle = z.object({ did: z.string().startsWith('did:') });
 const DidDocument = z.object({
@@ -81,16 +100,25 @@ export interface BlueskyIdentity {
 
 /** Bluesky's XRPC calls, shared by the adapter and the app-password connection route. */
 export function createBlueskyClient(upstream: UpstreamClient) {
-  async function xrpc<T>(schema: z.ZodType<T>, url: string, init: Parameters<UpstreamClient['request']>[1]): Promise<T> {
+  /** `callerChosenHost`: the URL's host came from a DID or a DID document, not from Bluesky's own hosts. */
+  async function xrpc<T>(schema: z.ZodType<T>, url: string, init: NonNullable<Parameters<UpstreamClient['request']>[1]>): Promise<T> {
     const res = await upstream.request(url, init);
-    if (res.status !== 200) throw xrpcError(res);
+    if (res.status !== 200) throw xrpcError(res, Boolean(init.callerChosenHost));
     return parse(schema, res);
   }
 
   async function didDocument(did: string) {
     if (did.startsWith('did:plc:')) return xrpc(DidDocument, `${PLC_DIRECTORY}/${did}`, {});
-    if (did.startsWith('did:web:')) return xrpc(DidDocument, `https://${decodeURIComponent(did.slice('did:web:'.length))}/.well-known/did.json`, {});
+    const origin = didWebOrigin(did);
+    if (origin) return xrpc(DidDocument, `${origin}/.well-known/did.json`, { callerChosenHost: true });
+    if (did.startsWith('did:web:')) throw new NetworkError('rejected', 'invalid_request', `${did} is not a DID we resolve: ${DID_WEB_PROBLEM}`);
     throw new NetworkError('rejected', 'invalid_request', `Bluesky accounts are did:plc or did:web, not ${did}`);
+  }
+
+  /** Session calls: at Bluesky's entryway for the PDS hosts it runs, else at the account's own (caller-chosen) PDS. */
+  function sessionCall<T>(schema: z.ZodType<T>, pds: string, method: string, init: NonNullable<Parameters<UpstreamClient['request']>[1]>) {
+    const service = sessionService(pds);
+    return xrpc(schema, `${service}/xrpc/${method}`, { ...init, callerChosenHost: service !== ENTRYWAY });
   }
 
   return {
@@ -105,12 +133,15 @@ export function createBlueskyClient(upstream: UpstreamClient) {
       }
       const pds = doc.service?.find((s) => s.id === '#atproto_pds' || s.id === `${did}#atproto_pds`)?.serviceEndpoint;
       if (typeof pds !== 'string') throw new NetworkError('rejected', 'invalid_request', `The Bluesky account ${did} names no PDS (home server)`);
+      // Refused before anything is sent there: the document's author chose this host.
+      const problem = upstream.callerUrlProblem(pds);
+      if (problem) throw new NetworkError('rejected', 'destination_refused', `The Bluesky account ${did} names a home server (PDS) that ${problem}, so it is not contacted`);
       return { did, handle: handles[0] ?? given, pds: new URL(pds).origin };
     },
 
     /** A new session from the app password: counts against createSession's limits (30 / 5 min, 300 / day). */
     async createSession(identity: Pick<BlueskyIdentity, 'did' | 'pds'>, appPassword: string): Promise<TokenSet> {
-      const session = await xrpc(Session, `${sessionService(identity.pds)}/xrpc/com.atproto.server.createSession`, {
+      const session = await sessionCall(Session, identity.pds, 'com.atproto.server.createSession', {
         json: { identifier: identity.did, password: appPassword },
       });
       // The PDS answered for someone else: never store another account's session under this one.
@@ -119,17 +150,19 @@ export function createBlueskyClient(upstream: UpstreamClient) {
     },
 
     async refreshSession(pds: string, refreshJwt: string): Promise<TokenSet> {
-      return sessionTokens(await xrpc(Session, `${sessionService(pds)}/xrpc/com.atproto.server.refreshSession`, { method: 'POST', bearer: refreshJwt }));
+      return sessionTokens(await sessionCall(Session, pds, 'com.atproto.server.refreshSession', { method: 'POST', bearer: refreshJwt }));
     },
 
     async getSession(pds: string, accessJwt: string) {
-      return xrpc(z.object({ did: z.string() }), `${sessionService(pds)}/xrpc/com.atproto.server.getSession`, { bearer: accessJwt });
+      return sessionCall(z.object({ did: z.string() }), pds, 'com.atproto.server.getSession', { bearer: accessJwt });
     },
 
     async deleteSession(pds: string, refreshJwt: string) {
-      const res = await upstream.request(`${sessionService(pds)}/xrpc/com.atproto.server.deleteSession`, { method: 'POST', bearer: refreshJwt });
+      const service = sessionService(pds);
+      const callerChosenHost = service !== ENTRYWAY;
+      const res = await upstream.request(`${service}/xrpc/com.atproto.server.deleteSession`, { method: 'POST', bearer: refreshJwt, callerChosenHost });
       // A session that is already dead has nothing left to end.
-      if (res.status !== 200 && classifyStatus(res.status) === 'transient') throw xrpcError(res);
+      if (res.status !== 200 && classifyStatus(res.status) === 'transient') throw xrpcError(res, callerChosenHost);
     },
 
     async profile(did: string) {
@@ -140,7 +173,7 @@ export function createBlueskyClient(upstream: UpstreamClient) {
   async function resolveHandle(handle: string): Promise<string> {
     const res = await upstream.request(RESOLVE_HANDLE_URL, { query: { handle } });
     if (res.status === 400) throw new NetworkError('rejected', 'not_found', `No Bluesky account has the handle ${handle}: check its spelling`);
-    if (res.status !== 200) throw xrpcError(res);
+    if (res.status !== 200) throw xrpcError(res, false);
     return parse(ResolvedHandle, res).did;
   }
 }
@@ -270,10 +303,15 @@ function rateLimitWait(res: UpstreamResponse): number | undefined {
 /**
  * XRPC errors, keeping Bluesky's error name as the code: a dead session (401, ExpiredToken, InvalidToken) is
  * permanent; 2FA, takedowns and the like are refusals the user must act on; 429 and 5xx are temporary.
+ * `callerChosenHost`: the answer came from a host the account holder chose, whose words we do not repeat.
  */
-function xrpcError(res: UpstreamResponse): NetworkError {
-  const { error, message } = XrpcError.safeParse(res.body).data ?? {};
-  const description = message ?? error ?? `Bluesky refused the request (HTTP ${res.status})`;
+function xrpcError(res: UpstreamResponse, callerChosenHost: boolean): NetworkError {
+  const parsed = XrpcError.safeParse(res.body).data ?? {};
+  // An XRPC error name is an identifier; anything else in that field is not one and is dropped.
+  const error = parsed.error && /^[A-Za-z]{1,64}$/.test(parsed.error) ? parsed.error : undefined;
+  const description = callerChosenHost
+    ? `The account's home server refused the request (HTTP ${res.status}${error ? `, ${error}` : ''})`
+    : (parsed.message ?? error ?? `Bluesky refused the request (HTTP ${res.status})`);
   if (classifyStatus(res.status) === 'transient') return new NetworkError('transient', 'temporarily_unavailable', description, rateLimitWait(res));
   if (error === 'AuthFactorTokenRequired') return new NetworkError('rejected', error, USE_AN_APP_PASSWORD);
   if (error === 'ExpiredToken' || error === 'InvalidToken' || res.status === 401) return new NetworkError('permanent', error ?? 'AuthenticationRequired', description);

@@ -1,8 +1,17 @@
-// The one outbound HTTP client. Every request to a network goes through here, so that:
+// The one outbound HTTP client for network APIs. Every request to a network goes through here, so that:
 // - `SWITCHBOARD_UPSTREAMS` rewrites origins (tests, staging and egress proxies point real adapters elsewhere);
-// - every request has a timeout;
+// - every request has a timeout, and its answer a size cap (SWITCHBOARD_UPSTREAM_MAX_RESPONSE_BYTES, read as a
+//   stream: past the cap the connection is cut and the call fails, never held whole in memory);
+// - a request to a host a caller chose (`callerChosenHost`: a did:web host, a PDS from a DID document) is guarded —
+//   only public addresses, checked when the name is resolved — unless the upstream map rewrites its origin: hosts
+//   named in that map are the operator's choice;
 // - transport failures become transient `NetworkError`s the engine knows how to retry.
+import { DestinationRefused, HostResolver, UnresolvableHost } from '../security/destinations.ts';
+import { OutboundFailure, OutboundHttp } from '../security/outbound-http.ts';
+import { isPrivateHost } from '../security/private-urls.ts';
 import { NetworkError } from './types.ts';
+
+export const DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
 
 export interface UpstreamRequest {
   method?: 'GET' | 'POST' | 'DELETE' | 'PUT' | 'PATCH';
@@ -17,6 +26,11 @@ export interface UpstreamRequest {
   basicAuth?: { username: string; password: string };
   bearer?: string;
   timeoutMs?: number;
+  /**
+   * The host came from a caller or from data a caller controls, not from the adapter's own constants: it may only
+   * be a public address (unless the upstream map rewrites it, or SWITCHBOARD_ALLOW_PRIVATE_URLS=true).
+   */
+  callerChosenHost?: boolean;
 }
 
 export interface UpstreamResponse {
@@ -27,11 +41,42 @@ export interface UpstreamResponse {
   body: unknown;
 }
 
+export interface UpstreamOptions {
+  /** The transport (and with it the resolver and SWITCHBOARD_ALLOW_PRIVATE_URLS); by default the system resolver, guarded. */
+  http?: OutboundHttp;
+  maxResponseBytes?: number;
+}
+
 export class UpstreamClient {
+  private readonly http: OutboundHttp;
+  private readonly maxResponseBytes: number;
+
   constructor(
     private readonly upstreams: Record<string, string>,
     private readonly timeoutMs: number,
-  ) {}
+    opts: UpstreamOptions = {},
+  ) {
+    this.http = opts.http ?? new OutboundHttp(new HostResolver(), false);
+    this.maxResponseBytes = opts.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+  }
+
+  /**
+   * Why a caller-chosen endpoint (e.g. a PDS named in a DID document) may not be called, in plain words, or
+   * `undefined`. Checked before any request: it must be https and not a private address literal or local name.
+   * Names that resolve to private addresses are refused when called. Origins in the upstream map are exempt.
+   */
+  callerUrlProblem(url: string): string | undefined {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      return 'is not a URL';
+    }
+    if (this.upstreams[parsed.origin] || this.http.allowPrivate) return undefined;
+    if (parsed.protocol !== 'https:') return 'must use https';
+    if (isPrivateHost(parsed.hostname)) return 'is not a public address';
+    return undefined;
+  }
 
   /** The URL with its origin rewritten by the upstream map. Also used for URLs sent to browsers. */
   rewrite(url: string): string {
@@ -45,7 +90,8 @@ export class UpstreamClient {
   }
 
   async request(url: string, req: UpstreamRequest = {}): Promise<UpstreamResponse> {
-    const target = new URL(this.rewrite(url));
+    const rewritten = this.rewrite(url);
+    const target = new URL(rewritten);
     for (const [k, v] of Object.entries(req.query ?? {})) if (v !== undefined) target.searchParams.set(k, v);
     const headers: Record<string, string> = { accept: 'application/json', ...req.headers };
     let body: string | undefined;
@@ -65,24 +111,32 @@ export class UpstreamClient {
     } else if (req.bearer) {
       headers.authorization = `Bearer ${req.bearer}`;
     }
-    let res: Response;
+    let res;
     try {
-      res = await fetch(target, {
+      res = await this.http.request(target, {
         method: req.method ?? (body ? 'POST' : 'GET'),
         headers,
         body,
-        redirect: 'manual',
-        signal: AbortSignal.timeout(req.timeoutMs ?? this.timeoutMs),
+        timeoutMs: req.timeoutMs ?? this.timeoutMs,
+        maxResponseBytes: this.maxResponseBytes,
+        guard: Boolean(req.callerChosenHost) && rewritten === url,
       });
     } catch (err) {
-      const timedOut = (err as Error).name === 'TimeoutError';
+      if (err instanceof DestinationRefused) {
+        throw new NetworkError('rejected', 'destination_refused', `${err.message}, and only public addresses are called on a caller's behalf`);
+      }
+      if (err instanceof UnresolvableHost) throw new NetworkError('rejected', 'destination_unresolvable', `${target.hostname} does not resolve to any address`);
+      const timedOut = err instanceof OutboundFailure && err.reason === 'timeout';
       throw new NetworkError(
         'transient',
         'temporarily_unavailable',
         timedOut ? `${target.host} did not answer in time` : `Could not reach ${target.host}`,
       );
     }
-    const text = await res.text();
+    if (res.truncated) {
+      throw new NetworkError('transient', 'server_error', `${target.host} answered with more than ${this.maxResponseBytes} bytes, more than we accept from a network`);
+    }
+    const text = res.body.toString('utf8');
     let parsed: unknown;
     try {
       parsed = text ? JSON.parse(text) : undefined;

@@ -1,27 +1,20 @@
-// Redirect URIs and webhook URLs on loopback or private addresses are refused unless
-// SWITCHBOARD_ALLOW_PRIVATE_URLS=true (tests, local development): they would let a tenant aim our server or
-// its users' browsers at internal hosts.
+// Redirect URIs, webhook URLs and other caller-chosen URLs on loopback or private addresses are refused unless
+// SWITCHBOARD_ALLOW_PRIVATE_URLS=true (tests, local development): they would let a tenant aim our server or its
+// users' browsers at internal hosts. This is the check that can be made when a URL is saved, without DNS: names that
+// always mean a private host, and address literals in any form the URL parser accepts (`[::ffff:127.0.0.1]`,
+// `2130706433`, `0x7f.1`). A name that *resolves* to a private address is refused when it is called
+// (`security/guarded-http.ts`), since DNS can change after the URL is saved.
 import { isIP } from 'node:net';
+import { isPrivateName, refusedRange } from './addresses.ts';
 
-function isPrivateIPv4(ip: string): boolean {
-  const [a, b] = ip.split('.').map(Number);
-  return a === 10 || a === 127 || a === 0 || (a === 169 && b === 254) || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 100 && b >= 64 && b <= 127);
-}
+export const PRIVATE_URL_PROBLEM =
+  'must not point to a loopback or private address (set SWITCHBOARD_ALLOW_PRIVATE_URLS=true for local development)';
 
-function isPrivateIPv6(ip: string): boolean {
-  const lower = ip.toLowerCase();
-  if (lower === '::1' || lower === '::') return true;
-  if (lower.startsWith('::ffff:')) return isPrivateIPv4(lower.slice(7));
-  return /^f[cd]/.test(lower) || /^fe[89ab]/.test(lower);
-}
-
+/** A hostname as `URL#hostname` gives it (IPv6 in brackets, IPv4 already normalised by the URL parser). */
 export function isPrivateHost(hostname: string): boolean {
-  const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
-  if (host === 'localhost' || host.endsWith('.localhost') || host.endsWith('.local') || host.endsWith('.internal')) return true;
-  const family = isIP(host);
-  if (family === 4) return isPrivateIPv4(host);
-  if (family === 6) return isPrivateIPv6(host);
-  return false;
+  const host = hostname.replace(/^\[|\]$/g, '');
+  if (isIP(host)) return refusedRange(host) !== undefined;
+  return isPrivateName(host);
 }
 
 /** Why a user-supplied URL is not acceptable, or `undefined` when it is. */
@@ -35,8 +28,6 @@ export function urlProblem(value: string, allowPrivate: boolean): string | undef
   if (url.protocol !== 'https:' && url.protocol !== 'http:') return 'must use http or https';
   if (url.username || url.password) return 'must not contain credentials';
   if (url.hash) return 'must not contain a fragment';
-  if (!allowPrivate && isPrivateHost(url.hostname)) {
-    return 'must not point to a loopback or private address (set SWITCHBOARD_ALLOW_PRIVATE_URLS=true for local development)';
-  }
+  if (!allowPrivate && isPrivateHost(url.hostname)) return PRIVATE_URL_PROBLEM;
   return undefined;
 }

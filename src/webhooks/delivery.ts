@@ -1,110 +1,161 @@
-// Delivering the outbox: at least once, signed the Standard Webhooks way, retried with exponential backoff for
-// about a day, endpoints disabled after a day of nothing but failures. Any number of workers share the work:
-// due deliveries are claimed with `FOR UPDATE SKIP LOCKED` and leased by pushing `next_attempt_at` ahead, so a
-// worker that dies mid-delivery only delays its batch by the lease.
-import { and, eq, inArray, lte, sql } from 'drizzle-orm';
-import { Webhook } from 'standardwebhooks';
+// Delivering the outbox: at least once, each attempt in `attempt.ts`. Any number of workers share the work: due
+// deliveries are claimed with `FOR UPDATE SKIP LOCKED` and leased by pushing `next_attempt_at` ahead, so a worker
+// that dies mid-delivery only delays what it held by the lease.
+//
+// Within a process, a pump keeps up to SWITCHBOARD_WEBHOOK_CONCURRENCY deliveries in flight and claims another as
+// soon as one finishes: nothing waits for the slowest member of a batch. No organization has more than
+// SWITCHBOARD_WEBHOOK_CONCURRENCY_PER_ORG of those slots, and a claim skips organizations whose slots are full, so a
+// receiver that holds every request open delays only its own organization's deliveries.
+import { and, eq, inArray, lte, notInArray } from 'drizzle-orm';
 import type { AppContext } from '../context.ts';
-import { webhookDeliveries, webhookEndpoints, webhookEvents } from '../db/schema.ts';
+import { webhookDeliveries } from '../db/schema.ts';
+import { attemptDelivery, type Delivery } from './attempt.ts';
 
-/** Delay before attempt n+1 after n failed attempts (Standard Webhooks' suggested schedule, ~24 h in all). */
-export const RETRY_SCHEDULE_MS = [5_000, 5 * 60_000, 30 * 60_000, 2 * 3600_000, 5 * 3600_000, 8 * 3600_000, 8 * 3600_000];
-/** An endpoint that has failed every delivery for this long is disabled (re-enable it through the API). */
-export const DISABLE_AFTER_MS = 24 * 3600_000;
-const LEASE_MS = 60_000;
-const TIMEOUT_MS = 10_000;
-const RESPONSE_LOG_CHARS = 2_000;
+/** How long a claimed delivery is ours: longer than any attempt may take. */
+const leaseMs = (ctx: AppContext) => Math.max(60_000, ctx.config.webhooks.timeoutMs + 30_000);
 
-export const secretContext = (endpointId: string) => `webhook_endpoints:${endpointId}:secret`;
-
-/** Claims and sends up to `limit` due deliveries; returns how many were attempted. */
-export async function deliverDue(ctx: AppContext, limit = 50): Promise<number> {
+/**
+ * Claims up to `limit` due deliveries, oldest first, leaving out organizations that already have `perOrg` in flight
+ * here and taking no more of any organization than its free slots. The rows left out stay unclaimed for others.
+ */
+async function claimDue(ctx: AppContext, limit: number, inFlightByOrg: ReadonlyMap<string, number>, perOrg: number): Promise<Delivery[]> {
   const now = new Date();
-  const claimed = await ctx.db.transaction(async (tx) => {
+  const full = [...inFlightByOrg].filter(([, n]) => n >= perOrg).map(([orgId]) => orgId);
+  return ctx.db.transaction(async (tx) => {
     const due = await tx
-      .select({ id: webhookDeliveries.id })
+      .select({ id: webhookDeliveries.id, orgId: webhookDeliveries.orgId })
       .from(webhookDeliveries)
-      .where(and(eq(webhookDeliveries.status, 'pending'), lte(webhookDeliveries.nextAttemptAt, now)))
+      .where(
+        and(
+          eq(webhookDeliveries.status, 'pending'),
+          lte(webhookDeliveries.nextAttemptAt, now),
+          full.length ? notInArray(webhookDeliveries.orgId, full) : undefined,
+        ),
+      )
       .orderBy(webhookDeliveries.nextAttemptAt)
       .limit(limit)
       .for('update', { skipLocked: true });
-    if (!due.length) return [];
+    const taken = new Map(inFlightByOrg);
+    const ids: string[] = [];
+    for (const row of due) {
+      const n = taken.get(row.orgId) ?? 0;
+      if (n >= perOrg) continue;
+      taken.set(row.orgId, n + 1);
+      ids.push(row.id);
+    }
+    if (!ids.length) return [];
     return tx
       .update(webhookDeliveries)
-      .set({ nextAttemptAt: new Date(now.getTime() + LEASE_MS) })
-      .where(inArray(webhookDeliveries.id, due.map((d) => d.id)))
+      .set({ nextAttemptAt: new Date(now.getTime() + leaseMs(ctx)) })
+      .where(inArray(webhookDeliveries.id, ids))
       .returning();
   });
-  await Promise.all(claimed.map((delivery) => attempt(ctx, delivery)));
-  return claimed.length;
 }
 
-type Delivery = typeof webhookDeliveries.$inferSelect;
+export class DeliveryPump {
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly inFlightByOrg = new Map<string, number>();
+  private readonly waiters = new Set<() => void>();
+  /** A delivery finished (or stop was asked) since the loop last looked: look again before sleeping. */
+  private changed = false;
+  private stopped = false;
+  private loop: Promise<void> | undefined;
 
-async function attempt(ctx: AppContext, delivery: Delivery) {
-  const [endpoint] = await ctx.db.select().from(webhookEndpoints).where(eq(webhookEndpoints.id, delivery.endpointId));
-  const [event] = await ctx.db.select().from(webhookEvents).where(eq(webhookEvents.id, delivery.eventId));
-  if (!endpoint || !event) return;
-  if (!endpoint.enabled) {
-    // Kept pending: delivered when the endpoint is enabled again.
-    await ctx.db.update(webhookDeliveries).set({ nextAttemptAt: new Date(Date.now() + 3600_000) }).where(eq(webhookDeliveries.id, delivery.id));
-    return;
+  constructor(
+    private readonly ctx: AppContext,
+    private readonly limits = ctx.config.webhooks,
+  ) {}
+
+  /** Keeps the slots filled until stop(): claims when a delivery finishes, and polls every `intervalMs` when idle. */
+  run(intervalMs: number): void {
+    this.loop ??= (async () => {
+      while (!this.stopped) {
+        try {
+          await this.fill();
+        } catch (err) {
+          this.ctx.log.warn({ err }, 'claiming webhook deliveries failed');
+        }
+        if (!this.stopped) await this.nextChange(intervalMs);
+      }
+    })();
   }
-  const body = JSON.stringify(event.payload);
-  const sentAt = new Date();
-  const secret = ctx.keyring.decrypt(endpoint.secretEnc, secretContext(endpoint.id));
-  let statusCode: number | null = null;
-  let response: string;
-  try {
-    const res = await fetch(endpoint.url, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        'user-agent': 'webhooks',
-        'webhook-id': event.id,
-        'webhook-timestamp': String(Math.floor(sentAt.getTime() / 1000)),
-        'webhook-signature': new Webhook(secret).sign(event.id, sentAt, body),
-      },
-      body,
-      redirect: 'manual',
-      signal: AbortSignal.timeout(TIMEOUT_MS),
-    });
-    statusCode = res.status;
-    response = (await res.text()).slice(0, RESPONSE_LOG_CHARS);
-  } catch (err) {
-    response = (err as Error).name === 'TimeoutError' ? `No answer within ${TIMEOUT_MS / 1000} s` : `Could not connect: ${(err as Error).message}`;
+
+  /**
+   * Delivers what is due now (and what becomes due while it runs) until nothing is due and nothing is in flight;
+   * resolves with how many attempts were made. For one-off runs and tests; workers use run().
+   */
+  async drain(): Promise<number> {
+    let attempted = 0;
+    for (;;) {
+      attempted += await this.fill();
+      if (!this.inFlight.size) return attempted;
+      await Promise.race(this.inFlight);
+    }
   }
-  const ok = statusCode !== null && statusCode >= 200 && statusCode < 300;
-  const attempts = delivery.attempts + 1;
-  const delay = RETRY_SCHEDULE_MS[attempts - 1];
-  await ctx.db.transaction(async (tx) => {
-    await tx
-      .update(webhookDeliveries)
-      .set({
-        attempts,
-        lastStatusCode: statusCode,
-        lastResponse: response,
-        status: ok ? 'delivered' : delay === undefined ? 'failed' : 'pending',
-        deliveredAt: ok ? new Date() : null,
-        nextAttemptAt: ok || delay === undefined ? new Date() : new Date(Date.now() + delay * (0.9 + Math.random() * 0.2)),
+
+  /** Stops claiming and waits for the deliveries in flight to be sent and recorded: none is dropped or sent twice. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.notify();
+    await this.loop;
+    await Promise.allSettled([...this.inFlight]);
+  }
+
+  /** Claims into the free slots until none is free or nothing more is due; returns how many were started. */
+  private async fill(): Promise<number> {
+    this.changed = false;
+    let started = 0;
+    while (!this.stopped) {
+      const free = this.limits.concurrency - this.inFlight.size;
+      if (free <= 0) break;
+      const claimed = await claimDue(this.ctx, free, this.inFlightByOrg, this.limits.concurrencyPerOrg);
+      if (!claimed.length) break;
+      for (const delivery of claimed) this.start(delivery);
+      started += claimed.length;
+    }
+    return started;
+  }
+
+  private start(delivery: Delivery): void {
+    const { orgId } = delivery;
+    this.inFlightByOrg.set(orgId, (this.inFlightByOrg.get(orgId) ?? 0) + 1);
+    const running: Promise<void> = attemptDelivery(this.ctx, delivery)
+      .catch((err) => {
+        // Unrecorded: the lease runs out and the delivery is claimed again.
+        this.ctx.log.warn({ err, delivery: delivery.id }, 'webhook attempt could not be recorded');
       })
-      .where(eq(webhookDeliveries.id, delivery.id));
-    if (ok) {
-      await tx.update(webhookEndpoints).set({ failingSince: null }).where(eq(webhookEndpoints.id, endpoint.id));
-      return;
-    }
-    // Sustained failure: every delivery to this endpoint has failed for a day → stop sending until re-enabled.
-    const [updated] = await tx
-      .update(webhookEndpoints)
-      .set({ failingSince: sql`coalesce(${webhookEndpoints.failingSince}, now())` })
-      .where(eq(webhookEndpoints.id, endpoint.id))
-      .returning();
-    if (updated.failingSince && Date.now() - updated.failingSince.getTime() >= DISABLE_AFTER_MS) {
-      await tx
-        .update(webhookEndpoints)
-        .set({ enabled: false, disabledReason: 'Every delivery failed for 24 hours' })
-        .where(eq(webhookEndpoints.id, endpoint.id));
-    }
-  });
-  ctx.log.info({ delivery: delivery.id, endpoint: endpoint.id, event: event.type, statusCode, attempts, delivered: ok }, 'webhook attempt');
+      .finally(() => {
+        this.inFlight.delete(running);
+        const left = (this.inFlightByOrg.get(orgId) ?? 1) - 1;
+        if (left > 0) this.inFlightByOrg.set(orgId, left);
+        else this.inFlightByOrg.delete(orgId);
+        this.notify();
+      });
+    this.inFlight.add(running);
+  }
+
+  private notify(): void {
+    this.changed = true;
+    for (const wake of this.waiters) wake();
+    this.waiters.clear();
+  }
+
+  private nextChange(ms: number): Promise<void> {
+    if (this.changed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.waiters.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      timer.unref();
+      this.waiters.add(wake);
+    });
+  }
+}
+
+/** Delivers everything due now, waiting for every attempt; returns how many attempts were made. */
+export function deliverDue(ctx: AppContext): Promise<number> {
+  return new DeliveryPump(ctx).drain();
 }

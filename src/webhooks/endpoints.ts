@@ -1,10 +1,10 @@
 // Webhook endpoints and their delivery log, for `/v1/webhooks` and the dashboard alike.
 import { randomBytes } from 'node:crypto';
-import { and, desc, eq, lt } from 'drizzle-orm';
+import { and, count, desc, eq, lt } from 'drizzle-orm';
 import type { AppContext } from '../context.ts';
-import { webhookDeliveries, webhookEndpoints, webhookEvents } from '../db/schema.ts';
+import { organizations, webhookDeliveries, webhookEndpoints, webhookEvents } from '../db/schema.ts';
 import { newId } from '../security/ids.ts';
-import { secretContext } from './delivery.ts';
+import { secretContext } from './attempt.ts';
 import { emitEvent, type EventType } from './events.ts';
 
 export type EndpointRow = typeof webhookEndpoints.$inferSelect;
@@ -19,22 +19,41 @@ export const endpointView = (row: EndpointRow) => ({
   created_at: row.createdAt.toISOString(),
 });
 
-/** Creates an endpoint (the URL already checked) and returns its signing secret, which is shown once. */
+/** The organization already has SWITCHBOARD_MAX_WEBHOOK_ENDPOINTS endpoints. */
+export class EndpointLimitReached extends Error {
+  constructor(readonly limit: number) {
+    super(`An organization can have at most ${limit} webhook endpoints: delete one before adding another`);
+    this.name = 'EndpointLimitReached';
+  }
+}
+
+/**
+ * Creates an endpoint (the URL already checked) and returns its signing secret, which is shown once. Every endpoint
+ * costs a delivery per event, so an organization has at most `config.webhooks.maxEndpoints` (EndpointLimitReached).
+ */
 export async function createEndpoint(ctx: AppContext, orgId: string, input: { url: string; events?: EventType[]; description?: string }) {
   const id = newId();
   // Standard Webhooks secret: `whsec_` + base64 of 32 random bytes.
   const secret = `whsec_${randomBytes(32).toString('base64')}`;
-  const [row] = await ctx.db
-    .insert(webhookEndpoints)
-    .values({
-      id,
-      orgId,
-      url: input.url,
-      description: input.description || null,
-      events: [...new Set(input.events ?? [])],
-      secretEnc: ctx.keyring.encrypt(secret, secretContext(id)),
-    })
-    .returning();
+  const limit = ctx.config.webhooks.maxEndpoints;
+  const row = await ctx.db.transaction(async (tx) => {
+    // The organization's row is the lock that makes count-then-insert safe against concurrent creations.
+    await tx.select({ id: organizations.id }).from(organizations).where(eq(organizations.id, orgId)).for('update');
+    const [{ n }] = await tx.select({ n: count() }).from(webhookEndpoints).where(eq(webhookEndpoints.orgId, orgId));
+    if (n >= limit) throw new EndpointLimitReached(limit);
+    const [inserted] = await tx
+      .insert(webhookEndpoints)
+      .values({
+        id,
+        orgId,
+        url: input.url,
+        description: input.description || null,
+        events: [...new Set(input.events ?? [])],
+        secretEnc: ctx.keyring.encrypt(secret, secretContext(id)),
+      })
+      .returning();
+    return inserted;
+  });
   return { row, secret };
 }
 

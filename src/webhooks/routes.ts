@@ -5,10 +5,10 @@ import { and, eq } from 'drizzle-orm';
 import { z } from 'zod';
 import type { AppContext } from '../context.ts';
 import { webhookDeliveries, webhookEndpoints } from '../db/schema.ts';
-import { formatIssues, invalidPayload, notFound } from '../http/errors.ts';
+import { conflict, formatIssues, invalidPayload, notFound } from '../http/errors.ts';
 import { Cursor, errorResponses, IdParam, listOf, success } from '../http/schemas.ts';
 import { urlProblem } from '../security/private-urls.ts';
-import { createEndpoint, endpointView, findEndpoint, listDeliveries, listEndpoints, resendDelivery, sendTestEvent } from './endpoints.ts';
+import { createEndpoint, EndpointLimitReached, endpointView, findEndpoint, listDeliveries, listEndpoints, resendDelivery, sendTestEvent } from './endpoints.ts';
 import { EVENT_TYPES } from './events.ts';
 
 const Endpoint = z
@@ -69,7 +69,14 @@ export function webhookRoutes(ctx: AppContext) {
         if (problem) {
           return invalidPayload(reply, formatIssues([{ code: 'custom', path: ['url'], message: `url ${problem}`, input: undefined } as z.core.$ZodIssue]));
         }
-        const { row, secret } = await createEndpoint(ctx, req.caller.orgId, req.body);
+        let created;
+        try {
+          created = await createEndpoint(ctx, req.caller.orgId, req.body);
+        } catch (err) {
+          if (err instanceof EndpointLimitReached) throw conflict('Too many webhook endpoints', err.message, 'webhook_endpoint_limit');
+          throw err;
+        }
+        const { row, secret } = created;
         return reply.code(201).send({ success: true, data: { ...endpointView(row), secret } });
       },
     );

@@ -1,11 +1,15 @@
 // Bluesky through our HTTP API only, against its emulator: connecting with a handle and an app password
 // (handle → DID → PDS → createSession), rotating refresh JWTs, a new session from the stored app password when the
-// refresh JWT is dead, a deleted app password ending in `reauth_required`, and disconnection.
+// refresh JWT is dead, a deleted app password ending in `reauth_required`, and disconnection; and the hosts an
+// account holder chooses (did:web hosts, PDS endpoints) held to public https addresses, network answers to a size cap.
+import { createServer, type Server } from 'node:http';
 import { eq } from 'drizzle-orm';
 import { expireSoon, accountRow } from '../helpers/network-flow.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decryptTokens } from '../../src/accounts/accounts.ts';
 import { webhookEvents } from '../../src/db/schema.ts';
+import { DID_WEB_PROBLEM } from '../../src/providers/bluesky.ts';
+import { startDnsServer, type DnsServer } from '../helpers/dns-server.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { blueskyUpstreams, PDS_ORIGIN, SELF_HOSTED_PDS, startBlueskyEmulator, type BlueskyEmulator, type BlueskyUser } from '../emulators/bluesky.ts';
 
@@ -256,5 +260,108 @@ describe('the emulator enforces the contract', () => {
     expect(res.status).toBe(429);
     expect(await res.json()).toEqual({ error: 'RateLimitExceeded', message: 'Rate Limit Exceeded' });
     expect(Number(res.headers.get('ratelimit-reset'))).toBeGreaterThan(Date.now() / 1000);
+  });
+});
+
+describe('hosts the account holder chooses (SWITCHBOARD_ALLOW_PRIVATE_URLS=false)', () => {
+  let strict: TestServer;
+  let dns: DnsServer;
+  // An internal service that must never be called, nor its answer shown.
+  let internal: Server;
+  let internalPort = 0;
+  let internalRequests = 0;
+  const extra = (name: string, pds: string): BlueskyUser => ({
+    did: `did:plc:${name.padEnd(24, 'z')}`,
+    handle: `${name}.bsky.social`,
+    displayName: name,
+    password: `${name}-account-password`,
+    appPasswords: [`${name}-efgh-ijkl-mnop`],
+    pds,
+  });
+
+  beforeAll(async () => {
+    internal = createServer((req, res) => {
+      internalRequests++;
+      req.resume();
+      res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'InvalidRequest', message: 'internal secret' }));
+    });
+    await new Promise<void>((resolve) => internal.listen(0, '127.0.0.1', resolve));
+    internalPort = (internal.address() as { port: number }).port;
+    dns = await startDnsServer((name, type) => (['internal.test', 'pds.rebind.test'].includes(name) ? (type === 'A' ? ['127.0.0.1'] : []) : undefined));
+    // The emulator reads its user list as it answers: these accounts' DID documents name these PDS endpoints.
+    USERS.push(
+      extra('plainhttp', `http://127.0.0.1:${internalPort}`),
+      extra('privatelit', 'https://10.0.0.7'),
+      extra('rebound', `https://pds.rebind.test:${internalPort}`),
+      extra('selfhosted', SELF_HOSTED_PDS),
+      extra('bigprofile', PDS_ORIGIN),
+    );
+    strict = await startTestServer({
+      SWITCHBOARD_UPSTREAMS: JSON.stringify(blueskyUpstreams(bsky)),
+      SWITCHBOARD_ALLOW_PRIVATE_URLS: 'false',
+      SWITCHBOARD_DNS_SERVERS: dns.address,
+      SWITCHBOARD_UPSTREAM_MAX_RESPONSE_BYTES: '65536',
+    });
+  });
+  afterAll(async () => {
+    await strict?.close();
+    await dns?.close();
+    internal?.close();
+  });
+
+  const connectStrict = (handle: string, appPassword = 'abcd-efgh-ijkl-mnop') => strict.api('POST', '/v1/social-accounts/bluesky', { handle, appPassword });
+
+  it('a did:web with an encoded path or query, a path, or a bad port is an invalid payload, and nothing is called', async () => {
+    const calls = bsky.state.calls.length;
+    for (const handle of ['did:web:evil.example%2Fadmin', 'did:web:evil.example%3Fq%3D1', 'did:web:evil.example%23x', 'did:web:evil.example:user:alice', 'did:web:evil.example%3A99999', 'did:web:127.0.0.1%3A8080']) {
+      const res = await connectStrict(handle);
+      expect(res.status, handle).toBe(400);
+      expect(res.body, handle).toEqual({ success: false, error: 'Invalid payload', code: 'invalid_payload', details: { _errors: [], handle: { _errors: [DID_WEB_PROBLEM] } } });
+    }
+    expect(bsky.state.calls.length).toBe(calls);
+  });
+
+  it('a did:web host that resolves to a private address is refused before its DID document is fetched', async () => {
+    const res = await connectStrict(`did:web:internal.test%3A${internalPort}`);
+    expect(res.status).toBe(400);
+    expect(res.body).toMatchObject({ success: false, code: 'destination_refused', message: expect.stringMatching(/^internal\.test resolves to an address that is not public \(loopback\)/) });
+    expect(JSON.stringify(res.body)).not.toContain('internal secret');
+    expect(internalRequests).toBe(0);
+  });
+
+  it("a DID document's PDS must be a public https address: refused in plain words, never called", async () => {
+    const plain = await connectStrict('plainhttp.bsky.social');
+    expect(plain.status).toBe(400);
+    expect(plain.body).toEqual({
+      success: false,
+      error: "The Bluesky account's servers cannot be reached from here",
+      code: 'destination_refused',
+      message: `The Bluesky account ${extra('plainhttp', '').did} names a home server (PDS) that must use https, so it is not contacted`,
+    });
+    const literal = await connectStrict('privatelit.bsky.social');
+    expect(literal.body).toMatchObject({ code: 'destination_refused', message: expect.stringContaining('names a home server (PDS) that is not a public address') });
+    // A name is judged by what it resolves to, when it is called.
+    const rebound = await connectStrict('rebound.bsky.social');
+    expect(rebound.status).toBe(400);
+    expect(rebound.body).toMatchObject({ code: 'destination_refused', message: expect.stringMatching(/^pds\.rebind\.test resolves to an address that is not public \(loopback\)/) });
+    expect(internalRequests).toBe(0);
+  });
+
+  it("a self-hosted PDS's error text is not repeated to the caller", async () => {
+    bsky.failNext({ status: 400, body: { error: 'InvalidRequest', message: 'internal secret from the PDS' } });
+    const res = await connectStrict('selfhosted.bsky.social', 'self-efgh-ijkl-mnop');
+    expect(res.status).toBe(400);
+    expect(res.body.message).toBe("The account's home server refused the request (HTTP 400, InvalidRequest)");
+    expect(JSON.stringify(res.body)).not.toContain('internal secret');
+  });
+
+  it("a network's answer over SWITCHBOARD_UPSTREAM_MAX_RESPONSE_BYTES is refused, as an outage", async () => {
+    const sessions = bsky.state.sessionsCreated;
+    bsky.failNext({ status: 200, body: { did: extra('bigprofile', '').did, padding: 'x'.repeat(200_000) } });
+    const res = await connectStrict('bigprofile.bsky.social', 'bigprofile-efgh-ijkl-mnop');
+    expect(res.status).toBe(503);
+    expect(res.body).toMatchObject({ success: false, message: expect.stringMatching(/answered with more than 65536 bytes/) });
+    expect((await strict.api('GET', '/v1/social-accounts?network=bluesky')).body.data).toEqual([]);
+    expect(bsky.state.sessionsCreated).toBe(sessions);
   });
 });

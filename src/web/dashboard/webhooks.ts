@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { AppContext } from '../../context.ts';
 import { urlProblem } from '../../security/private-urls.ts';
-import { createEndpoint, findEndpoint, listDeliveries, listEndpoints, resendDelivery, sendTestEvent } from '../../webhooks/endpoints.ts';
+import { createEndpoint, EndpointLimitReached, findEndpoint, listDeliveries, listEndpoints, resendDelivery, sendTestEvent } from '../../webhooks/endpoints.ts';
 import { EVENT_TYPES, type EventType } from '../../webhooks/events.ts';
 import { escapeHtml } from '../pages.ts';
 import { csrfField, DASHBOARD, dashboardPage, formatTime, scrollingTable, sendDashboard } from './layout.ts';
@@ -80,7 +80,14 @@ ${events}
     }
     const problem = urlProblem(parsed.data.url, ctx.config.allowPrivateUrls);
     if (problem) return sendDashboard(reply, 400, await renderList(session, { error: `URL ${problem}.` }));
-    const { row, secret } = await createEndpoint(ctx, session.orgId, { ...parsed.data, events: parsed.data.events as EventType[] });
+    let created;
+    try {
+      created = await createEndpoint(ctx, session.orgId, { ...parsed.data, events: parsed.data.events as EventType[] });
+    } catch (err) {
+      if (err instanceof EndpointLimitReached) return sendDashboard(reply, 409, await renderList(session, { error: `${err.message}.` }));
+      throw err;
+    }
+    const { row, secret } = created;
     return sendDashboard(reply, 201, await renderList(session, { created: { id: row.id, url: row.url, secret } }));
   });
 
