@@ -130,6 +130,9 @@ it('lists the accounts with their token expiry, filters them, and disconnects on
   await shot(page, 'reconnect-link');
   const tab = await context.newPage();
   await tab.goto(link);
+  // A forwarded link opens a page first (previews must not use it up); its button starts the flow.
+  await shot(tab, 'reconnect-continue');
+  await tab.getByRole('button', { name: 'Continue to Sandbox' }).click();
   await tab.getByLabel('Username').fill('dana');
   await tab.getByRole('button', { name: 'Allow' }).click();
   await tab.getByRole('heading', { name: /connected/i }).waitFor();
@@ -224,7 +227,7 @@ it('refuses a form post without the session CSRF token', async () => {
   const post = (body: string) =>
     fetch(`${t.url}/dashboard/branding`, {
       method: 'POST',
-      headers: { cookie: `sb_dashboard=${session.value}`, 'content-type': 'application/x-www-form-urlencoded' },
+      headers: { cookie: `sb_dashboard=${session.value}`, 'content-type': 'application/x-www-form-urlencoded', origin: t.url },
       body,
       redirect: 'manual',
     });
@@ -232,7 +235,7 @@ it('refuses a form post without the session CSRF token', async () => {
   expect((await post('name=Evil&_csrf=wrong')).status).toBe(403);
   expect((await t.api('GET', '/v1/branding')).body.data.name).toBe('Acme Social');
   // Without a session at all, the form answers with the sign-in page.
-  const anonymous = await fetch(`${t.url}/dashboard/branding`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'name=Evil', redirect: 'manual' });
+  const anonymous = await fetch(`${t.url}/dashboard/branding`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', origin: t.url }, body: 'name=Evil', redirect: 'manual' });
   expect(anonymous.status).toBe(401);
 });
 

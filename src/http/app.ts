@@ -47,7 +47,7 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions): Promise<Fas
     genReqId: requestId,
     // Ids are validated by each route's schema (a 400 naming the field); the router's own cut-off would make an
     // over-long id a 404.
-    maxParamLength: 2048,
+    routerOptions: { maxParamLength: 2048 },
     clientErrorHandler,
     // A number of hops is accepted at run time (proxy-addr), though Fastify's types only list the other forms.
     trustProxy: ctx.config.trustProxy as boolean | string,

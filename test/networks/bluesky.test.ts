@@ -107,13 +107,17 @@ describe('connecting with an app password', () => {
     ]);
   });
 
-  it('the same account again answers 409 without signing in', async () => {
-    await connected('carol');
+  it('the same account again for the same tenant answers 409 without signing in; another tenant gets its own', async () => {
+    const first = await connected('carol');
     const sessions = bsky.state.sessionsCreated;
-    const res = await connect({ handle: 'carol.bsky.social', appPassword: appPassword('carol') });
+    const res = await connect({ handle: 'carol.bsky.social', appPassword: appPassword('carol'), tenantId: 'tenant-carol' });
     expect(res.status).toBe(409);
     expect(res.body).toMatchObject({ success: false, error: 'Account already connected' });
     expect(bsky.state.sessionsCreated).toBe(sessions);
+    const other = await connect({ handle: 'carol.bsky.social', appPassword: appPassword('carol'), tenantId: 'tenant-carol-2' });
+    expect(other.status).toBe(201);
+    expect(other.body.data.id).not.toBe(first);
+    expect((await tokensOf(other.body.data.id)).refreshToken).not.toBe((await tokensOf(first)).refreshToken);
   });
 
   it("a wrong app password is refused with Bluesky's words", async () => {
@@ -213,8 +217,8 @@ describe('sessions', () => {
     expect((await t.api('DELETE', `/v1/social-accounts/${id}`)).body.data.status).toBe('disconnected');
     expect(bsky.state.deleted).toContain(refreshToken);
     expect((await refreshSession(refreshToken!)).status).toBe(400);
-    // Connecting it again is a reconnection of the same account, not a duplicate.
-    const again = await connect({ handle: 'alice.bsky.social', appPassword: appPassword('alice') });
+    // Connecting it again for the same tenant is a reconnection of the same account, not a duplicate.
+    const again = await connect({ handle: 'alice.bsky.social', appPassword: appPassword('alice'), tenantId: 'tenant-alice' });
     expect(again.status).toBe(201);
     expect(again.body.data.id).toBe(id);
   });
