@@ -2,6 +2,7 @@
 import type { Logger } from 'pino';
 import type { Config } from './config.ts';
 import type { Database, Db } from './db/database.ts';
+import type { InternalSecrets } from './security/internal-secrets.ts';
 import type { Keyring } from './security/keyring.ts';
 import type { AdapterRegistry } from './providers/registry.ts';
 import type { UpstreamClient } from './providers/upstream.ts';
@@ -11,6 +12,8 @@ export interface AppContext {
   database: Database;
   db: Db;
   keyring: Keyring;
+  /** The installation's own secrets (the sandbox's), read from the database at start. */
+  internalSecrets: InternalSecrets;
   upstream: UpstreamClient;
   adapters: AdapterRegistry;
   log: Logger;

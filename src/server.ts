@@ -11,6 +11,7 @@ import { createRateLimitStore, type RateLimitStore } from './http/rate-limit.ts'
 import { bootstrap } from './orgs/organizations.ts';
 import { createAdapterRegistry } from './providers/registry.ts';
 import { UpstreamClient } from './providers/upstream.ts';
+import { loadInternalSecrets } from './security/internal-secrets.ts';
 import { Keyring } from './security/keyring.ts';
 import type { SandboxFaults } from './sandbox/authorization-server.ts';
 import { startWorker, type Worker } from './worker.ts';
@@ -25,13 +26,22 @@ export async function createContext(config: Config, opts: ContextOptions = {}): 
   const embedded = !config.databaseUrl;
   const keyring = Keyring.resolve({ spec: config.encryptionKeys, dataDir: config.dataDir, embedded });
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: opts.poolSize });
+  let internalSecrets;
+  try {
+    // Every process (serve, worker) reads the same stored secrets: the sandbox client's secret is the one the
+    // sandbox server checks, whichever process serves it and whichever encryption key is first.
+    internalSecrets = await loadInternalSecrets(database.db, keyring);
+  } catch (err) {
+    await database.close();
+    throw err;
+  }
   const upstream = new UpstreamClient(config.upstreams, config.upstreamTimeoutMs);
   const adapters = createAdapterRegistry({
     publicUrl: config.publicUrl,
     upstream,
-    sandboxApp: { clientId: 'switchboard-sandbox', clientSecret: keyring.deriveSecret('sandbox-client') },
+    sandboxApp: { clientId: 'switchboard-sandbox', clientSecret: internalSecrets.sandboxClientSecret },
   });
-  return { config, database, db: database.db, keyring, upstream, adapters, log };
+  return { config, database, db: database.db, keyring, internalSecrets, upstream, adapters, log };
 }
 
 export interface RunningServer {

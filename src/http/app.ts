@@ -103,7 +103,11 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions): Promise<Fas
     publicUrl: ctx.config.publicUrl,
     db: opts.sandboxDb,
     client: { ...sandbox, redirectUris: [`${ctx.config.publicUrl}/oauth/sandbox/callback`] },
-    cookieKeys: [ctx.keyring.deriveSecret('sandbox-cookies')],
+    secrets: {
+      cookieKeys: [ctx.internalSecrets.sandboxCookieKey],
+      pageTokenKey: Buffer.from(ctx.internalSecrets.sandboxPageTokenKey, 'base64url'),
+      signingKeySeed: Buffer.from(ctx.internalSecrets.sandboxSigningKeySeed, 'base64url'),
+    },
     faults: opts.sandboxFaults,
   });
 

@@ -6,6 +6,7 @@ import { and, eq, inArray, lte, sql } from 'drizzle-orm';
 import { Webhook } from 'standardwebhooks';
 import type { AppContext } from '../context.ts';
 import { webhookDeliveries, webhookEndpoints, webhookEvents } from '../db/schema.ts';
+import { contexts } from '../security/encrypted-columns.ts';
 
 /** Delay before attempt n+1 after n failed attempts (Standard Webhooks' suggested schedule, ~24 h in all). */
 export const RETRY_SCHEDULE_MS = [5_000, 5 * 60_000, 30 * 60_000, 2 * 3600_000, 5 * 3600_000, 8 * 3600_000, 8 * 3600_000];
@@ -15,7 +16,7 @@ const LEASE_MS = 60_000;
 const TIMEOUT_MS = 10_000;
 const RESPONSE_LOG_CHARS = 2_000;
 
-export const secretContext = (endpointId: string) => `webhook_endpoints:${endpointId}:secret`;
+export const secretContext = contexts.webhookEndpointSecret;
 
 /** Claims and sends up to `limit` due deliveries; returns how many were attempted. */
 export async function deliverDue(ctx: AppContext, limit = 50): Promise<number> {
