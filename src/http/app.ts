@@ -19,6 +19,7 @@ import { webhookRoutes } from '../webhooks/routes.ts';
 import { ocoyaRoutes, OCOYA_PREFIX } from '../ocoya/routes.ts';
 import { workspaceRoutes } from '../orgs/workspace-routes.ts';
 import { requireApiKey } from './auth.ts';
+import { localAdminRoutes } from './local-admin-routes.ts';
 import { rateLimit, type RateLimitStore } from './rate-limit.ts';
 import { useNativeErrors } from './errors.ts';
 
@@ -91,6 +92,7 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions): Promise<Fas
     await v1.register(brandingRoutes(ctx));
     await v1.register(workspaceRoutes(ctx));
     await v1.register(webhookRoutes(ctx));
+    if (opts.localAdminToken) await v1.register(localAdminRoutes(ctx));
   });
 
   await app.register(ocoyaRoutes(ctx, opts.rateLimits), { prefix: OCOYA_PREFIX });

@@ -1,8 +1,7 @@
 // API key authentication for the native API: `Authorization: Bearer <key>` or `X-API-Key: <key>`.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { asc } from 'drizzle-orm';
 import type { Db } from '../db/database.ts';
-import { organizations } from '../db/schema.ts';
+import { firstOrganization } from '../orgs/organizations.ts';
 import { safeEqual, sha256 } from '../security/secrets.ts';
 import { authenticateApiKeyHash, type Caller } from '../orgs/api-keys.ts';
 import { ApiError } from './errors.ts';
@@ -19,6 +18,12 @@ export function presentedApiKey(req: FastifyRequest): string | undefined {
   const key = req.headers['x-api-key'];
   return (Array.isArray(key) ? key[0] : key)?.trim() || undefined;
 }
+
+// Requests let in with the local-admin token (the CLI beside the server that holds the embedded database).
+const localAdminRequests = new WeakSet<FastifyRequest>();
+
+/** Whether this request came with the local-admin token, not an API key: the CLI's own routes need it. */
+export const isLocalAdmin = (req: FastifyRequest) => localAdminRequests.has(req);
 
 const keyHashes = new WeakMap<FastifyRequest, string | undefined>();
 
@@ -38,6 +43,7 @@ export function requireApiKey(app: FastifyInstance, db: Db, localAdminToken?: st
     const local = req.headers['x-switchboard-local-admin'];
     if (localAdminToken && typeof local === 'string' && safeEqual(local, localAdminToken)) {
       req.caller = await localAdmin(db);
+      localAdminRequests.add(req);
       return;
     }
     const keyHash = presentedKeyHash(req);
@@ -50,10 +56,12 @@ export function requireApiKey(app: FastifyInstance, db: Db, localAdminToken?: st
 
 /** The CLI talking to the server that holds the embedded database acts as the first organization's admin. */
 async function localAdmin(db: Db): Promise<Caller> {
-  const [org] = await db.select({ id: organizations.id }).from(organizations).orderBy(asc(organizations.id)).limit(1);
-  return { orgId: org.id, keyId: 'local-cli', role: 'admin' };
+  const org = await firstOrganization(db);
+  return { orgId: org!.id, keyId: 'local-cli', role: 'admin' };
 }
 
+export const adminRequired = () => new ApiError(403, 'This needs an admin API key', undefined, 'admin_required');
+
 export function requireAdmin(req: FastifyRequest) {
-  if (req.caller.role !== 'admin') throw new ApiError(403, 'This needs an admin API key');
+  if (req.caller.role !== 'admin') throw adminRequired();
 }
