@@ -31,11 +31,18 @@ function runningServer(config: Config): LocalServer | undefined {
 }
 
 async function askServer<T>(server: LocalServer, path: string, body: unknown): Promise<T> {
-  const res = await fetch(`${server.url}${path}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-switchboard-local-admin': server.token },
-    body: JSON.stringify(body),
-  });
+  let res: Response;
+  for (;;) {
+    res = await fetch(`${server.url}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-switchboard-local-admin': server.token },
+      body: JSON.stringify(body),
+    });
+    // The CLI's requests count against the address's /v1 limit like any other: a long re-encryption waits its turn.
+    if (res.status !== 429) break;
+    await res.body?.cancel();
+    await new Promise((resolve) => setTimeout(resolve, Number(res.headers.get('retry-after') ?? 1) * 1000));
+  }
   const answer = (await res.json().catch(() => ({}))) as { data?: T; error?: string; message?: string };
   if (!res.ok || !answer.data) throw new Error(`The running server refused: ${answer.message ?? answer.error ?? res.status}`);
   return answer.data;

@@ -100,6 +100,11 @@ describe('switchboard serve on the embedded database', () => {
     expect((await localCall({ authorization: `Bearer ${firstKey}` })).status).toBe(404);
     expect((await localCall({ 'x-switchboard-local-admin': 'not-the-token' })).status).toBe(401);
     expect((await localCall({ 'x-switchboard-local-admin': local.token })).status).toBe(201);
+    const reencrypt = (body: unknown, headers: Record<string, string> = { 'x-switchboard-local-admin': local.token }) =>
+      fetch(`${local.url}/v1/local/reencrypt`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+    expect((await reencrypt({}, { authorization: `Bearer ${firstKey}` })).status).toBe(404);
+    expect((await reencrypt({ cursor: { column: 0, after: ['a', 'b'] } })).status).toBe(400);
+    expect((await reencrypt({ cursor: { column: -1, after: null } })).status).toBe(400);
     const doc: any = await (await fetch(`${local.url}/openapi.json`)).json();
     expect(Object.keys(doc.paths).filter((path) => path.includes('local'))).toEqual([]);
     expect(doc.paths['/v1/api-keys'].post.requestBody.content['application/json'].schema.properties.role.enum).toEqual(['admin', 'standard']);

@@ -7,9 +7,10 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AppContext } from '../context.ts';
 import { createKeyInFirstOrganization } from '../orgs/organizations.ts';
+import { ENCRYPTED_COLUMNS } from '../security/encrypted-columns.ts';
 import { reencryptStep } from '../security/reencrypt.ts';
 import { isLocalAdmin } from './auth.ts';
-import { ApiError } from './errors.ts';
+import { ApiError, badRequest } from './errors.ts';
 
 export const LOCAL_API_KEYS_PATH = '/v1/local/api-keys';
 export const LOCAL_REENCRYPT_PATH = '/v1/local/reencrypt';
@@ -41,7 +42,10 @@ export function localAdminRoutes(ctx: AppContext) {
       },
       async (req) => {
         requireLocalAdmin(req);
-        return { success: true, data: await reencryptStep(ctx.db, ctx.keyring, req.body.cursor) };
+        const { cursor } = req.body;
+        const target = cursor && ENCRYPTED_COLUMNS[cursor.column];
+        if (target && cursor.after && cursor.after.length !== target.rowKey.length) throw badRequest('The cursor does not name a row of that column');
+        return { success: true, data: await reencryptStep(ctx.db, ctx.keyring, cursor) };
       },
     );
   };
