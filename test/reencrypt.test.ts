@@ -8,6 +8,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { tokenColumns } from '../src/accounts/accounts.ts';
 import { openDatabase, type Database } from '../src/db/database.ts';
+import { rawQuery } from '../src/db/raw.ts';
 import * as schema from '../src/db/schema.ts';
 import { connectFlows, idempotencyKeys, internalSecrets, networkConfigs, organizations, socialAccounts, webhookEndpoints } from '../src/db/schema.ts';
 import { columnLabel, contexts, ENCRYPTED_COLUMNS } from '../src/security/encrypted-columns.ts';
@@ -212,7 +213,11 @@ describe('re-encryption', () => {
       await refresher.query('update social_accounts set access_token_enc = $1 where id = $2', [fresh.accessTokenEnc, 'row-0']);
       // The step reads the committed k1 ciphertext, then its write-back waits for the refresh's row lock.
       const step = reencryptStep(database.db, rotated, { column: ENCRYPTED_COLUMNS.findIndex((c) => c.column === socialAccounts.accessTokenEnc), after: null });
-      while (!(await refresher.query(`select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like 'update "social_accounts"%'`)).rowCount) {
+      const refresherPid = (await refresher.query('select pg_backend_pid() as pid')).rows[0].pid;
+      // Asked outside the refresher's transaction, whose view of pg_stat_activity is a snapshot taken once.
+      const blocked = () => rawQuery(database.db, 'select pid from pg_stat_activity where $1 = any(pg_blocking_pids(pid))', [refresherPid]);
+      for (let i = 0; !(await blocked()).length; i++) {
+        if (i > 1000) throw new Error('the step never waited for the refresh'); // and the finally ends the refresher
         await new Promise((r) => setTimeout(r, 20));
       }
       await refresher.query('commit');
