@@ -1,13 +1,10 @@
-// `switchboard serve | worker | migrate | keys create --name N`
-import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+// `switchboard serve | worker | migrate | keys create --name N [--admin] | keys reencrypt`
+import { chmodSync, rmSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { asc } from 'drizzle-orm';
 import { ConfigError, loadConfig, type Config } from './config.ts';
-import { dataDirHolder, DataDirBusyError } from './db/data-dir-lock.ts';
+import { DataDirBusyError } from './db/data-dir-lock.ts';
 import { openDatabase } from './db/database.ts';
-import { organizations } from './db/schema.ts';
-import { createApiKey } from './orgs/api-keys.ts';
+import { keysCreate, keysReencrypt, serverFile } from './keys-commands.ts';
 import { randomToken } from './security/secrets.ts';
 import { createContext, serve } from './server.ts';
 import { startWorker } from './worker.ts';
@@ -17,11 +14,15 @@ const USAGE = `Usage: switchboard <command>
   serve                  API, hosted pages and background worker (what "npm start" runs)
   worker                 background work only (needs DATABASE_URL: the embedded database serves one process)
   migrate                apply database migrations and exit
-  keys create --name N   create an API key for the first organization and print it once
-`;
+  keys create --name N [--admin]
+                         create an API key for the first organization and print it once (last line):
+                         a standard key, or with --admin an admin key (manages organizations, revokes admin keys)
+  keys reencrypt         rewrite every stored secret with the first key of SWITCHBOARD_ENCRYPTION_KEYS, in
+                         batches, while the server runs; afterwards the other keys can be removed. Safe to run
+                         again (an interrupted run resumes); exits 1 if a secret cannot be decrypted
 
-/** Embedded mode: how the CLI reaches a running server that holds the data directory. */
-const serverFile = (config: Config) => join(config.dataDir, 'server.json');
+  In embedded mode (no DATABASE_URL), keys commands go through the running server when one holds DATA_DIR.
+`;
 
 function onShutdown(close: () => Promise<void>) {
   let stopping = false;
@@ -72,36 +73,11 @@ async function cmdMigrate(config: Config) {
   process.stdout.write('Migrations applied.\n');
 }
 
-async function cmdKeysCreate(config: Config, name: string) {
-  if (!config.databaseUrl && dataDirHolder(config.dataDir)) {
-    // The running server holds the embedded database: ask it.
-    const { url, token } = JSON.parse(readFileSync(serverFile(config), 'utf8')) as { url: string; token: string };
-    const res = await fetch(`${url}/v1/api-keys`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-switchboard-local-admin': token },
-      body: JSON.stringify({ name }),
-    });
-    const body = (await res.json()) as { data?: { key: string }; error?: string };
-    if (!res.ok || !body.data) throw new Error(`The running server refused: ${body.error ?? res.status}`);
-    process.stdout.write(`${body.data.key}\n`);
-    return;
-  }
-  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, timeouts: config.dbTimeouts });
-  try {
-    const [org] = await database.db.select().from(organizations).orderBy(asc(organizations.id)).limit(1);
-    if (!org) throw new Error('No organization yet: start the server once (npm start) to create it.');
-    const { key } = await createApiKey(database.db, { orgId: org.id, name, role: 'admin' });
-    process.stdout.write(`${key}\n`);
-  } finally {
-    await database.close();
-  }
-}
-
 async function main(argv: string[]) {
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { name: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: { name: { type: 'string' }, admin: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
   });
   const [command, sub] = positionals;
   if (values.help || !command) {
@@ -117,8 +93,12 @@ async function main(argv: string[]) {
     case 'migrate':
       return cmdMigrate(config);
     case 'keys':
-      if (sub !== 'create' || !values.name) throw new ConfigError('Usage: switchboard keys create --name <name>');
-      return cmdKeysCreate(config, values.name);
+      if (sub === 'create' && values.name?.trim()) return keysCreate(config, { name: values.name.trim(), role: values.admin ? 'admin' : 'standard' });
+      if (sub === 'reencrypt') {
+        process.exitCode = await keysReencrypt(config);
+        return;
+      }
+      throw new ConfigError('Usage: switchboard keys create --name <name> [--admin]\n       switchboard keys reencrypt');
     default:
       throw new ConfigError(`Unknown command "${command}".\n\n${USAGE}`);
   }

@@ -2,6 +2,7 @@
 import type { Logger } from 'pino';
 import type { Config } from './config.ts';
 import type { Database, Db } from './db/database.ts';
+import type { InternalSecrets } from './security/internal-secrets.ts';
 import type { Keyring } from './security/keyring.ts';
 import type { AdapterRegistry } from './providers/registry.ts';
 import type { UpstreamClient } from './providers/upstream.ts';
@@ -12,6 +13,8 @@ export interface AppContext {
   database: Database;
   db: Db;
   keyring: Keyring;
+  /** The installation's own secrets (the sandbox's), read from the database at start. */
+  internalSecrets: InternalSecrets;
   /** The transport for everything sent out; guarded requests (caller-chosen hosts) only reach public addresses. */
   outbound: OutboundHttp;
   /** Network API calls (upstream map, timeouts, size cap), over `outbound`. */

@@ -13,6 +13,7 @@ import { createAdapterRegistry } from './providers/registry.ts';
 import { UpstreamClient } from './providers/upstream.ts';
 import { HostResolver } from './security/destinations.ts';
 import { OutboundHttp } from './security/outbound-http.ts';
+import { loadInternalSecrets } from './security/internal-secrets.ts';
 import { Keyring } from './security/keyring.ts';
 import type { SandboxFaults } from './sandbox/authorization-server.ts';
 import { startWorker, type Worker } from './worker.ts';
@@ -27,15 +28,24 @@ export async function createContext(config: Config, opts: ContextOptions = {}): 
   const embedded = !config.databaseUrl;
   const keyring = Keyring.resolve({ spec: config.encryptionKeys, dataDir: config.dataDir, embedded });
   const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: opts.poolSize, timeouts: config.dbTimeouts });
+  let internalSecrets;
+  try {
+    // Every process (serve, worker) reads the same stored secrets: the sandbox client's secret is the one the
+    // sandbox server checks, whichever process serves it and whichever encryption key is first.
+    internalSecrets = await loadInternalSecrets(database.db, keyring);
+  } catch (err) {
+    await database.close();
+    throw err;
+  }
   const outbound = new OutboundHttp(new HostResolver(config.dnsServers), config.allowPrivateUrls);
   const upstream = new UpstreamClient(config.upstreams, config.upstreamTimeoutMs, { http: outbound, maxResponseBytes: config.upstreamMaxResponseBytes });
   const adapters = createAdapterRegistry({
     publicUrl: config.publicUrl,
     upstream,
-    sandboxApp: { clientId: 'switchboard-sandbox', clientSecret: keyring.deriveSecret('sandbox-client') },
+    sandboxApp: { clientId: 'switchboard-sandbox', clientSecret: internalSecrets.sandboxClientSecret },
     versions: config.networkVersions,
   });
-  return { config, database, db: database.db, keyring, outbound, upstream, adapters, log };
+  return { config, database, db: database.db, keyring, internalSecrets, outbound, upstream, adapters, log };
 }
 
 export interface RunningServer {

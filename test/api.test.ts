@@ -174,6 +174,42 @@ describe('API keys and organizations', () => {
     expect((await t.api('POST', '/v1/api-keys', { name: '' })).status).toBe(400);
   });
 
+  it('a standard key can neither revoke an admin key nor make one; an admin key can do both', async () => {
+    const keys = async () => (await t.api('GET', '/v1/api-keys')).body.data as Array<{ id: string; name: string; role: string; revoked_at: string | null }>;
+    const adminKey = (await keys()).find((k) => k.name === 'bootstrap')!;
+    expect(adminKey.role).toBe('admin');
+    const standard = await t.api('POST', '/v1/api-keys', { name: 'ci-standard' });
+    expect(standard.status).toBe(201);
+    expect(standard.body.data.role).toBe('standard');
+    const standardKey = standard.body.data.key as string;
+
+    const refused = await t.api('DELETE', `/v1/api-keys/${adminKey.id}`, undefined, standardKey);
+    expect(refused.status).toBe(403);
+    expect(refused.body).toEqual({ success: false, error: 'This needs an admin API key', code: 'admin_required' });
+    expect((await keys()).find((k) => k.id === adminKey.id)!.revoked_at).toBeNull();
+    expect((await t.api('GET', '/v1/social-accounts')).status).toBe(200);
+
+    const promote = await t.api('POST', '/v1/api-keys', { name: 'sneaky-admin', role: 'admin' }, standardKey);
+    expect(promote.status).toBe(403);
+    expect(promote.body.code).toBe('admin_required');
+    expect((await t.api('POST', '/v1/api-keys', { name: 'sneaky-owner', role: 'owner' })).body.code).toBe('invalid_payload');
+    expect((await keys()).map((k) => k.name)).not.toEqual(expect.arrayContaining(['sneaky-admin']));
+    expect((await keys()).map((k) => k.name)).not.toEqual(expect.arrayContaining(['sneaky-owner']));
+
+    // A standard key still revokes standard keys (its own included).
+    const other = await t.api('POST', '/v1/api-keys', { name: 'ci-other' });
+    expect((await t.api('DELETE', `/v1/api-keys/${other.body.data.id}`, undefined, standardKey)).status).toBe(200);
+
+    // An admin makes an admin key, which can manage organizations and revoke an admin key.
+    const admin = await t.api('POST', '/v1/api-keys', { name: 'second-admin', role: 'admin' });
+    expect(admin.status).toBe(201);
+    expect(admin.body.data).toMatchObject({ name: 'second-admin', role: 'admin' });
+    expect((await t.api('GET', '/v1/organizations', undefined, admin.body.data.key)).status).toBe(200);
+    const third = await t.api('POST', '/v1/api-keys', { name: 'third-admin', role: 'admin' }, admin.body.data.key);
+    expect((await t.api('DELETE', `/v1/api-keys/${third.body.data.id}`, undefined, admin.body.data.key)).status).toBe(200);
+    expect((await t.api('DELETE', `/v1/api-keys/${admin.body.data.id}`)).status).toBe(200);
+  });
+
   it('only admin keys manage organizations', async () => {
     const org = await t.api('POST', '/v1/organizations', { name: 'Acme' });
     expect(org.status).toBe(201);

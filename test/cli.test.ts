@@ -1,10 +1,13 @@
 // The two-command experience, as a person runs it: `npm start` on an empty data directory, Ctrl-C, start
 // again; `switchboard keys create` beside a running server; plain refusals where the embedded database can't go.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { eq } from 'drizzle-orm';
 import { afterAll, describe, expect, it } from 'vitest';
+import { openDatabase } from '../src/db/database.ts';
+import { apiKeys } from '../src/db/schema.ts';
 import { freePort } from './helpers/server.ts';
 
 const BIN = join(import.meta.dirname, '..', 'bin', 'switchboard.mjs');
@@ -40,6 +43,15 @@ async function startServe(port: number): Promise<{ child: ChildProcess; stdout: 
   throw new Error(`serve did not come up:\n${out}`);
 }
 
+/** `keys create` prints a sentence saying what it made, then the key alone on the last line. */
+function createdKey(stdout: string) {
+  const lines = stdout.trim().split('\n');
+  expect(lines).toHaveLength(2);
+  const key = lines[1];
+  expect(key).toMatch(/^sb_[A-Za-z0-9_-]{43}$/);
+  return { line: lines[0], key, id: /\(id ([^)]+)\)\.$/.exec(lines[0])?.[1] ?? '' };
+}
+
 function cli(args: string[], env: Record<string, string> = {}) {
   return spawnSync(process.execPath, [BIN, ...args], { env: cleanEnv({ DATA_DIR: dataDir, ...env }), encoding: 'utf8', timeout: 60_000 });
 }
@@ -65,13 +77,37 @@ describe('switchboard serve on the embedded database', () => {
     expect(worker.status).toBe(1);
     expect(worker.stderr).toMatch(/in use by another Switchboard process.*DATABASE_URL/s);
 
-    // The CLI's admin command goes through the running server.
+    // The CLI's admin commands go through the running server: a standard key by default, an admin one on request.
     const created = cli(['keys', 'create', '--name', 'ci']);
     expect(created.status, created.stderr).toBe(0);
-    const ciKey = created.stdout.trim();
-    expect(ciKey).toMatch(/^sb_/);
-    const keys: any = await (await fetch(`http://127.0.0.1:${p}/v1/api-keys`, { headers: { authorization: `Bearer ${ciKey}` } })).json();
-    expect(keys.data.map((k: any) => k.name)).toEqual(expect.arrayContaining(['ci', 'bootstrap']));
+    const ci = createdKey(created.stdout);
+    expect(ci.line).toBe(`Created a standard API key "ci" for organization "default" (id ${ci.id}).`);
+    const asCi = { headers: { authorization: `Bearer ${ci.key}` } };
+    const keys: any = await (await fetch(`http://127.0.0.1:${p}/v1/api-keys`, asCi)).json();
+    expect(keys.data.map((k: any) => [k.name, k.role])).toEqual(expect.arrayContaining([['ci', 'standard'], ['bootstrap', 'admin']]));
+    expect((await fetch(`http://127.0.0.1:${p}/v1/organizations`, asCi)).status).toBe(403);
+
+    const ops = cli(['keys', 'create', '--name', 'ops', '--admin']);
+    expect(ops.status, ops.stderr).toBe(0);
+    const opsKey = createdKey(ops.stdout);
+    expect(opsKey.line).toBe(`Created an admin API key "ops" for organization "default" (id ${opsKey.id}).`);
+    expect((await fetch(`http://127.0.0.1:${p}/v1/organizations`, { headers: { authorization: `Bearer ${opsKey.key}` } })).status).toBe(200);
+
+    // The CLI's routes answer the local-admin token only: an admin API key gets a 404, and they are not documented.
+    const local = JSON.parse(readFileSync(join(dataDir, 'server.json'), 'utf8')) as { url: string; token: string };
+    const localCall = (headers: Record<string, string>) =>
+      fetch(`${local.url}/v1/local/api-keys`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ name: 'probe', role: 'admin' }) });
+    expect((await localCall({ authorization: `Bearer ${firstKey}` })).status).toBe(404);
+    expect((await localCall({ 'x-switchboard-local-admin': 'not-the-token' })).status).toBe(401);
+    expect((await localCall({ 'x-switchboard-local-admin': local.token })).status).toBe(201);
+    const reencrypt = (body: unknown, headers: Record<string, string> = { 'x-switchboard-local-admin': local.token }) =>
+      fetch(`${local.url}/v1/local/reencrypt`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+    expect((await reencrypt({}, { authorization: `Bearer ${firstKey}` })).status).toBe(404);
+    expect((await reencrypt({ cursor: { column: 0, after: ['a', 'b'] } })).status).toBe(400);
+    expect((await reencrypt({ cursor: { column: -1, after: null } })).status).toBe(400);
+    const doc: any = await (await fetch(`${local.url}/openapi.json`)).json();
+    expect(Object.keys(doc.paths).filter((path) => path.includes('local'))).toEqual([]);
+    expect(doc.paths['/v1/api-keys'].post.requestBody.content['application/json'].schema.properties.role.enum).toEqual(['admin', 'standard']);
 
     server.child.kill('SIGINT');
     expect(await server.exited).toBe(0);
@@ -88,11 +124,20 @@ describe('switchboard serve on the embedded database', () => {
     expect(await server.exited).toBe(0);
   });
 
-  it('with the server stopped, keys create and migrate open the database themselves', () => {
-    const created = cli(['keys', 'create', '--name', 'offline']);
-    expect(created.status, created.stderr).toBe(0);
-    expect(created.stdout.trim()).toMatch(/^sb_/);
+  it('with the server stopped, keys create and migrate open the database themselves', async () => {
+    const standard = createdKey(cli(['keys', 'create', '--name', 'offline']).stdout);
+    expect(standard.line).toBe(`Created a standard API key "offline" for organization "default" (id ${standard.id}).`);
+    const admin = createdKey(cli(['keys', 'create', '--name', 'offline-admin', '--admin']).stdout);
+    expect(admin.line).toBe(`Created an admin API key "offline-admin" for organization "default" (id ${admin.id}).`);
     expect(cli(['migrate']).status).toBe(0);
+    const database = await openDatabase({ dataDir });
+    try {
+      const role = async (id: string) => (await database.db.select({ role: apiKeys.role }).from(apiKeys).where(eq(apiKeys.id, id)))[0]?.role;
+      expect([await role(standard.id), await role(admin.id)]).toEqual(['standard', 'admin']);
+    } finally {
+      await database.close();
+    }
+    expect(cli(['keys', 'create']).stderr).toMatch(/Usage: switchboard keys create --name <name> \[--admin\]/);
   });
 
   it('refuses to start on PostgreSQL without encryption keys, with a clear message', () => {

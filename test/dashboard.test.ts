@@ -58,6 +58,31 @@ it('revoking the key a session signed in with ends the session', async () => {
   expect(after.location).toBe(`${t.url}/dashboard/login`);
 });
 
+it('a session signed in with a standard key cannot revoke an admin key; an admin session can', async () => {
+  const keys = async () => (await t.api('GET', '/v1/api-keys')).body.data as Array<{ id: string; name: string; revoked_at: string | null }>;
+  const adminId = (await keys()).find((k) => k.name === 'bootstrap')!.id;
+  const standard = await t.api('POST', '/v1/api-keys', { name: 'dashboard-standard' });
+  const { browser, csrf } = await signIn(standard.body.data.key);
+
+  // No button for it on the page…
+  const page = await browser.request(`${t.url}/dashboard/api-keys`);
+  expect(page.body).not.toContain(`/dashboard/api-keys/${adminId}/revoke`);
+  expect(page.body).toContain('Revoked with an admin key');
+  // …and the form posted anyway is refused, changing nothing.
+  const refused = await browser.request(`${t.url}/dashboard/api-keys/${adminId}/revoke`, { form: { _csrf: csrf } });
+  expect(refused.status).toBe(403);
+  expect(refused.body).toContain('Only a session signed in with an admin key can revoke an admin key.');
+  expect((await keys()).find((k) => k.id === adminId)!.revoked_at).toBeNull();
+  expect((await t.api('GET', '/v1/social-accounts')).status).toBe(200);
+
+  const second = await t.api('POST', '/v1/api-keys', { name: 'dashboard-admin', role: 'admin' });
+  const admin = await signIn(t.apiKey);
+  expect((await admin.browser.request(`${t.url}/dashboard/api-keys`)).body).toContain(`/dashboard/api-keys/${second.body.data.id}/revoke`);
+  const revoked = await admin.browser.request(`${t.url}/dashboard/api-keys/${second.body.data.id}/revoke`, { form: { _csrf: admin.csrf } });
+  expect(revoked.status).toBe(303);
+  expect((await keys()).find((k) => k.id === second.body.data.id)!.revoked_at).not.toBeNull();
+});
+
 it('refuses unknown keys and sends the security headers', async () => {
   const hop = await new TestBrowser().request(`${t.url}/dashboard/login`, { form: { api_key: 'sb_nope' } });
   expect(hop.status).toBe(401);

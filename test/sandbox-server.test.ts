@@ -12,7 +12,7 @@ import { pkcePair, randomToken } from '../src/security/secrets.ts';
 
 const REDIRECT_URI = 'https://client.example.test/oauth/sandbox/callback';
 const CLIENT = { clientId: 'sandbox-test-client', clientSecret: 'sandbox-test-secret-0123456789' };
-const COOKIE_KEYS = ['sandbox-test-cookie-key-0123456789abcdef'];
+const SECRETS = { cookieKeys: ['sandbox-test-cookie-key-0123456789abcdef'], pageTokenKey: Buffer.alloc(32, 7), signingKeySeed: Buffer.alloc(32, 9) };
 const APP: AppCredentials = { ...CLIENT, scopes: [], options: {} };
 
 let database: Database;
@@ -38,7 +38,7 @@ async function startSandbox(opts: { faults?: SandboxFaults } = {}): Promise<stri
     publicUrl: url,
     db: database.db,
     client: { ...CLIENT, redirectUris: [REDIRECT_URI] },
-    cookieKeys: COOKIE_KEYS,
+    secrets: SECRETS,
     faults: opts.faults,
   });
   await app.listen({ port, host: '127.0.0.1' });

@@ -8,6 +8,7 @@ import { getTableColumns, type Column } from 'drizzle-orm';
 import { socialAccounts } from '../db/schema.ts';
 import type { SocialAccountView } from '../http/schemas.ts';
 import type { ConnectableProfile, NetworkId, TokenSet } from '../providers/types.ts';
+import { contexts } from '../security/encrypted-columns.ts';
 import { newId } from '../security/ids.ts';
 import { nextRefreshTime, refreshable } from '../tokens/schedule.ts';
 import type { Keyring } from '../security/keyring.ts';
@@ -15,7 +16,7 @@ import { emitEvent, type EventType } from '../webhooks/events.ts';
 
 export type AccountRow = typeof socialAccounts.$inferSelect;
 
-const tokenContext = (id: string, column: 'access_token' | 'refresh_token' | 'credential') => `social_accounts:${id}:${column}`;
+const tokenContext = contexts.accountToken;
 
 export function encryptTokens(keyring: Keyring, id: string, tokens: TokenSet) {
   return {

@@ -19,6 +19,7 @@ import { insertRows, rawQuery } from '../db/raw.ts';
 import { connectFlows, networkConfigs } from '../db/schema.ts';
 import { appCredentials, type NetworkConfigRow } from '../networks/network-configs.ts';
 import { NetworkError, type ConnectableProfile, type NetworkAdapter, type NetworkId } from '../providers/types.ts';
+import { contexts } from '../security/encrypted-columns.ts';
 import { newId } from '../security/ids.ts';
 import { pkcePair, randomToken, safeEqual, sha256 } from '../security/secrets.ts';
 
@@ -140,7 +141,7 @@ export async function beginFlow(ctx: AppContext, token: string) {
   }
   const { config, adapter } = await loadConfig(ctx, flow).catch(duringFlow(flow));
   if (adapter.usesPkce) {
-    const codeVerifierEnc = ctx.keyring.encrypt(pkce.verifier, `connect_flows:${flow.id}:code_verifier`);
+    const codeVerifierEnc = ctx.keyring.encrypt(pkce.verifier, contexts.connectFlowCodeVerifier(flow.id));
     await ctx.db.update(connectFlows).set({ codeVerifierEnc }).where(eq(connectFlows.id, flow.id)).catch(duringFlow(flow));
   }
   let location: string;
@@ -223,7 +224,7 @@ export async function completeCallback(
       app,
       code: params.code,
       redirectUri: callbackUrl(ctx.config.publicUrl, flow.network),
-      codeVerifier: flow.codeVerifierEnc ? ctx.keyring.decrypt(flow.codeVerifierEnc, `connect_flows:${flow.id}:code_verifier`) : undefined,
+      codeVerifier: flow.codeVerifierEnc ? ctx.keyring.decrypt(flow.codeVerifierEnc, contexts.connectFlowCodeVerifier(flow.id)) : undefined,
       callbackParams: params,
     });
     profiles = await adapter.fetchProfiles({ app, tokens });
@@ -250,7 +251,7 @@ export async function completeCallback(
     .set({
       status: 'selecting',
       sessionHash: sha256(session),
-      pendingProfilesEnc: ctx.keyring.encrypt(JSON.stringify(profiles), `connect_flows:${flow.id}:pending_profiles`),
+      pendingProfilesEnc: ctx.keyring.encrypt(JSON.stringify(profiles), contexts.connectFlowPendingProfiles(flow.id)),
       expiresAt: new Date(Date.now() + FLOW_TTL_MS),
     })
     .where(eq(connectFlows.id, flow.id))
@@ -294,7 +295,7 @@ export async function findPendingSelection(
   if (flow.status !== 'selecting') throw unusable(flow, 'selection session');
   if (flow.expiresAt.getTime() <= Date.now()) throw unusable(flow, 'selection session');
   if ('cookies' in proof) checkBinding(flow, proof.cookies);
-  const profiles = JSON.parse(ctx.keyring.decrypt(flow.pendingProfilesEnc!, `connect_flows:${flow.id}:pending_profiles`)) as ConnectableProfile[];
+  const profiles = JSON.parse(ctx.keyring.decrypt(flow.pendingProfilesEnc!, contexts.connectFlowPendingProfiles(flow.id))) as ConnectableProfile[];
   for (const p of profiles) {
     p.tokens.expiresAt = p.tokens.expiresAt ? new Date(p.tokens.expiresAt) : null;
     if (p.tokens.refreshTokenExpiresAt) p.tokens.refreshTokenExpiresAt = new Date(p.tokens.refreshTokenExpiresAt);

@@ -19,6 +19,7 @@ import { webhookRoutes } from '../webhooks/routes.ts';
 import { ocoyaRoutes, OCOYA_PREFIX } from '../ocoya/routes.ts';
 import { workspaceRoutes } from '../orgs/workspace-routes.ts';
 import { requireApiKey } from './auth.ts';
+import { localAdminRoutes } from './local-admin-routes.ts';
 import { rateLimit, type RateLimitStore } from './rate-limit.ts';
 import { ApiError, useNativeErrors } from './errors.ts';
 import { clientErrorHandler, requestId, useRequestHygiene } from './hygiene.ts';
@@ -139,6 +140,7 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions): Promise<Fas
     await v1.register(brandingRoutes(ctx));
     await v1.register(workspaceRoutes(ctx));
     await v1.register(webhookRoutes(ctx));
+    if (opts.localAdminToken) await v1.register(localAdminRoutes(ctx));
   });
 
   await app.register(ocoyaRoutes(ctx, opts.rateLimits, addressLimiter), { prefix: OCOYA_PREFIX });
@@ -151,7 +153,11 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions): Promise<Fas
     publicUrl: ctx.config.publicUrl,
     db: opts.sandboxDb,
     client: { ...sandbox, redirectUris: [`${ctx.config.publicUrl}/oauth/sandbox/callback`] },
-    cookieKeys: [ctx.keyring.deriveSecret('sandbox-cookies')],
+    secrets: {
+      cookieKeys: [ctx.internalSecrets.sandboxCookieKey],
+      pageTokenKey: Buffer.from(ctx.internalSecrets.sandboxPageTokenKey, 'base64url'),
+      signingKeySeed: Buffer.from(ctx.internalSecrets.sandboxSigningKeySeed, 'base64url'),
+    },
     faults: opts.sandboxFaults,
   });
 

@@ -5,9 +5,8 @@
 // 429s from one counter, instead of costing a lookup and a counter row each; a working key's requests skip the
 // address count while it is remembered (orgs/api-keys.ts, 5 s).
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { asc } from 'drizzle-orm';
 import type { Db } from '../db/database.ts';
-import { organizations } from '../db/schema.ts';
+import { firstOrganization } from '../orgs/organizations.ts';
 import { safeEqual, sha256 } from '../security/secrets.ts';
 import { authenticateApiKeyHash, isRecentlyVerified, type Caller } from '../orgs/api-keys.ts';
 import { ApiError } from './errors.ts';
@@ -25,6 +24,12 @@ export function presentedApiKey(req: FastifyRequest): string | undefined {
   const key = req.headers['x-api-key'];
   return (Array.isArray(key) ? key[0] : key)?.trim() || undefined;
 }
+
+// Requests let in with the local-admin token (the CLI beside the server that holds the embedded database).
+const localAdminRequests = new WeakSet<FastifyRequest>();
+
+/** Whether this request came with the local-admin token, not an API key: the CLI's own routes need it. */
+export const isLocalAdmin = (req: FastifyRequest) => localAdminRequests.has(req);
 
 /** SHA-256 of the presented key (keys are stored and looked up by it). */
 export function presentedKeyHash(req: FastifyRequest): string | undefined {
@@ -53,6 +58,7 @@ export function requireApiKey(app: FastifyInstance, opts: ApiKeyAuthOptions) {
     const local = req.headers['x-switchboard-local-admin'];
     if (opts.localAdminToken && typeof local === 'string' && safeEqual(local, opts.localAdminToken)) {
       req.caller = await localAdmin(db);
+      localAdminRequests.add(req);
       return;
     }
     const keyHash = presentedKeyHash(req);
@@ -70,10 +76,12 @@ export function requireApiKey(app: FastifyInstance, opts: ApiKeyAuthOptions) {
 
 /** The CLI talking to the server that holds the embedded database acts as the first organization's admin. */
 async function localAdmin(db: Db): Promise<Caller> {
-  const [org] = await db.select({ id: organizations.id }).from(organizations).orderBy(asc(organizations.id)).limit(1);
-  return { orgId: org.id, keyId: 'local-cli', role: 'admin' };
+  const org = await firstOrganization(db);
+  return { orgId: org!.id, keyId: 'local-cli', role: 'admin' };
 }
 
+export const adminRequired = () => new ApiError(403, 'This needs an admin API key', undefined, 'admin_required');
+
 export function requireAdmin(req: FastifyRequest) {
-  if (req.caller.role !== 'admin') throw new ApiError(403, 'This needs an admin API key', undefined, 'admin_required');
+  if (req.caller.role !== 'admin') throw adminRequired();
 }

@@ -12,6 +12,7 @@ import { and, eq, lt, lte } from 'drizzle-orm';
 import type { Db } from '../db/database.ts';
 import { idempotencyKeys } from '../db/schema.ts';
 import type { Keyring } from '../security/keyring.ts';
+import { contexts } from '../security/encrypted-columns.ts';
 import { sha256 } from '../security/secrets.ts';
 
 export const IDEMPOTENCY_TTL_MS = 24 * 3600_000;
@@ -19,7 +20,6 @@ export const IDEMPOTENCY_TTL_MS = 24 * 3600_000;
 const LOCK_MS = 60_000;
 const KEY = /^[\x21-\x7e]{1,255}$/;
 
-export const idempotencyContext = (orgId: string, key: string) => `idempotency_keys:${orgId}:${key}:response`;
 
 interface StoredResponse {
   status: number;
@@ -87,7 +87,7 @@ export function idempotentPosts(app: FastifyInstance, opts: IdempotencyOptions) 
         throw opts.conflict('This Idempotency-Key was already used for a different request: use a new key for a new request', 'idempotency_key_reused');
       }
       if (row.responseEnc) {
-        const stored = JSON.parse(keyring.decrypt(row.responseEnc, idempotencyContext(orgId, key))) as StoredResponse;
+        const stored = JSON.parse(keyring.decrypt(row.responseEnc, contexts.idempotencyResponse(orgId, key))) as StoredResponse;
         if (stored.contentType) reply.header('content-type', stored.contentType);
         return reply.code(stored.status).header('idempotency-replayed', 'true').send(stored.body);
       }
@@ -124,7 +124,7 @@ export function idempotentPosts(app: FastifyInstance, opts: IdempotencyOptions) 
     const stored: StoredResponse = { status, contentType: reply.getHeader('content-type') as string | undefined, body };
     await db
       .update(idempotencyKeys)
-      .set({ responseStatus: status, responseEnc: keyring.encrypt(JSON.stringify(stored), idempotencyContext(held.orgId, held.key)), lockedUntil: null })
+      .set({ responseStatus: status, responseEnc: keyring.encrypt(JSON.stringify(stored), contexts.idempotencyResponse(held.orgId, held.key)), lockedUntil: null })
       .where(where);
     return payload;
   });

@@ -7,12 +7,13 @@ import type { AppContext } from '../context.ts';
 import { callbackUrl } from '../context.ts';
 import { perDatabase, type Db, type DbOrTx } from '../db/database.ts';
 import { connectFlows, networkConfigs, socialAccounts } from '../db/schema.ts';
+import { contexts } from '../security/encrypted-columns.ts';
 import { newId } from '../security/ids.ts';
 import type { AppCredentials, NetworkAdapter, NetworkId } from '../providers/types.ts';
 
 export type NetworkConfigRow = typeof networkConfigs.$inferSelect;
 
-const secretContext = (id: string) => `network_configs:${id}:client_secret`;
+const secretContext = contexts.networkConfigClientSecret;
 
 export interface NetworkConfigView {
   id: string;

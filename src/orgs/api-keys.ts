@@ -110,14 +110,22 @@ export async function listApiKeys(db: DbOrTx, orgId: string): Promise<ApiKeySumm
   }));
 }
 
-/** Revokes a key of this organization; `false` when there is no such (unrevoked) key. */
-export async function revokeApiKey(db: Db, orgId: string, id: string): Promise<boolean> {
-  const rows = await db
-    .update(apiKeys)
-    .set({ revokedAt: new Date() })
-    .where(and(eq(apiKeys.id, id), eq(apiKeys.orgId, orgId), isNull(apiKeys.revokedAt)))
-    .returning({ id: apiKeys.id });
+export type RevokeOutcome = 'revoked' | 'not_found' | 'admin_required';
+
+/**
+ * Revokes a key of the caller's organization. Only an admin may revoke an admin key: otherwise any standard key
+ * (handed to a CI job, say) could lock the organization's administrators out. The role check is part of the
+ * UPDATE, so nothing is changed when it fails.
+ */
+export async function revokeApiKey(db: Db, caller: Pick<Caller, 'orgId' | 'role'>, id: string): Promise<RevokeOutcome> {
+  const mine = and(eq(apiKeys.id, id), eq(apiKeys.orgId, caller.orgId), isNull(apiKeys.revokedAt));
+  const allowed = caller.role === 'admin' ? mine : and(mine, eq(apiKeys.role, 'standard'));
+  const rows = await db.update(apiKeys).set({ revokedAt: new Date() }).where(allowed).returning({ id: apiKeys.id });
+  if (!rows.length) {
+    const [exists] = await db.select({ id: apiKeys.id }).from(apiKeys).where(mine).limit(1);
+    return exists ? 'admin_required' : 'not_found';
+  }
   const cache = verifiedKeys(db);
-  for (const [hash, caller] of cache.entries()) if (caller.keyId === id) cache.delete(hash);
-  return rows.length > 0;
+  for (const [hash, cached] of cache.entries()) if (cached.keyId === id) cache.delete(hash);
+  return 'revoked';
 }

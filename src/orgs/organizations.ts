@@ -19,6 +19,28 @@ export async function createOrganization(
   });
 }
 
+/** The installation's first organization (`default`, made on first start): the one the CLI acts for. */
+export async function firstOrganization(db: DbOrTx): Promise<{ id: string; name: string } | undefined> {
+  const [org] = await db.select({ id: organizations.id, name: organizations.name }).from(organizations).orderBy(asc(organizations.id)).limit(1);
+  return org;
+}
+
+export interface CreatedKey {
+  id: string;
+  name: string;
+  role: KeyRole;
+  key: string;
+  organization: { id: string; name: string };
+}
+
+/** `switchboard keys create`: a key in the first organization, made the same way on the database or via the server. */
+export async function createKeyInFirstOrganization(db: Db, input: { name: string; role: KeyRole }): Promise<CreatedKey> {
+  const organization = await firstOrganization(db);
+  if (!organization) throw new Error('No organization yet: start the server once (npm start) to create it.');
+  const { id, key } = await createApiKey(db, { orgId: organization.id, name: input.name, role: input.role });
+  return { id, name: input.name, role: input.role, key, organization };
+}
+
 export async function listOrganizations(db: DbOrTx) {
   return db.select().from(organizations).orderBy(asc(organizations.id));
 }

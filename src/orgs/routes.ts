@@ -3,19 +3,20 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AppContext } from '../context.ts';
-import { requireAdmin } from '../http/auth.ts';
+import { adminRequired, requireAdmin } from '../http/auth.ts';
 import { notFound } from '../http/errors.ts';
 import { errorResponses, IdParam, listOf, success } from '../http/schemas.ts';
 import { createApiKey, listApiKeys, revokeApiKey } from './api-keys.ts';
 import { createOrganization, listOrganizations } from './organizations.ts';
 
 const Name = z.string().trim().min(1).max(200);
+const Role = z.enum(['admin', 'standard']);
 
 const ApiKey = z.object({
   id: z.string(),
   name: z.string(),
   prefix: z.string().describe('First characters of the key, to tell keys apart'),
-  role: z.enum(['admin', 'standard']),
+  role: Role,
   created_at: z.string(),
   last_used_at: z.string().nullable(),
   revoked_at: z.string().nullable(),
@@ -79,13 +80,16 @@ export function organizationRoutes(ctx: AppContext) {
         schema: {
           tags: ['API keys'],
           summary: 'Create an API key (shown once)',
-          body: z.object({ name: Name }),
-          response: { 201: success(z.object({ id: z.string(), name: z.string(), key: z.string() })), ...errorResponses },
+          description: 'A standard key by default; `"role": "admin"` (an admin caller only) makes an admin key, which may also manage organizations and revoke admin keys.',
+          body: z.object({ name: Name, role: Role.default('standard') }),
+          response: { 201: success(z.object({ id: z.string(), name: z.string(), role: Role, key: z.string() })), ...errorResponses },
         },
       },
       async (req, reply) => {
-        const { id, key } = await createApiKey(ctx.db, { orgId: req.caller.orgId, name: req.body.name });
-        return reply.code(201).send({ success: true, data: { id, name: req.body.name, key } });
+        const { name, role } = req.body;
+        if (role === 'admin') requireAdmin(req);
+        const { id, key } = await createApiKey(ctx.db, { orgId: req.caller.orgId, name, role });
+        return reply.code(201).send({ success: true, data: { id, name, role, key } });
       },
     );
 
@@ -94,13 +98,15 @@ export function organizationRoutes(ctx: AppContext) {
       {
         schema: {
           tags: ['API keys'],
-          summary: 'Revoke an API key',
+          summary: 'Revoke an API key (an admin key only with an admin key)',
           params: IdParam,
           response: { 200: success(z.object({ id: z.string(), revoked: z.literal(true) })), ...errorResponses },
         },
       },
       async (req) => {
-        if (!(await revokeApiKey(ctx.db, req.caller.orgId, req.params.id))) throw notFound('API key');
+        const outcome = await revokeApiKey(ctx.db, req.caller, req.params.id);
+        if (outcome === 'not_found') throw notFound('API key');
+        if (outcome === 'admin_required') throw adminRequired();
         return { success: true as const, data: { id: req.params.id, revoked: true as const } };
       },
     );

@@ -14,10 +14,11 @@ import type { Db } from '../db/database.ts';
 import { faultHook, type SandboxFaults } from './faults.ts';
 import { interactionRoutes } from './interaction-routes.ts';
 import { PageTokens } from './page-tokens.ts';
-import { createSandboxProvider, presentAsPublicUrl, SANDBOX_PATH } from './provider.ts';
+import { createSandboxProvider, presentAsPublicUrl, SANDBOX_PATH, type SandboxSecrets } from './provider.ts';
 import { resourceRoutes } from './resource-routes.ts';
 
 export { SandboxFaults, type SandboxFault, type SandboxEndpoint } from './faults.ts';
+export type { SandboxSecrets } from './provider.ts';
 
 export interface SandboxServerOptions {
   /** e.g. `http://127.0.0.1:4321`; the issuer is `${publicUrl}/sandbox`. */
@@ -26,8 +27,8 @@ export interface SandboxServerOptions {
   db: Db;
   /** The one sandbox client. */
   client: { clientId: string; clientSecret: string; redirectUris: string[] };
-  /** Secrets for oidc-provider's signed cookies; the first also keys page tokens and the signing key. */
-  cookieKeys: string[];
+  /** Cookie keys, page-token key and signing-key seed: the same in every process and across restarts. */
+  secrets: SandboxSecrets;
   /** Test hook: failures to answer with instead of the real thing. */
   faults?: SandboxFaults;
 }
@@ -38,7 +39,7 @@ export async function sandboxAuthorizationServer(app: FastifyInstance, opts: San
   const provider = createSandboxProvider({ ...opts, publicUrl });
   // oidc-provider answers its own failures ("server_error"); this is the only place they can be seen.
   provider.on('server_error', (_ctx: unknown, err: Error) => app.log.error({ err }, 'sandbox authorization server failed'));
-  const pageTokens = new PageTokens(opts.cookieKeys[0]);
+  const pageTokens = new PageTokens(opts.secrets.pageTokenKey);
 
   // Not part of Switchboard's API: keep these routes out of its OpenAPI document.
   app.addHook('onRoute', (route) => {

@@ -7,12 +7,8 @@ import { safeEqual } from '../security/secrets.ts';
 const PREFIX = 'sbp';
 
 export class PageTokens {
-  private readonly key: Buffer;
-
-  constructor(secret: string) {
-    // A key of its own, so that a page token can never be mistaken for a signed cookie.
-    this.key = createHmac('sha256', secret).update('sandbox page tokens').digest();
-  }
+  /** A key of its own (not the cookie key), so that a page token can never be mistaken for a signed cookie. */
+  constructor(private readonly key: Buffer) {}
 
   issue(pageId: string, grantId: string): string {
     return [PREFIX, Buffer.from(pageId).toString('base64url'), grantId, this.mac(pageId, grantId)].join('.');

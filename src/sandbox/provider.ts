@@ -1,6 +1,6 @@
 // The oidc-provider instance behind the sandbox network: one confidential client, authorization code + PKCE,
 // opaque 1-hour access tokens, rotating 30-day refresh tokens, storage in the database.
-import { createPrivateKey, hkdfSync, type JsonWebKey } from 'node:crypto';
+import { createPrivateKey, type JsonWebKey } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import Provider, { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Db } from '../db/database.ts';
@@ -23,7 +23,16 @@ export interface SandboxProviderOptions {
   publicUrl: string;
   db: Db;
   client: { clientId: string; clientSecret: string; redirectUris: string[] };
+  secrets: SandboxSecrets;
+}
+
+export interface SandboxSecrets {
+  /** oidc-provider's signed-cookie keys (the first signs). */
   cookieKeys: string[];
+  /** HMAC key of page tokens (page-tokens.ts). */
+  pageTokenKey: Buffer;
+  /** 32 bytes: the Ed25519 signing key. */
+  signingKeySeed: Buffer;
 }
 
 export function createSandboxProvider(opts: SandboxProviderOptions): Provider {
@@ -57,9 +66,9 @@ function configuration(opts: SandboxProviderOptions): Configuration {
         id_token_signed_response_alg: 'EdDSA',
       },
     ],
-    jwks: { keys: [signingKey(opts.cookieKeys[0])] },
+    jwks: { keys: [signingKey(opts.secrets.signingKeySeed)] },
     cookies: {
-      keys: opts.cookieKeys,
+      keys: opts.secrets.cookieKeys,
       // Lax everywhere: the sandbox is only ever reached by top-level navigation, and SameSite=None (the default
       // for the session cookie) is dropped by browsers on plain-HTTP development set-ups.
       long: { httpOnly: true, sameSite: 'lax', signed: true, path: SANDBOX_PATH },
@@ -114,11 +123,10 @@ function alwaysAskPolicy(): interactionPolicy.Prompt[] {
 }
 
 /**
- * A stable Ed25519 signing key derived from the cookie secret: identical in every process and across restarts,
- * unlike a generated key, and not oidc-provider's published development key.
+ * A stable Ed25519 signing key from a stored seed: identical in every process and across restarts, unlike a
+ * generated key, and not oidc-provider's published development key.
  */
-function signingKey(secret: string): JsonWebKey {
-  const seed = Buffer.from(hkdfSync('sha256', secret, 'switchboard-sandbox', 'jwks signing key', 32));
+function signingKey(seed: Buffer): JsonWebKey {
   const pkcs8Ed25519Prefix = Buffer.from('302e020100300506032b657004220420', 'hex');
   const key = createPrivateKey({ key: Buffer.concat([pkcs8Ed25519Prefix, seed]), format: 'der', type: 'pkcs8' });
   return { ...key.export({ format: 'jwk' }), use: 'sig', alg: 'EdDSA' };

@@ -85,12 +85,16 @@ export class Keyring {
     }
   }
 
-  /** A stable secret for an internal purpose (sandbox client secret, cookie signing), derived from the primary key. */
-  deriveSecret(label: string): string {
+  /**
+   * What installations used to derive their internal secrets from (the first key). Only for carrying those
+   * values over into `internal_secrets` (internal-secrets.ts): a secret derived from whichever key is first
+   * changes when a new key is put first, so nothing new may use this.
+   */
+  legacyDerivedSecret(label: string): string {
     return createHmac('sha256', this.keys.get(this.primaryKeyId)!).update(`switchboard:${label}`).digest('base64url');
   }
 
-  /** The key id a stored ciphertext was made with (for re-encryption after rotation). */
+  /** The key id a stored ciphertext was made with (`keys reencrypt` rewrites those not made with the first). */
   static keyIdOf(ciphertext: string): string {
     return ciphertext.split('.')[1] ?? '';
   }

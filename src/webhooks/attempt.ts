@@ -2,6 +2,7 @@
 // transport (the URL is the organization's choice, so it may only reach public addresses, checked when its name is
 // resolved, unless SWITCHBOARD_ALLOW_PRIVATE_URLS=true), then record the outcome: delivered, or retried with
 // exponential backoff for about a day; endpoints disabled after a day of nothing but failures.
+import { contexts } from '../security/encrypted-columns.ts';
 import { eq, sql } from 'drizzle-orm';
 import { Webhook } from 'standardwebhooks';
 import type { AppContext } from '../context.ts';
@@ -17,7 +18,7 @@ export const DISABLE_AFTER_MS = 24 * 3600_000;
 /** The delivery log keeps this much of a receiver's answer; no more of it is read. */
 export const RESPONSE_LOG_BYTES = 2048;
 
-export const secretContext = (endpointId: string) => `webhook_endpoints:${endpointId}:secret`;
+export const secretContext = contexts.webhookEndpointSecret;
 
 export type Delivery = typeof webhookDeliveries.$inferSelect;
 

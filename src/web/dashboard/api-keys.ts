@@ -11,6 +11,7 @@ import { signedIn, type SignedIn } from './sessions.ts';
 const CreateForm = z.object({ name: field.pipe(z.string().trim().min(1, 'give the key a name').max(200)) });
 
 const NOTICES: Record<string, string> = { revoked: 'The key was revoked: requests with it are refused from now on.' };
+const ADMIN_REQUIRED = 'Only a session signed in with an admin key can revoke an admin key.';
 
 export function apiKeyPages(app: FastifyInstance, ctx: AppContext) {
   async function render(session: SignedIn, opts: { notice?: string; error?: string; created?: { name: string; key: string } }) {
@@ -26,7 +27,9 @@ export function apiKeyPages(app: FastifyInstance, ctx: AppContext) {
   <td>${
     k.revoked_at
       ? `Revoked ${formatTime(k.revoked_at)}`
-      : `<form method="post" action="${DASHBOARD}/api-keys/${escapeHtml(k.id)}/revoke" class="inline">${csrfField(session.csrfToken)}<button type="submit" class="danger" aria-label="Revoke ${escapeHtml(k.name)}">Revoke</button></form>`
+      : k.role === 'admin' && session.role !== 'admin'
+        ? '<span class="muted">Revoked with an admin key</span>'
+        : `<form method="post" action="${DASHBOARD}/api-keys/${escapeHtml(k.id)}/revoke" class="inline">${csrfField(session.csrfToken)}<button type="submit" class="danger" aria-label="Revoke ${escapeHtml(k.name)}">Revoke</button></form>`
   }</td>
 </tr>`,
       )
@@ -67,7 +70,8 @@ ${csrfField(session.csrfToken)}
 
   app.post<{ Params: { id: string } }>(`${DASHBOARD}/api-keys/:id/revoke`, async (req, reply) => {
     const session = signedIn(req);
-    await revokeApiKey(ctx.db, session.orgId, req.params.id);
+    const outcome = await revokeApiKey(ctx.db, session, req.params.id);
+    if (outcome === 'admin_required') return sendDashboard(reply, 403, await render(session, { error: ADMIN_REQUIRED }));
     // Revoking the key this session signed in with ends the session: the next page asks to sign in again.
     return reply.redirect(`${DASHBOARD}/api-keys?notice=revoked`, 303);
   });

@@ -4,6 +4,7 @@
 import { and, eq, gt, isNull, lte } from 'drizzle-orm';
 import type { DbOrTx } from '../../db/database.ts';
 import { apiKeys, dashboardSessions } from '../../db/schema.ts';
+import type { KeyRole } from '../../orgs/api-keys.ts';
 import { randomToken, sha256 } from '../../security/secrets.ts';
 
 export const SESSION_COOKIE = 'sb_dashboard';
@@ -12,6 +13,8 @@ export const SESSION_TTL_MS = 12 * 3600_000;
 export interface DashboardSession {
   orgId: string;
   keyId: string;
+  /** The role of that key: what the session may do is what the key may do. */
+  role: KeyRole;
   csrfToken: string;
 }
 
@@ -28,7 +31,7 @@ export async function createSession(db: DbOrTx, input: { orgId: string; keyId: s
 export async function findSession(db: DbOrTx, id: string | undefined): Promise<DashboardSession | undefined> {
   if (!id) return undefined;
   const [row] = await db
-    .select({ orgId: dashboardSessions.orgId, keyId: dashboardSessions.keyId, csrfToken: dashboardSessions.csrfToken })
+    .select({ orgId: dashboardSessions.orgId, keyId: dashboardSessions.keyId, role: apiKeys.role, csrfToken: dashboardSessions.csrfToken })
     .from(dashboardSessions)
     .innerJoin(apiKeys, eq(apiKeys.id, dashboardSessions.keyId))
     .where(and(eq(dashboardSessions.idHash, sha256(id)), gt(dashboardSessions.expiresAt, new Date()), isNull(apiKeys.revokedAt)));
