@@ -82,7 +82,7 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)(
       workspaceId = (await ocoya('/workspaces')).body[0].id;
       const login = await call('/dashboard/login', {
         method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        headers: { 'content-type': 'application/x-www-form-urlencoded', origin: t.url },
         body: new URLSearchParams({ api_key: BOOTSTRAP_KEY }).toString(),
       });
       expect(login.status).toBe(303);
@@ -158,7 +158,7 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)(
 
         const login = await call('/dashboard/login', {
           method: 'POST',
-          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          headers: { 'content-type': 'application/x-www-form-urlencoded', origin: t.url },
           body: new URLSearchParams({ api_key: BOOTSTRAP_KEY }).toString(),
         });
         expectUnavailable(login);
