@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { Config } from './config.ts';
 import type { AppContext } from './context.ts';
 import { openDatabase, type Database } from './db/database.ts';
-import { buildApp } from './http/app.ts';
+import { buildApp } from './app.ts';
 import { createLogger } from './http/logging.ts';
 import { createRateLimitStore, type RateLimitStore } from './http/rate-limit.ts';
 import { bootstrap } from './orgs/organizations.ts';

@@ -4,7 +4,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rateLimits, socialAccounts, workspaces } from '../src/db/schema.ts';
 import { Redis } from 'ioredis';
 import { newId } from '../src/security/ids.ts';
-import { sha256 } from '../src/security/secrets.ts';
 import { TestBrowser } from './helpers/browser.ts';
 import { configureSandbox, openConsent, decide } from './helpers/flow.ts';
 import { startServerProcess } from './helpers/process.ts';
