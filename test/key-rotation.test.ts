@@ -20,6 +20,7 @@ import { contexts } from '../src/security/encrypted-columns.ts';
 import { Keyring } from '../src/security/keyring.ts';
 import { remainingByColumn } from '../src/security/reencrypt.ts';
 import { TestBrowser } from './helpers/browser.ts';
+import { Receiver, type Received } from './helpers/webhook-receiver.ts';
 import { authUrl, configureSandbox, consent, REDIRECT_URI, resultParams } from './helpers/flow.ts';
 import { startServerProcess, type ServerProcess } from './helpers/process.ts';
 import { createTestDatabase, freePort, type TestServer } from './helpers/server.ts';
@@ -28,41 +29,6 @@ const BIN = join(import.meta.dirname, '..', 'bin', 'switchboard.mjs');
 const K1 = `k1:${randomBytes(32).toString('base64')}`;
 const K2 = `k2:${randomBytes(32).toString('base64')}`;
 const X_SECRET = 'x-client-secret-that-must-survive';
-
-interface Received {
-  headers: IncomingHttpHeaders;
-  body: string;
-}
-
-class Receiver {
-  received: Received[] = [];
-  server!: Server;
-  url = '';
-
-  async start() {
-    const port = await freePort();
-    this.server = createServer((req, res) => {
-      let body = '';
-      req.on('data', (c) => (body += c));
-      req.on('end', () => {
-        this.received.push({ headers: req.headers, body });
-        res.writeHead(204).end();
-      });
-    });
-    await new Promise<void>((resolve) => this.server.listen(port, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${port}/hooks`;
-  }
-
-  /** The delivery of this event, once the server's worker has sent it. */
-  async delivery(eventId: string): Promise<Received> {
-    for (let i = 0; i < 300; i++) {
-      const found = this.received.find((r) => r.headers['webhook-id'] === eventId);
-      if (found) return found;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error(`event ${eventId} was never delivered`);
-  }
-}
 
 function verified(r: Received, secret: string): any {
   return new Webhook(secret).verify(r.body, {

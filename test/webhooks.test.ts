@@ -11,40 +11,10 @@ import { webhookDeliveries, webhookEndpoints } from '../src/db/schema.ts';
 import { deliverDue } from '../src/webhooks/delivery.ts';
 import { startWorker } from '../src/worker.ts';
 import { TestBrowser } from './helpers/browser.ts';
+import { Receiver, type Received } from './helpers/webhook-receiver.ts';
 import { startDnsServer, type DnsServer } from './helpers/dns-server.ts';
 import { authUrl, configureSandbox, consent, REDIRECT_URI, resultParams } from './helpers/flow.ts';
 import { freePort, startTestServer, type TestServer } from './helpers/server.ts';
-
-interface Received {
-  headers: IncomingHttpHeaders;
-  body: string;
-}
-
-/** A receiver that can be "down" (answers 503) for a while. */
-class Receiver {
-  received: Received[] = [];
-  down = false;
-  server!: Server;
-  url = '';
-
-  async start() {
-    const port = await freePort();
-    this.server = createServer((req, res) => {
-      let body = '';
-      req.on('data', (c) => (body += c));
-      req.on('end', () => {
-        if (this.down) {
-          res.writeHead(503).end('maintenance');
-          return;
-        }
-        this.received.push({ headers: req.headers, body });
-        res.writeHead(204).end();
-      });
-    });
-    await new Promise<void>((resolve) => this.server.listen(port, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${port}/hooks`;
-  }
-}
 
 /** A receiver on `host:port` whose handler is the test's. */
 async function listen(handler: (req: IncomingMessage, res: ServerResponse) => void, host = '127.0.0.1', port = 0): Promise<{ server: Server; port: number }> {
