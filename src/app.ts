@@ -25,6 +25,7 @@ import { ApiError, useNativeErrors } from './http/errors.ts';
 import { clientErrorHandler, requestId, useRequestHygiene } from './http/hygiene.ts';
 import { refuseUnknownInput } from './http/strict-input.ts';
 import { idempotentPosts } from './http/idempotency.ts';
+import { answerStuckRequests } from './http/request-timeout.ts';
 import { RETRY_AFTER_SECONDS } from './db/unavailable.ts';
 
 /** `/health` answers within this, whether or not the database has. */
@@ -52,13 +53,13 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions): Promise<Fas
     clientErrorHandler,
     // A number of hops is accepted at run time (proxy-addr), though Fastify's types only list the other forms.
     trustProxy: ctx.config.trustProxy as boolean | string,
-    // A request still unanswered after this gets a 503 through its surface's error handler, and its socket is
-    // free again; receiving a request (headers and body) may not take longer either. The bound is generous:
-    // the slowest honest request is a connection callback making a few network calls of upstreamTimeoutMs each.
-    handlerTimeout: ctx.config.requestTimeoutMs,
+    // Receiving a request (headers and body) may not take longer than answering one (answerStuckRequests).
     requestTimeout: ctx.config.requestTimeoutMs,
   });
   useRequestHygiene(app);
+  // A request still unanswered after this gets a 503 through its surface's error handler. The bound is generous:
+  // the slowest honest request is a connection callback making a few network calls of upstreamTimeoutMs each.
+  answerStuckRequests(app, ctx.config.requestTimeoutMs);
   // Routes outside the surfaces (health, docs, unknown paths) answer errors in the native API's shape.
   useNativeErrors(app);
   app.setValidatorCompiler(validatorCompiler);
