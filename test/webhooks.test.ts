@@ -3,8 +3,8 @@
 // what receivers answer (huge, NUL bytes), organizations that do not hold each other up, the endpoint limit, and
 // the outbound guard: private destinations refused when the URL is saved and when its name is resolved, and a
 // delivery connecting only to the address its name resolved to.
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { and, eq } from 'drizzle-orm';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { eq } from 'drizzle-orm';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { webhookDeliveries, webhookEndpoints } from '../src/db/schema.ts';
@@ -14,7 +14,7 @@ import { TestBrowser } from './helpers/browser.ts';
 import { Receiver, type Received } from './helpers/webhook-receiver.ts';
 import { startDnsServer, type DnsServer } from './helpers/dns-server.ts';
 import { authUrl, configureSandbox, consent, REDIRECT_URI, resultParams } from './helpers/flow.ts';
-import { freePort, startTestServer, type TestServer } from './helpers/server.ts';
+import { startTestServer, type TestServer } from './helpers/server.ts';
 
 /** A receiver on `host:port` whose handler is the test's. */
 async function listen(handler: (req: IncomingMessage, res: ServerResponse) => void, host = '127.0.0.1', port = 0): Promise<{ server: Server; port: number }> {
