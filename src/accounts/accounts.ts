@@ -170,6 +170,17 @@ export interface ConnectTarget {
   accountId?: string | null;
 }
 
+/** The rows of this network account for this organization, workspace and tenant (the identity index; nulls equal). */
+export function sameIdentity(target: Omit<ConnectTarget, 'accountId'>, networkUniqueId: string) {
+  return and(
+    eq(socialAccounts.orgId, target.orgId),
+    eq(socialAccounts.network, target.network),
+    eq(socialAccounts.networkUniqueId, networkUniqueId),
+    sql`coalesce(${socialAccounts.workspaceId}, '') = ${target.workspaceId ?? ''}`,
+    sql`coalesce(${socialAccounts.tenantId}, '') = ${target.tenantId ?? ''}`,
+  );
+}
+
 /**
  * The account this profile is already connected as for this target, locked for the update: the reconnected
  * account itself, or the same network account connected before for the same organization, workspace and tenant
@@ -179,13 +190,7 @@ export interface ConnectTarget {
 async function existingAccount(tx: Tx, target: ConnectTarget, profile: ConnectableProfile): Promise<AccountRow | undefined> {
   const where = target.accountId
     ? and(eq(socialAccounts.orgId, target.orgId), eq(socialAccounts.id, target.accountId))
-    : and(
-        eq(socialAccounts.orgId, target.orgId),
-        eq(socialAccounts.network, target.network),
-        eq(socialAccounts.networkUniqueId, profile.networkUniqueId),
-        sql`coalesce(${socialAccounts.workspaceId}, '') = ${target.workspaceId ?? ''}`,
-        sql`coalesce(${socialAccounts.tenantId}, '') = ${target.tenantId ?? ''}`,
-      );
+    : sameIdentity(target, profile.networkUniqueId);
   const [row] = await tx.select().from(socialAccounts).where(where).for('update');
   return row;
 }

@@ -5,7 +5,6 @@
 // refresh JWT ever dies.
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { and, eq, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { AppContext } from '../context.ts';
 import { socialAccounts } from '../db/schema.ts';
@@ -15,7 +14,7 @@ import { findNetworkConfig, saveNetworkConfig } from '../networks/network-config
 import { defaultWorkspaceId } from '../orgs/organizations.ts';
 import { blueskyProfile, createBlueskyClient, DID_WEB_PROBLEM, didWebOrigin, type BlueskyIdentity } from '../providers/bluesky.ts';
 import { NetworkError, type NetworkAdapter } from '../providers/types.ts';
-import { toAccountView, upsertConnectedAccounts } from './accounts.ts';
+import { sameIdentity, toAccountView, upsertConnectedAccounts } from './accounts.ts';
 
 /** A domain handle (`alice.bsky.social`, an optional leading `@`) or a DID (`did:plc:…`, `did:web:…`). */
 const HANDLE = /^@?([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$/;
@@ -52,15 +51,7 @@ export function blueskyRoutes(ctx: AppContext) {
     const [row] = await ctx.db
       .select({ id: socialAccounts.id, status: socialAccounts.status })
       .from(socialAccounts)
-      .where(
-        and(
-          eq(socialAccounts.orgId, orgId),
-          eq(socialAccounts.network, 'bluesky'),
-          eq(socialAccounts.networkUniqueId, did),
-          sql`coalesce(${socialAccounts.workspaceId}, '') = ${workspaceId ?? ''}`,
-          sql`coalesce(${socialAccounts.tenantId}, '') = ${tenantId ?? ''}`,
-        ),
-      );
+      .where(sameIdentity({ orgId, network: 'bluesky', workspaceId, tenantId }, did));
     return row;
   }
 

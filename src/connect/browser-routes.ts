@@ -19,7 +19,8 @@ import {
   type FlowRow,
   OUTAGE_DESCRIPTION,
 } from './flows.ts';
-import { isDatabaseUnavailable, isRequestTimeout, RETRY_AFTER_SECONDS } from '../db/unavailable.ts';
+import { isDatabaseUnavailable, RETRY_AFTER_SECONDS } from '../db/unavailable.ts';
+import { isRequestTimeout } from '../http/request-timeout.ts';
 
 function withParams(base: string, params: Array<[string, string | null | undefined]>): string {
   const url = new URL(base);
@@ -104,14 +105,13 @@ export function browserRoutes(ctx: AppContext) {
   }
 
   return async function routes(app: FastifyInstance) {
-    // What the hooks refuse before a handler runs (a NUL byte, an over-long URL) reaches a person's browser:
-    // a plain page, never JSON.
+    // What the hooks refuse before a handler runs (a NUL byte, an over-long URL) reaches a person's browser as a
+    // plain page, never JSON; anything else (an outage, a request that timed out) as the handlers' own failures do.
     app.setErrorHandler(async (err: FastifyError, req, reply) => {
-      const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
-      if (status === 500) req.log.error({ err }, 'connection page failed');
+      if (!(err.statusCode && err.statusCode >= 400 && err.statusCode < 500)) return sendFailure(req, reply, err);
       const branding = await pageBranding(ctx.db, undefined);
-      const description = status === 500 ? 'Something went wrong while connecting. Please try again.' : 'This link is not valid. Start the connection again.';
-      return sendPage(reply, status, errorPage(branding, { title: 'The connection could not be completed', description }));
+      const description = 'This link is not valid. Start the connection again.';
+      return sendPage(reply, err.statusCode, errorPage(branding, { title: 'The connection could not be completed', description }));
     });
 
     /** Claims the start link and sends the browser on to the network, with the cookie that binds the flow to it. */

@@ -10,9 +10,6 @@ export const RETRY_AFTER_SECONDS = 5;
 /** What a person is told, on every surface. */
 export const DATABASE_UNAVAILABLE_MESSAGE = 'The database is not answering right now. Try again in a few seconds.';
 
-/** SWITCHBOARD_REQUEST_TIMEOUT_MS ran out before the request was answered (http/request-timeout.ts). */
-export const isRequestTimeout = (err: unknown): boolean => (err as { code?: unknown } | null)?.code === 'SB_REQUEST_TIMEOUT';
-
 /** Raised at once, without a round trip, while the database is known to be unreachable (db/database.ts). */
 export class DatabaseUnavailableError extends Error {
   readonly code = 'database_unavailable';

@@ -5,7 +5,8 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { DATABASE_UNAVAILABLE_MESSAGE, isDatabaseUnavailable, isRequestTimeout, RETRY_AFTER_SECONDS } from '../db/unavailable.ts';
+import { DATABASE_UNAVAILABLE_MESSAGE, isDatabaseUnavailable, RETRY_AFTER_SECONDS } from '../db/unavailable.ts';
+import { isRequestTimeout } from './request-timeout.ts';
 
 // The seed contract reports a missing field as "Required" (`{"network":{"_errors":["Required"]}}`).
 z.config({

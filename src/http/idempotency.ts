@@ -19,6 +19,7 @@ export const IDEMPOTENCY_TTL_MS = 24 * 3600_000;
 /** A request holds its key this long; a key whose holder died (no answer stored) can then be taken again. */
 const LOCK_MS = 60_000;
 const KEY = /^[\x21-\x7e]{1,255}$/;
+const IN_USE = 'A request with this Idempotency-Key is still being processed: try again in a moment';
 
 
 interface StoredResponse {
@@ -93,7 +94,7 @@ export function idempotentPosts(app: FastifyInstance, opts: IdempotencyOptions) 
       }
       if (row.lockedUntil && row.lockedUntil.getTime() > now) {
         reply.header('retry-after', '1');
-        throw opts.conflict('A request with this Idempotency-Key is still being processed: try again in a moment', 'idempotency_key_in_use');
+        throw opts.conflict(IN_USE, 'idempotency_key_in_use');
       }
       // Its holder died before answering: take the key over, unless someone else just did.
       const [takenOver] = await db
@@ -106,7 +107,7 @@ export function idempotentPosts(app: FastifyInstance, opts: IdempotencyOptions) 
         return;
       }
     }
-    throw opts.conflict('A request with this Idempotency-Key is still being processed: try again in a moment', 'idempotency_key_in_use');
+    throw opts.conflict(IN_USE, 'idempotency_key_in_use');
   });
 
   // The answer is stored before it is sent: a client that sees it and retries anyway gets the same one.

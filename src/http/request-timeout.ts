@@ -15,6 +15,9 @@ export class RequestTimeoutError extends Error {
   }
 }
 
+/** SWITCHBOARD_REQUEST_TIMEOUT_MS ran out before the request was answered. */
+export const isRequestTimeout = (err: unknown): boolean => err instanceof RequestTimeoutError;
+
 const SWEEP_MS = 1_000;
 
 export function answerStuckRequests(app: FastifyInstance, timeoutMs: number) {

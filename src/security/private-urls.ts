@@ -3,7 +3,7 @@
 // users' browsers at internal hosts. This is the check that can be made when a URL is saved, without DNS: names that
 // always mean a private host, and address literals in any form the URL parser accepts (`[::ffff:127.0.0.1]`,
 // `2130706433`, `0x7f.1`). A name that *resolves* to a private address is refused when it is called
-// (`security/guarded-http.ts`), since DNS can change after the URL is saved.
+// (`security/outbound-http.ts`), since DNS can change after the URL is saved.
 import { isIP } from 'node:net';
 import { isPrivateName, refusedRange } from './addresses.ts';
 

@@ -3,7 +3,8 @@
 // carries the session's CSRF token as well.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../../context.ts';
-import { DATABASE_UNAVAILABLE_MESSAGE, isDatabaseUnavailable, isRequestTimeout, RETRY_AFTER_SECONDS } from '../../db/unavailable.ts';
+import { DATABASE_UNAVAILABLE_MESSAGE, isDatabaseUnavailable, RETRY_AFTER_SECONDS } from '../../db/unavailable.ts';
+import { isRequestTimeout } from '../../http/request-timeout.ts';
 import { withinLimit, type RateLimitStore } from '../../http/rate-limit.ts';
 import { authenticateApiKey } from '../../orgs/api-keys.ts';
 import { getBranding } from '../../orgs/branding.ts';
