@@ -110,6 +110,18 @@ const envSchema = z.object({
   SWITCHBOARD_REQUEST_TIMEOUT_MS: z.coerce.number().int().positive().default(120_000),
   SWITCHBOARD_LINKEDIN_VERSION: linkedinVersion,
   SWITCHBOARD_META_GRAPH_VERSION: metaGraphVersion,
+  SWITCHBOARD_MEDIA_STORE: z
+    .string()
+    .regex(/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/, 'must be s3://bucket or s3://bucket/prefix (unset: files under DATA_DIR/media)')
+    .optional(),
+  SWITCHBOARD_S3_ENDPOINT: z.string().url().optional(),
+  SWITCHBOARD_S3_REGION: z.string().default('us-east-1'),
+  SWITCHBOARD_S3_FORCE_PATH_STYLE: booleanFlag,
+  AWS_ACCESS_KEY_ID: z.string().optional(),
+  AWS_SECRET_ACCESS_KEY: z.string().optional(),
+  SWITCHBOARD_MAX_MEDIA_BYTES: z.coerce.number().int().positive().default(1024 * 1024 * 1024),
+  SWITCHBOARD_PUBLISH_CONCURRENCY: z.coerce.number().int().positive().default(32),
+  SWITCHBOARD_PUBLISH_LEASE_MS: z.coerce.number().int().positive().default(60_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -166,6 +178,19 @@ export interface Config {
   requestTimeoutMs: number;
   /** API versions sent to networks whose APIs are versioned per request. */
   networkVersions: { linkedin: string; metaGraph: string };
+  media: {
+    /** `s3://bucket/prefix`, or undefined for the filesystem under `DATA_DIR/media`. */
+    store: string | undefined;
+    s3: { endpoint: string | undefined; region: string; forcePathStyle: boolean; accessKeyId: string | undefined; secretAccessKey: string | undefined };
+    /** The largest file an upload or import may be. */
+    maxBytes: number;
+  };
+  publishing: {
+    /** Targets published at once per worker process. */
+    concurrency: number;
+    /** How long a worker holds a target it works on before another may take it over; renewed while it works. */
+    leaseMs: number;
+  };
   /** Shared rate-limit counters in Redis instead of the database. */
   redisUrl: string | undefined;
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
@@ -221,6 +246,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     requestTimeoutMs: e.SWITCHBOARD_REQUEST_TIMEOUT_MS,
     networkVersions: { linkedin: e.SWITCHBOARD_LINKEDIN_VERSION, metaGraph: e.SWITCHBOARD_META_GRAPH_VERSION },
+    media: {
+      store: e.SWITCHBOARD_MEDIA_STORE,
+      s3: {
+        endpoint: e.SWITCHBOARD_S3_ENDPOINT,
+        region: e.SWITCHBOARD_S3_REGION,
+        forcePathStyle: e.SWITCHBOARD_S3_FORCE_PATH_STYLE,
+        accessKeyId: e.AWS_ACCESS_KEY_ID,
+        secretAccessKey: e.AWS_SECRET_ACCESS_KEY,
+      },
+      maxBytes: e.SWITCHBOARD_MAX_MEDIA_BYTES,
+    },
+    publishing: {
+      concurrency: e.SWITCHBOARD_PUBLISH_CONCURRENCY,
+      leaseMs: Math.max(e.SWITCHBOARD_PUBLISH_LEASE_MS, e.SWITCHBOARD_UPSTREAM_TIMEOUT_MS * 2),
+    },
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -4,6 +4,7 @@ import type { Config } from './config.ts';
 import type { Database, Db } from './db/database.ts';
 import type { InternalSecrets } from './security/internal-secrets.ts';
 import type { Keyring } from './security/keyring.ts';
+import type { MediaStore } from './media/store.ts';
 import type { AdapterRegistry } from './providers/registry.ts';
 import type { UpstreamClient } from './providers/upstream.ts';
 import type { OutboundHttp } from './security/outbound-http.ts';
@@ -20,6 +21,8 @@ export interface AppContext {
   /** Network API calls (upstream map, timeouts, size cap), over `outbound`. */
   upstream: UpstreamClient;
   adapters: AdapterRegistry;
+  /** Where media bytes live (filesystem or S3-compatible). */
+  mediaStore: MediaStore;
   log: Logger;
 }
 

@@ -17,6 +17,7 @@ import { loadInternalSecrets } from './security/internal-secrets.ts';
 import { Keyring } from './security/keyring.ts';
 import type { SandboxFaults } from './sandbox/authorization-server.ts';
 import { startWorker, type Worker } from './worker.ts';
+import { createMediaStore } from './media/create-store.ts';
 
 export interface ContextOptions {
   log?: Logger;
@@ -45,7 +46,8 @@ export async function createContext(config: Config, opts: ContextOptions = {}): 
     sandboxApp: { clientId: 'switchboard-sandbox', clientSecret: internalSecrets.sandboxClientSecret },
     versions: config.networkVersions,
   });
-  return { config, database, db: database.db, keyring, internalSecrets, outbound, upstream, adapters, log };
+  const mediaStore = createMediaStore(config);
+  return { config, database, db: database.db, keyring, internalSecrets, outbound, upstream, adapters, mediaStore, log };
 }
 
 export interface RunningServer {

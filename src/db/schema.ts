@@ -1,7 +1,7 @@
 // The one schema, for PGlite and PostgreSQL alike. Migrations in `db/migrations` are generated from it
 // with `npm run db:generate` (drizzle-kit) and applied on start.
 import { sql } from 'drizzle-orm';
-import { boolean, foreignKey, index, integer, jsonb, pgTable, primaryKey, text, timestamp, unique, uniqueIndex } from 'drizzle-orm/pg-core';
+import { bigint, boolean, customType, doublePrecision, foreignKey, index, integer, jsonb, pgTable, primaryKey, text, timestamp, unique, uniqueIndex } from 'drizzle-orm/pg-core';
 
 const createdAt = () => timestamp('created_at', { withTimezone: true }).notNull().defaultNow();
 const updatedAt = () => timestamp('updated_at', { withTimezone: true }).notNull().defaultNow();
@@ -306,5 +306,153 @@ export const idempotencyKeys = pgTable(
 export const internalSecrets = pgTable('internal_secrets', {
   name: text('name').primaryKey(),
   valueEnc: text('value_enc').notNull(),
+  createdAt: createdAt(),
+});
+
+/**
+ * Uploaded and imported files (`/v1/media`). The bytes live in the media store (the filesystem under DATA_DIR, or an
+ * S3-compatible bucket) under `storage_key`; type, size, dimensions and duration are read from the bytes on confirm.
+ */
+export const media = pgTable(
+  'media',
+  {
+    id: text('id').primaryKey(),
+    orgId: text('org_id').notNull().references(() => organizations.id, { onDelete: 'cascade' }),
+    filename: text('filename').notNull(),
+    /** What the client said the type was (kept for the record; never trusted). */
+    declaredContentType: text('declared_content_type'),
+    /** Read from the bytes on confirm. */
+    contentType: text('content_type'),
+    kind: text('kind', { enum: ['image', 'gif', 'video'] }),
+    size: bigint('size', { mode: 'number' }),
+    width: integer('width'),
+    height: integer('height'),
+    durationSeconds: doublePrecision('duration_seconds'),
+    /** `pending` until the bytes are confirmed; `deleted` once removed from the store. */
+    status: text('status', { enum: ['pending', 'active', 'deleted'] }).notNull().default('pending'),
+    storageKey: text('storage_key').notNull(),
+    /** Imported from this URL (`POST /v1/media {url}`, a container's `{url}`). */
+    sourceUrl: text('source_url'),
+    /** 60 days after upload; kept longer while a scheduled post still needs it. */
+    expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+    createdAt: createdAt(),
+    confirmedAt: timestamp('confirmed_at', { withTimezone: true }),
+  },
+  (t) => [index('media_org_idx').on(t.orgId, t.id), index('media_expires_idx').on(t.expiresAt).where(sql`status <> 'deleted'`)],
+);
+
+export interface StoredContainer {
+  id: string;
+  content: string;
+  media: Array<{ id: string; alt: string | null }>;
+}
+
+export const POST_STATUSES = ['draft', 'scheduled', 'publishing', 'published', 'partial', 'failed', 'cancelled'] as const;
+
+/** A post: its containers (the first is the post, the rest a thread or comments) and per-network options. */
+export const posts = pgTable(
+  'posts',
+  {
+    id: text('id').primaryKey(),
+    orgId: text('org_id').notNull().references(() => organizations.id, { onDelete: 'cascade' }),
+    workspaceId: text('workspace_id'),
+    tenantId: text('tenant_id'),
+    status: text('status', { enum: POST_STATUSES }).notNull(),
+    isDraft: boolean('is_draft').notNull().default(false),
+    /** When it was asked to go out; null = at once (or a draft without a time). */
+    scheduledAt: timestamp('scheduled_at', { withTimezone: true }),
+    /** When its last target finished publishing. */
+    publishedAt: timestamp('published_at', { withTimezone: true }),
+    containers: jsonb('containers').$type<StoredContainer[]>().notNull(),
+    /** Per-network options, by network id (`{"x": {…}}`), each validated by its adapter's schema. */
+    options: jsonb('options').$type<Record<string, Record<string, unknown>>>().notNull().default({}),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [index('posts_org_idx').on(t.orgId, t.id), index('posts_org_scheduled_idx').on(t.orgId, t.scheduledAt)],
+);
+
+export const TARGET_STATUSES = ['pending', 'publishing', 'published', 'failed', 'cancelled'] as const;
+
+/** Where one container stands at the network, for one target. */
+export interface TargetPart {
+  index: number;
+  /** `creating`: the create request may have been sent (the outcome is the network's to tell); `published`: done. */
+  phase: 'preparing' | 'creating' | 'processing' | 'published';
+  /** The adapter's own progress (uploaded media ids, a record key chosen in advance). */
+  saved: Record<string, unknown>;
+  id?: string;
+  url?: string | null;
+  data?: Record<string, unknown>;
+}
+
+/**
+ * One (post, account) pair: published and tracked on its own. Workers claim due rows (`due_at <= now`, lease free)
+ * with FOR UPDATE SKIP LOCKED, as refreshes are claimed.
+ */
+export const postTargets = pgTable(
+  'post_targets',
+  {
+    id: text('id').primaryKey(),
+    postId: text('post_id').notNull().references(() => posts.id, { onDelete: 'cascade' }),
+    orgId: text('org_id').notNull(),
+    accountId: text('account_id').notNull(),
+    network: text('network').notNull(),
+    status: text('status', { enum: TARGET_STATUSES }).notNull().default('pending'),
+    /** When a worker should take it next; null while the post is a draft or the target is finished. */
+    dueAt: timestamp('due_at', { withTimezone: true }),
+    /** A worker is on it until then; an expired lease means its worker died. */
+    leaseUntil: timestamp('lease_until', { withTimezone: true }),
+    attempts: integer('attempts').notNull().default(0),
+    error: text('error'),
+    errorCategory: text('error_category'),
+    platformPostId: text('platform_post_id'),
+    platformPostUrl: text('platform_post_url'),
+    parts: jsonb('parts').$type<TargetPart[]>().notNull().default([]),
+    publishedAt: timestamp('published_at', { withTimezone: true }),
+    /** `DELETE /v1/posts/{id}/remote` removed it from the network. */
+    remoteDeletedAt: timestamp('remote_deleted_at', { withTimezone: true }),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    index('post_targets_post_idx').on(t.postId),
+    index('post_targets_account_idx').on(t.accountId),
+    index('post_targets_due_idx').on(t.dueAt).where(sql`status in ('pending', 'publishing')`),
+  ],
+);
+
+const bytea = customType<{ data: Buffer; driverData: Buffer | Uint8Array }>({
+  dataType: () => 'bytea',
+  fromDriver: (value) => (Buffer.isBuffer(value) ? value : Buffer.from(value)),
+});
+
+/** The sandbox network's own posts (its resource server, `/sandbox/api/posts`): what its timeline page shows. */
+export const sandboxPosts = pgTable(
+  'sandbox_posts',
+  {
+    id: text('id').primaryKey(),
+    /** The sandbox identity (a user's or a page's id) that posted it. */
+    authorId: text('author_id').notNull(),
+    text: text('text').notNull(),
+    mediaIds: text('media_ids').array().notNull().default(sql`'{}'::text[]`),
+    replyToId: text('reply_to_id'),
+    /** The caller's `Idempotency-Key`: the same key from the same author answers the first post again. */
+    idempotencyKey: text('idempotency_key'),
+    createdAt: createdAt(),
+    deletedAt: timestamp('deleted_at', { withTimezone: true }),
+  },
+  (t) => [
+    index('sandbox_posts_author_idx').on(t.authorId, t.createdAt),
+    uniqueIndex('sandbox_posts_idempotency_idx').on(t.authorId, t.idempotencyKey),
+  ],
+);
+
+/** Media uploaded to the sandbox network (small: the sandbox takes images up to a few MB and short videos). */
+export const sandboxMedia = pgTable('sandbox_media', {
+  id: text('id').primaryKey(),
+  authorId: text('author_id').notNull(),
+  contentType: text('content_type').notNull(),
+  bytes: bytea('bytes').notNull(),
   createdAt: createdAt(),
 });

@@ -3,6 +3,9 @@
 
 import type { z } from 'zod';
 import type { UpstreamClient } from './upstream.ts';
+import type { NetworkApi, NetworkPublishing } from './publishing-contract.ts';
+
+export * from './publishing-contract.ts';
 
 export const NETWORKS = [
   'facebook',
@@ -136,6 +139,11 @@ export interface NetworkAdapter {
   /** New tokens from the stored ones. Absent for networks whose tokens cannot be refreshed. */
   refresh?(input: { app: AppCredentials; tokens: TokenSet; metadata: Record<string, unknown> }): Promise<TokenSet>;
   revoke?(input: { app: AppCredentials; tokens: TokenSet; metadata: Record<string, unknown> }): Promise<void>;
+
+  /** Publishing through this network's accounts (`publishing-contract.ts`); absent → a post targeting one is a 400. */
+  readonly publishing?: NetworkPublishing;
+  /** The network's API, for `/v1/social-accounts/{id}/proxy/{path}`; absent → the proxy answers 400 for it. */
+  readonly api?: NetworkApi;
 }
 
 /**

@@ -9,6 +9,8 @@
 import { DestinationRefused, HostResolver, UnresolvableHost } from '../security/destinations.ts';
 import { OutboundFailure, OutboundHttp } from '../security/outbound-http.ts';
 import { isPrivateHost } from '../security/private-urls.ts';
+import { randomBytes } from 'node:crypto';
+import type { Readable } from 'node:stream';
 import { NetworkError } from './types.ts';
 
 export const DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
@@ -22,6 +24,10 @@ export interface UpstreamRequest {
   form?: Record<string, string | undefined>;
   /** Sent as JSON. */
   json?: unknown;
+  /** Sent as they are (media bytes); a stream is sent as it is read, with `length` as its content-length if known. */
+  raw?: { data: Buffer | Readable; contentType: string; length?: number };
+  /** Sent as `multipart/form-data` (X's media append): text fields and file parts, held in memory — keep parts small. */
+  multipart?: MultipartField[];
   /** HTTP Basic client authentication (RFC 6749 §2.3.1: both parts form-urlencoded first). */
   basicAuth?: { username: string; password: string };
   bearer?: string;
@@ -32,6 +38,8 @@ export interface UpstreamRequest {
    */
   callerChosenHost?: boolean;
 }
+
+export type MultipartField = { name: string; value: string } | { name: string; data: Buffer; filename?: string; contentType?: string };
 
 export interface UpstreamResponse {
   status: number;
@@ -94,8 +102,17 @@ export class UpstreamClient {
     const target = new URL(rewritten);
     for (const [k, v] of Object.entries(req.query ?? {})) if (v !== undefined) target.searchParams.set(k, v);
     const headers: Record<string, string> = { accept: 'application/json', ...req.headers };
-    let body: string | undefined;
-    if (req.form) {
+    let body: string | Buffer | Readable | undefined;
+    if (req.raw) {
+      body = req.raw.data;
+      headers['content-type'] = req.raw.contentType;
+      const length = Buffer.isBuffer(req.raw.data) ? req.raw.data.length : req.raw.length;
+      if (length !== undefined) headers['content-length'] = String(length);
+    } else if (req.multipart) {
+      const boundary = `----switchboard${randomBytes(12).toString('hex')}`;
+      body = encodeMultipart(req.multipart, boundary);
+      headers['content-type'] = `multipart/form-data; boundary=${boundary}`;
+    } else if (req.form) {
       const form = new URLSearchParams();
       for (const [k, v] of Object.entries(req.form)) if (v !== undefined) form.set(k, v);
       body = form.toString();
@@ -145,6 +162,25 @@ export class UpstreamClient {
     }
     return { status: res.status, headers: res.headers, text, body: parsed };
   }
+}
+
+function encodeMultipart(fields: MultipartField[], boundary: string): Buffer {
+  const parts: Buffer[] = [];
+  for (const field of fields) {
+    const name = field.name.replace(/["\r\n]/g, '_');
+    if ('value' in field) {
+      parts.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${field.value}\r\n`));
+    } else {
+      const filename = (field.filename ?? 'blob').replace(/["\r\n]/g, '_');
+      parts.push(
+        Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${name}"; filename="${filename}"\r\nContent-Type: ${field.contentType ?? 'application/octet-stream'}\r\n\r\n`),
+        field.data,
+        Buffer.from('\r\n'),
+      );
+    }
+  }
+  parts.push(Buffer.from(`--${boundary}--\r\n`));
+  return Buffer.concat(parts);
 }
 
 /** Seconds from a `Retry-After` header (delta-seconds or HTTP date). */

@@ -10,12 +10,14 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { LookupFunction } from 'node:net';
+import { Readable } from 'node:stream';
 import { HostResolver, type ResolvedAddress } from './destinations.ts';
 
 export interface OutboundRequest {
   method: string;
   headers: Record<string, string>;
-  body?: string;
+  /** A stream is sent as it is read (media uploads): give its `content-length` in `headers` when it is known. */
+  body?: string | Buffer | Readable;
   timeoutMs: number;
   /** Bytes of body kept; the connection is cut past them. */
   maxResponseBytes: number;
@@ -88,7 +90,7 @@ function pinnedLookup(addresses: ResolvedAddress[]): LookupFunction {
 function send(url: URL, req: OutboundRequest, lookup: LookupFunction | undefined, signal: AbortSignal, timedOut: () => OutboundFailure): Promise<OutboundResponse> {
   const transport = url.protocol === 'https:' ? https : http;
   const headers: Record<string, string> = { ...req.headers };
-  if (req.body !== undefined) headers['content-length'] = String(Buffer.byteLength(req.body));
+  if (typeof req.body === 'string' || Buffer.isBuffer(req.body)) headers['content-length'] = String(Buffer.byteLength(req.body));
   return new Promise((resolve, reject) => {
     const outgoing = transport.request(
       url,
@@ -135,7 +137,12 @@ function send(url: URL, req: OutboundRequest, lookup: LookupFunction | undefined
     outgoing.on('error', (err) =>
       reject(signal.aborted ? timedOut() : new OutboundFailure('connect', `Could not connect to ${url.host}: ${(err as NodeJS.ErrnoException).code ?? err.message}`)),
     );
-    outgoing.end(req.body);
+    if (req.body instanceof Readable) {
+      req.body.on('error', (err) => outgoing.destroy(err));
+      req.body.pipe(outgoing);
+    } else {
+      outgoing.end(req.body);
+    }
   });
 }
 
