@@ -16,13 +16,26 @@ export interface Emulator {
 export async function startEmulator(register: (app: FastifyInstance) => void | Promise<void>): Promise<Emulator> {
   const app = Fastify();
   await app.register(fastifyFormbody);
-  // Multipart is not needed by any network we emulate; unknown types are kept as text for the emulator to reject.
+  // Media bytes and multipart bodies arrive as Buffers (`multipartFields` reads the latter); other unknown types are
+  // kept as text for the emulator to reject.
+  app.addContentTypeParser(/^(image|video|audio|application\/octet-stream|multipart)\b/, { parseAs: 'buffer', bodyLimit: 1024 ** 3 }, (_req, body, done) => done(null, body));
   app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
   await register(app);
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
   return { origin: `http://127.0.0.1:${port}`, app, close: () => app.close() };
+}
+
+/** The fields of a `multipart/form-data` body (parsed by the platform's own Web `Request`), or undefined if it is not one. */
+export async function multipartFields(req: FastifyRequest): Promise<FormData | undefined> {
+  const type = String(req.headers['content-type'] ?? '');
+  if (!type.startsWith('multipart/form-data') || !Buffer.isBuffer(req.body)) return undefined;
+  try {
+    return await new Request('http://emulator.invalid/', { method: 'POST', headers: { 'content-type': type }, body: req.body }).formData();
+  } catch {
+    return undefined;
+  }
 }
 
 export function opaque(prefix: string): string {
