@@ -91,6 +91,16 @@ export async function startXEmulator(opts: XEmulatorOptions) {
   const online = new TokenStore<string>({ accessTtlSeconds: ACCESS_TOKEN_SECONDS, rotateRefresh: false, issueRefresh: false, prefix: 'x_' });
   const failures = new FailureQueue<FailureTarget>();
   const publishing = newPublishingState();
+  /** Calls to let through per target before the queued failures apply (`failAfter`). */
+  const passes = new Map<FailureTarget, number>();
+  const failLater = (target: FailureTarget, reply: FastifyReply): boolean => {
+    const left = passes.get(target) ?? 0;
+    if (left > 0) {
+      passes.set(target, left - 1);
+      return false;
+    }
+    return failures.reply(target, reply);
+  };
 
   const log = new CallLog();
   const state = {
@@ -219,7 +229,7 @@ export async function startXEmulator(opts: XEmulatorOptions) {
       };
     });
 
-    registerPublishing(app, publishing, { liveGrant, failures, userOf });
+    registerPublishing(app, publishing, { liveGrant, failures: { reply: failLater }, userOf });
   });
 
   return {
@@ -247,6 +257,11 @@ export async function startXEmulator(opts: XEmulatorOptions) {
     },
     /** The next calls to `target` get these answers instead of the real ones. */
     failNext(target: FailureTarget, ...answers: InjectedAnswer[]) {
+      failures.push(target, ...answers);
+    },
+    /** Lets `calls` calls to `target` through, then gives the next ones these answers (a failure mid-upload). */
+    failAfter(target: FailureTarget, calls: number, ...answers: InjectedAnswer[]) {
+      passes.set(target, calls);
       failures.push(target, ...answers);
     },
     /** The user removes the app at x.com/settings/connected_apps: every token of theirs dies. */
@@ -364,7 +379,7 @@ type PublishingState = ReturnType<typeof newPublishingState>;
 
 interface PublishingDeps {
   liveGrant(token: string | undefined): Grant<string> | undefined;
-  failures: FailureQueue<FailureTarget>;
+  failures: { reply(target: FailureTarget, reply: FastifyReply): boolean };
   userOf(id: string): XUser | undefined;
 }
 
