@@ -224,6 +224,24 @@ describe('publishing', () => {
     expect(post.mediaIds.slice(0, 2)).toEqual(uploadedFirst);
     expect(post.media.map((m) => m.altText)).toEqual(['first photo', 'second photo', 'third photo']);
   });
+
+  it('uploads again media whose earlier upload X has forgotten', async () => {
+    const gus = new Target('gus', x.issueToken(user('gus').id));
+    const photo = image('a photo');
+    gus.saved = { media: { [photo.id]: { xMediaId: '1146654567674912769', expiresAt: Date.now() - 1000, state: 'ready', altTextSet: true } } };
+    expect((await gus.publishOnce(container('Posted a day late', [photo]))).status).toBe('published');
+    const [post] = gus.posts().filter((p) => p.text === 'Posted a day late');
+    expect(post.mediaIds).not.toContain('1146654567674912769');
+    expect(post.media[0].altText).toBe('a photo');
+  });
+
+  it('tells preflight that alt text longer than X takes will not go through', () => {
+    const account = { networkUniqueId: user('ada').id, username: 'ada_x', accountType: 'personal' as const, metadata: {} };
+    expect(publishing.check!({ containers: [container('fine', [image('a'.repeat(1000))])], options: {}, account })).toEqual([]);
+    const problems = publishing.check!({ containers: [container('too long', [image('a'.repeat(1001))])], options: {}, account });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toContain('1,000 characters');
+  });
 });
 
 describe('errors', () => {
