@@ -24,8 +24,8 @@
 //               https://docs.x.com/x-api/media/create-media-metadata — sent for images and GIFs, the kinds X's media
 //               metadata documentation names (https://developer.x.com/en/docs/media/upload-media/api-reference/post-media-metadata-create).
 //   Limits      Up to 4 photos, or 1 animated GIF, or 1 video per post (https://docs.x.com/x-api/media/quickstart/best-practices).
-//               Images JPG, PNG, WEBP ≤ 5 MB; GIF ≤ 15 MB, ≤ 1280×1080 (https://docs.x.com/x-api/media/introduction and
-//               best-practices). Video: ≤ 512 MB, 0.5–140 s, 32×32–1280×1024, aspect ratio 1:3–3:1 ("Advanced"
+//               Images JPG, PNG, WEBP ≤ 5 MB; GIF ≤ 15 MB (https://docs.x.com/x-api/media/introduction and
+//               best-practices; "MB" read as MiB, as X's v1.1 clients did). Video: ≤ 512 MB, 0.5–140 s, 32×32–1280×1024, aspect ratio 1:3–3:1 ("Advanced"
 //               requirements in best-practices; Premium accounts may post longer videos, which preflight refuses
 //               rather than risk a refusal at X). Text: 280 weighted characters (twitter-text; counted by preflight).
 //   Find        X has no idempotency key. After an unknown outcome we read the user's own posts since just before
@@ -195,7 +195,8 @@ export function createXPublishing(ctx: AdapterContext): NetworkPublishing {
       media: {
         maxItems: 4,
         image: { maxCount: 4, maxBytes: 5 * MB, contentTypes: ['image/jpeg', 'image/png', 'image/webp'] },
-        gif: { maxCount: 1, maxBytes: 15 * MB, contentTypes: ['image/gif'], maxWidth: 1280, maxHeight: 1080 },
+        // X's 1280×1080 and 350 frames for GIFs are advice ("to improve success rates"), not limits: not refused here.
+        gif: { maxCount: 1, maxBytes: 15 * MB, contentTypes: ['image/gif'] },
         video: {
           maxCount: 1,
           maxBytes: 512 * MB,
