@@ -42,6 +42,8 @@
 //                  reply_to, a malformed body or key), 404 `not_found`, 429 `rate_limit_exceeded` with
 //                  `Retry-After` and/or `x-rate-limit-reset` (epoch seconds), 5xx `temporarily_unavailable` /
 //                  `server_error` with `Retry-After`.
+//   Faults         (tests only: src/sandbox/faults.ts) any endpoint can answer 5xx, 429 with Retry-After and
+//                  x-rate-limit-reset, or answer late; `api.posts` / `api.media` target publishing alone.
 //
 // The sandbox is this installation's own network (src/sandbox/): these lines are its only documentation, and
 // its tests (test/sandbox-publishing.test.ts) hold it to them.
