@@ -23,7 +23,8 @@
 // those tokens (audience and method), answers getUploadLimits per account, takes mp4 uploads and advances each job one
 // state per getJobStatus until JOB_STATE_COMPLETED stores the blob on the PDS (or JOB_STATE_FAILED when told to; the
 // same video again fails `already_exists` with its blob, as the tutorial says). cardyb.bsky.app's card extractor
-// answers the cards a test gives it. Tests read the repository (`records`) and queue failures per XRPC method.
+// answers the cards a test gives it. Tests read the repository (`records`), queue failures per XRPC method, and can
+// lose the answer of a write that was done (`loseAnswers`: a gateway timeout after the commit).
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { bearer, FailureQueue, startEmulator, type InjectedAnswer } from './harness.ts';
@@ -259,6 +260,7 @@ export async function startBlueskyEmulator(opts: { users: BlueskyUser[] }) {
   const blobs = new Map<string, { did: string; mimeType: string; size: number }>();
   const writePoints = new Map<string, Array<{ at: number; points: number }>>();
   const injected = new FailureQueue<string>();
+  const lostAnswers = new Map<string, number>();
   const cards = new Map<string, { title: string; description: string }>();
   const videoLimits = new Map<string, { canUpload: boolean; remainingDailyVideos?: number; remainingDailyBytes?: number; message?: string; error?: string }>();
   const jobs = new Map<string, { did: string; digest: string; step: number; blob: any; fail?: { error: string; message: string }; alreadyExists?: boolean }>();
@@ -486,6 +488,15 @@ export async function startBlueskyEmulator(opts: { users: BlueskyUser[] }) {
       const method = new URL(req.url, 'http://emulator').pathname.replace(/^\/xrpc\//, '');
       if (injected.reply(method, reply)) return reply;
     });
+    // A write that is done but whose answer never reaches the caller (a gateway timing out in front of the PDS).
+    app.addHook('onSend', async (req, reply, payload) => {
+      const method = new URL(req.url, 'http://emulator').pathname.replace(/^\/xrpc\//, '');
+      const left = lostAnswers.get(method) ?? 0;
+      if (left === 0 || reply.statusCode !== 200) return payload;
+      lostAnswers.set(method, left - 1);
+      reply.code(504);
+      return JSON.stringify({ error: 'UpstreamTimeout', message: 'Upstream Timeout' });
+    });
 
     app.post('/xrpc/com.atproto.repo.uploadBlob', async (req, reply) => {
       const user = dataCaller(req, reply);
@@ -712,6 +723,10 @@ export async function startBlueskyEmulator(opts: { users: BlueskyUser[] }) {
     /** The next calls to this XRPC method (`com.atproto.repo.putRecord`, `app.bsky.video.getJobStatus`…) get these answers. */
     failMethod(method: string, ...answers: InjectedAnswer[]) {
       injected.push(method, ...answers);
+    },
+    /** The next `count` successful calls to this XRPC method do their work, but answer 504 instead of their result. */
+    loseAnswers(method: string, count = 1) {
+      lostAnswers.set(method, count);
     },
     /** Uses up the account's hourly write points (5,000), so the next write answers 429. */
     exhaustWrites(did: string) {

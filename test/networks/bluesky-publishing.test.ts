@@ -245,6 +245,26 @@ describe('exactly once', () => {
     // And findPart now finds it, with the cid a reply needs.
     expect(await publishing().findPart!(partInput(bob, { text: '' }, { saved }).input)).toEqual(first);
   });
+
+  it('a write done whose answer was lost: the repeat finds the post at its key and writes nothing', async () => {
+    const bob = await signIn('bob');
+    const before = bsky.records(bob.did).length;
+    bsky.loseAnswers('com.atproto.repo.putRecord');
+    const attempt = partInput(bob, { text: 'Did this go out?' });
+    expect((await refusal(publishing().publishPart(attempt.input))).category).toBe('platform_error');
+    const saved = attempt.kept.beforeCreate[0];
+    // It did: the record is at the saved key.
+    expect(bsky.records(bob.did).map((r) => r.rkey)).toContain(saved.rkey);
+
+    const puts = () => bsky.state.calls.filter((c) => c.path === '/xrpc/com.atproto.repo.putRecord').length;
+    const putsBefore = puts();
+    const part = published(await publishing().publishPart(partInput(bob, { text: 'Did this go out?' }, { saved }).input));
+    expect(rkeyOf(part.id)).toBe(saved.rkey);
+    expect(part.data!.cid).toBe(bsky.records(bob.did).find((r) => r.rkey === saved.rkey)!.cid);
+    expect(puts()).toBe(putsBefore);
+    expect(bsky.records(bob.did)).toHaveLength(before + 1);
+    expect(await publishing().findPart!(partInput(bob, { text: '' }, { saved }).input)).toEqual(part);
+  });
 });
 
 describe('video', () => {

@@ -16,9 +16,10 @@
 //                  https://atproto.com/specs/record-key   https://atproto.com/specs/tid
 //   Write          POST {pds}/xrpc/com.atproto.repo.putRecord {repo: did, collection, rkey, record, validate} → {uri, cid}.
 //                  Exactly once: the key is chosen here and kept (`beforeCreate`) before the write, with the record
-//                  itself, and a repeat sends that same record to that same key. The PDS answers a write of the record
-//                  already there as a no-op (same uri and cid, no commit), so a repeat cannot make a second post nor
-//                  change the first. (createRecord and applyWrites also take an `rkey`, but a create at a key that is
+//                  itself. A repeat first looks at that key (getRecord): a record there is the post whose answer was
+//                  lost. Otherwise it sends that same record to that same key; the PDS answers a write of the record
+//                  already there as a no-op (same uri and cid, no commit), so even a repeat racing the first write
+//                  cannot make a second post nor change the first. (createRecord and applyWrites also take an `rkey`, but a create at a key that is
 //                  taken fails inside the repository's tree with a plain error — HTTP 500 — not a signal we could trust.)
 //                  https://github.com/bluesky-social/atproto/blob/main/packages/pds/src/api/com/atproto/repo/putRecord.ts
 //   Find           GET {pds}/xrpc/com.atproto.repo.getRecord?repo&collection&rkey → {uri, cid, value};
@@ -283,6 +284,14 @@ export function createBlueskyPublishing(ctx: AdapterContext): NetworkPublishing 
     return { status: 'published', part: partOf(pds.did, rkey, written.uri, written.cid) };
   }
 
+  /** The post at this key of the account's repository, or undefined when there is none. */
+  async function recordAt(pds: Pds, rkey: string): Promise<PublishedPart | undefined> {
+    const res = await pds.call('com.atproto.repo.getRecord', { query: { repo: pds.did, collection: POST, rkey } }, (r) => r.status === 200 || xrpcErrorName(r) === 'RecordNotFound');
+    if (res.status !== 200) return undefined;
+    const found = read(Written, res, pds.service);
+    return partOf(pds.did, rkey, found.uri, found.cid);
+  }
+
   return {
     rules: blueskyRules,
     optionsSchema: blueskyOptionsSchema,
@@ -300,9 +309,12 @@ export function createBlueskyPublishing(ctx: AdapterContext): NetworkPublishing 
       const { container } = input;
       const images = container.media.filter((m) => m.kind !== 'video');
 
-      // An earlier attempt reached the write: send exactly that record to exactly that key again. Its images are uploaded
-      // again first (the same bytes give the same refs) in case the PDS let unreferenced blobs go meanwhile.
+      // An earlier attempt reached the write. If the record is at its key, that is the answer that was lost; if not,
+      // exactly that record goes to exactly that key (should the first write land meanwhile, this one is a no-op). Its
+      // images are uploaded again first (the same bytes give the same refs) in case the PDS let unreferenced blobs go.
       if (saved.rkey && saved.record) {
+        const found = await recordAt(pds, saved.rkey);
+        if (found) return { status: 'published', part: found };
         if (images.length) await imagesEmbed(pds, images);
         return write(pds, saved.rkey, saved.record);
       }
@@ -339,11 +351,7 @@ export function createBlueskyPublishing(ctx: AdapterContext): NetworkPublishing 
     async findPart(input) {
       const { rkey } = input.saved as BlueskySaved;
       if (!rkey) return 'unknown';
-      const pds = pdsOfAccount(input.account, input.accessToken);
-      const res = await pds.call('com.atproto.repo.getRecord', { query: { repo: pds.did, collection: POST, rkey } }, (r) => r.status === 200 || xrpcErrorName(r) === 'RecordNotFound');
-      if (res.status !== 200) return 'absent';
-      const found = read(Written, res, pds.service);
-      return partOf(pds.did, rkey, found.uri, found.cid);
+      return (await recordAt(pdsOfAccount(input.account, input.accessToken), rkey)) ?? 'absent';
     },
 
     async deletePart({ accessToken, account, part }) {
@@ -414,7 +422,7 @@ function xrpcErrorName(res: UpstreamResponse): string | undefined {
 }
 
 const SESSION_DEAD = new Set(['ExpiredToken', 'InvalidToken', 'AuthMissing', 'AuthenticationRequired']);
-const ACCOUNT_UNUSABLE = new Set(['AccountTakedown', 'AccountDeactivated', 'AccountSuspended']);
+const ACCOUNT_UNUSABLE = new Set(['AccountTakedown', 'AccountDeactivated']);
 
 /** A refusal classified from Bluesky's own error name and status. */
 function publishError(res: UpstreamResponse, service: Service): PublishError {
