@@ -1,7 +1,8 @@
 // Bluesky publishing, the adapter driven directly against its emulator (the engine's calls, made by hand): a thread
 // with images, facets at UTF-8 byte offsets with mentions resolved, link cards, the exactly-once write (a repeat with
 // the saved record key makes no second post; findPart tells a written part from an absent one), video through the
-// video service's job states, every error classification, and deletion.
+// video service's job states, every error classification, and deletion; then once end to end through our HTTP API
+// (connect, preflight, POST /v1/posts, the worker, GET /v1/posts/{id}, the proxy, DELETE /v1/posts/{id}/remote).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBlueskyAdapter } from '../../src/providers/bluesky/index.ts';
 import { createBlueskyClient } from '../../src/providers/bluesky/connection.ts';
@@ -10,7 +11,9 @@ import { UpstreamClient } from '../../src/providers/upstream.ts';
 import { HostResolver } from '../../src/security/destinations.ts';
 import { OutboundHttp } from '../../src/security/outbound-http.ts';
 import { PublishError, type NetworkAdapter, type PartInput, type PartOutcome, type PublishAccount, type PublishMedia, type SavedProgress } from '../../src/providers/types.ts';
+import { publishDue } from '../../src/publishing/engine.ts';
 import { mediaFromBytes } from '../helpers/publish-media.ts';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { blueskyUpstreams, PDS_ORIGIN, SELF_HOSTED_PDS, startBlueskyEmulator, type BlueskyEmulator, type BlueskyUser } from '../emulators/bluesky.ts';
 
 const user = (name: string, extra: Partial<BlueskyUser> = {}): BlueskyUser => ({
@@ -417,5 +420,69 @@ describe('deleting and the proxy', () => {
     expect(adapter.api!.originFor!(jules.account)).toEqual({ origin: SELF_HOSTED_PDS, callerChosenHost: true });
     const alice = await signIn('alice');
     expect(adapter.api!.originFor!(alice.account)).toEqual({ origin: PDS_ORIGIN, callerChosenHost: true });
+  });
+});
+
+describe('through our HTTP API', () => {
+  let t: TestServer;
+  let http: BlueskyEmulator;
+  const frank = user('frank');
+  const gina = user('gina');
+
+  beforeAll(async () => {
+    http = await startBlueskyEmulator({ users: [frank, gina] });
+    t = await startTestServer({ SWITCHBOARD_UPSTREAMS: JSON.stringify(blueskyUpstreams(http)) });
+  });
+  afterAll(async () => {
+    await t?.close();
+    await http?.close();
+  });
+
+  it('connects, posts a thread with a mention, publishes it, reads it back, calls the PDS through the proxy and deletes it there', async () => {
+    const connected = await t.api('POST', '/v1/social-accounts/bluesky', { handle: frank.handle, appPassword: frank.appPasswords[0] });
+    expect(connected.status, JSON.stringify(connected.body)).toBe(201);
+    const accountId = connected.body.data.id as string;
+
+    // Preflight holds the text to Bluesky's 300 graphemes…
+    const tooLong = await t.api('POST', '/v1/posts', { content: 'é'.repeat(301), accounts: [accountId] });
+    expect(tooLong.status).toBe(400);
+    expect(JSON.stringify(tooLong.body.details)).toContain(accountId);
+    // …and hears of its 3,000 bytes from the adapter (150 family emoji: 150 graphemes, 3,750 bytes).
+    const tooManyBytes = await t.api('POST', '/v1/posts', { content: '👨‍👩‍👧‍👦'.repeat(150), accounts: [accountId] });
+    expect(tooManyBytes.status).toBe(400);
+    expect(JSON.stringify(tooManyBytes.body.details)).toContain('3,000 bytes');
+
+    const created = await t.api('POST', '/v1/posts', {
+      containers: [{ content: 'Hello from Switchboard 👋 cc @gina.bsky.social #launch' }, { content: 'And a reply below it.' }],
+      accounts: [accountId],
+      bluesky: { langs: ['en'] },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const postId = created.body.post.id as string;
+    await publishDue(t.server.ctx);
+
+    const read = await t.api('GET', `/v1/posts/${postId}`);
+    expect(read.body.post.status).toBe('published');
+    const target = read.body.post.socialAccounts[0];
+    expect(target).toMatchObject({ status: 'published', network: 'bluesky', error: null });
+    const [root, reply] = http.records(frank.did);
+    expect(target.platformPostId).toBe(`at://${frank.did}/app.bsky.feed.post/${root.rkey}`);
+    expect(target.platformPostUrl).toBe(`https://bsky.app/profile/${frank.did}/post/${root.rkey}`);
+    expect(target.platformPostIds).toEqual([target.platformPostId, `at://${frank.did}/app.bsky.feed.post/${reply.rkey}`]);
+    expect(root.value).toMatchObject({ text: 'Hello from Switchboard 👋 cc @gina.bsky.social #launch', langs: ['en'] });
+    expect(root.value.facets.map((f: any) => f.features[0])).toEqual([
+      { $type: 'app.bsky.richtext.facet#mention', did: gina.did },
+      { $type: 'app.bsky.richtext.facet#tag', tag: 'launch' },
+    ]);
+    expect(reply.value.reply).toEqual({ root: { uri: target.platformPostId, cid: root.cid }, parent: { uri: target.platformPostId, cid: root.cid } });
+
+    // The proxy reaches the account's own PDS.
+    const proxied = await t.api('GET', `/v1/social-accounts/${accountId}/proxy/xrpc/com.atproto.repo.getRecord?repo=${frank.did}&collection=app.bsky.feed.post&rkey=${root.rkey}`);
+    expect(proxied.status).toBe(200);
+    expect(proxied.body.value.text).toBe(root.value.text);
+
+    const removed = await t.api('DELETE', `/v1/posts/${postId}/remote`);
+    expect(removed.status, JSON.stringify(removed.body)).toBe(200);
+    expect(http.records(frank.did)).toEqual([]);
   });
 });

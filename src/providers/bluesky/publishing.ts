@@ -300,7 +300,7 @@ export function createBlueskyPublishing(ctx: AdapterContext): NetworkPublishing 
     check({ containers }) {
       return containers
         .filter((c) => utf8Length(c.text) > MAX_TEXT_BYTES)
-        .map((c) => `Post ${c.index + 1} is ${utf8Length(c.text)} bytes long in UTF-8; Bluesky takes at most ${MAX_TEXT_BYTES} bytes (beside its 300 characters)`);
+        .map((c) => `Post ${c.index + 1} is ${utf8Length(c.text)} bytes long in UTF-8; Bluesky takes at most 3,000 bytes (beside its 300 characters)`);
     },
 
     async publishPart(input) {
