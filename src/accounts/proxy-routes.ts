@@ -54,7 +54,12 @@ export function proxyRoutes(ctx: AppContext) {
       const api = adapter.api;
       if (!api) throw badRequest(`${adapter.displayName} cannot be called through the proxy`, undefined, 'proxy_not_supported');
       const rawQuery = req.url.includes('?') ? req.url.slice(req.url.indexOf('?')) : '';
-      const target = proxiedUrl(api.origin, req.params['*'], rawQuery);
+      // An origin per account where the network has one (Bluesky: the account's own PDS), else the adapter's.
+      const where = api.originFor?.({ networkUniqueId: found.networkUniqueId, username: found.username, accountType: found.accountType as never, metadata: found.metadata }) ?? {
+        origin: api.origin,
+        callerChosenHost: false,
+      };
+      const target = proxiedUrl(where.origin, req.params['*'], rawQuery);
       if (!target) throw badRequest('The path may not leave the network API', 'Remove "." and ".." segments from the path', 'proxy_path_refused');
 
       let account: AccountRow;
@@ -80,6 +85,7 @@ export function proxyRoutes(ctx: AppContext) {
         return ctx.upstream.request(url.toString(), {
           method: req.method as Method,
           headers: { ...headers, ...auth.headers },
+          callerChosenHost: where.callerChosenHost,
           ...(body ? { raw: { data: body, contentType: headers['content-type'] ?? 'application/octet-stream' } } : {}),
         });
       };

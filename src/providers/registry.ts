@@ -9,7 +9,7 @@ import { createLinkedInAdapter } from './linkedin.ts';
 import { createThreadsAdapter } from './threads.ts';
 import { createYouTubeAdapter } from './youtube.ts';
 import { createGoogleBusinessAdapter } from './google-business.ts';
-import { createBlueskyAdapter } from './bluesky.ts';
+import { createBlueskyAdapter } from './bluesky/index.ts';
 import { createPinterestAdapter } from './pinterest.ts';
 import { createTikTokAdapter } from './tiktok.ts';
 
