@@ -221,6 +221,10 @@ export async function startLinkedInEmulator(opts: LinkedInEmulatorOptions) {
     videoProcessingChecks: opts.videoProcessingChecks ?? 1,
     /** The next finalized video fails processing. */
     failNextVideoProcessing: false,
+    /** Where upload URLs point (LinkedIn's upload host). */
+    uploadOrigin: WWW,
+    /** The next create of this kind is made, and then its answer is lost (the connection is cut). */
+    dropNextAnswer: { posts: false, comments: false },
   };
   /** Upload keys of the upload host: an image, or one part of a video. */
   const uploadKeys = new Map<string, { image: string } | { video: string; part: number }>();
@@ -542,6 +546,13 @@ export async function startLinkedInEmulator(opts: LinkedInEmulatorOptions) {
       return `ERROR :: /content/media/id :: "${id}" is not a media URN this content takes`;
     }
 
+    /** The work is done, but the answer never arrives: the connection is cut. */
+    function dropAnswer(kind: 'posts' | 'comments', reply: FastifyReply) {
+      state.dropNextAnswer[kind] = false;
+      reply.hijack();
+      reply.raw.socket?.destroy();
+    }
+
     const sameContent = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
 
     app.post('/rest/posts', async (req, reply) => {
@@ -591,6 +602,7 @@ export async function startLinkedInEmulator(opts: LinkedInEmulatorOptions) {
         lastModifiedAt: now,
         deleted: false,
       });
+      if (state.dropNextAnswer.posts) return dropAnswer('posts', reply);
       return reply.code(201).header('x-restli-id', id).send();
     });
 
@@ -651,7 +663,7 @@ export async function startLinkedInEmulator(opts: LinkedInEmulatorOptions) {
       const key = newUploadKey();
       state.images.set(urn, { urn, owner, status: 'WAITING_UPLOAD' });
       uploadKeys.set(key, { image: urn });
-      return { value: { uploadUrlExpiresAt: Date.now() + 3600_000, uploadUrl: `${WWW}/dms-uploads/${key}/uploaded-image/0?ca=vector_feedshare&cn=uploads`, image: urn } };
+      return { value: { uploadUrlExpiresAt: Date.now() + 3600_000, uploadUrl: `${state.uploadOrigin}/dms-uploads/${key}/uploaded-image/0?ca=vector_feedshare&cn=uploads`, image: urn } };
     });
 
     app.post<{ Querystring: Record<string, string> }>('/rest/videos', async (req, reply) => {
@@ -682,7 +694,7 @@ export async function startLinkedInEmulator(opts: LinkedInEmulatorOptions) {
           value: {
             uploadUrlsExpireAt: Date.now() + 3600_000,
             video: urn,
-            uploadInstructions: parts.map((p) => ({ uploadUrl: `${WWW}/dms-uploads/sp/v2/${p.key}?ca=vector_feedshare&cn=uploads`, firstByte: p.firstByte, lastByte: p.lastByte })),
+            uploadInstructions: parts.map((p) => ({ uploadUrl: `${state.uploadOrigin}/dms-uploads/sp/v2/${p.key}?ca=vector_feedshare&cn=uploads`, firstByte: p.firstByte, lastByte: p.lastByte })),
             uploadToken,
             thumbnailUploadUrl: '',
           },
@@ -781,6 +793,7 @@ export async function startLinkedInEmulator(opts: LinkedInEmulatorOptions) {
       const urn = `urn:li:comment:(${post.activity},${id})`;
       const now = Date.now();
       state.comments.set(urn, { urn, id, object: post.id, actor: body.actor, text, content: body.content, createdAt: now, deleted: false });
+      if (state.dropNextAnswer.comments) return dropAnswer('comments', reply);
       return reply
         .code(201)
         .header('x-restli-id', encodeURIComponent(urn))
@@ -848,6 +861,10 @@ export async function startLinkedInEmulator(opts: LinkedInEmulatorOptions) {
     revokeMember(sub: string) {
       for (const token of accessTokens.values()) if (token.grant.sub === sub) token.revoked = true;
       for (const [refreshToken, grant] of refreshTokens) if (grant.sub === sub) refreshTokens.delete(refreshToken);
+    },
+    /** The next post (or comment) is made, and its answer lost on the way back. */
+    loseNextAnswer(kind: 'posts' | 'comments') {
+      state.dropNextAnswer[kind] = true;
     },
     /** The next finalized video fails LinkedIn's processing (PROCESSING_FAILED). */
     failNextVideoProcessing() {

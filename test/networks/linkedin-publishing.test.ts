@@ -19,6 +19,7 @@ import {
   type PublishMedia,
   type SavedProgress,
 } from '../../src/providers/types.ts';
+import { NetworkError } from '../../src/providers/types.ts';
 import { UpstreamClient } from '../../src/providers/upstream.ts';
 import { HostResolver } from '../../src/security/destinations.ts';
 import { OutboundHttp } from '../../src/security/outbound-http.ts';
@@ -295,6 +296,35 @@ describe('video', () => {
   });
 });
 
+describe("the emulator holds uploads to LinkedIn's contract", () => {
+  it('refuses a reused upload token, ETags out of order, and a part of the wrong size', async () => {
+    const noah = await memberAccount('Noah4d5e6f');
+    const headers = { authorization: `Bearer ${noah.accessToken}`, 'linkedin-version': VERSION, 'x-restli-protocol-version': '2.0.0', 'content-type': 'application/json' };
+    const call = (path: string, body: unknown) => fetch(`${li.origin}${path}`, { method: 'POST', headers, body: JSON.stringify(body) });
+    const video = mediaFromBytes(randomBytes(VIDEO_PART_BYTES * 2), { kind: 'video', contentType: 'video/mp4', durationSeconds: 6 });
+    const first = await publish(noah, { text: 'Uploaded once', media: [video] });
+    const finalized = lastBody('POST', '/rest/videos');
+    expect((await call('/rest/videos?action=finalizeUpload', finalized)).status).toBe(400);
+
+    const init = await (
+      await call('/rest/videos?action=initializeUpload', {
+        initializeUploadRequest: { owner: noah.urn, fileSizeBytes: VIDEO_PART_BYTES * 2, uploadCaptions: false, uploadThumbnail: false },
+      })
+    ).json() as { value: { video: string; uploadToken: string; uploadInstructions: { uploadUrl: string; firstByte: number; lastByte: number }[] } };
+    const etags: string[] = [];
+    for (const part of init.value.uploadInstructions) {
+      const url = new URL(part.uploadUrl);
+      const short = await fetch(`${li.origin}${url.pathname}${url.search}`, { method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body: randomBytes(10) });
+      expect(short.status).toBe(400);
+      const put = await fetch(`${li.origin}${url.pathname}${url.search}`, { method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body: randomBytes(part.lastByte - part.firstByte + 1) });
+      etags.push(put.headers.get('etag')!);
+    }
+    const reversed = { finalizeUploadRequest: { video: init.value.video, uploadToken: init.value.uploadToken, uploadedPartIds: [...etags].reverse() } };
+    expect((await call('/rest/videos?action=finalizeUpload', reversed)).status).toBe(400);
+    expect(first.outcome.status).toBe('processing');
+  });
+});
+
 describe('errors, in LinkedIn\'s words', () => {
   it('a dead token → auth_expired', async () => {
     const noah = await memberAccount('Noah4d5e6f');
@@ -388,6 +418,28 @@ describe('errors, in LinkedIn\'s words', () => {
 });
 
 describe('findPart: was it published?', () => {
+  it('finds a post whose answer was lost after LinkedIn made it, so the engine does not post it twice', async () => {
+    const noah = await memberAccount('Noah4d5e6f', [...MEMBER_SCOPES, 'r_member_social']);
+    li.loseNextAnswer('posts');
+    const run: Run = { outcome: undefined as unknown as PartOutcome, beforeCreate: [], saves: [], postsAtBeforeCreate: [] };
+    const err = await publishing.publishPart(input(noah, { text: 'Made, but the answer was lost (really)' }, {}, run)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NetworkError);
+    const made = li.postsBy('urn:li:person:Noah4d5e6f').find((p) => p.shown === 'Made, but the answer was lost (really)')!;
+    expect(made).toBeDefined();
+    const found = await publishing.findPart!(input(noah, { text: 'Made, but the answer was lost (really)' }, { saved: run.beforeCreate[0] }));
+    expect(found).toEqual({ id: made.id, url: `https://www.linkedin.com/feed/update/${made.id}`, data: { author: 'urn:li:person:Noah4d5e6f' } });
+  });
+
+  it("answers 'unknown', not 'absent', when the author's newer posts fill the page the post would be on", async () => {
+    const olga = await memberAccount('Olga7g8h9i', [...MEMBER_SCOPES, 'r_member_social']);
+    li.failNext('posts', linkedinFailures.serverError());
+    const run: Run = { outcome: undefined as unknown as PartOutcome, beforeCreate: [], saves: [], postsAtBeforeCreate: [] };
+    await refusal(publishing.publishPart(input(olga, { text: 'Pushed off the first page' }, {}, run)));
+    for (let i = 0; i < 20; i++) published(await publish(olga, { text: `A busy afternoon, post ${i}` }));
+    expect(await publishing.findPart!(input(olga, { text: 'Pushed off the first page' }, { saved: run.beforeCreate[0] }))).toBe('unknown');
+  });
+
+
   it('finds a post it created, by the commentary and time saved at beforeCreate, when the posts can be read', async () => {
     const noah = await memberAccount('Noah4d5e6f', [...MEMBER_SCOPES, 'r_member_social']);
     const run = await publish(noah, { text: 'Findable (with r_member_social)' });
@@ -428,6 +480,22 @@ describe('findPart: was it published?', () => {
     const lost: Run = { outcome: undefined as unknown as PartOutcome, beforeCreate: [], saves: [], postsAtBeforeCreate: [] };
     await refusal(publishing.publishPart(input(studio, { index: 1, text: 'A lost comment' }, { root, previous: root }, lost)));
     expect(await publishing.findPart!(input(studio, { index: 1, text: 'A lost comment' }, { root, previous: root, saved: lost.beforeCreate[0] }))).toBe('absent');
+  });
+});
+
+describe('upload URLs', () => {
+  it('never sends the token or the bytes to an upload URL outside linkedin.com', async () => {
+    const olga = await memberAccount('Olga7g8h9i');
+    const uploads = li.state.uploads.length;
+    li.state.uploadOrigin = 'https://uploads.example.net';
+    try {
+      const err = await refusal(publish(olga, { text: 'Elsewhere', media: [jpeg()] }));
+      expect(err.category).toBe('platform_error');
+      expect(err.message).toContain('uploads.example.net');
+    } finally {
+      li.state.uploadOrigin = 'https://www.linkedin.com';
+    }
+    expect(li.state.uploads.length).toBe(uploads);
   });
 });
 

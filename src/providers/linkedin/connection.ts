@@ -26,9 +26,9 @@
 //                  LinkedIn"). GET https://api.linkedin.com/v2/userinfo → {sub, name, given_name, family_name,
 //                  picture, email, email_verified, locale}; `sub` is the member id.
 //                  https://learn.microsoft.com/en-us/linkedin/consumer/integrations/self-serve/sign-in-with-linkedin-v2
-//   Organization   r_basicprofile w_member_social rw_organization_admin w_organization_social, the Community
-//   mode           Management API's permissions: page access needs rw_organization_admin; content needs
-//                  w_organization_social, r_organization_social, w_member_social.
+//   Organization   r_basicprofile w_member_social rw_organization_admin w_organization_social r_organization_social,
+//   mode           the Community Management API's permissions: page access needs rw_organization_admin; content
+//                  needs w_organization_social, r_organization_social, w_member_social.
 //                  https://learn.microsoft.com/en-us/linkedin/marketing/community-management/community-management-api-migration-guide
 //                  The member: GET https://api.linkedin.com/v2/me (r_basicprofile) → {id, localizedFirstName,
 //                  localizedLastName, vanityName, localizedHeadline, profilePicture: {displayImage: URN}}.
@@ -82,9 +82,10 @@ const MEMBER_SCOPES = ['openid', 'profile', 'email', 'w_member_social'] as const
 /**
  * With `{organizations: true}`, on a Community Management app (which cannot grant openid/profile/email): the member
  * through r_basicprofile, the Pages they administer (rw_organization_admin, the Community Management API's page
- * access permission), posting as them and as the member.
+ * access permission), posting as them and as the member, and reading the Pages' posts back (r_organization_social),
+ * which is how publishing tells whether a post whose answer was lost was made (publishing.ts, findPart).
  */
-const ORGANIZATION_SCOPES = ['r_basicprofile', 'w_member_social', 'rw_organization_admin', 'w_organization_social'] as const;
+const ORGANIZATION_SCOPES = ['r_basicprofile', 'w_member_social', 'rw_organization_admin', 'w_organization_social', 'r_organization_social'] as const;
 /** Either of these lets the app read the member's organization roles. */
 const ORGANIZATION_READ_SCOPES = ['r_organization_admin', 'rw_organization_admin'];
 /** Organization roles that create and publish the Page's posts. */

@@ -174,7 +174,7 @@ export function createLinkedInPublishing(ctx: AdapterContext): { publishing: Net
     return upstream.request(url, { method: init.method, json: init.json, bearer: accessToken, headers: { ...restHeaders, ...init.headers } });
   }
 
-  /** LinkedIn's refusal, classified; `version` names the pinned version in a 426. */
+  /** LinkedIn's refusal, classified from its status and its own words (a 426 names the pinned version). */
   function refusal(res: UpstreamResponse): PublishError {
     const body = ApiErrorBody.safeParse(res.body).data ?? {};
     const said = body.message ?? (res.text.trim().slice(0, 300) || `LinkedIn answered HTTP ${res.status}`);
