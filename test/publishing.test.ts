@@ -267,7 +267,7 @@ describe('deleting at the network', () => {
 describe('the Ocoya surface', () => {
   it('shows a /v1 post as a post group, and creates drafts and scheduled posts of its own', async () => {
     const ws = (await t.api('GET', '/v1/workspaces')).body.data[0].id;
-    const ocoya = (method: string, path: string, body?: unknown) =>
+    const ocoya = (method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> =>
       fetch(`${t.url}/api/_public/v1${path}`, { method, headers: { 'x-api-key': t.apiKey, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined }).then(async (r) => ({ status: r.status, body: await r.json().catch(() => null) }));
     const draft = await ocoya('POST', `/post?workspaceId=${ws}`, { caption: 'Ocoya draft' });
     expect(draft.status, JSON.stringify(draft.body)).toBe(201);
