@@ -3,7 +3,10 @@
 // makes of a member's token (member mode, and organization mode with the Pages the member administers). The engine's
 // part — beforeCreate, save — is played by the test, which records what it was given.
 import { randomBytes } from 'node:crypto';
+import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { postTargets } from '../../src/db/schema.ts';
+import { publishDue } from '../../src/publishing/engine.ts';
 import { createLinkedInAdapter } from '../../src/providers/linkedin/index.ts';
 import { littleText, LINKEDIN_RULES } from '../../src/providers/linkedin/publishing.ts';
 import {
@@ -23,7 +26,9 @@ import { NetworkError } from '../../src/providers/types.ts';
 import { UpstreamClient } from '../../src/providers/upstream.ts';
 import { HostResolver } from '../../src/security/destinations.ts';
 import { OutboundHttp } from '../../src/security/outbound-http.ts';
+import { configureNetwork, connectThroughBrowser, resultOf, startServerFor } from '../helpers/network-flow.ts';
 import { mediaFromBytes } from '../helpers/publish-media.ts';
+import type { TestServer } from '../helpers/server.ts';
 import { LINKEDIN_ORIGINS, linkedinFailures, SERVED_VERSIONS, shownLittleText, startLinkedInEmulator, type LinkedInEmulator } from '../emulators/linkedin.ts';
 
 const VERSION = '202607';
@@ -558,3 +563,91 @@ async function bytesOf(media: PublishMedia): Promise<Buffer> {
   for await (const chunk of await media.open()) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
 }
+
+describe('through our HTTP API', () => {
+  let t: TestServer;
+  const accountOf: Record<string, string> = {};
+  const publishNow = () => publishDue(t.server.ctx);
+  const getPost = async (id: string) => (await t.api('GET', `/v1/posts/${id}`)).body.post;
+  const makeDue = (postId: string) => t.server.ctx.db.update(postTargets).set({ dueAt: new Date() }).where(eq(postTargets.postId, postId));
+
+  beforeAll(async () => {
+    t = await startServerFor(li.origin, LINKEDIN_ORIGINS, { SWITCHBOARD_LINKEDIN_VERSION: VERSION });
+    li.allowRedirectUri(`${t.url}/oauth/linkedin/callback`);
+    await configureNetwork(t, 'linkedin', { client_key: 'li-cm-app', client_secret: 'secret', options: { organizations: true } });
+    li.signIn('Mia1a2b3c');
+    const params = resultOf(await connectThroughBrowser(t, 'linkedin', { tenant_id: 'tenant-mia', selection: 'headless' }));
+    const done = await t.api('POST', `/v1/social-accounts/pending/${params.get('session')}/finalize`, { selectedPageIds: ['Mia1a2b3c', '1001'] });
+    expect(done.status, JSON.stringify(done.body)).toBe(200);
+    for (const a of done.body.connectedAccounts) accountOf[a.network_unique_id] = a.id;
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('publishes a Page post and its comment, and reports both ids and the post URL', async () => {
+    const res = await t.api('POST', '/v1/posts', {
+      containers: [{ content: 'From the API: a post (with a comment) #launch' }, { content: 'The comment (plain text) @all' }],
+      accounts: [accountOf['1001']],
+    });
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+    expect(await publishNow()).toBe(1);
+    const post = await getPost(res.body.post.id);
+    expect(post.status).toBe('published');
+    const target = post.socialAccounts[0];
+    const atLinkedIn = li.postsBy('urn:li:organization:1001').find((p) => p.shown === 'From the API: a post (with a comment) #launch')!;
+    expect(atLinkedIn).toBeDefined();
+    const comment = [...li.state.comments.values()].find((c) => c.object === atLinkedIn.id)!;
+    expect(comment).toMatchObject({ actor: 'urn:li:organization:1001', text: 'The comment (plain text) @all' });
+    expect(target).toMatchObject({ status: 'published', platformPostId: atLinkedIn.id, platformPostUrl: `https://www.linkedin.com/feed/update/${atLinkedIn.id}` });
+    expect(target.platformPostIds).toEqual([atLinkedIn.id, comment.urn]);
+  });
+
+  it("refuses at once a post longer than LinkedIn's 3,000 characters", async () => {
+    const res = await t.api('POST', '/v1/posts', { content: 'a'.repeat(3001), accounts: [accountOf.Mia1a2b3c] });
+    expect(res.status).toBe(400);
+    expect(JSON.stringify(res.body.details.accounts[accountOf.Mia1a2b3c])).toMatch(/3000|3,000/);
+  });
+
+  it('does not post twice when the answer is lost: it finds the Page post at LinkedIn first', async () => {
+    li.loseNextAnswer('posts');
+    const res = await t.api('POST', '/v1/posts', { content: 'Answer lost, post kept once', accounts: [accountOf['1001']] });
+    await publishNow();
+    expect((await getPost(res.body.post.id)).status).toBe('publishing');
+    await makeDue(res.body.post.id);
+    await publishNow();
+    const post = await getPost(res.body.post.id);
+    const copies = li.postsBy('urn:li:organization:1001').filter((p) => p.shown === 'Answer lost, post kept once');
+    expect(copies).toHaveLength(1);
+    expect(post.socialAccounts[0]).toMatchObject({ status: 'published', platformPostId: copies[0].id });
+  });
+
+  it("fails a member's post as unknown_outcome rather than resend it, when the member's posts cannot be read", async () => {
+    li.loseNextAnswer('posts');
+    const res = await t.api('POST', '/v1/posts', { content: 'Answer lost, member cannot look', accounts: [accountOf.Mia1a2b3c] });
+    await publishNow();
+    await makeDue(res.body.post.id);
+    await publishNow();
+    const post = await getPost(res.body.post.id);
+    expect(post.socialAccounts[0]).toMatchObject({ status: 'failed', errorCategory: 'unknown_outcome' });
+    expect(li.postsBy('urn:li:person:Mia1a2b3c').filter((p) => p.shown === 'Answer lost, member cannot look')).toHaveLength(1);
+  });
+
+  it('deletes the post and its comment at LinkedIn', async () => {
+    const res = await t.api('POST', '/v1/posts', { containers: [{ content: 'Deleted through the API' }, { content: 'Its comment' }], accounts: [accountOf['1001']] });
+    await publishNow();
+    const [post, comment] = (await getPost(res.body.post.id)).socialAccounts[0].platformPostIds;
+    const deleted = await t.api('DELETE', `/v1/posts/${res.body.post.id}/remote`);
+    expect(deleted.status, JSON.stringify(deleted.body)).toBe(200);
+    expect(li.state.posts.get(post)!.deleted).toBe(true);
+    expect(li.state.comments.get(comment)!.deleted).toBe(true);
+  });
+
+  it('proxies to api.linkedin.com with the token and the version headers', async () => {
+    const res = await fetch(`${t.url}/v1/social-accounts/${accountOf['1001']}/proxy/rest/organizationAcls?q=roleAssignee`, { headers: { authorization: `Bearer ${t.apiKey}` } });
+    expect(res.status).toBe(200);
+    const call = [...li.state.calls].reverse().find((c) => c.path === '/rest/organizationAcls')!;
+    expect(call.headers['linkedin-version']).toBe(VERSION);
+    expect(call.headers['x-restli-protocol-version']).toBe('2.0.0');
+  });
+});
