@@ -157,6 +157,7 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions): Promise<Fas
   await app.register(sandboxAuthorizationServer, {
     publicUrl: ctx.config.publicUrl,
     db: opts.sandboxDb,
+    mediaStore: ctx.mediaStore,
     client: { ...sandbox, redirectUris: [`${ctx.config.publicUrl}/oauth/sandbox/callback`] },
     secrets: {
       cookieKeys: [ctx.internalSecrets.sandboxCookieKey],

@@ -10,6 +10,7 @@
 //   POST /sandbox/api/media, POST|GET /sandbox/api/posts, GET|DELETE /sandbox/api/posts/:id   publishing
 //   GET  /sandbox/@:username, /sandbox/@:username/posts/:id, /sandbox/media/:id                 the timeline
 import type { IncomingMessage } from 'node:http';
+import type { MediaStore } from '../media/store.ts';
 import type { FastifyInstance } from 'fastify';
 import type Provider from 'oidc-provider';
 import type { Db } from '../db/database.ts';
@@ -28,6 +29,8 @@ export interface SandboxServerOptions {
   publicUrl: string;
   /** oidc-provider's models go to `sandbox_oidc_models`; posts and media to `sandbox_posts`, `sandbox_media`. */
   db: Db;
+  /** Where uploaded media bytes go (the installation's media store, under `sandbox/`). */
+  mediaStore: MediaStore;
   /** The one sandbox client. */
   client: { clientId: string; clientSecret: string; redirectUris: string[] };
   /** Cookie keys, page-token key and signing-key seed: the same in every process and across restarts. */
@@ -56,8 +59,8 @@ export async function sandboxAuthorizationServer(app: FastifyInstance, opts: San
   // Sibling contexts: find-my-way prefers the static and parametric routes below to the provider's wildcard.
   await app.register(async (scope) => mountProvider(scope, provider, publicUrl));
   await app.register(async (scope) => interactionRoutes(scope, provider));
-  await app.register(async (scope) => resourceRoutes(scope, { provider, publicUrl, pageTokens, db: opts.db }));
-  await app.register(async (scope) => timelineRoutes(scope, { db: opts.db, publicUrl }));
+  await app.register(async (scope) => resourceRoutes(scope, { provider, publicUrl, pageTokens, db: opts.db, mediaStore: opts.mediaStore }));
+  await app.register(async (scope) => timelineRoutes(scope, { db: opts.db, publicUrl, mediaStore: opts.mediaStore }));
 }
 
 /** Hands every other `/sandbox/*` request to oidc-provider's Koa app, untouched. */

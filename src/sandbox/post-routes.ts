@@ -1,5 +1,6 @@
 // The sandbox network's publishing API: media uploads, posts (with replies, for threads), finding a post by the
 // caller's Idempotency-Key, and deleting. Documented for clients in src/providers/sandbox.ts.
+import type { MediaStore } from '../media/store.ts';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Readable } from 'node:stream';
 import { z } from 'zod';
@@ -62,7 +63,7 @@ const PostBody = z
   })
   .strict();
 
-export function postRoutes(scope: FastifyInstance, opts: { db: Db; publicUrl: string; authenticate: Authenticate }): void {
+export function postRoutes(scope: FastifyInstance, opts: { db: Db; mediaStore: MediaStore; publicUrl: string; authenticate: Authenticate }): void {
   const { db, publicUrl, authenticate } = opts;
   const callers = new WeakMap<FastifyRequest, Caller>();
   const postUrl = (post: Pick<SandboxPost, 'id' | 'authorId'>) => `${publicUrl}${SANDBOX_PATH}/@${post.authorId}/posts/${post.id}`;
@@ -101,7 +102,7 @@ export function postRoutes(scope: FastifyInstance, opts: { db: Db; publicUrl: st
       const bytes = req.body;
       if (!Buffer.isBuffer(bytes) || bytes.length === 0) throw invalidRequest('The request body must be the file itself');
       if (!bytesAre(contentType, bytes)) throw invalidRequest(`The file is not ${contentType} (its bytes are of another type)`);
-      const id = await saveMedia(db, caller.identity.id, contentType, bytes);
+      const id = await saveMedia(db, opts.mediaStore, caller.identity.id, contentType, bytes);
       return reply.code(201).send({ id, content_type: contentType, size: bytes.length });
     },
   );

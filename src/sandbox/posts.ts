@@ -1,7 +1,9 @@
 // The sandbox network's posts and media, as stored in `sandbox_posts` and `sandbox_media`: what its resource API
 // writes and its timeline pages read.
 import { and, desc, eq, inArray, isNull, sql } from 'drizzle-orm';
+import { Readable } from 'node:stream';
 import type { Db } from '../db/database.ts';
+import type { MediaStore } from '../media/store.ts';
 import { sandboxMedia, sandboxOidcModels, sandboxPosts } from '../db/schema.ts';
 import { newId } from '../security/ids.ts';
 import { pagesOf, USERNAME_PATTERN, userIdentity, type SandboxIdentity } from './people.ts';
@@ -16,9 +18,12 @@ export interface MediaFacts {
 /** The newest posts a timeline shows; older ones are not listed (the sandbox has no paging). */
 export const TIMELINE_SIZE = 200;
 
-export async function saveMedia(db: Db, authorId: string, contentType: string, bytes: Buffer): Promise<string> {
+/** The bytes go to the media store first; the row that names them is written once they are there. */
+export async function saveMedia(db: Db, store: MediaStore, authorId: string, contentType: string, bytes: Buffer): Promise<string> {
   const id = newId();
-  await db.insert(sandboxMedia).values({ id, authorId, contentType, bytes });
+  const storageKey = `sandbox/${id}`;
+  await store.put(storageKey, Readable.from([bytes]), { contentType, maxBytes: bytes.length });
+  await db.insert(sandboxMedia).values({ id, authorId, contentType, storageKey, size: bytes.length });
   return id;
 }
 
@@ -32,9 +37,10 @@ export async function mediaFacts(db: Db, ids: readonly string[]): Promise<Map<st
   return new Map(rows.map((row) => [row.id, row]));
 }
 
-export async function mediaBytes(db: Db, id: string): Promise<{ contentType: string; bytes: Buffer } | undefined> {
-  const [row] = await db.select({ contentType: sandboxMedia.contentType, bytes: sandboxMedia.bytes }).from(sandboxMedia).where(eq(sandboxMedia.id, id));
-  return row;
+export async function mediaBytes(db: Db, store: MediaStore, id: string): Promise<{ contentType: string; size: number; stream: Readable } | undefined> {
+  const [row] = await db.select().from(sandboxMedia).where(eq(sandboxMedia.id, id));
+  if (!row) return undefined;
+  return { contentType: row.contentType, size: row.size, stream: await store.get(row.storageKey) };
 }
 
 export interface NewPost {

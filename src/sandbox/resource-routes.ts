@@ -1,5 +1,6 @@
 // The sandbox network's API, shaped like a social network's Graph API: who am I, which pages do I manage (each
 // with its own token), profile pictures, and publishing (post-routes.ts). Errors look like a real resource server's.
+import type { MediaStore } from '../media/store.ts';
 import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
 import type Provider from 'oidc-provider';
 import type { Db } from '../db/database.ts';
@@ -17,6 +18,7 @@ export interface ResourceRouteOptions {
   pageTokens: PageTokens;
   /** Where posts and media are kept (`sandbox_posts`, `sandbox_media`). */
   db: Db;
+  mediaStore: MediaStore;
 }
 
 export function resourceRoutes(scope: FastifyInstance, opts: ResourceRouteOptions): void {
@@ -68,7 +70,7 @@ export function resourceRoutes(scope: FastifyInstance, opts: ResourceRouteOption
       .send(avatarSvg(name));
   });
 
-  postRoutes(scope, { db: opts.db, publicUrl, authenticate });
+  postRoutes(scope, { db: opts.db, mediaStore: opts.mediaStore, publicUrl, authenticate });
 }
 
 /** The name's initial on a circle whose colour is picked from the name, so each account looks different. */

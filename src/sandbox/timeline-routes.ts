@@ -1,5 +1,6 @@
 // The sandbox network's public pages for what was published: each identity's timeline (`/sandbox/@{username}`),
 // a page per post, and the media they show. Anyone may look, as on a public profile.
+import type { MediaStore } from '../media/store.ts';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Db } from '../db/database.ts';
 import { isDatabaseUnavailable, RETRY_AFTER_SECONDS } from '../db/unavailable.ts';
@@ -11,7 +12,7 @@ import { postPage, TIMELINE_CSP, timelinePage, type TimelineInput } from './time
 
 type TimelineRequest = FastifyRequest<{ Params: { username: string; id?: string } }>;
 
-export function timelineRoutes(scope: FastifyInstance, opts: { db: Db; publicUrl: string }): void {
+export function timelineRoutes(scope: FastifyInstance, opts: { db: Db; publicUrl: string; mediaStore: MediaStore }): void {
   const { db, publicUrl } = opts;
 
   scope.setErrorHandler((err, req, reply) => {
@@ -54,7 +55,7 @@ export function timelineRoutes(scope: FastifyInstance, opts: { db: Db; publicUrl
   });
 
   scope.get(`${SANDBOX_PATH}/media/:id`, async (req: FastifyRequest<{ Params: { id: string } }>, reply) => {
-    const media = await mediaBytes(db, req.params.id);
+    const media = await mediaBytes(db, opts.mediaStore, req.params.id);
     if (!media) return sendHtml(reply, 404, errorPage('No such file', 'This file is not in the sandbox.'));
     // Uploads were checked to be of their type; nosniff and a sandboxing policy keep it that way in a browser.
     return reply
@@ -62,7 +63,8 @@ export function timelineRoutes(scope: FastifyInstance, opts: { db: Db; publicUrl
       .header('x-content-type-options', 'nosniff')
       .header('content-security-policy', "default-src 'none'; sandbox")
       .header('cache-control', 'public, max-age=31536000, immutable')
-      .send(media.bytes);
+      .header('content-length', String(media.size))
+      .send(media.stream);
   });
 }
 
