@@ -1,7 +1,8 @@
 // LinkedIn publishing: the real adapter against the LinkedIn emulator, through the one upstream client and its origin
 // map (api.linkedin.com and the upload host www.linkedin.com). Accounts are what the adapter's own connection side
 // makes of a member's token (member mode, and organization mode with the Pages the member administers). The engine's
-// part — beforeCreate, save — is played by the test, which records what it was given.
+// part — beforeCreate, save — is played by the test, which records what it was given. The last block goes through
+// our HTTP API instead: a connected account, POST /v1/posts, the engine's worker, GET /v1/posts/{id}.
 import { randomBytes } from 'node:crypto';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
