@@ -5,7 +5,7 @@ import { createSandboxAdapter } from './sandbox.ts';
 import { createFacebookAdapter } from './facebook.ts';
 import { createInstagramAdapter } from './instagram.ts';
 import { createXAdapter } from './x/index.ts';
-import { createLinkedInAdapter } from './linkedin.ts';
+import { createLinkedInAdapter } from './linkedin/index.ts';
 import { createThreadsAdapter } from './threads.ts';
 import { createYouTubeAdapter } from './youtube.ts';
 import { createGoogleBusinessAdapter } from './google-business.ts';
