@@ -109,6 +109,6 @@ it('connect → upload an image → post a two-part thread → see it on the tim
   await expect.poll(() => page.getByText('Hello from the walk, with a picture').count()).toBe(1);
   expect(await page.getByText('And a reply under it').count()).toBe(1);
   const image = page.locator('img[src*="/sandbox/media/"]').first();
-  expect(await image.evaluate((img: HTMLImageElement) => img.naturalWidth)).toBe(64);
+  expect(await image.evaluate((img) => (img as unknown as { naturalWidth: number }).naturalWidth)).toBe(64);
   await page.screenshot({ path: `${artifacts}/sandbox-timeline.png`, fullPage: true });
 });
