@@ -140,7 +140,10 @@ async function throughput(workers: number) {
   noteLoad(`before ${workers} worker(s)`);
   const started = Date.now();
   const reports = await startWorkers(workers, env);
-  const seconds = (Math.max(...x.received.values()) - started) / 1000;
+  // From the first post X receives to the last: the workers' start-up (loading TypeScript) is not publishing.
+  const times = [...x.received.values()];
+  const seconds = (Math.max(...times) - Math.min(...times)) / 1000;
+  void started;
   const result = await outcome(env);
   await x.close();
   await database.drop();

@@ -100,7 +100,8 @@ export async function findNetworkConfig(db: DbOrTx, orgId: string, idOrNetwork: 
 /**
  * Every auth-url request reads its network's config, so configs are remembered briefly. A change takes effect
  * at once in the process that made it, and within this long in any other process on the same PostgreSQL.
- * Only the start of a flow reads the remembered copy: the callback, refresh and revoke read the row itself.
+ * Only the start of a flow and publishing (which needs the app's credentials for every target) read the remembered
+ * copy: the callback, refresh and revoke read the row itself.
  */
 const NETWORK_CONFIG_TTL_MS = 5_000;
 const recentConfigs = perDatabase(() => new LRUCache<string, NetworkConfigRow>({ max: 10_000, ttl: NETWORK_CONFIG_TTL_MS }));

@@ -9,7 +9,7 @@
 import type { AppContext } from '../context.ts';
 import type { TargetPart } from '../db/schema.ts';
 import { decryptTokens, findAccountById } from '../accounts/accounts.ts';
-import { appCredentials, findNetworkConfig } from '../networks/network-configs.ts';
+import { appCredentials, networkConfigForFlow } from '../networks/network-configs.ts';
 import {
   NetworkError,
   PublishError,
@@ -65,7 +65,7 @@ export function classify(err: unknown): TargetFailure {
 }
 
 export async function appFor(ctx: AppContext, orgId: string, adapter: NetworkAdapter): Promise<AppCredentials> {
-  const config = await findNetworkConfig(ctx.db, orgId, adapter.network);
+  const config = await networkConfigForFlow(ctx.db, orgId, adapter.network);
   // App-password networks (Bluesky) need no app of the organization's.
   return config ? appCredentials(ctx, config, adapter) : { clientId: '', clientSecret: undefined, scopes: [], options: {} };
 }
@@ -204,11 +204,8 @@ export async function runTarget(ctx: AppContext, target: TargetRow, lease: Targe
       parts[i] = part;
       previous = outcome.part;
       root ??= outcome.part;
-      if (i === 0) {
-        await lease.update({ parts, platformPostId: outcome.part.id, platformPostUrl: outcome.part.url });
-      } else {
-        await saveParts();
-      }
+      // Not stored on its own: the next part's beforeCreate (or the target's end) stores it with everything else, and a
+      // worker dying in between leaves this part `creating`, which the next one settles by looking before sending.
     }
     const first = parts[0];
     await finishTarget(ctx, lease, post.id, {
