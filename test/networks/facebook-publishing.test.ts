@@ -292,7 +292,7 @@ describe('errors', () => {
 
   it('classifies refusals of every publishing call, not only the feed (a photo upload here)', async () => {
     meta.failNext('facebook-photos', metaFailures.passwordChanged());
-    const err = await publishError(partCall(container(unique('Photo')), {}).run().then(() => partCall(container('x', [jpeg()])).run()));
+    const err = await publishError(partCall(container(unique('Photo'), [jpeg()])).run());
     expect(err).toMatchObject({ category: 'auth_expired', platformCode: '190/460' });
     expect(err.message).toContain('the password was changed');
   });

@@ -28,8 +28,10 @@
 //                   (https://developers.facebook.com/docs/graph-api/reference/video-status; "error" fails).
 //                Facebook's help pages: videos up to 10 GB and 240 minutes [OBS].
 //   Comments     POST /{object-id}/comments {message, source?: one image} → {id}; later containers go out as
-//                comments under the first post, as the Page (`pages_manage_engagement`).
-//                https://developers.facebook.com/docs/graph-api/reference/object/comments
+//                comments under the first post, as the Page (`pages_manage_engagement`, pages-api/posts).
+//                https://developers.facebook.com/docs/graph-api/reference/object/comments (reading: filter=stream,
+//                order=reverse_chronological [DOC]; the image as `source` form data [INF: the creating
+//                parameters were not in the copy of the reference we could read]).
 //   Text         A post's message up to 63,206 characters [OBS]; counted as JavaScript's length.
 //   URLs         GET /{id}?fields=permalink_url after a post or comment is made; https://www.facebook.com/{id}
 //                (which Facebook redirects for "{page}_{post}" ids) if that read fails, since the post exists.
@@ -238,7 +240,8 @@ export function facebookPublishing(ctx: AdapterContext, graph: MetaGraph): Netwo
     const res = await call(app, `${base}/${session}`, accessToken, {
       method: 'POST',
       headers: { authorization: `OAuth ${accessToken}`, file_offset: String(offset) },
-      raw: { data: await media.open({ start: offset, end: media.size - 1 }), contentType: 'application/octet-stream', length: remaining },
+      // Every byte already in (the answer to the last one was lost): an empty transfer asks for the handle.
+      raw: { data: remaining > 0 ? await media.open({ start: offset, end: media.size - 1 }) : Buffer.alloc(0), contentType: 'application/octet-stream', length: remaining },
       // A minute, and a second for every 256 KB still to send: a long upload is not a dead one.
       timeoutMs: 60_000 + Math.ceil(remaining / (256 * 1024)) * 1000,
     });
