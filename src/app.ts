@@ -16,6 +16,8 @@ import { organizationRoutes } from './orgs/routes.ts';
 import { brandingRoutes } from './orgs/branding-routes.ts';
 import { sandboxAuthorizationServer, type SandboxFaults } from './sandbox/authorization-server.ts';
 import { webhookRoutes } from './webhooks/routes.ts';
+import { postRoutes } from './publishing/routes.ts';
+import { proxyRoutes } from './accounts/proxy-routes.ts';
 import { ocoyaRoutes, OCOYA_PREFIX } from './ocoya/routes.ts';
 import { workspaceRoutes } from './orgs/workspace-routes.ts';
 import { requireApiKey } from './http/auth.ts';
@@ -141,6 +143,8 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions): Promise<Fas
     await v1.register(brandingRoutes(ctx));
     await v1.register(workspaceRoutes(ctx));
     await v1.register(webhookRoutes(ctx));
+    await v1.register(postRoutes(ctx));
+    await v1.register(proxyRoutes(ctx));
     if (opts.localAdminToken) await v1.register(localAdminRoutes(ctx));
   });
 

@@ -4,7 +4,7 @@ import { NETWORKS, type AdapterContext, type NetworkAdapter, type NetworkId, typ
 import { createSandboxAdapter } from './sandbox.ts';
 import { createFacebookAdapter } from './facebook/index.ts';
 import { createInstagramAdapter } from './instagram.ts';
-import { createXAdapter } from './x.ts';
+import { createXAdapter } from './x/index.ts';
 import { createLinkedInAdapter } from './linkedin.ts';
 import { createThreadsAdapter } from './threads.ts';
 import { createYouTubeAdapter } from './youtube.ts';
