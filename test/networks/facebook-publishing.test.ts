@@ -1,7 +1,8 @@
 // Facebook publishing, the adapter against the Meta emulator (Require App Secret on): text and link posts, one
 // photo, several photos in one post, a video by the Resumable Upload API (resumed after a cut, then processed),
 // comments as later containers, every Graph error the adapter classifies, finding a part after an unknown outcome,
-// deleting, and the proxy's way of applying the token.
+// deleting, and the proxy's way of applying the token; then a post with a comment through POST /v1/posts, published
+// by the worker and deleted by DELETE /v1/posts/{id}/remote.
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createFacebookAdapter } from '../../src/providers/facebook/index.ts';
@@ -20,6 +21,8 @@ import {
   type SavedProgress,
 } from '../../src/providers/types.ts';
 import { mediaFromBytes } from '../helpers/publish-media.ts';
+import { configureNetwork, connectThroughBrowser, resultOf } from '../helpers/network-flow.ts';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { appSecretProof, metaFailures, metaUpstreams, startMetaEmulator, type InjectedAnswer, type MetaEmulator } from '../emulators/meta.ts';
 
 const APP = { id: '710000000000001', secret: 'facebook-app-secret' };
@@ -386,5 +389,76 @@ describe('rules and the proxy', () => {
     expect(query).toEqual({ access_token: token, appsecret_proof: appSecretProof(token, APP.secret) });
     const res = await fetch(`${meta.origin}/v26.0/me?${new URLSearchParams(query)}`);
     expect(await res.json()).toMatchObject({ id: PAGE });
+  });
+});
+
+describe('through our API', () => {
+  let t: TestServer;
+  let accountId: string;
+
+  beforeAll(async () => {
+    t = await startTestServer({ SWITCHBOARD_UPSTREAMS: JSON.stringify(metaUpstreams(meta)) }, { worker: true });
+    meta.allowRedirectUri(`${t.url}/oauth/facebook/callback`);
+    await configureNetwork(t, 'facebook', { client_key: APP.id, client_secret: APP.secret });
+    meta.signInFacebook('alice');
+    const params = resultOf(await connectThroughBrowser(t, 'facebook', { tenant_id: 'tenant-alice', selection: 'headless' }));
+    const done = await t.api('POST', `/v1/social-accounts/pending/${params.get('session')}/finalize`, { selectedPageIds: [PAGE] });
+    expect(done.status, JSON.stringify(done.body)).toBe(200);
+    accountId = done.body.connectedAccounts[0].id;
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  /** The post once every target is done (the worker publishes in the background). */
+  async function settled(id: string) {
+    for (let i = 0; i < 200; i++) {
+      const { body } = await t.api('GET', `/v1/posts/${id}`);
+      if (['published', 'partial', 'failed'].includes(body.post.status)) return body.post;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`post ${id} did not settle`);
+  }
+
+  it('publishes a post with a comment through POST /v1/posts, shows its ids and URL, and deletes it at Facebook', async () => {
+    const text = unique('Posted through Switchboard');
+    const created = await t.api('POST', '/v1/posts', { containers: [{ content: text }, { content: 'The first comment' }], accounts: [accountId] });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const post = await settled(created.body.post.id);
+    expect(post.status).toBe('published');
+
+    const feedPost = meta.feedOf(PAGE).find((p) => p.message === text)!;
+    const comment = [...meta.pages.comments.values()].find((c) => c.objectId === feedPost.id)!;
+    expect(comment).toMatchObject({ message: 'The first comment', pageId: PAGE });
+    const [target] = post.socialAccounts;
+    expect(target).toMatchObject({
+      id: accountId,
+      network: 'facebook',
+      status: 'published',
+      platformPostId: feedPost.id,
+      platformPostUrl: `https://www.facebook.com/${PAGE}/posts/${feedPost.id.split('_')[1]}`,
+      platformPostIds: [feedPost.id, comment.id],
+    });
+
+    const removed = await t.api('DELETE', `/v1/posts/${post.id}/remote`);
+    expect(removed.status, JSON.stringify(removed.body)).toBe(200);
+    expect(meta.pages.posts.get(feedPost.id)!.deleted).toBe(true);
+    expect(meta.pages.comments.get(comment.id)!.deleted).toBe(true);
+  });
+
+  it('fails the target in Facebook’s words when Facebook blocks the post', async () => {
+    meta.failNext('facebook-feed', metaFailures.spam());
+    const created = await t.api('POST', '/v1/posts', { content: unique('Blocked'), accounts: [accountId] });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const post = await settled(created.body.post.id);
+    expect(post.status).toBe('failed');
+    expect(post.socialAccounts[0]).toMatchObject({ status: 'failed', errorCategory: 'platform_rejected' });
+    expect(post.socialAccounts[0].error).toContain('going too fast');
+  });
+
+  it('refuses at preflight what a Facebook post cannot carry', async () => {
+    const res = await t.api('POST', '/v1/posts', { content: 'x'.repeat(63_207), accounts: [accountId] });
+    expect(res.status).toBe(400);
+    expect(JSON.stringify(res.body.details)).toContain('Facebook takes at most 63206');
   });
 });
