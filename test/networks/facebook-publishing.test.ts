@@ -456,6 +456,16 @@ describe('through our API', () => {
     expect(post.socialAccounts[0].error).toContain('going too fast');
   });
 
+  it('calls Graph directly through the proxy with the Page token and its proof', async () => {
+    const calls = meta.state.calls.length;
+    const res = await t.api('GET', `/v1/social-accounts/${accountId}/proxy/v26.0/me?fields=id,name`);
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body).toEqual({ id: PAGE, name: 'Alice Page' });
+    const call = meta.state.calls.slice(calls).find((c) => c.path === '/v26.0/me')!;
+    expect(call.query.appsecret_proof).toBe(appSecretProof(call.query.access_token, APP.secret));
+    expect(call.query.fields).toBe('id,name');
+  });
+
   it('refuses at preflight what a Facebook post cannot carry', async () => {
     const res = await t.api('POST', '/v1/posts', { content: 'x'.repeat(63_207), accounts: [accountId] });
     expect(res.status).toBe(400);
