@@ -235,8 +235,14 @@ export async function runTarget(ctx: AppContext, target: TargetRow, lease: Targe
       ctx.log.info({ targetId: target.id, network: target.network, category: failure.category, attempts, retryInSeconds: Math.round(delay) }, 'publish attempt failed; will retry');
       return;
     }
-    await finishTarget(ctx, lease, post.id, { status: 'failed', error: failure.message, errorCategory: failure.category, attempts, parts });
-    if (failure.category === 'auth_expired' && account.status === 'active') await markReauthRequired(ctx, account.id, failure.message);
-    ctx.log.info({ targetId: target.id, network: target.network, category: failure.category, attempts }, 'publish failed');
+    // Given up while a create may have reached the network: say so, rather than name only the last failure.
+    const open = parts.find((p) => p?.phase === 'creating');
+    const final =
+      open && failure.category !== 'unknown_outcome'
+        ? new TargetFailure('unknown_outcome', `${adapter.displayName} may or may not have published part ${open.index + 1}, and it could not be checked (${failure.message}); it was not sent again so as not to post twice.`)
+        : failure;
+    await finishTarget(ctx, lease, post.id, { status: 'failed', error: final.message, errorCategory: final.category, attempts, parts });
+    if (final.category === 'auth_expired' && account.status === 'active') await markReauthRequired(ctx, account.id, final.message);
+    ctx.log.info({ targetId: target.id, network: target.network, category: final.category, attempts }, 'publish failed');
   }
 }

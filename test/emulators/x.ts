@@ -373,6 +373,8 @@ function newPublishingState() {
     createWindows: { perUser: new Map<string, Window>(), perUserLimit: 100, perApp: new Window(10_000, 24 * 3600) },
     /** The next create is made, and its answer lost (the connection is cut): an outcome only a lookup can tell. */
     loseNextCreateAnswer: false,
+    /** The next create is made, this is called, and no answer ever comes (the caller's process is killed meanwhile). */
+    holdNextCreate: undefined as ((post: XPost) => void) | undefined,
   };
 }
 type PublishingState = ReturnType<typeof newPublishingState>;
@@ -602,6 +604,12 @@ function registerPublishing(app: FastifyInstance, pub: PublishingState, deps: Pu
       deleted: false,
     };
     pub.posts.push(post);
+    if (pub.holdNextCreate) {
+      const announce = pub.holdNextCreate;
+      pub.holdNextCreate = undefined;
+      announce(post);
+      return new Promise(() => {});
+    }
     if (pub.loseNextCreateAnswer) {
       pub.loseNextCreateAnswer = false;
       reply.hijack();

@@ -379,11 +379,11 @@ describe('finding a part after an unknown outcome', () => {
     expect(await publishing.findPart!(other.input(container('Same reply text', [], 1)))).toBe('absent');
   });
 
-  it('answers unknown when the timeline cannot be read', async () => {
+  it('throws a retryable platform_error when the timeline cannot be read now, so the engine asks again later', async () => {
     const dora = new Target('dora');
     dora.saved = { createStartedAt: new Date().toISOString() };
     x.failNext('timeline', xFailures.serverError());
-    expect(await publishing.findPart!(dora.input(container('Whatever')))).toBe('unknown');
+    await expect(publishing.findPart!(dora.input(container('Whatever')))).rejects.toMatchObject({ category: 'platform_error' });
   });
 });
 

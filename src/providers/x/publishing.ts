@@ -289,10 +289,11 @@ export function createXPublishing(ctx: AdapterContext): NetworkPublishing {
               pagination_token: paginationToken,
             },
           });
-        } catch {
-          return 'unknown';
+        } catch (err) {
+          // X could not be asked now; asking again later may settle it (the engine retries with backoff).
+          throw err;
         }
-        if (res.status !== 200) return 'unknown';
+        if (res.status !== 200) throw publishError(res);
         const parsed = Timeline.safeParse(res.body);
         if (!parsed.success) return 'unknown';
         for (const post of parsed.data.data ?? []) {
