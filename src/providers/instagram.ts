@@ -3,7 +3,7 @@
 //
 // Through Facebook Login ("Instagram API with Facebook Login"; Ocoya's authProvider "facebook")
 //   https://developers.facebook.com/docs/instagram-platform/instagram-api-with-facebook-login
-//   Facebook's dialog, code exchange and long-lived user token exactly as in facebook.ts (every graph.facebook.com
+//   Facebook's dialog, code exchange and long-lived user token exactly as in facebook/connection.ts (every graph.facebook.com
 //   call with its appsecret_proof, at the operator's Graph version), with the scopes instagram_basic,
 //   instagram_content_publish, pages_show_list, pages_read_engagement, business_management.
 //   Business Manager: "If the app user was granted a role on the Page via the Business Manager, you will also need

@@ -38,8 +38,8 @@
 //                    {"error_type": "OAuthException", "code": 400, "error_message"}; both shapes are read.
 import { createHmac } from 'node:crypto';
 import { z } from 'zod';
-import { retryAfterSeconds, type UpstreamResponse } from './upstream.ts';
-import { expiryFrom, NetworkError, type AdapterContext, type AppCredentials, type TokenSet } from './types.ts';
+import { retryAfterSeconds, type UpstreamRequest, type UpstreamResponse } from './upstream.ts';
+import { expiryFrom, NetworkError, PublishError, type AdapterContext, type AppCredentials, type TokenSet } from './types.ts';
 
 export const FACEBOOK_WWW = 'https://www.facebook.com';
 export const FACEBOOK_GRAPH_ORIGIN = 'https://graph.facebook.com';
@@ -84,7 +84,8 @@ const DEAD_TOKEN_REASONS: Record<number, string> = {
   467: 'the person logged out or the session was ended',
 };
 
-interface MetaError {
+/** A Graph error as Meta reports it: the words to show (`error_user_msg` first), type, code and subcode. */
+export interface MetaError {
   message: string;
   type?: string;
   code?: number;
@@ -92,7 +93,7 @@ interface MetaError {
   transient?: boolean;
 }
 
-function readError(res: UpstreamResponse): MetaError | undefined {
+export function readError(res: UpstreamResponse): MetaError | undefined {
   const graph = GraphErrorBody.safeParse(res.body);
   if (graph.success) {
     const e = graph.data.error;
@@ -155,6 +156,48 @@ export function metaError(res: UpstreamResponse, network: string): NetworkError 
   return new NetworkError('rejected', 'invalid_request', said);
 }
 
+/**
+ * Publishing's reading of a Graph error (Facebook Pages now; Instagram and Threads share the codes): the category
+ * the engine acts on, Meta's own words, the wait before retrying and `code/subcode` as the platform code.
+ * https://developers.facebook.com/docs/graph-api/guides/error-handling and …/overview/rate-limiting [DOC]; the
+ * publishing subcodes (1390008, 1366046, 1404078, 1366051) are what integrators meet [OBS Postiz facebook.provider.ts],
+ * matched as a code or a subcode because Meta has sent them as both.
+ */
+export function metaPublishError(res: UpstreamResponse, network: string): PublishError {
+  const error = readError(res);
+  const code = error?.code;
+  const subcode = error?.subcode;
+  const is = (n: number) => code === n || subcode === n;
+  const said = error?.message ? `${network} said: ${error.message}` : `${network} refused the request (HTTP ${res.status})`;
+  const platformCode = code === undefined ? `HTTP ${res.status}` : subcode !== undefined ? `${code}/${subcode}` : code;
+  const wait = businessUseCaseWaitSeconds(res.headers) ?? retryAfterSeconds(res.headers);
+  const fail = (category: PublishError['category'], lead = '') => new PublishError(category, `${lead}${said}`, { retryAfterSeconds: wait, platformCode });
+
+  if (code !== undefined && isBusinessUseCaseThrottle(code)) return fail('rate_limited', `${network} is limiting calls for this account's business for now. `);
+  if ((code !== undefined && THROTTLED.has(code)) || res.status === 429) return fail('rate_limited', `${network} is limiting requests for now. `);
+  // "You're posting too fast" (368/1390008): a cool-down, not a verdict on the content.
+  if (is(1390008)) return fail('rate_limited', `${network} asks to slow down: posts went out too fast. `);
+  if (code === 190 || code === 102) {
+    const reason = subcode !== undefined ? DEAD_TOKEN_REASONS[subcode] : undefined;
+    return fail('auth_expired', `${network} no longer accepts this login${reason ? ` (${reason})` : ''}: reconnect the account. `);
+  }
+  // Page Publishing Authorization: a person with a role on the Page must confirm their identity at Facebook. It
+  // is the account's to fix (no App Review changes it), so it is a missing permission, not an unapproved app.
+  if (is(1404078)) return fail('permission_missing', `The Page needs Page Publishing Authorization: an admin must complete it in the Page's settings at Facebook. `);
+  if (code === 10 || (code !== undefined && code >= 200 && code <= 299)) return fail('permission_missing', 'A permission this needs was not granted. ');
+  if (is(1366051) || code === 506) return fail('duplicate', `${network} refused a duplicate. `);
+  if (is(1366046)) return fail('user_content', `A photo is too large for ${network}. `);
+  if (code === 368) return fail('platform_rejected', `${network} blocked this as abusive or against its policies. `);
+  if (res.status >= 500 || error?.transient || code === 1 || code === 2) return fail('platform_error');
+  // Without a proof (or with one made from another secret) nothing can be published: the app's settings are wrong.
+  if (code === 100 && /appsecret_proof/i.test(error?.message ?? '')) return fail('app_not_approved', `The ${network} app's secret does not match the one configured here. `);
+  // 100: an invalid parameter (the text, a link, a media id); 324: a missing or unreadable image file.
+  if (code === 100 || code === 324) return fail('user_content');
+  if (res.status === 401) return fail('auth_expired');
+  if (res.status === 403) return fail('permission_missing');
+  return fail('platform_rejected');
+}
+
 export function parseMeta<T>(schema: z.ZodType<T>, res: UpstreamResponse, network: string): T {
   return parseBody(schema, res.body, network);
 }
@@ -205,6 +248,12 @@ export interface MetaGraph {
    * this app asked for ends the connection with a sentence saying which.
    */
   grantedPermissions(app: AppCredentials, accessToken: string, network: string): Promise<string[]>;
+  /**
+   * Any Graph request (a full URL on a Graph host) with a user or Page token and its proof, answered as it came:
+   * the caller classifies errors its own way (connection: `metaError`, publishing: `metaPublishError`). The token
+   * goes in `Authorization: Bearer` unless `req.headers.authorization` says otherwise.
+   */
+  send(app: AppCredentials, url: string, accessToken: string, req?: UpstreamRequest): Promise<UpstreamResponse>;
 }
 
 export function createMetaGraph(ctx: AdapterContext): MetaGraph {
@@ -231,6 +280,12 @@ export function createMetaGraph(ctx: AdapterContext): MetaGraph {
   const graph: MetaGraph = {
     version,
     base,
+
+    send(app, url, accessToken, req = {}) {
+      const appsecret_proof = appSecretProof(accessToken, secretOf(app, 'Facebook'));
+      const bearer = req.headers?.authorization ? undefined : accessToken;
+      return upstream.request(url, { ...req, bearer, query: { ...req.query, appsecret_proof } });
+    },
 
     dialogUrl(input) {
       const url = new URL(`${FACEBOOK_WWW}/${version}/dialog/oauth`);

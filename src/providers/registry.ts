@@ -2,7 +2,7 @@
 import type { UpstreamClient } from './upstream.ts';
 import { NETWORKS, type AdapterContext, type NetworkAdapter, type NetworkId, type NetworkVersions } from './types.ts';
 import { createSandboxAdapter } from './sandbox.ts';
-import { createFacebookAdapter } from './facebook.ts';
+import { createFacebookAdapter } from './facebook/index.ts';
 import { createInstagramAdapter } from './instagram.ts';
 import { createXAdapter } from './x/index.ts';
 import { createLinkedInAdapter } from './linkedin/index.ts';

@@ -8,6 +8,15 @@
 // long-lived exchanges, Instagram's 24-hour minimum age before a refresh, Pages paged with `paging.next`, and
 // Graph error bodies {"error": {message, type, code, error_subcode, fbtrace_id}}.
 //
+// Page publishing (https://developers.facebook.com/docs/pages-api/posts, …/video-api/guides/publishing): posts,
+// photos (unpublished ones attached once, by the Page that uploaded them), comments, the Resumable Upload API
+// (`/{app-id}/uploads`, `upload:` sessions taking contiguous bytes at `file_offset` up to `file_length`, the token
+// in the Authorization header, single-use handles) and videos on graph-video.facebook.com — a second server,
+// `videoOrigin`, since one origin cannot tell hosts apart; map it with `metaUpstreams`. A video can be commented on
+// only once processed. Publishing needs a Page token (a user token is refused, as Graph refuses it) whose grant
+// holds `pages_manage_posts` and `pages_read_engagement` (`pages_manage_engagement` for comments). Graph takes
+// parameters from the query, a form, multipart or JSON alike, and so does this emulator.
+//
 // The Facebook app has Meta's "Require App Secret" switch (on unless a test turns it off): every graph.facebook.com
 // call made with a user or Page token must then carry appsecret_proof = hex HMAC-SHA256(token, app secret), and
 // a wrong proof is refused whatever the switch, as Graph does
@@ -15,7 +24,7 @@
 // are not asked for one: Meta documents none there.
 import { createHmac, randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { CallLog, CodeStore, FailureQueue, formBody, type InjectedAnswer, opaque, startEmulator } from './harness.ts';
+import { CallLog, CodeStore, FailureQueue, formBody, type InjectedAnswer, multipartFields, opaque, startEmulator } from './harness.ts';
 
 export const META_ORIGINS = [
   'https://www.facebook.com',
@@ -24,6 +33,13 @@ export const META_ORIGINS = [
   'https://api.instagram.com',
   'https://graph.instagram.com',
 ];
+
+export const FACEBOOK_GRAPH_VIDEO_ORIGIN = 'https://graph-video.facebook.com';
+
+/** SWITCHBOARD_UPSTREAMS for this emulator: every Meta origin, graph-video.facebook.com to its own server. */
+export function metaUpstreams(meta: { origin: string; videoOrigin: string }): Record<string, string> {
+  return { ...Object.fromEntries(META_ORIGINS.map((o) => [o, meta.origin])), [FACEBOOK_GRAPH_VIDEO_ORIGIN]: meta.videoOrigin };
+}
 
 export interface MetaPage {
   id: string;
@@ -63,7 +79,21 @@ export interface MetaEmulatorOptions {
 
 /** An answer a test makes the emulator give instead of the real one. */
 export type { InjectedAnswer } from './harness.ts';
-export type FailureTarget = 'facebook-token' | 'facebook-graph' | 'instagram-token' | 'instagram-graph';
+export type FailureTarget =
+  | 'facebook-token'
+  | 'facebook-graph'
+  | 'instagram-token'
+  | 'instagram-graph'
+  /** Page publishing: POST /{page}/feed, /{page}/photos, graph-video's /{page}/videos, /{object}/comments. */
+  | 'facebook-feed'
+  | 'facebook-photos'
+  | 'facebook-videos'
+  | 'facebook-comments'
+  /** POST /{app-id}/uploads and POST /upload:{id}. */
+  | 'facebook-upload'
+  /** GET /{page}/feed and /{object}/comments (what findPart reads), DELETE /{id}. */
+  | 'facebook-read'
+  | 'facebook-delete';
 
 export function graphError(message: string, code: number, subcode?: number, type = 'OAuthException') {
   return { error: { message, type, code, ...(subcode !== undefined ? { error_subcode: subcode } : {}), fbtrace_id: randomBytes(8).toString('base64url') } };
@@ -82,6 +112,25 @@ export const metaFailures = {
     body: graphError('Error validating access token: The session has been invalidated because the user changed their password or Facebook has changed the session for security reasons.', 190, 460),
   }),
   invalidCodeFormat: (): InjectedAnswer => ({ status: 400, body: graphError('Invalid verification code format.', 100, 36007) }),
+  /** Publishing refusals, in the codes integrators meet (error-handling guide; Postiz's list). */
+  spam: (): InjectedAnswer => ({ status: 400, body: graphError('It looks like you were misusing this feature by going too fast. You’ve been temporarily blocked from using it.', 368) }),
+  postingTooFast: (): InjectedAnswer => ({ status: 400, body: graphError('You are posting too fast. Please slow down.', 368, 1390008) }),
+  duplicateStatus: (): InjectedAnswer => ({ status: 400, body: graphError('(#506) Duplicate status message', 506) }),
+  duplicatePhotos: (): InjectedAnswer => ({ status: 400, body: graphError('The same photos were posted already.', 100, 1366051) }),
+  photoTooLarge: (): InjectedAnswer => ({ status: 400, body: graphError('The photo is too large.', 100, 1366046) }),
+  pagePublishingAuthorization: (): InjectedAnswer => ({
+    status: 400,
+    body: graphError('To publish on this Page, an admin must complete Page Publishing Authorization.', 200, 1404078),
+  }),
+  invalidParameter: (): InjectedAnswer => ({ status: 400, body: graphError('(#100) Invalid parameter', 100) }),
+  missingPermission: (): InjectedAnswer => ({
+    status: 403,
+    body: graphError('(#200) If posting to a page, requires both pages_read_engagement and pages_manage_posts as an admin with sufficient administrative permission', 200),
+  }),
+  permissionsError: (): InjectedAnswer => ({ status: 403, body: graphError('(#10) Application does not have permission for this action', 10) }),
+  tokenExpired: (): InjectedAnswer => ({ status: 400, body: graphError('Error validating access token: Session has expired.', 190, 463) }),
+  loggedOut: (): InjectedAnswer => ({ status: 400, body: graphError('Error validating access token: The user has logged out.', 190, 467) }),
+  unknownError: (): InjectedAnswer => ({ status: 400, body: graphError('An unknown error has occurred.', 1) }),
   /**
    * A Business Use Case throttle (80001 Pages, 80002 Instagram, …), with the X-Business-Use-Case-Usage header that
    * says in how many minutes access returns.
@@ -119,6 +168,8 @@ interface PageToken {
   userId: string;
   grant: number;
   pageId: string;
+  /** The permissions of the grant it was read with (a Page token carries its user's). */
+  scopes: string[];
 }
 interface InstagramToken {
   userId: string;
@@ -219,10 +270,10 @@ export async function startMetaEmulator(opts: MetaEmulatorOptions) {
   }
 
   /** One Page token per user, Page and grant, as Facebook hands out the same token on every read. */
-  function pageTokenFor(userId: string, pageId: string): string {
+  function pageTokenFor(userId: string, pageId: string, scopes: string[]): string {
     for (const [token, t] of pageTokens) if (t.userId === userId && t.pageId === pageId && t.grant === grantOf(userId)) return token;
     const token = opaque('EAAP');
-    pageTokens.set(token, { userId, pageId, grant: grantOf(userId) });
+    pageTokens.set(token, { userId, pageId, grant: grantOf(userId), scopes });
     return token;
   }
 
@@ -251,6 +302,198 @@ export async function startMetaEmulator(opts: MetaEmulatorOptions) {
       paging.next = next.toString();
     }
     return { data, paging };
+  }
+
+  // ---- Page publishing: what the Pages hold ------------------------------------------------------------------
+  interface PagePost {
+    id: string;
+    pageId: string;
+    kind: 'status' | 'photo' | 'video';
+    message?: string;
+    link?: string;
+    photoIds: string[];
+    videoId?: string;
+    createdAt: number;
+    deleted: boolean;
+  }
+  interface PageComment {
+    id: string;
+    objectId: string;
+    pageId: string;
+    message?: string;
+    imageBytes?: number;
+    createdAt: number;
+    deleted: boolean;
+  }
+  interface PagePhoto {
+    id: string;
+    pageId: string;
+    published: boolean;
+    bytes: number;
+    /** The post that attached this unpublished photo: each is attached once. */
+    attachedTo?: string;
+  }
+  interface UploadSession {
+    id: string;
+    sig: string;
+    fileName: string;
+    fileLength: number;
+    fileType: string;
+    chunks: Buffer[];
+    received: number;
+    handle?: string;
+  }
+  interface PageVideo {
+    id: string;
+    pageId: string;
+    description?: string;
+    /** Status reads left before processing ends. */
+    readsLeft: number;
+    outcome: 'ready' | 'error';
+    postId?: string;
+    deleted: boolean;
+  }
+  const posts = new Map<string, PagePost>();
+  const comments = new Map<string, PageComment>();
+  const photos = new Map<string, PagePhoto>();
+  const sessions = new Map<string, UploadSession>();
+  const handles = new Map<string, { session: UploadSession; used: boolean }>();
+  const videos = new Map<string, PageVideo>();
+  let nextId = 100_000_000_001;
+  const newId = () => String(nextId++);
+  const publishing = {
+    /** Status reads a new video answers "processing" before it is ready (or has failed). */
+    videoReadsUntilDone: 1,
+    videoOutcome: 'ready' as 'ready' | 'error',
+    /** The next upload keeps only this many bytes, then the connection is cut. */
+    cutNextUploadAt: undefined as number | undefined,
+  };
+  const graphTimeOf = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, '+0000');
+  const RESUMABLE_TYPES = ['application/pdf', 'image/jpeg', 'image/jpg', 'image/png', 'video/mp4'];
+  const PHOTO_MAX_BYTES = 4 * 1024 * 1024;
+  const PUBLISH_SCOPES = ['pages_manage_posts', 'pages_read_engagement'];
+
+  /** Every parameter of a Graph call, wherever it came: query, form, multipart (text and files) or JSON. */
+  async function graphParams(req: FastifyRequest): Promise<{ params: Record<string, string>; files: Record<string, Buffer> }> {
+    const params: Record<string, string> = { ...(req.query as Record<string, string>) };
+    const files: Record<string, Buffer> = {};
+    const form = formBody(req);
+    if (form) Object.assign(params, form);
+    const multipart = await multipartFields(req);
+    if (multipart) {
+      for (const [name, value] of multipart.entries()) {
+        if (typeof value === 'string') params[name] = value;
+        else files[name] = Buffer.from(await value.arrayBuffer());
+      }
+    }
+    if (String(req.headers['content-type'] ?? '').startsWith('application/json') && req.body && typeof req.body === 'object') {
+      for (const [k, v] of Object.entries(req.body as Record<string, unknown>)) params[k] = typeof v === 'string' ? v : JSON.stringify(v);
+    }
+    return { params, files };
+  }
+
+  /** The type of an image from its first bytes: the formats Facebook takes for photos (photo-uploads guide). */
+  function imageType(bytes: Buffer): string | undefined {
+    if (bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'image/jpeg';
+    if (bytes.subarray(0, 4).toString('hex') === '89504e47') return 'image/png';
+    if (bytes.subarray(0, 4).toString('latin1') === 'GIF8') return 'image/gif';
+    if (bytes.subarray(0, 2).toString('latin1') === 'BM') return 'image/bmp';
+    const tiff = bytes.subarray(0, 4).toString('hex');
+    if (tiff === '49492a00' || tiff === '4d4d002a') return 'image/tiff';
+    return undefined;
+  }
+
+  const unsupported = (reply: FastifyReply, id: string, verb = 'post') =>
+    reply
+      .code(400)
+      .send(graphError(`Unsupported ${verb} request. Object with ID '${id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation.`, 100, 33));
+
+  /**
+   * The Page token of a request acting on `pageId`, holding `needs`; otherwise Graph's refusal. A user token gets
+   * the #200 Graph gives since Pages can only be posted to as the Page.
+   */
+  function pageCaller(req: FastifyRequest, reply: FastifyReply, pageId: string, needs: string[]): PageToken | undefined {
+    const caller = authenticate(req, reply);
+    if (!caller) return undefined;
+    if (caller.kind === 'page' && caller.token.pageId !== pageId) {
+      unsupported(reply, pageId);
+      return undefined;
+    }
+    const missing = caller.kind === 'page' ? needs.filter((p) => !caller.token.scopes.includes(p)) : needs;
+    if (caller.kind !== 'page' || missing.length) {
+      const message = needs.includes('pages_manage_engagement')
+        ? `(#200) This action requires the ${missing.join(', ') || 'pages_manage_engagement'} permission and a Page access token`
+        : '(#200) If posting to a page, requires both pages_read_engagement and pages_manage_posts as an admin with sufficient administrative permission';
+      reply.code(403).send(graphError(message, 200));
+      return undefined;
+    }
+    return caller.token;
+  }
+
+  /** The object `id` of the caller's Page (a post, comment, video or photo), if it is there. */
+  function pageObject(id: string, pageId: string) {
+    const post = posts.get(id);
+    if (post && !post.deleted && post.pageId === pageId) return { kind: 'post' as const, post };
+    const comment = comments.get(id);
+    if (comment && !comment.deleted && comment.pageId === pageId) return { kind: 'comment' as const, comment };
+    const video = videos.get(id);
+    if (video && !video.deleted && video.pageId === pageId) return { kind: 'video' as const, video };
+    const photo = photos.get(id);
+    if (photo && photo.pageId === pageId) return { kind: 'photo' as const, photo };
+    return undefined;
+  }
+
+  function createPost(pageId: string, fields: Omit<PagePost, 'id' | 'pageId' | 'createdAt' | 'deleted'>): PagePost {
+    const post: PagePost = { id: `${pageId}_${newId()}`, pageId, createdAt: Date.now(), deleted: false, ...fields };
+    posts.set(post.id, post);
+    return post;
+  }
+
+  /** A status read of a processing video: processing until its reads run out, then ready (and in the feed). */
+  function videoStatus(video: PageVideo) {
+    if (video.readsLeft > 0) {
+      video.readsLeft--;
+      return { video_status: 'processing', uploading_phase: { status: 'complete' }, processing_phase: { status: 'in_progress' }, publishing_phase: { status: 'not_started' } };
+    }
+    if (video.outcome === 'error') {
+      return { video_status: 'error', uploading_phase: { status: 'complete' }, processing_phase: { status: 'error', errors: [{ code: 1363008, message: 'The video file is corrupt or in an unsupported format' }] }, publishing_phase: { status: 'not_started' } };
+    }
+    if (!video.postId) video.postId = createPost(video.pageId, { kind: 'video', message: video.description, photoIds: [], videoId: video.id }).id;
+    return { video_status: 'ready', uploading_phase: { status: 'complete' }, processing_phase: { status: 'complete' }, publishing_phase: { status: 'complete', publish_status: 'published' } };
+  }
+
+  /** GET /{id} of a publishing object; undefined when `id` is none of them (the caller answers otherwise). */
+  function readObject(req: FastifyRequest, reply: FastifyReply, id: string): unknown {
+    if (id.startsWith('upload:')) {
+      const session = sessions.get(id);
+      const caller = authenticate(req, reply);
+      if (!caller) return reply;
+      if (!session || (req.query as Record<string, string>).sig !== session.sig) return unsupported(reply, id, 'get');
+      return { id: `${session.id}?sig=${session.sig}`, file_offset: session.received };
+    }
+    const owner = [...posts.values(), ...comments.values(), ...videos.values()].find((o) => o.id === id) ?? photos.get(id);
+    if (!owner) return undefined;
+    const caller = authenticate(req, reply);
+    if (!caller) return reply;
+    if (caller.kind !== 'page') return unsupported(reply, id, 'get');
+    const object = pageObject(id, caller.token.pageId);
+    if (!object) return unsupported(reply, id, 'get');
+    const fields = String((req.query as Record<string, string>).fields ?? '').split(',');
+    if (object.kind === 'video') {
+      const v = object.video;
+      const status = fields.includes('status') ? videoStatus(v) : undefined;
+      const ready = v.postId !== undefined;
+      return { id: v.id, ...(status ? { status } : {}), ...(ready ? { permalink_url: `/${v.pageId}/videos/${v.id}/` } : {}) };
+    }
+    if (object.kind === 'post') {
+      const p = object.post;
+      return { id: p.id, message: p.message, created_time: graphTimeOf(p.createdAt), permalink_url: `https://www.facebook.com/${p.pageId}/posts/${p.id.split('_')[1]}` };
+    }
+    if (object.kind === 'comment') {
+      const c = object.comment;
+      return { id: c.id, message: c.message, created_time: graphTimeOf(c.createdAt), permalink_url: `https://www.facebook.com/${c.objectId}?comment_id=${c.id}` };
+    }
+    return { id: object.photo.id };
   }
 
   const dialogPage = (reply: FastifyReply, message: string) =>
@@ -367,7 +610,7 @@ export async function startMetaEmulator(opts: MetaEmulatorOptions) {
         name: page.name,
         ...(page.username ? { username: page.username } : {}),
         picture: { data: { url: `https://scontent.xx.fbcdn.net/${page.id}.jpg`, is_silhouette: false } },
-        access_token: pageTokenFor(user.id, page.id),
+        access_token: pageTokenFor(user.id, page.id, caller.token.requested.filter((p) => !caller.token.declined.includes(p))),
         tasks: ['ANALYZE', 'ADVERTISE', 'MODERATE', 'CREATE_CONTENT', 'MANAGE'],
         ...(page.instagram ? { instagram_business_account: { id: page.instagram.id } } : {}),
       }));
@@ -378,6 +621,8 @@ export async function startMetaEmulator(opts: MetaEmulatorOptions) {
 
     app.get<{ Params: { version: string; id: string } }>('/:version/:id', async (req, reply) => {
       if (failures.reply('facebook-graph', reply)) return;
+      const object = readObject(req, reply, req.params.id);
+      if (object !== undefined) return object;
       const caller = authenticate(req, reply);
       if (!caller) return;
       if (caller.kind === 'instagram') return reply.code(400).send(graphError('Invalid OAuth access token - Cannot parse access token', 190));
@@ -403,6 +648,188 @@ export async function startMetaEmulator(opts: MetaEmulatorOptions) {
       grants.set(req.params.id, grantOf(req.params.id) + 1);
       state.revokedUsers.push(req.params.id);
       return { success: true };
+    });
+
+    // ---- graph.facebook.com: publishing as a Page ----------------------------------------------------------
+    app.post<{ Params: { version: string; id: string } }>('/:version/:id/feed', async (req, reply) => {
+      if (failures.reply('facebook-feed', reply)) return;
+      const pageId = req.params.id;
+      if (!pageCaller(req, reply, pageId, PUBLISH_SCOPES)) return;
+      const { params } = await graphParams(req);
+      const attached: PagePhoto[] = [];
+      for (const [key, value] of Object.entries(params)) {
+        if (!/^attached_media\[\d+\]$/.test(key)) continue;
+        let fbid: unknown;
+        try {
+          fbid = (JSON.parse(value) as { media_fbid?: unknown }).media_fbid;
+        } catch {
+          fbid = undefined;
+        }
+        const photo = typeof fbid === 'string' ? photos.get(fbid) : undefined;
+        if (!photo || photo.pageId !== pageId) return reply.code(400).send(graphError(`(#100) param ${key} must be a photo of this Page`, 100));
+        if (photo.published || photo.attachedTo) return reply.code(400).send(graphError(`(#100) The photo in ${key} was already published`, 100));
+        attached.push(photo);
+      }
+      if (!params.message && !params.link && !attached.length) return reply.code(400).send(graphError('(#100) The post is empty: give a message, a link or attached_media', 100));
+      // Graph refuses a status that repeats the Page's latest one word for word.
+      const latest = [...posts.values()].filter((p) => p.pageId === pageId && !p.deleted).at(-1);
+      if (!attached.length && params.message && latest?.kind === 'status' && latest.message === params.message) {
+        return reply.code(400).send(graphError('(#506) Duplicate status message', 506));
+      }
+      const post = createPost(pageId, { kind: attached.length ? 'photo' : 'status', message: params.message, link: params.link, photoIds: attached.map((p) => p.id) });
+      for (const photo of attached) photo.attachedTo = post.id;
+      return { id: post.id };
+    });
+
+    app.post<{ Params: { version: string; id: string } }>('/:version/:id/photos', async (req, reply) => {
+      if (failures.reply('facebook-photos', reply)) return;
+      const pageId = req.params.id;
+      if (!pageCaller(req, reply, pageId, PUBLISH_SCOPES)) return;
+      const { params, files } = await graphParams(req);
+      const source = files.source;
+      if (!source && !params.url) return reply.code(400).send(graphError('(#324) Requires upload file', 324));
+      if (source && !imageType(source)) return reply.code(400).send(graphError('(#324) Missing or invalid image file', 324));
+      if (source && source.length > PHOTO_MAX_BYTES) return reply.code(400).send(graphError('The photo is too large.', 100, 1366046));
+      const published = params.published !== 'false';
+      const photo: PagePhoto = { id: newId(), pageId, published, bytes: source?.length ?? 0 };
+      photos.set(photo.id, photo);
+      if (!published) return { id: photo.id };
+      const post = createPost(pageId, { kind: 'photo', message: params.message, photoIds: [photo.id] });
+      photo.attachedTo = post.id;
+      return { id: photo.id, post_id: post.id };
+    });
+
+    app.post<{ Params: { version: string; id: string } }>('/:version/:id/videos', async (_req, reply) =>
+      reply.code(400).send(graphError('(#100) Videos are published on graph-video.facebook.com', 100)),
+    );
+
+    app.post<{ Params: { version: string; id: string } }>('/:version/:id/comments', async (req, reply) => {
+      if (failures.reply('facebook-comments', reply)) return;
+      const caller = authenticate(req, reply);
+      if (!caller) return;
+      const pageId = caller.kind === 'page' ? caller.token.pageId : '';
+      if (!pageCaller(req, reply, pageId, ['pages_manage_engagement', 'pages_read_engagement'])) return;
+      const object = pageObject(req.params.id, pageId);
+      if (!object || (object.kind !== 'post' && object.kind !== 'video')) return unsupported(reply, req.params.id);
+      if (object.kind === 'video' && !object.video.postId) return reply.code(400).send(graphError('(#100) The video is still being processed', 100));
+      const { params, files } = await graphParams(req);
+      if (files.source && !imageType(files.source)) return reply.code(400).send(graphError('(#324) Missing or invalid image file', 324));
+      if (!params.message && !files.source && !params.attachment_url) return reply.code(400).send(graphError('(#100) A comment needs a message or an attachment', 100));
+      const comment: PageComment = { id: `${req.params.id.split('_').at(-1)}_${newId()}`, objectId: req.params.id, pageId, message: params.message, imageBytes: files.source?.length, createdAt: Date.now(), deleted: false };
+      comments.set(comment.id, comment);
+      return { id: comment.id };
+    });
+
+    app.get<{ Params: { version: string; id: string }; Querystring: Record<string, string> }>('/:version/:id/feed', async (req, reply) => {
+      if (failures.reply('facebook-read', reply)) return;
+      const pageId = req.params.id;
+      if (!pageCaller(req, reply, pageId, ['pages_read_engagement'])) return;
+      const since = req.query.since ? Number(req.query.since) * 1000 : 0;
+      const items = [...posts.values()]
+        .filter((p) => p.pageId === pageId && !p.deleted && p.createdAt >= since)
+        .reverse()
+        .map((p) => ({ id: p.id, ...(p.message !== undefined ? { message: p.message } : {}), created_time: graphTimeOf(p.createdAt) }));
+      return paged(items, req, `/${req.params.version}/${pageId}/feed`);
+    });
+
+    app.get<{ Params: { version: string; id: string }; Querystring: Record<string, string> }>('/:version/:id/comments', async (req, reply) => {
+      if (failures.reply('facebook-read', reply)) return;
+      const caller = authenticate(req, reply);
+      if (!caller) return;
+      const pageId = caller.kind === 'page' ? caller.token.pageId : '';
+      if (!pageCaller(req, reply, pageId, ['pages_read_engagement'])) return;
+      const object = pageObject(req.params.id, pageId);
+      if (!object || (object.kind !== 'post' && object.kind !== 'video')) return unsupported(reply, req.params.id, 'get');
+      const page = facebookUser(caller.token.userId)!.pages.find((p) => p.id === pageId)!;
+      let items = [...comments.values()]
+        .filter((c) => c.objectId === req.params.id && !c.deleted)
+        .map((c) => ({ id: c.id, ...(c.message !== undefined ? { message: c.message } : {}), created_time: graphTimeOf(c.createdAt), from: { id: pageId, name: page.name } }));
+      if (req.query.order === 'reverse_chronological') items = items.reverse();
+      return paged(items, req, `/${req.params.version}/${req.params.id}/comments`);
+    });
+
+    app.delete<{ Params: { version: string; id: string } }>('/:version/:id', async (req, reply) => {
+      if (failures.reply('facebook-delete', reply)) return;
+      const caller = authenticate(req, reply);
+      if (!caller) return;
+      const pageId = caller.kind === 'page' ? caller.token.pageId : '';
+      const object = caller.kind === 'page' ? pageObject(req.params.id, pageId) : undefined;
+      if (!object || object.kind === 'photo') return unsupported(reply, req.params.id, 'delete');
+      const needs = object.kind === 'comment' ? ['pages_manage_engagement'] : ['pages_manage_posts'];
+      if (!pageCaller(req, reply, pageId, needs)) return;
+      if (object.kind === 'post') object.post.deleted = true;
+      if (object.kind === 'comment') object.comment.deleted = true;
+      if (object.kind === 'video') {
+        object.video.deleted = true;
+        if (object.video.postId) posts.get(object.video.postId)!.deleted = true;
+      }
+      return { success: true };
+    });
+
+    // ---- graph.facebook.com: the Resumable Upload API ------------------------------------------------------
+    app.post<{ Params: { version: string; id: string } }>('/:version/:id/uploads', async (req, reply) => {
+      if (failures.reply('facebook-upload', reply)) return;
+      // The guide asks for a user token; a Page token (which carries its user) is taken too [INF].
+      const caller = authenticate(req, reply);
+      if (!caller) return;
+      if (req.params.id !== state.facebookApp.id) return unsupported(reply, req.params.id);
+      const { params } = await graphParams(req);
+      const length = Number(params.file_length);
+      if (!params.file_name) return reply.code(400).send(graphError('(#100) The parameter file_name is required', 100));
+      if (!Number.isInteger(length) || length <= 0) return reply.code(400).send(graphError('(#100) The parameter file_length is required and must be a positive integer', 100));
+      if (!RESUMABLE_TYPES.includes(params.file_type)) {
+        return reply.code(400).send(graphError(`(#100) file_type must be one of ${RESUMABLE_TYPES.join(', ')}`, 100));
+      }
+      const session: UploadSession = {
+        id: `upload:${randomBytes(18).toString('base64url')}`,
+        sig: randomBytes(12).toString('base64url'),
+        fileName: params.file_name,
+        fileLength: length,
+        fileType: params.file_type,
+        chunks: [],
+        received: 0,
+      };
+      sessions.set(session.id, session);
+      return { id: `${session.id}?sig=${session.sig}` };
+    });
+
+    app.post<{ Params: { version: string; id: string }; Querystring: Record<string, string> }>('/:version/:id', async (req, reply) => {
+      if (!req.params.id.startsWith('upload:')) return unsupported(reply, req.params.id);
+      if (failures.reply('facebook-upload', reply)) return;
+      // "You must include the access token in the header or the call will fail."
+      if (!/^OAuth \S+/.test(req.headers.authorization ?? '')) {
+        return reply.code(400).send(graphError('(#190) The access token must be sent in the Authorization header as "OAuth <token>"', 190));
+      }
+      if (!authenticate(req, reply)) return;
+      const session = sessions.get(req.params.id);
+      if (!session || req.query.sig !== session.sig) return unsupported(reply, req.params.id);
+      const offset = Number(req.headers.file_offset);
+      if (!Number.isInteger(offset)) return reply.code(400).send(graphError('(#100) The file_offset header is required', 100));
+      if (offset !== session.received) {
+        return reply.code(400).send(graphError(`(#100) file_offset ${offset} does not match the upload session's offset ${session.received}`, 100));
+      }
+      const bytes = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+      if (offset + bytes.length > session.fileLength) {
+        return reply.code(400).send(graphError(`(#100) The upload is longer than its file_length ${session.fileLength}`, 100));
+      }
+      const cut = publishing.cutNextUploadAt;
+      if (cut !== undefined) {
+        // The connection breaks mid-transfer: what arrived is kept, as a resumable session keeps it.
+        publishing.cutNextUploadAt = undefined;
+        session.chunks.push(bytes.subarray(0, cut));
+        session.received += Math.min(cut, bytes.length);
+        reply.hijack();
+        req.raw.socket.destroy();
+        return;
+      }
+      session.chunks.push(bytes);
+      session.received += bytes.length;
+      if (session.received < session.fileLength) return { id: `${session.id}?sig=${session.sig}`, file_offset: session.received };
+      if (!session.handle) {
+        session.handle = `2:${randomBytes(24).toString('base64url')}`;
+        handles.set(session.handle, { session, used: false });
+      }
+      return { h: session.handle };
     });
 
     // ---- www.instagram.com: Instagram Login ---------------------------------------------------------------
@@ -473,9 +900,50 @@ export async function startMetaEmulator(opts: MetaEmulatorOptions) {
     });
   });
 
+
+  // ---- graph-video.facebook.com: publishing a video from an upload handle ------------------------------------
+  const videoEmulator = await startEmulator((app) => {
+    log.record(app);
+    app.post<{ Params: { version: string; id: string } }>('/:version/:id/videos', async (req, reply) => {
+      if (failures.reply('facebook-videos', reply)) return;
+      const pageId = req.params.id;
+      if (!pageCaller(req, reply, pageId, PUBLISH_SCOPES)) return;
+      const { params } = await graphParams(req);
+      const handle = params.fbuploader_video_file_chunk ? handles.get(params.fbuploader_video_file_chunk) : undefined;
+      if (!handle) return reply.code(400).send(graphError('(#100) fbuploader_video_file_chunk must be the handle of a completed upload', 100));
+      if (handle.used) return reply.code(400).send(graphError('(#100) This upload handle was already used', 100));
+      if (handle.session.fileType !== 'video/mp4') return reply.code(400).send(graphError('(#100) The uploaded file is not a video', 100));
+      handle.used = true;
+      const video: PageVideo = { id: newId(), pageId, description: params.description, readsLeft: publishing.videoReadsUntilDone, outcome: publishing.videoOutcome, deleted: false };
+      videos.set(video.id, video);
+      return { id: video.id };
+    });
+  });
+
   return {
     ...emulator,
+    /** graph-video.facebook.com (map it with `metaUpstreams`). */
+    videoOrigin: videoEmulator.origin,
+    async close() {
+      await Promise.all([emulator.close(), videoEmulator.close()]);
+    },
     state,
+    /** What the Pages hold, for assertions. */
+    pages: { posts, comments, photos, sessions, videos, settings: publishing },
+    /** A Page token for `userId`'s Page, with the permissions of a grant (default: every one publishing needs). */
+    issuePageToken(userId: string, pageId: string, scopes = ['pages_show_list', 'pages_read_engagement', 'pages_manage_posts', 'pages_manage_engagement']) {
+      const token = opaque('EAAP');
+      pageTokens.set(token, { userId, pageId, grant: grantOf(userId), scopes });
+      return token;
+    },
+    /** A long-lived user token for `userId`, as Facebook Login would issue. */
+    issueUserToken(userId: string) {
+      return issueUserToken(userId, { requested: [], declined: [] }, true).access_token;
+    },
+    /** The Page's live posts, newest first. */
+    feedOf(pageId: string) {
+      return [...posts.values()].filter((p) => p.pageId === pageId && !p.deleted).reverse();
+    },
     /** Registers a "Valid OAuth Redirect URI" (for both the Facebook and the Instagram app). */
     allowRedirectUri(uri: string) {
       redirectUris.add(uri);

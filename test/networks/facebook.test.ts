@@ -90,7 +90,7 @@ describe('connecting', () => {
       redirect_uri: `${t.url}/oauth/facebook/callback`,
       state: expect.stringMatching(/^.{43,}$/),
       response_type: 'code',
-      scope: 'pages_show_list,pages_read_engagement,pages_manage_posts,business_management',
+      scope: 'pages_show_list,pages_read_engagement,pages_manage_posts,pages_manage_engagement,business_management',
     });
   });
 

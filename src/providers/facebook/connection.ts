@@ -1,4 +1,5 @@
-// Facebook — Facebook Login for a person, then the Pages they manage; only Pages are connectable. Meta's docs (verified):
+// Facebook, connection — Facebook Login for a person, then the Pages they manage; only Pages are connectable.
+// Publishing is beside it (publishing.ts); index.ts puts the two together. Meta's docs (verified):
 //
 //   Authorization  GET  www.facebook.com/{version}/dialog/oauth   client_id, redirect_uri (exact match, Strict Mode),
 //                                        state, response_type=code, scope (comma-separated)
@@ -30,14 +31,18 @@
 //                  `estimated_time_to_regain_access` of X-Business-Use-Case-Usage when it says.
 //                  https://developers.facebook.com/docs/graph-api/overview/rate-limiting
 //   Limits         Apps in development mode only work for people with a role on the app (admin, developer,
-//                  tester); `pages_manage_posts`, `pages_read_engagement` and `business_management` need App Review
-//                  (Advanced Access) before anyone else can grant them.
+//                  tester); `pages_manage_posts`, `pages_read_engagement`, `pages_manage_engagement` and
+//                  `business_management` need App Review (Advanced Access) before anyone else can grant them.
 import { z } from 'zod';
-import { createMetaGraph, facebookDialogError } from './meta-graph.ts';
-import { NetworkError, type ConnectableProfile, type NetworkAdapter, type AdapterContext } from './types.ts';
+import { facebookDialogError, type MetaGraph } from '../meta-graph.ts';
+import { NetworkError, type ConnectableProfile, type NetworkAdapter } from '../types.ts';
 
-/** Read the person's Pages and publish as them (`business_management`: Pages owned through a Business Manager). */
-const SCOPES = ['pages_show_list', 'pages_read_engagement', 'pages_manage_posts', 'business_management'] as const;
+/**
+ * Read the person's Pages and publish as them: posts (`pages_manage_posts`, with `pages_read_engagement`), comments
+ * as the Page (`pages_manage_engagement`, https://developers.facebook.com/docs/pages-api/posts), and Pages owned
+ * through a Business Manager (`business_management`).
+ */
+const SCOPES = ['pages_show_list', 'pages_read_engagement', 'pages_manage_posts', 'pages_manage_engagement', 'business_management'] as const;
 const PAGE_FIELDS = 'id,name,username,picture,access_token,tasks';
 
 const Picture = z.object({ data: z.object({ url: z.string() }).optional() }).optional();
@@ -55,9 +60,10 @@ const NO_PAGES =
   'No Facebook Page was shared with this app. Connect again and, in the Facebook dialog, choose the Pages to connect ' +
   '(you need a role on a Page that lets you create content).';
 
-export function createFacebookAdapter(ctx: AdapterContext): NetworkAdapter {
-  const graph = createMetaGraph(ctx);
+/** Everything of the adapter but publishing and the proxy. */
+export type FacebookConnection = Omit<NetworkAdapter, 'publishing' | 'api'>;
 
+export function facebookConnection(graph: MetaGraph): FacebookConnection {
   return {
     network: 'facebook',
     displayName: 'Facebook',
