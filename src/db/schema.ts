@@ -381,6 +381,8 @@ export interface TargetPart {
   phase: 'preparing' | 'creating' | 'processing' | 'published';
   /** The adapter's own progress (uploaded media ids, a record key chosen in advance). */
   saved: Record<string, unknown>;
+  /** When the network started processing it (media, a container), ISO time; the engine gives up after hours. */
+  processingSince?: string;
   id?: string;
   url?: string | null;
   data?: Record<string, unknown>;

@@ -33,6 +33,8 @@ import { checkOptions } from './preflight.ts';
 /** How many failed attempts each retried category gets before the target fails for good. */
 const MAX_ATTEMPTS: Partial<Record<ErrorCategory, number>> = { platform_error: 6, rate_limited: 10, media_unreachable: 3 };
 const MAX_BACKOFF_S = 30 * 60;
+/** A network still processing media after this long is not going to finish: the target fails. */
+const PROCESSING_LIMIT_MS = 6 * 3600_000;
 const MAX_RESET_WAIT_S = 26 * 3600;
 
 /** Seconds before the next attempt: the network's reset time when it gave one, else exponential with jitter. */
@@ -194,7 +196,11 @@ export async function runTarget(ctx: AppContext, target: TargetRow, lease: Targe
         }
       }
       if (outcome.status === 'processing') {
-        part = { ...part, phase: 'processing', saved: outcome.saved };
+        const since = part.processingSince ?? new Date().toISOString();
+        if (Date.now() - Date.parse(since) > PROCESSING_LIMIT_MS) {
+          throw new TargetFailure('platform_rejected', `${adapter.displayName} was still processing part ${i + 1} after ${PROCESSING_LIMIT_MS / 3600_000} hours`);
+        }
+        part = { ...part, phase: 'processing', saved: outcome.saved, processingSince: since };
         parts[i] = part;
         const due = new Date(Date.now() + Math.max(1, outcome.checkAfterSeconds) * 1000);
         await lease.update({ parts, dueAt: due, leaseUntil: null });
