@@ -65,7 +65,7 @@ export function mediaRoutes(ctx: AppContext) {
           tags,
           summary: 'Confirm an upload: its type, size, dimensions and duration are read from the bytes',
           params: MediaIdParam,
-          body: z.object({ size: z.number().int().nonnegative().optional().describe('The size you sent: a mismatch (a cut-short upload) is refused') }).optional(),
+          body: z.object({ size: z.number().int().nonnegative().optional().describe('The size you sent: a mismatch (a cut-short upload) is refused') }).nullish(),
           response: { 200: success(Media), ...errorResponses },
         },
       },
