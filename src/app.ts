@@ -18,6 +18,8 @@ import { sandboxAuthorizationServer, type SandboxFaults } from './sandbox/author
 import { webhookRoutes } from './webhooks/routes.ts';
 import { mediaRoutes } from './media/routes.ts';
 import { publicMediaRoutes } from './media/public-routes.ts';
+import { postRoutes } from './publishing/routes.ts';
+import { proxyRoutes } from './accounts/proxy-routes.ts';
 import { ocoyaRoutes, OCOYA_PREFIX } from './ocoya/routes.ts';
 import { workspaceRoutes } from './orgs/workspace-routes.ts';
 import { requireApiKey } from './http/auth.ts';
@@ -144,6 +146,8 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions): Promise<Fas
     await v1.register(workspaceRoutes(ctx));
     await v1.register(webhookRoutes(ctx));
     await v1.register(mediaRoutes(ctx));
+    await v1.register(postRoutes(ctx));
+    await v1.register(proxyRoutes(ctx));
     if (opts.localAdminToken) await v1.register(localAdminRoutes(ctx));
   });
 
@@ -157,6 +161,7 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions): Promise<Fas
   await app.register(sandboxAuthorizationServer, {
     publicUrl: ctx.config.publicUrl,
     db: opts.sandboxDb,
+    mediaStore: ctx.mediaStore,
     client: { ...sandbox, redirectUris: [`${ctx.config.publicUrl}/oauth/sandbox/callback`] },
     secrets: {
       cookieKeys: [ctx.internalSecrets.sandboxCookieKey],

@@ -1,5 +1,5 @@
 // Background work shared by `switchboard worker` and the in-process worker of `serve`: refreshing tokens ahead
-// of expiry, delivering webhooks, `account.expiring` notices, housekeeping. Every job is safe to run in any
+// of expiry, publishing posts, delivering webhooks, `account.expiring` notices, housekeeping. Every job is safe to run in any
 // number of processes at once (claims with FOR UPDATE SKIP LOCKED and leases).
 import type { AppContext } from './context.ts';
 import { deleteStaleFlows } from './connect/flows.ts';
@@ -7,6 +7,7 @@ import { deleteStaleRateLimits } from './http/rate-limit.ts';
 import { deleteExpiredIdempotencyKeys } from './http/idempotency.ts';
 import { notifyExpiring, refreshDueAccounts } from './tokens/engine.ts';
 import { DeliveryPump } from './webhooks/delivery.ts';
+import { PublishPump } from './publishing/engine.ts';
 
 export interface Worker {
   stop(): Promise<void>;
@@ -22,6 +23,9 @@ export function startWorker(ctx: AppContext): Worker {
   // Deliveries run on their own: the refresh loop never waits for a slow receiver, nor they for refreshes.
   const deliveries = new DeliveryPump(ctx);
   deliveries.run(intervalMs);
+  // Publishing, likewise on its own: a slow network delays neither refreshes nor webhooks.
+  const publishing = new PublishPump(ctx);
+  publishing.run(intervalMs);
 
   async function tick(): Promise<boolean> {
     const refreshed = await refreshDueAccounts(ctx, { batch: refreshBatch, concurrency: refreshConcurrency });
@@ -56,7 +60,7 @@ export function startWorker(ctx: AppContext): Worker {
     async stop() {
       stopped = true;
       wake?.();
-      await Promise.all([loop, deliveries.stop()]);
+      await Promise.all([loop, deliveries.stop(), publishing.stop()]);
     },
   };
 }

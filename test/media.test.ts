@@ -409,3 +409,48 @@ describe('importing from a URL', () => {
     expect(await guarded.server.ctx.db.select().from(media)).toEqual([]);
   });
 });
+
+describe('media in a post, end to end', () => {
+  let t: TestServer;
+  beforeAll(async () => {
+    t = await startTestServer();
+  });
+  afterAll(() => t?.close());
+
+  it('an uploaded file and a URL import go out with a post to the sandbox, and the post names their public URLs', async () => {
+    const { configureSandbox, authUrl, consent, resultParams } = await import('./helpers/flow.ts');
+    const { TestBrowser } = await import('./helpers/browser.ts');
+    const { publishDue } = await import('../src/publishing/engine.ts');
+    const { sandboxMedia, sandboxPosts } = await import('../src/db/schema.ts');
+    await configureSandbox(t);
+    const params = resultParams(await consent(new TestBrowser(), await authUrl(t), 'solo-mediafan'));
+    expect(params.get('status'), params.toString()).toBe('success');
+    const account = params.get('account_id')!;
+
+    const png = makePng(20, 10);
+    const uploaded = await uploadAndConfirm(t, png, 'first.png');
+    const importedFrom = uploaded.confirmed.body.data.url as string; // our own public URL, as a source anywhere
+    const res = await t.api('POST', '/v1/posts', {
+      containers: [{ content: 'with pictures', media: [{ id: uploaded.id, alt: 'red' }, { url: importedFrom, filename: 'second.png' }] }],
+      accounts: [account],
+    });
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+    expect(await publishDue(t.server.ctx)).toBe(1);
+    const post = (await t.api('GET', `/v1/posts/${res.body.post.id}`)).body.post;
+    expect(post.socialAccounts[0]).toMatchObject({ status: 'published' });
+    const [first, second] = post.containers[0].media;
+    expect(first).toMatchObject({ id: uploaded.id, url: importedFrom, content_type: 'image/png' });
+    expect(second).toMatchObject({ filename: 'second.png', content_type: 'image/png' });
+    expect((await fetch(second.url)).status).toBe(200);
+
+    const [atSandbox] = await t.server.ctx.db.select().from(sandboxPosts).where(eq(sandboxPosts.text, 'with pictures'));
+    expect(atSandbox.mediaIds).toHaveLength(2);
+    const files = await t.server.ctx.db.select().from(sandboxMedia);
+    expect(files.filter((f) => atSandbox.mediaIds.includes(f.id)).map((f) => [f.contentType, f.size])).toEqual([
+      ['image/png', png.length],
+      ['image/png', png.length],
+    ]);
+    // A scheduled or publishing post holds its files; once published, they may be deleted.
+    expect((await t.api('DELETE', `/v1/media/${uploaded.id}`)).status).toBe(200);
+  });
+});

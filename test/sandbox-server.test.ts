@@ -1,6 +1,10 @@
 // The sandbox authorization server on its own (a bare Fastify app), driven over real HTTP: the browser side by
 // hand (cookies, redirects, the consent form), the client side through the `sandbox` adapter.
 import { createServer } from 'node:net';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FilesystemMediaStore } from '../src/media/store.ts';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '../src/db/database.ts';
@@ -37,6 +41,7 @@ async function startSandbox(opts: { faults?: SandboxFaults } = {}): Promise<stri
   await app.register(sandboxAuthorizationServer, {
     publicUrl: url,
     db: database.db,
+    mediaStore: new FilesystemMediaStore(mkdtempSync(join(tmpdir(), 'sandbox-media-'))),
     client: { ...CLIENT, redirectUris: [REDIRECT_URI] },
     secrets: SECRETS,
     faults: opts.faults,

@@ -12,7 +12,7 @@ import { ApiError, badRequest, conflict } from '../http/errors.ts';
 import { errorResponses, SocialAccount, success, TenantId } from '../http/schemas.ts';
 import { findNetworkConfig, saveNetworkConfig } from '../networks/network-configs.ts';
 import { defaultWorkspaceId } from '../orgs/organizations.ts';
-import { blueskyProfile, createBlueskyClient, DID_WEB_PROBLEM, didWebOrigin, type BlueskyIdentity } from '../providers/bluesky.ts';
+import { blueskyProfile, createBlueskyClient, DID_WEB_PROBLEM, didWebOrigin, type BlueskyIdentity } from '../providers/bluesky/connection.ts';
 import { NetworkError, type NetworkAdapter } from '../providers/types.ts';
 import { sameIdentity, toAccountView, upsertConnectedAccounts } from './accounts.ts';
 

@@ -1,7 +1,7 @@
 // The one schema, for PGlite and PostgreSQL alike. Migrations in `db/migrations` are generated from it
 // with `npm run db:generate` (drizzle-kit) and applied on start.
 import { sql } from 'drizzle-orm';
-import { bigint, boolean, customType, doublePrecision, foreignKey, index, integer, jsonb, pgTable, primaryKey, text, timestamp, unique, uniqueIndex } from 'drizzle-orm/pg-core';
+import { bigint, boolean, doublePrecision, foreignKey, index, integer, jsonb, pgTable, primaryKey, text, timestamp, unique, uniqueIndex } from 'drizzle-orm/pg-core';
 
 const createdAt = () => timestamp('created_at', { withTimezone: true }).notNull().defaultNow();
 const updatedAt = () => timestamp('updated_at', { withTimezone: true }).notNull().defaultNow();
@@ -422,11 +422,6 @@ export const postTargets = pgTable(
   ],
 );
 
-const bytea = customType<{ data: Buffer; driverData: Buffer | Uint8Array }>({
-  dataType: () => 'bytea',
-  fromDriver: (value) => (Buffer.isBuffer(value) ? value : Buffer.from(value)),
-});
-
 /** The sandbox network's own posts (its resource server, `/sandbox/api/posts`): what its timeline page shows. */
 export const sandboxPosts = pgTable(
   'sandbox_posts',
@@ -448,11 +443,12 @@ export const sandboxPosts = pgTable(
   ],
 );
 
-/** Media uploaded to the sandbox network (small: the sandbox takes images up to a few MB and short videos). */
+/** Media uploaded to the sandbox network: the bytes live in the media store under `storage_key` (as ours do). */
 export const sandboxMedia = pgTable('sandbox_media', {
   id: text('id').primaryKey(),
   authorId: text('author_id').notNull(),
   contentType: text('content_type').notNull(),
-  bytes: bytea('bytes').notNull(),
+  storageKey: text('storage_key').notNull(),
+  size: bigint('size', { mode: 'number' }).notNull(),
   createdAt: createdAt(),
 });

@@ -27,6 +27,8 @@ const ZOD_VALIDATION_ISSUE = Symbol.for('ZodFastifySchemaValidationError');
 function nulPath(value: unknown, path: (string | number)[] = [], depth = 0): (string | number)[] | undefined {
   if (typeof value === 'string') return value.includes('\u0000') ? path : undefined;
   if (depth > 32 || value === null || typeof value !== 'object') return undefined;
+  // Raw bodies (media bytes) are data, not text bound for a column; walking one would visit every byte.
+  if (ArrayBuffer.isView(value)) return undefined;
   for (const [key, item] of Object.entries(value)) {
     if (key.includes('\u0000')) return [...path, key];
     const found = nulPath(item, [...path, Array.isArray(value) ? Number(key) : key], depth + 1);

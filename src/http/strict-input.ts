@@ -39,10 +39,13 @@ function strict(schema: z.ZodType, what: string): z.ZodType {
 
 /**
  * Adds an `onRoute` hook to this scope: each route's query schema (an empty one where the route declares none)
- * and body schema refuse unknown keys; a POST, PUT or PATCH without a body schema takes no fields at all.
+ * and body schema refuse unknown keys; a POST, PUT or PATCH without a body schema takes no fields at all. A route
+ * with `config: { passesInputThrough: true }` is left alone: its query and body belong to another API.
  */
 export function refuseUnknownInput(app: FastifyInstance) {
   app.addHook('onRoute', (route: RouteOptions) => {
+    // A route that forwards its input elsewhere as it came (the network proxy) declares it; nothing else may.
+    if ((route.config as { passesInputThrough?: boolean } | undefined)?.passesInputThrough) return;
     const schema = (route.schema ??= {}) as { querystring?: z.ZodType; body?: z.ZodType };
     schema.querystring = strict(schema.querystring ?? z.object({}), 'query parameter');
     const methods = ([] as string[]).concat(route.method);

@@ -22,6 +22,7 @@ import { appCredentials, networkConfigForFlow } from '../networks/network-config
 import type { Caller } from '../orgs/api-keys.ts';
 import { findWorkspace, listWorkspaces, workspaceUserCount } from '../orgs/workspaces.ts';
 import type { NetworkId } from '../providers/types.ts';
+import { ocoyaPostRoutes } from './post-routes.ts';
 
 export const OCOYA_PREFIX = '/api/_public/v1';
 export const OCOYA_REQUESTS_PER_MINUTE = 60;
@@ -191,6 +192,8 @@ export function ocoyaRoutes(ctx: AppContext, limits: RateLimitStore, addressLimi
       },
       async (req) => ({ url: (await connection(req.caller, req.query.workspaceId, req.body.provider)).authUrl }),
     );
+
+    await app.register(ocoyaPostRoutes(ctx, workspaceOf));
   };
 }
 

@@ -167,6 +167,12 @@ export interface NetworkPublishing {
 export interface NetworkApi {
   /** The origin the proxy forwards to (`https://api.x.com`); `{path}` is appended to it. Nothing else is reachable. */
   origin: string;
+  /**
+   * The origin for this account, when it is not the same for every account (Bluesky: each account's own PDS, named
+   * in its DID document). It replaces `origin` for that account's calls. `callerChosenHost`: the host came from data
+   * the account holder controls, so the proxy must send with `callerChosenHost` (public addresses only).
+   */
+  originFor?(account: PublishAccount): { origin: string; callerChosenHost: boolean };
   /** Headers and query parameters the account's token adds (default: `Authorization: Bearer`). */
   authorize?(input: { accessToken: string; app: AppCredentials }): { headers?: Record<string, string>; query?: Record<string, string> };
   /** Headers every call needs (LinkedIn's version headers). */

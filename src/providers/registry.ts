@@ -4,12 +4,12 @@ import { NETWORKS, type AdapterContext, type NetworkAdapter, type NetworkId, typ
 import { createSandboxAdapter } from './sandbox.ts';
 import { createFacebookAdapter } from './facebook.ts';
 import { createInstagramAdapter } from './instagram.ts';
-import { createXAdapter } from './x.ts';
-import { createLinkedInAdapter } from './linkedin.ts';
+import { createXAdapter } from './x/index.ts';
+import { createLinkedInAdapter } from './linkedin/index.ts';
 import { createThreadsAdapter } from './threads.ts';
 import { createYouTubeAdapter } from './youtube.ts';
 import { createGoogleBusinessAdapter } from './google-business.ts';
-import { createBlueskyAdapter } from './bluesky.ts';
+import { createBlueskyAdapter } from './bluesky/index.ts';
 import { createPinterestAdapter } from './pinterest.ts';
 import { createTikTokAdapter } from './tiktok.ts';
 

@@ -17,11 +17,53 @@
 //   Pages          GET  /sandbox/api/pages  Bearer user token (scope pages.read) →
 //                                           {data: [{id, name, username, picture, access_token}]}
 //                  Page tokens never expire but die with the user's grant. Users named `solo…` have no pages.
+//   Media          POST /sandbox/api/media  Bearer user or page token (scope posts.write; a page token has the
+//                  scopes of the login that issued it), body: the file's raw bytes, Content-Type image/png,
+//                  image/jpeg, image/gif, image/webp (at most 5 MB) or video/mp4 (at most 50 MB, 10 minutes — the
+//                  sandbox does not look inside videos; preflight checks the duration); the bytes must be of that
+//                  type → 201 {id, content_type, size}. 413 past the size, 415 another type.
+//   Post           POST /sandbox/api/posts  Bearer (posts.write), JSON {text (≤ 500 graphemes; may be empty with
+//                  media), media_ids?: [≤ 4 images of the caller's, or 1 video — not both], reply_to?: post id}
+//                  Header `Idempotency-Key` (optional, 1–255 visible ASCII): the same key from the same author
+//                  answers 200 with the post it made first (`idempotent-replayed: true`), never a second post —
+//                  even if that post was deleted since. → 201 {id, url}; url is
+//                  `${PUBLIC_URL}/sandbox/@{username}/posts/{id}`. A reply is a post with `reply_to`: a thread is a
+//                  chain of replies.
+//                  GET  /sandbox/api/posts?idempotency_key=K  Bearer → {data: [post]} (the caller's own post made
+//                  with that key and not deleted, or []); GET /sandbox/api/posts/{id} → post (404 once deleted);
+//                  post = {id, url, author_id, text, media: [{id, content_type, url}], reply_to, created_at}
+//   Delete         DELETE /sandbox/api/posts/{id}  Bearer (posts.write), own posts only (403 `access_denied`
+//                  otherwise) → 204; 404 for an unknown or already deleted post. A deleted post leaves the timeline.
+//   Timeline       GET /sandbox/@{username} (HTML): an identity's posts, newest first, replies under their
+//                  parent; GET /sandbox/@{username}/posts/{id}; GET /sandbox/media/{id} serves uploads.
 //   Errors         token endpoint: RFC 6749 `{error, error_description}`; API: `{error, error_description}` with
-//                  401 `invalid_token` (missing, expired or revoked token), 403 `insufficient_scope`.
+//                  401 `invalid_token` (missing, expired or revoked token), 403 `insufficient_scope`,
+//                  400 `invalid_request` (text too long, unknown media or media of another account, unknown
+//                  reply_to, a malformed body or key), 404 `not_found`, 429 `rate_limit_exceeded` with
+//                  `Retry-After` and/or `x-rate-limit-reset` (epoch seconds), 5xx `temporarily_unavailable` /
+//                  `server_error` with `Retry-After`.
+//   Faults         (tests only: src/sandbox/faults.ts) any endpoint can answer 5xx, 429 with Retry-After and
+//                  x-rate-limit-reset, or answer late; `api.posts` / `api.media` target publishing alone.
+//
+// The sandbox is this installation's own network (src/sandbox/): these lines are its only documentation, and
+// its tests (test/sandbox-publishing.test.ts) hold it to them.
 import { z } from 'zod';
+import { randomToken } from '../security/secrets.ts';
 import { classifyStatus, retryAfterSeconds, type UpstreamClient, type UpstreamResponse } from './upstream.ts';
-import { expiryFrom, NetworkError, type AppCredentials, type ConnectableProfile, type NetworkAdapter, type TokenSet } from './types.ts';
+import {
+  expiryFrom,
+  NetworkError,
+  PublishError,
+  type AppCredentials,
+  type ConnectableProfile,
+  type NetworkAdapter,
+  type NetworkPublishing,
+  type PartInput,
+  type PublishedPart,
+  type PublishingRules,
+  type PublishMedia,
+  type TokenSet,
+} from './types.ts';
 
 const SCOPES = ['profile', 'pages.read', 'posts.write', 'offline_access'] as const;
 const ACCESS_TOKEN_SECONDS = 3600;
@@ -37,6 +79,36 @@ const TokenResponse = z.object({
 const Identity = z.object({ id: z.string(), username: z.string(), name: z.string(), picture: z.string() });
 const Pages = z.object({ data: z.array(Identity.extend({ access_token: z.string().min(1) })) });
 const OAuthError = z.object({ error: z.string().optional(), error_description: z.string().optional() });
+const UploadedMedia = z.object({ id: z.string().min(1) });
+const CreatedPost = z.object({ id: z.string().min(1), url: z.string() });
+const FoundPosts = z.object({ data: z.array(CreatedPost) });
+
+const MB = 1024 * 1024;
+const IMAGE_TYPES = ['image/png', 'image/jpeg', 'image/gif', 'image/webp'];
+
+/** What the sandbox takes (the header above). */
+const RULES: PublishingRules = {
+  text: { maxLength: 500, counting: 'graphemes' },
+  media: {
+    maxItems: 4,
+    image: { maxCount: 4, maxBytes: 5 * MB, contentTypes: IMAGE_TYPES },
+    // A GIF is an image to the sandbox; declared as its own kind too, for files read as `gif`.
+    gif: { maxCount: 4, maxBytes: 5 * MB, contentTypes: ['image/gif'] },
+    video: { maxCount: 1, maxBytes: 50 * MB, contentTypes: ['video/mp4'], maxSeconds: 600 },
+    mixKinds: false,
+  },
+  laterContainers: 'replies',
+  laterContainersMedia: true,
+};
+
+/** A 50 MB video takes longer to send than an API call is given. */
+const MEDIA_UPLOAD_TIMEOUT_MS = 5 * 60 * 1000;
+
+/** What `publishPart` keeps between attempts: uploads done (our media id → the sandbox's) and the chosen key. */
+interface SandboxProgress {
+  uploads?: Record<string, string>;
+  idempotencyKey?: string;
+}
 
 export interface SandboxAdapterOptions {
   publicUrl: string;
@@ -69,6 +141,70 @@ export function createSandboxAdapter(opts: SandboxAdapterOptions): NetworkAdapte
     if (res.status !== 200) throw apiError(res);
     return parse(schema, res);
   }
+
+  /** Sends one file as the raw body, streamed from the store (never read whole here). */
+  async function uploadMedia(accessToken: string, media: PublishMedia): Promise<string> {
+    const res = await upstream.request(`${base}/api/media`, {
+      method: 'POST',
+      bearer: accessToken,
+      raw: { data: await media.open(), contentType: media.contentType, length: media.size },
+      timeoutMs: MEDIA_UPLOAD_TIMEOUT_MS,
+    });
+    if (res.status !== 201) throw publishError(res);
+    return parse(UploadedMedia, res).id;
+  }
+
+  const publishing: NetworkPublishing = {
+    rules: RULES,
+
+    async publishPart(input) {
+      const progress: SandboxProgress = { ...(input.saved as SandboxProgress) };
+      const uploads = { ...progress.uploads };
+      for (const media of input.container.media) {
+        if (uploads[media.id]) continue;
+        uploads[media.id] = await uploadMedia(input.accessToken, media);
+        await input.save({ ...progress, uploads });
+      }
+      // Chosen once, before the first try, and sent again on every repeat: the sandbox answers a repeated key
+      // with the post it already made.
+      const idempotencyKey = progress.idempotencyKey ?? randomToken(18);
+      await input.beforeCreate({ ...progress, uploads, idempotencyKey });
+      const res = await upstream.request(`${base}/api/posts`, {
+        method: 'POST',
+        bearer: input.accessToken,
+        headers: { 'idempotency-key': idempotencyKey },
+        json: {
+          text: input.container.text,
+          media_ids: input.container.media.map((m) => uploads[m.id]),
+          // A thread: each later container answers the one before it.
+          ...(input.previous ? { reply_to: input.previous.id } : {}),
+        },
+      });
+      if (res.status !== 201 && res.status !== 200) throw publishError(res);
+      const post = parse(CreatedPost, res);
+      return { status: 'published', part: { id: post.id, url: post.url } };
+    },
+
+    async findPart(input: PartInput): Promise<PublishedPart | 'absent'> {
+      const { idempotencyKey } = input.saved as SandboxProgress;
+      // No key was chosen: the create request was never sent.
+      if (!idempotencyKey) return 'absent';
+      const res = await upstream.request(`${base}/api/posts`, { bearer: input.accessToken, query: { idempotency_key: idempotencyKey } });
+      if (res.status !== 200) throw publishError(res);
+      const [post] = parse(FoundPosts, res).data;
+      return post ? { id: post.id, url: post.url } : 'absent';
+    },
+
+    // The Idempotency-Key makes a repeated create answer the first post.
+    createIsRepeatable: true,
+
+    async deletePart({ accessToken, part }) {
+      const res = await upstream.request(`${base}/api/posts/${encodeURIComponent(part.id)}`, { method: 'DELETE', bearer: accessToken });
+      // 404: already deleted (or never there): what was asked for is the case.
+      if (res.status === 204 || res.status === 404) return;
+      throw publishError(res);
+    },
+  };
 
   return {
     network: 'sandbox',
@@ -130,6 +266,11 @@ export function createSandboxAdapter(opts: SandboxAdapterOptions): NetworkAdapte
       return fresh.refreshToken ? fresh : { ...fresh, refreshToken: tokens.refreshToken, refreshTokenExpiresAt: tokens.refreshTokenExpiresAt };
     },
 
+    publishing,
+    // The proxy reaches the sandbox's API (`/v1/social-accounts/{id}/proxy/api/me` → `/sandbox/api/me`) with the
+    // account's token as a Bearer header, the default.
+    api: { origin: base },
+
     async revoke({ app, tokens, metadata }) {
       const target = revocable(tokens, metadata);
       if (!target) return;
@@ -183,4 +324,26 @@ function apiError(res: UpstreamResponse): NetworkError {
   const kind = classifyStatus(res.status);
   if (kind === 'transient') return new NetworkError('transient', 'temporarily_unavailable', description, retryAfterSeconds(res.headers));
   return new NetworkError(kind, error ?? (kind === 'permanent' ? 'invalid_token' : 'invalid_request'), description);
+}
+
+/** Seconds until a 429's window resets: `Retry-After`, else `x-rate-limit-reset` (epoch seconds). */
+function rateLimitWait(res: UpstreamResponse): number | undefined {
+  const retryAfter = retryAfterSeconds(res.headers);
+  if (retryAfter !== undefined) return retryAfter;
+  const reset = Number(res.headers.get('x-rate-limit-reset'));
+  return Number.isFinite(reset) && reset > 0 ? Math.max(0, Math.ceil(reset - Date.now() / 1000)) : undefined;
+}
+
+/** The resource API's refusal of a publishing call, classified for the engine, in the sandbox's own words. */
+function publishError(res: UpstreamResponse): PublishError {
+  const { error, error_description } = errorBody(res);
+  const message = error_description ?? `The Sandbox refused the request (HTTP ${res.status})`;
+  const platformCode = error ?? res.status;
+  if (res.status === 401) return new PublishError('auth_expired', message, { platformCode });
+  if (res.status === 403) return new PublishError('permission_missing', message, { platformCode });
+  if (res.status === 429) return new PublishError('rate_limited', message, { platformCode, retryAfterSeconds: rateLimitWait(res) });
+  if (res.status >= 500) return new PublishError('platform_error', message, { platformCode, retryAfterSeconds: retryAfterSeconds(res.headers) });
+  // 400 (too long, unknown media, unknown reply_to), 413 (too large), 415 (another type): the content.
+  if (res.status === 400 || res.status === 413 || res.status === 415) return new PublishError('user_content', message, { platformCode });
+  return new PublishError('platform_rejected', message, { platformCode });
 }

@@ -45,6 +45,8 @@ export interface UpstreamResponse {
   status: number;
   headers: Headers;
   text: string;
+  /** The body as it came (at most the size cap): for answers that are not text. */
+  bytes: Buffer;
   /** Parsed JSON body, or `undefined` when the body is not JSON. */
   body: unknown;
 }
@@ -160,7 +162,7 @@ export class UpstreamClient {
     } catch {
       parsed = undefined;
     }
-    return { status: res.status, headers: res.headers, text, body: parsed };
+    return { status: res.status, headers: res.headers, text, bytes: res.body, body: parsed };
   }
 }
 

@@ -7,15 +7,19 @@
 //   GET  /sandbox/.well-known/openid-configuration, /sandbox/jwks
 //   GET|POST /sandbox/interaction/:uid      the sign-in/consent form
 //   GET  /sandbox/api/me, /sandbox/api/pages, /sandbox/avatar/:name.svg
+//   POST /sandbox/api/media, POST|GET /sandbox/api/posts, GET|DELETE /sandbox/api/posts/:id   publishing
+//   GET  /sandbox/@:username, /sandbox/@:username/posts/:id, /sandbox/media/:id                 the timeline
 import type { IncomingMessage } from 'node:http';
+import type { MediaStore } from '../media/store.ts';
 import type { FastifyInstance } from 'fastify';
 import type Provider from 'oidc-provider';
 import type { Db } from '../db/database.ts';
-import { faultHook, type SandboxFaults } from './faults.ts';
+import { faultHook, holdBack, type SandboxFaults } from './faults.ts';
 import { interactionRoutes } from './interaction-routes.ts';
 import { PageTokens } from './page-tokens.ts';
 import { createSandboxProvider, presentAsPublicUrl, SANDBOX_PATH, type SandboxSecrets } from './provider.ts';
 import { resourceRoutes } from './resource-routes.ts';
+import { timelineRoutes } from './timeline-routes.ts';
 
 export { SandboxFaults, type SandboxFault, type SandboxEndpoint } from './faults.ts';
 export type { SandboxSecrets } from './provider.ts';
@@ -23,8 +27,10 @@ export type { SandboxSecrets } from './provider.ts';
 export interface SandboxServerOptions {
   /** e.g. `http://127.0.0.1:4321`; the issuer is `${publicUrl}/sandbox`. */
   publicUrl: string;
-  /** oidc-provider's models go to `sandbox_oidc_models`. */
+  /** oidc-provider's models go to `sandbox_oidc_models`; posts and media to `sandbox_posts`, `sandbox_media`. */
   db: Db;
+  /** Where uploaded media bytes go (the installation's media store, under `sandbox/`). */
+  mediaStore: MediaStore;
   /** The one sandbox client. */
   client: { clientId: string; clientSecret: string; redirectUris: string[] };
   /** Cookie keys, page-token key and signing-key seed: the same in every process and across restarts. */
@@ -45,12 +51,16 @@ export async function sandboxAuthorizationServer(app: FastifyInstance, opts: San
   app.addHook('onRoute', (route) => {
     route.schema = { ...route.schema, hide: true };
   });
-  if (opts.faults) app.addHook('onRequest', faultHook(opts.faults));
+  if (opts.faults) {
+    app.addHook('onRequest', faultHook(opts.faults));
+    app.addHook('preHandler', holdBack);
+  }
 
   // Sibling contexts: find-my-way prefers the static and parametric routes below to the provider's wildcard.
   await app.register(async (scope) => mountProvider(scope, provider, publicUrl));
   await app.register(async (scope) => interactionRoutes(scope, provider));
-  await app.register(async (scope) => resourceRoutes(scope, { provider, publicUrl, pageTokens }));
+  await app.register(async (scope) => resourceRoutes(scope, { provider, publicUrl, pageTokens, db: opts.db, mediaStore: opts.mediaStore }));
+  await app.register(async (scope) => timelineRoutes(scope, { db: opts.db, publicUrl, mediaStore: opts.mediaStore }));
 }
 
 /** Hands every other `/sandbox/*` request to oidc-provider's Koa app, untouched. */

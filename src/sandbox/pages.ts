@@ -1,5 +1,6 @@
-// The sandbox network's own pages: a generic "Sandbox" sign-in/consent screen and its error page. They stand in
-// for a social network's screens, so they carry the network's name only — never Switchboard's.
+// The sandbox network's own pages: a generic "Sandbox" sign-in/consent screen and its error page (the timeline is
+// in timeline-pages.ts). They stand in for a social network's screens, so they carry the network's name only —
+// never Switchboard's.
 
 /** The policy for every sandbox HTML page: no scripts, inline styles only, no framing. */
 export const PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'";
@@ -15,7 +16,8 @@ export function escapeHtml(value: string): string {
   return value.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-function layout(title: string, body: string): string {
+/** The frame of every sandbox page; `wide` for the timeline, with its own extra `style` rules. */
+export function layout(title: string, body: string, opts: { wide?: boolean; style?: string } = {}): string {
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -24,7 +26,7 @@ function layout(title: string, body: string): string {
 <title>${escapeHtml(title)}</title>
 <style>
   body { margin: 0; font: 16px/1.5 system-ui, sans-serif; background: #eef1f5; color: #1c1e21; }
-  main { max-width: 26rem; margin: 4rem auto; background: #fff; border-radius: 12px; padding: 2rem; box-shadow: 0 2px 12px rgba(0,0,0,.08); }
+  main { max-width: ${opts.wide ? '40rem' : '26rem'}; margin: 4rem auto; background: #fff; border-radius: 12px; padding: 2rem; box-shadow: 0 2px 12px rgba(0,0,0,.08); }
   h1 { margin: 0 0 1rem; font-size: 1.5rem; color: #3b5bdb; }
   label { display: block; font-weight: 600; margin-bottom: .25rem; }
   input { box-sizing: border-box; width: 100%; padding: .6rem; font-size: 1rem; border: 1px solid #ccd0d5; border-radius: 6px; }
@@ -35,7 +37,7 @@ function layout(title: string, body: string): string {
   button { flex: 1; padding: .7rem; font-size: 1rem; border-radius: 6px; border: 0; cursor: pointer; }
   button[value=allow] { background: #3b5bdb; color: #fff; }
   button[value=deny] { background: #e4e6eb; color: #1c1e21; }
-</style>
+${opts.style ?? ''}</style>
 </head>
 <body>
 <main>

@@ -1,62 +1,41 @@
 // The sandbox network's API, shaped like a social network's Graph API: who am I, which pages do I manage (each
-// with its own token), and profile pictures. Errors look like a real resource server's.
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+// with its own token), profile pictures, and publishing (post-routes.ts). Errors look like a real resource server's.
+import type { MediaStore } from '../media/store.ts';
+import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
 import type Provider from 'oidc-provider';
+import type { Db } from '../db/database.ts';
 import { isDatabaseUnavailable, RETRY_AFTER_SECONDS } from '../db/unavailable.ts';
-import { PageTokens } from './page-tokens.ts';
+import { ApiError, createAuthenticator, sendApiError } from './callers.ts';
+import type { PageTokens } from './page-tokens.ts';
 import { PAGE_CSP } from './pages.ts';
-import { pagesOf, userIdentity, type SandboxIdentity } from './people.ts';
+import { pagesOf } from './people.ts';
+import { postRoutes } from './post-routes.ts';
 import { SANDBOX_PATH } from './provider.ts';
 
 export interface ResourceRouteOptions {
   provider: Provider;
   publicUrl: string;
   pageTokens: PageTokens;
+  /** Where posts and media are kept (`sandbox_posts`, `sandbox_media`). */
+  db: Db;
+  mediaStore: MediaStore;
 }
-
-/** A user's access token, or a page token. */
-type Caller = { kind: 'user'; accountId: string; grantId: string; scopes: Set<string> } | { kind: 'page'; page: SandboxIdentity };
-
-class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    readonly description: string,
-  ) {
-    super(description);
-  }
-}
-
-const invalidToken = (description: string) => new ApiError(401, 'invalid_token', description);
 
 export function resourceRoutes(scope: FastifyInstance, opts: ResourceRouteOptions): void {
-  const { provider, publicUrl, pageTokens } = opts;
-
-  async function authenticate(req: FastifyRequest): Promise<Caller> {
-    const token = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
-    if (!token) throw invalidToken('An access token is required (Authorization: Bearer <token>)');
-    return PageTokens.looksLikeOne(token) ? pageCaller(token) : userCaller(token);
-  }
-
-  async function userCaller(token: string): Promise<Caller> {
-    // `find` returns nothing for unknown, expired or revoked tokens.
-    const accessToken = await provider.AccessToken.find(token);
-    if (!accessToken?.accountId || !accessToken.grantId) throw invalidToken('The access token is invalid, expired or revoked');
-    if (!(await provider.Grant.find(accessToken.grantId))) throw invalidToken('The access token has been revoked');
-    return { kind: 'user', accountId: accessToken.accountId, grantId: accessToken.grantId, scopes: accessToken.scopes };
-  }
-
-  async function pageCaller(token: string): Promise<Caller> {
-    const opened = pageTokens.open(token);
-    if (!opened) throw invalidToken('The page access token is invalid');
-    const grant = await provider.Grant.find(opened.grantId);
-    const page = grant?.accountId ? pagesOf(publicUrl, grant.accountId).find((p) => p.id === opened.pageId) : undefined;
-    if (!page) throw invalidToken('The page access token has been revoked');
-    return { kind: 'page', page };
-  }
+  const { publicUrl, pageTokens } = opts;
+  const authenticate = createAuthenticator(opts);
 
   scope.setErrorHandler((err: FastifyError, req, reply) => {
-    if (err instanceof ApiError) return sendApiError(reply, err);
+    if (err instanceof ApiError) {
+      // A body refused part-way is left unread: the connection cannot carry another request.
+      if (err.status === 413) reply.header('connection', 'close');
+      return sendApiError(reply, err);
+    }
+    // Fastify's own refusals (a body that is not JSON, too large, a NUL byte): the client's request is at fault.
+    if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
+      if (err.statusCode === 413) reply.header('connection', 'close');
+      return sendApiError(reply, new ApiError(err.statusCode, 'invalid_request', err.message));
+    }
     // Like a real network's API: its own storage being out is a 503 to retry, not a fault.
     if (isDatabaseUnavailable(err)) {
       req.log.warn({ err }, 'sandbox API: database unavailable');
@@ -69,14 +48,14 @@ export function resourceRoutes(scope: FastifyInstance, opts: ResourceRouteOption
 
   scope.get(`${SANDBOX_PATH}/api/me`, async (req) => {
     const caller = await authenticate(req);
-    return caller.kind === 'page' ? caller.page : userIdentity(publicUrl, caller.accountId);
+    return caller.identity;
   });
 
   scope.get(`${SANDBOX_PATH}/api/pages`, async (req) => {
     const caller = await authenticate(req);
     if (caller.kind === 'page') throw new ApiError(400, 'invalid_request', 'Pages are listed with a user access token, not a page token');
     if (!caller.scopes.has('pages.read')) throw new ApiError(403, 'insufficient_scope', 'Listing pages needs the pages.read scope');
-    const data = pagesOf(publicUrl, caller.accountId).map((page) => ({ ...page, access_token: pageTokens.issue(page.id, caller.grantId) }));
+    const data = pagesOf(publicUrl, caller.identity.id).map((page) => ({ ...page, access_token: pageTokens.issue(page.id, caller.grantId) }));
     return { data };
   });
 
@@ -90,11 +69,8 @@ export function resourceRoutes(scope: FastifyInstance, opts: ResourceRouteOption
       .header('x-content-type-options', 'nosniff')
       .send(avatarSvg(name));
   });
-}
 
-function sendApiError(reply: FastifyReply, err: ApiError) {
-  if (err.status === 401) reply.header('www-authenticate', `Bearer realm="sandbox", error="${err.code}"`);
-  return reply.code(err.status).send({ error: err.code, error_description: err.description });
+  postRoutes(scope, { db: opts.db, mediaStore: opts.mediaStore, publicUrl, authenticate });
 }
 
 /** The name's initial on a circle whose colour is picked from the name, so each account looks different. */

@@ -13,7 +13,9 @@ export const ACCOUNT_EVENTS = [
   'account.recovered',
   'account.expiring',
 ] as const;
-export const EVENT_TYPES = [...ACCOUNT_EVENTS, 'webhook.test'] as const;
+/** When every target of a post is done: all published, some failed, all failed (PRODUCT.md, "Publishing"). */
+export const POST_EVENTS = ['post.published', 'post.partial', 'post.error'] as const;
+export const EVENT_TYPES = [...ACCOUNT_EVENTS, ...POST_EVENTS, 'webhook.test'] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
 /** Standard Webhooks payload shape: `{type, timestamp, data}`. Never credentials. */

@@ -10,6 +10,17 @@
 // for them and ending 365 days after the first consent whatever the refreshes, and the `LinkedIn-Version` and
 // `X-Restli-Protocol-Version: 2.0.0` headers on every /rest call. It answers with LinkedIn's bodies:
 // `{error, error_description}` at the token endpoint, `{status, serviceErrorCode, code, message}` on the API.
+//
+// Publishing (/rest/posts, /rest/images, /rest/videos, /rest/socialActions/{urn}/comments and the upload host's
+// /dms-uploads/…): the author or actor must be the token's member (w_member_social) or an organization the member
+// holds a posting role on (w_organization_social); images and videos must be uploaded — videos in exactly the byte
+// ranges handed out, finalized with their parts' ETags in order and a single-use upload token — owned by the author
+// and AVAILABLE before a post names them; a video processes for a few status checks (or fails); a post repeating
+// one of its author's is refused 422 as a duplicate; reading posts back needs r_member_social (members) or
+// r_organization_social (Pages). Commentary is read as little text: what readers see stops, silently, at the first
+// unescaped reserved character (LinkedIn's mentions and hashtags are not modelled: any reserved character cuts).
+// Comments are plain text. Failures can be injected per surface ('posts', 'comments', 'media', 'upload').
+import { randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { bearer, CallLog, CodeStore, FailureQueue, formBody, type InjectedAnswer, opaque, startEmulator } from './harness.ts';
 
@@ -44,13 +55,17 @@ export interface LinkedInEmulatorOptions {
   members: LinkedInMember[];
   /** The `LinkedIn-Version`s served (YYYYMM); any other answers 426. */
   versions?: string[];
+  /** Size of the byte ranges a video is uploaded in (LinkedIn: 4 MB). */
+  videoPartBytes?: number;
+  /** Status checks a finalized video answers PROCESSING before it is AVAILABLE. */
+  videoProcessingChecks?: number;
 }
 
 /** Monthly versions LinkedIn lists as served in late 2026 (it skips months: no 202512). */
 export const SERVED_VERSIONS = ['202511', '202601', '202602', '202603', '202604', '202605', '202606', '202607', '202608'];
 
 export type { InjectedAnswer } from './harness.ts';
-export type FailureTarget = 'token' | 'api';
+export type FailureTarget = 'token' | 'api' | 'posts' | 'comments' | 'media' | 'upload';
 
 const apiError = (status: number, code: string, message: string, serviceErrorCode?: number) => ({ status, ...(serviceErrorCode ? { serviceErrorCode } : {}), code, message });
 
@@ -62,7 +77,83 @@ export const linkedinFailures = {
     body: apiError(429, 'TOO_MANY_REQUESTS', 'Resource level throttle APPLICATION DAY limit for calls to this resource is reached.', 101),
   }),
   invalidRequest: (description: string): InjectedAnswer => ({ status: 400, body: { error: 'invalid_request', error_description: description } }),
+  /** A member's daily quota, as LinkedIn words it (no rate-limit headers). */
+  memberDayLimit: (): InjectedAnswer => ({
+    status: 429,
+    body: apiError(429, 'TOO_MANY_REQUESTS', 'Resource level throttle MEMBER DAY limit for calls to this resource is reached.', 101),
+  }),
+  /** Infrastructure protection: a 429 naming no quota. */
+  tooManyRequests: (): InjectedAnswer => ({ status: 429, body: apiError(429, 'TOO_MANY_REQUESTS', 'Too Many Requests') }),
+  expiredToken: (): InjectedAnswer => ({ status: 401, body: apiError(401, 'EXPIRED_ACCESS_TOKEN', 'The token used in the request has expired', 65602) }),
+  badBody: (message: string): InjectedAnswer => ({ status: 400, body: apiError(400, 'BAD_REQUEST', message) }),
 };
+
+/** little text's reserved characters. */
+const LITTLE_RESERVED = '\\|{}@[]()<>#*_~';
+
+/** What readers see of a little-text commentary: escapes resolved, and nothing from the first unescaped reserved character on. */
+export function shownLittleText(commentary: string): string {
+  let shown = '';
+  for (let i = 0; i < commentary.length; i++) {
+    const c = commentary[i];
+    if (c === '\\' && i + 1 < commentary.length && LITTLE_RESERVED.includes(commentary[i + 1])) {
+      shown += commentary[++i];
+      continue;
+    }
+    if (LITTLE_RESERVED.includes(c)) return shown;
+    shown += c;
+  }
+  return shown;
+}
+
+export interface LinkedInPost {
+  id: string;
+  /** The activity the post's comments hang from (urn:li:comment:(urn:li:activity:…,id)). */
+  activity: string;
+  author: string;
+  /** As sent. */
+  commentary: string;
+  /** As readers see it. */
+  shown: string;
+  content?: Record<string, unknown>;
+  visibility: string;
+  createdAt: number;
+  lastModifiedAt: number;
+  deleted: boolean;
+}
+
+export interface LinkedInComment {
+  urn: string;
+  id: string;
+  object: string;
+  actor: string;
+  text: string;
+  content?: unknown[];
+  createdAt: number;
+  deleted: boolean;
+}
+
+export interface LinkedInImage {
+  urn: string;
+  owner: string;
+  status: 'WAITING_UPLOAD' | 'AVAILABLE';
+  bytes?: Buffer;
+  contentType?: string;
+}
+
+export interface LinkedInVideo {
+  urn: string;
+  owner: string;
+  fileSizeBytes: number;
+  uploadToken: string;
+  finalized: boolean;
+  parts: { key: string; firstByte: number; lastByte: number; etag?: string; bytes?: Buffer }[];
+  status: 'WAITING_UPLOAD' | 'PROCESSING' | 'AVAILABLE' | 'PROCESSING_FAILED';
+  checksLeft: number;
+  fails: boolean;
+  /** The whole file, joined from its parts at finalization. */
+  bytes?: Buffer;
+}
 
 interface Grant {
   sub: string;
@@ -85,6 +176,13 @@ const BAD_CODE =
 const BAD_REFRESH_TOKEN = 'The provided authorization grant or refresh token is invalid, expired or revoked.';
 
 type LinkedInCall = { method: string; path: string; query: Record<string, string>; body?: Record<string, string>; headers: Record<string, string | undefined> };
+
+/** Page roles that create posts and comments as the organization (Posts API: ADMINISTRATOR, CONTENT_ADMIN, DIRECT_SPONSORED_CONTENT_POSTER). */
+const ORGANIZATION_POSTING_ROLES = ['ADMINISTRATOR', 'CONTENT_ADMINISTRATOR', 'DIRECT_SPONSORED_CONTENT_POSTER'];
+const MAX_COMMENTARY = 3000;
+const MAX_COMMENT = 1250;
+const MAX_VIDEO_BYTES = 5 * 1024 ** 3;
+const WWW = 'https://www.linkedin.com';
 
 export async function startLinkedInEmulator(opts: LinkedInEmulatorOptions) {
   const redirectUris = new Set<string>();
@@ -111,7 +209,27 @@ export async function startLinkedInEmulator(opts: LinkedInEmulatorOptions) {
     calls: log.entries,
     /** Every token revoked through /oauth/v2/revoke. */
     revoked: [] as string[],
+    posts: new Map<string, LinkedInPost>(),
+    comments: new Map<string, LinkedInComment>(),
+    images: new Map<string, LinkedInImage>(),
+    videos: new Map<string, LinkedInVideo>(),
+    /** Every JSON body a /rest call carried, in order: what the adapter sent, as sent. */
+    restBodies: [] as { method: string; path: string; body: unknown }[],
+    /** Headers of every PUT to the upload host. */
+    uploads: [] as { key: string; authorization?: string; contentType?: string; bytes: number }[],
+    videoPartBytes: opts.videoPartBytes ?? 4 * 1024 * 1024,
+    videoProcessingChecks: opts.videoProcessingChecks ?? 1,
+    /** The next finalized video fails processing. */
+    failNextVideoProcessing: false,
+    /** Where upload URLs point (LinkedIn's upload host). */
+    uploadOrigin: WWW,
+    /** The next create of this kind is made, and then its answer is lost (the connection is cut). */
+    dropNextAnswer: { posts: false, comments: false },
   };
+  /** Upload keys of the upload host: an image, or one part of a video. */
+  const uploadKeys = new Map<string, { image: string } | { video: string; part: number }>();
+  let nextId = 7_300_000_000_000_000_000n;
+  const newId = () => String(nextId++);
 
   const member = (sub: string) => opts.members.find((m) => m.sub === sub)!;
 
@@ -347,6 +465,369 @@ export async function startLinkedInEmulator(opts: LinkedInEmulatorOptions) {
       }
       return { results, statuses, errors };
     });
+
+    // ---- api.linkedin.com: publishing ---------------------------------------------------------------------------
+    app.addHook('preHandler', async (req) => {
+      if (req.url.startsWith('/rest/') && req.body && typeof req.body === 'object' && !Buffer.isBuffer(req.body)) {
+        state.restBodies.push({ method: req.method, path: req.url.split('?')[0], body: req.body });
+      }
+    });
+
+    const denied = (reply: FastifyReply, message: string) => reply.code(403).send(apiError(403, 'ACCESS_DENIED', message, 100));
+    const invalid = (reply: FastifyReply, message: string, status = 422) =>
+      reply.code(status).send(apiError(status, status === 422 ? 'UNPROCESSABLE_ENTITY' : 'BAD_REQUEST', message));
+
+    /**
+     * Whether the token may write as `urn` (post, comment, upload): the member themself with w_member_social, or an
+     * organization they hold an approved posting role on, with w_organization_social.
+     */
+    function mayWriteAs(grant: Grant, urn: unknown, resource: string, reply: FastifyReply): boolean {
+      if (typeof urn !== 'string') {
+        invalid(reply, `ERROR :: /${resource} :: field is required but not found and has no default value`);
+        return false;
+      }
+      const person = /^urn:li:person:(.+)$/.exec(urn)?.[1];
+      if (person !== undefined) {
+        if (person !== grant.sub || !grant.scopes.includes('w_member_social')) {
+          denied(reply, `Not enough permissions to access: partnerApiPostsExternal.CREATE.${urn}`);
+          return false;
+        }
+        return true;
+      }
+      const organization = /^urn:li:organization:(\d+)$/.exec(urn)?.[1];
+      if (organization === undefined) {
+        invalid(reply, `ERROR :: /${resource} :: "${urn}" is not a person or organization URN`);
+        return false;
+      }
+      if (!grant.scopes.includes('w_organization_social')) {
+        denied(reply, `Not enough permissions to access: partnerApiPostsExternal.CREATE (w_organization_social)`);
+        return false;
+      }
+      const role = administered(grant).find((o) => String(o.id) === organization);
+      if (!role || (role.state ?? 'APPROVED') !== 'APPROVED' || !ORGANIZATION_POSTING_ROLES.includes(role.role ?? 'ADMINISTRATOR')) {
+        denied(reply, `Organization permissions must be used when using organization as author: member is not an approved poster of ${urn}`);
+        return false;
+      }
+      return true;
+    }
+
+    /** Reading an author's posts or a post's comments: r_member_social (own) or r_organization_social (a Page with a role). */
+    function mayReadAs(grant: Grant, urn: string, reply: FastifyReply): boolean {
+      const person = /^urn:li:person:(.+)$/.exec(urn)?.[1];
+      if (person !== undefined) {
+        if (person === grant.sub && grant.scopes.includes('r_member_social')) return true;
+        denied(reply, 'Not enough permissions to access: partnerApiPostsExternal.FINDER-author (r_member_social)');
+        return false;
+      }
+      const organization = /^urn:li:organization:(\d+)$/.exec(urn)?.[1];
+      const role = administered(grant).find((o) => String(o.id) === organization);
+      if (role && grant.scopes.includes('r_organization_social')) return true;
+      denied(reply, 'Not enough permissions to access: partnerApiPostsExternal.FINDER-author (r_organization_social)');
+      return false;
+    }
+
+    /** A media URN a post or comment names: uploaded, AVAILABLE, owned by its author. */
+    function mediaProblem(id: unknown, author: string, images: boolean, videos: boolean): string | undefined {
+      if (typeof id !== 'string') return 'ERROR :: /content/media/id :: field is required but not found';
+      if (id.startsWith('urn:li:image:') && images) {
+        const image = state.images.get(id);
+        if (!image) return `Image ${id} does not exist`;
+        if (image.owner !== author) return `Image ${id} is owned by ${image.owner}, not by the author ${author}`;
+        if (image.status !== 'AVAILABLE') return `Image ${id} is not AVAILABLE (${image.status})`;
+        return undefined;
+      }
+      if (id.startsWith('urn:li:video:') && videos) {
+        const video = state.videos.get(id);
+        if (!video) return `Video ${id} does not exist`;
+        if (video.owner !== author) return `Video ${id} is owned by ${video.owner}, not by the author ${author}`;
+        if (video.status !== 'AVAILABLE') return `Video ${id} is not AVAILABLE (${video.status})`;
+        return undefined;
+      }
+      return `ERROR :: /content/media/id :: "${id}" is not a media URN this content takes`;
+    }
+
+    /** The work is done, but the answer never arrives: the connection is cut. */
+    function dropAnswer(kind: 'posts' | 'comments', reply: FastifyReply) {
+      state.dropNextAnswer[kind] = false;
+      reply.hijack();
+      reply.raw.socket?.destroy();
+    }
+
+    const sameContent = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+
+    app.post('/rest/posts', async (req, reply) => {
+      if (failures.reply('posts', reply)) return;
+      if (!versioned(req, reply)) return;
+      const grant = authenticate(req, reply);
+      if (!grant) return;
+      const body = (req.body ?? {}) as Record<string, any>;
+      if (typeof body !== 'object' || Buffer.isBuffer(body)) return invalid(reply, 'Unable to parse the request body as JSON', 400);
+      if (!mayWriteAs(grant, body.author, 'author', reply)) return;
+      if (typeof body.commentary !== 'string') return invalid(reply, 'ERROR :: /commentary :: field is required but not found');
+      if (body.commentary.length > MAX_COMMENTARY) {
+        return reply.code(400).send(apiError(400, 'FIELD_LENGTH_TOO_LONG', `commentary is ${body.commentary.length} characters long, more than ${MAX_COMMENTARY}`));
+      }
+      if (!['PUBLIC', 'CONNECTIONS', 'LOGGED_IN'].includes(body.visibility)) return invalid(reply, `ERROR :: /visibility :: "${String(body.visibility)}" is not an enum symbol`);
+      if (body.distribution?.feedDistribution !== 'MAIN_FEED' && body.distribution?.feedDistribution !== 'NONE') {
+        return invalid(reply, 'ERROR :: /distribution/feedDistribution :: field is required but not found');
+      }
+      if (body.lifecycleState !== 'PUBLISHED' && body.lifecycleState !== 'DRAFT') return invalid(reply, 'ERROR :: /lifecycleState :: field is required but not found');
+      const content = body.content as Record<string, any> | undefined;
+      if (content?.media) {
+        const problem = mediaProblem(content.media.id, body.author, true, true);
+        if (problem) return invalid(reply, problem, 400);
+      } else if (content?.multiImage) {
+        const images = content.multiImage.images;
+        if (!Array.isArray(images) || images.length < 2 || images.length > 20) return invalid(reply, 'ERROR :: /content/multiImage/images :: a multiImage post has 2 to 20 images');
+        for (const image of images) {
+          const problem = mediaProblem(image?.id, body.author, true, false);
+          if (problem) return invalid(reply, problem, 400);
+        }
+      } else if (content !== undefined) {
+        return invalid(reply, 'ERROR :: /content :: unknown content type', 400);
+      }
+      const duplicate = [...state.posts.values()].find((p) => !p.deleted && p.author === body.author && p.commentary === body.commentary && sameContent(p.content, content));
+      if (duplicate) return reply.code(422).send({ status: 422, message: `Content is a duplicate of ${duplicate.id}`, errorDetailType: 'com.linkedin.common.error.BadRequest' });
+      const now = Date.now();
+      const id = `urn:li:share:${newId()}`;
+      state.posts.set(id, {
+        id,
+        activity: `urn:li:activity:${newId()}`,
+        author: body.author,
+        commentary: body.commentary,
+        shown: shownLittleText(body.commentary),
+        content,
+        visibility: body.visibility,
+        createdAt: now,
+        lastModifiedAt: now,
+        deleted: false,
+      });
+      if (state.dropNextAnswer.posts) return dropAnswer('posts', reply);
+      return reply.code(201).header('x-restli-id', id).send();
+    });
+
+    app.get<{ Querystring: Record<string, string> }>('/rest/posts', async (req, reply) => {
+      if (failures.reply('posts', reply)) return;
+      if (!versioned(req, reply)) return;
+      const grant = authenticate(req, reply);
+      if (!grant) return;
+      const q = req.query;
+      if (q.q !== 'author' || !q.author) return invalid(reply, `Unknown finder ${q.q ?? ''}: posts are found by author (q=author&author={urn})`, 400);
+      if (q.sortBy && q.sortBy !== 'LAST_MODIFIED' && q.sortBy !== 'CREATED') return invalid(reply, `sortBy must be LAST_MODIFIED or CREATED, not ${q.sortBy}`, 400);
+      if (!mayReadAs(grant, q.author, reply)) return;
+      const by = q.sortBy === 'CREATED' ? 'createdAt' : 'lastModifiedAt';
+      const start = Number(q.start ?? 0);
+      const count = Math.min(Number(q.count ?? 10), 100);
+      const posts = [...state.posts.values()].filter((p) => !p.deleted && p.author === q.author).sort((a, b) => b[by] - a[by] || (b.id > a.id ? 1 : -1));
+      return {
+        paging: { start, count, links: [] },
+        elements: posts.slice(start, start + count).map((p) => ({
+          id: p.id,
+          author: p.author,
+          commentary: p.commentary,
+          visibility: p.visibility,
+          distribution: { feedDistribution: 'MAIN_FEED', targetEntities: [], thirdPartyDistributionChannels: [] },
+          lifecycleState: 'PUBLISHED',
+          isReshareDisabledByAuthor: false,
+          createdAt: p.createdAt,
+          lastModifiedAt: p.lastModifiedAt,
+          publishedAt: p.createdAt,
+          ...(p.content ? { content: p.content } : {}),
+        })),
+      };
+    });
+
+    app.delete<{ Params: { urn: string } }>('/rest/posts/:urn', async (req, reply) => {
+      if (failures.reply('posts', reply)) return;
+      if (!versioned(req, reply)) return;
+      const grant = authenticate(req, reply);
+      if (!grant) return;
+      const post = state.posts.get(req.params.urn);
+      if (!post || post.deleted) return reply.code(404).send(apiError(404, 'NOT_FOUND', `Post ${req.params.urn} does not exist`));
+      if (!mayWriteAs(grant, post.author, 'author', reply)) return;
+      post.deleted = true;
+      return reply.code(204).send();
+    });
+
+    const newUploadKey = () => randomBytes(12).toString('hex');
+
+    app.post<{ Querystring: Record<string, string> }>('/rest/images', async (req, reply) => {
+      if (failures.reply('media', reply)) return;
+      if (!versioned(req, reply)) return;
+      const grant = authenticate(req, reply);
+      if (!grant) return;
+      if (req.query.action !== 'initializeUpload') return invalid(reply, `Unknown action ${req.query.action ?? ''}`, 400);
+      const owner = (req.body as any)?.initializeUploadRequest?.owner;
+      if (!mayWriteAs(grant, owner, 'initializeUploadRequest/owner', reply)) return;
+      const urn = `urn:li:image:D4E10AQ${randomBytes(8).toString('hex')}`;
+      const key = newUploadKey();
+      state.images.set(urn, { urn, owner, status: 'WAITING_UPLOAD' });
+      uploadKeys.set(key, { image: urn });
+      return { value: { uploadUrlExpiresAt: Date.now() + 3600_000, uploadUrl: `${state.uploadOrigin}/dms-uploads/${key}/uploaded-image/0?ca=vector_feedshare&cn=uploads`, image: urn } };
+    });
+
+    app.post<{ Querystring: Record<string, string> }>('/rest/videos', async (req, reply) => {
+      if (failures.reply('media', reply)) return;
+      if (!versioned(req, reply)) return;
+      const grant = authenticate(req, reply);
+      if (!grant) return;
+      const body = (req.body ?? {}) as Record<string, any>;
+      if (req.query.action === 'initializeUpload') {
+        const request = body.initializeUploadRequest ?? {};
+        if (!mayWriteAs(grant, request.owner, 'initializeUploadRequest/owner', reply)) return;
+        const size = request.fileSizeBytes;
+        if (!Number.isInteger(size) || size <= 0) return invalid(reply, 'ERROR :: /initializeUploadRequest/fileSizeBytes :: field is required but not found');
+        if (size > MAX_VIDEO_BYTES) return invalid(reply, 'Maximum allowed Videos size is 5GB', 400);
+        if (request.uploadCaptions === undefined || request.uploadThumbnail === undefined) {
+          return invalid(reply, 'ERROR :: /initializeUploadRequest :: uploadCaptions and uploadThumbnail are required');
+        }
+        const urn = `urn:li:video:C5F10AQ${randomBytes(8).toString('hex')}`;
+        const parts: LinkedInVideo['parts'] = [];
+        for (let first = 0; first < size; first += state.videoPartBytes) {
+          const key = newUploadKey();
+          uploadKeys.set(key, { video: urn, part: parts.length });
+          parts.push({ key, firstByte: first, lastByte: Math.min(size, first + state.videoPartBytes) - 1 });
+        }
+        const uploadToken = randomBytes(16).toString('base64url');
+        state.videos.set(urn, { urn, owner: request.owner, fileSizeBytes: size, uploadToken, finalized: false, parts, status: 'WAITING_UPLOAD', checksLeft: 0, fails: false });
+        return {
+          value: {
+            uploadUrlsExpireAt: Date.now() + 3600_000,
+            video: urn,
+            uploadInstructions: parts.map((p) => ({ uploadUrl: `${state.uploadOrigin}/dms-uploads/sp/v2/${p.key}?ca=vector_feedshare&cn=uploads`, firstByte: p.firstByte, lastByte: p.lastByte })),
+            uploadToken,
+            thumbnailUploadUrl: '',
+          },
+        };
+      }
+      if (req.query.action === 'finalizeUpload') {
+        const request = body.finalizeUploadRequest ?? {};
+        const video = state.videos.get(request.video);
+        if (!video) return invalid(reply, `Video ${String(request.video)} does not exist`, 404);
+        if (!mayWriteAs(grant, video.owner, 'owner', reply)) return;
+        if (video.finalized) return invalid(reply, 'The upload token has already been used: this video upload is finalized', 400);
+        if (request.uploadToken !== video.uploadToken) return invalid(reply, 'Invalid uploadToken for this video', 400);
+        const etags = video.parts.map((p) => p.etag);
+        if (etags.some((e) => e === undefined)) return invalid(reply, 'Not every part of the video was uploaded', 400);
+        if (!Array.isArray(request.uploadedPartIds) || JSON.stringify(request.uploadedPartIds) !== JSON.stringify(etags)) {
+          return invalid(reply, 'uploadedPartIds do not match the uploaded parts (ETags, in order)', 400);
+        }
+        video.finalized = true;
+        video.bytes = Buffer.concat(video.parts.map((p) => p.bytes!));
+        video.status = 'PROCESSING';
+        video.checksLeft = state.videoProcessingChecks;
+        video.fails = state.failNextVideoProcessing;
+        state.failNextVideoProcessing = false;
+        return reply.code(200).send();
+      }
+      return invalid(reply, `Unknown action ${req.query.action ?? ''}`, 400);
+    });
+
+    app.get<{ Params: { urn: string } }>('/rest/videos/:urn', async (req, reply) => {
+      if (failures.reply('media', reply)) return;
+      if (!versioned(req, reply)) return;
+      const grant = authenticate(req, reply);
+      if (!grant) return;
+      const video = state.videos.get(req.params.urn);
+      if (!video) return reply.code(404).send(apiError(404, 'NOT_FOUND', `Video ${req.params.urn} does not exist`));
+      if (!mayWriteAs(grant, video.owner, 'owner', reply)) return;
+      if (video.status === 'PROCESSING') {
+        if (video.checksLeft > 0) video.checksLeft--;
+        else video.status = video.fails ? 'PROCESSING_FAILED' : 'AVAILABLE';
+      }
+      return { owner: video.owner, id: video.urn, status: video.status, ...(video.status === 'AVAILABLE' ? { duration: 12000, aspectRatioWidth: 16, aspectRatioHeight: 9 } : {}) };
+    });
+
+    // ---- www.linkedin.com: the upload host ------------------------------------------------------------------------
+    app.put<{ Params: { '*': string } }>('/dms-uploads/*', async (req, reply) => {
+      if (failures.reply('upload', reply)) return;
+      const key = /^(?:sp\/v2\/)?([0-9a-f]{24})/.exec(req.params['*'])?.[1] ?? '';
+      const target = uploadKeys.get(key);
+      const bytes = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+      state.uploads.push({ key, authorization: req.headers.authorization, contentType: req.headers['content-type'], bytes: bytes.length });
+      if (!target) return reply.code(404).send();
+      if (bytes.length === 0) return reply.code(400).send(apiError(400, 'BAD_REQUEST', 'The upload is empty'));
+      if ('image' in target) {
+        const image = state.images.get(target.image)!;
+        // LinkedIn's image example PUTs with the member's bearer token.
+        const grant = accessTokens.get(bearer(req) ?? '');
+        if (!grant || grant.revoked) return reply.code(401).send(apiError(401, 'INVALID_ACCESS_TOKEN', 'Invalid access token', 65600));
+        if (image.status !== 'WAITING_UPLOAD') return reply.code(400).send(apiError(400, 'BAD_REQUEST', 'This upload URL was already used'));
+        image.bytes = bytes;
+        image.contentType = req.headers['content-type'];
+        image.status = 'AVAILABLE';
+        return reply.code(201).send();
+      }
+      const video = state.videos.get(target.video)!;
+      const part = video.parts[target.part];
+      if (video.finalized) return reply.code(400).send(apiError(400, 'BAD_REQUEST', 'This video upload is finalized'));
+      const expected = part.lastByte - part.firstByte + 1;
+      if (bytes.length !== expected) {
+        return reply.code(400).send(apiError(400, 'BAD_REQUEST', `Part ${target.part} must be bytes ${part.firstByte}-${part.lastByte} (${expected} bytes), not ${bytes.length} bytes`));
+      }
+      part.bytes = bytes;
+      part.etag = `/ambry-video/signedId/${randomBytes(10).toString('hex')}`;
+      return reply.code(200).header('etag', part.etag).send();
+    });
+
+    // ---- api.linkedin.com: comments -------------------------------------------------------------------------------
+    app.post<{ Params: { urn: string } }>('/rest/socialActions/:urn/comments', async (req, reply) => {
+      if (failures.reply('comments', reply)) return;
+      if (!versioned(req, reply)) return;
+      const grant = authenticate(req, reply);
+      if (!grant) return;
+      const body = (req.body ?? {}) as Record<string, any>;
+      const post = state.posts.get(req.params.urn);
+      if (!post || post.deleted) return reply.code(404).send(apiError(404, 'NOT_FOUND', `Could not find entity ${req.params.urn}`));
+      if (body.object !== req.params.urn) return invalid(reply, `object ${String(body.object)} must be the URN in the path, ${req.params.urn}`, 400);
+      if (!mayWriteAs(grant, body.actor, 'actor', reply)) return;
+      const text = body.message?.text;
+      if (typeof text !== 'string') return invalid(reply, 'ERROR :: /message/text :: field is required but not found');
+      if (text.length > MAX_COMMENT) return reply.code(400).send(apiError(400, 'FIELD_LENGTH_TOO_LONG', `message is ${text.length} characters long, more than ${MAX_COMMENT}`));
+      if (body.content !== undefined) {
+        if (!Array.isArray(body.content) || body.content.length > 1) return invalid(reply, 'A comment takes at most one image', 400);
+        const problem = mediaProblem(body.content[0]?.entity?.image, body.actor, true, false);
+        if (problem) return invalid(reply, problem, 400);
+      }
+      const id = newId();
+      const urn = `urn:li:comment:(${post.activity},${id})`;
+      const now = Date.now();
+      state.comments.set(urn, { urn, id, object: post.id, actor: body.actor, text, content: body.content, createdAt: now, deleted: false });
+      if (state.dropNextAnswer.comments) return dropAnswer('comments', reply);
+      return reply
+        .code(201)
+        .header('x-restli-id', encodeURIComponent(urn))
+        .send({ actor: body.actor, object: post.id, message: { text }, id, $URN: urn, commentUrn: urn, created: { actor: body.actor, time: now }, ...(body.content ? { content: body.content } : {}) });
+    });
+
+    app.get<{ Params: { urn: string }; Querystring: Record<string, string> }>('/rest/socialActions/:urn/comments', async (req, reply) => {
+      if (failures.reply('comments', reply)) return;
+      if (!versioned(req, reply)) return;
+      const grant = authenticate(req, reply);
+      if (!grant) return;
+      const post = state.posts.get(req.params.urn);
+      if (!post || post.deleted) return reply.code(404).send(apiError(404, 'NOT_FOUND', `Could not find entity ${req.params.urn}`));
+      if (!mayReadAs(grant, post.author, reply)) return;
+      const count = Math.min(Number(req.query.count ?? 10), 100);
+      const comments = [...state.comments.values()].filter((c) => !c.deleted && c.object === post.id);
+      return {
+        paging: { start: 0, count, total: comments.length },
+        elements: comments.slice(0, count).map((c) => ({ actor: c.actor, object: c.object, message: { text: c.text }, id: c.id, $URN: c.urn, commentUrn: c.urn, created: { actor: c.actor, time: c.createdAt } })),
+      };
+    });
+
+    app.delete<{ Params: { urn: string; id: string }; Querystring: Record<string, string> }>('/rest/socialActions/:urn/comments/:id', async (req, reply) => {
+      if (failures.reply('comments', reply)) return;
+      if (!versioned(req, reply)) return;
+      const grant = authenticate(req, reply);
+      if (!grant) return;
+      const comment = [...state.comments.values()].find((c) => c.object === req.params.urn && c.id === req.params.id && !c.deleted);
+      if (!comment) return reply.code(404).send(apiError(404, 'NOT_FOUND', `Comment ${req.params.id} does not exist`));
+      if (req.query.actor !== comment.actor) return denied(reply, `Only the comment's actor deletes it: actor=${req.query.actor ?? ''}`);
+      if (!mayWriteAs(grant, comment.actor, 'actor', reply)) return;
+      comment.deleted = true;
+      return reply.code(204).send();
+    });
   });
 
   return {
@@ -380,6 +861,22 @@ export async function startLinkedInEmulator(opts: LinkedInEmulatorOptions) {
     revokeMember(sub: string) {
       for (const token of accessTokens.values()) if (token.grant.sub === sub) token.revoked = true;
       for (const [refreshToken, grant] of refreshTokens) if (grant.sub === sub) refreshTokens.delete(refreshToken);
+    },
+    /** The next post (or comment) is made, and its answer lost on the way back. */
+    loseNextAnswer(kind: 'posts' | 'comments') {
+      state.dropNextAnswer[kind] = true;
+    },
+    /** The next finalized video fails LinkedIn's processing (PROCESSING_FAILED). */
+    failNextVideoProcessing() {
+      state.failNextVideoProcessing = true;
+    },
+    /** A live access token for `sub` with `scopes`, as if the member had connected (for driving publishing directly). */
+    issueToken(sub: string, scopes: string[]): string {
+      return issueAccessToken({ sub, scopes });
+    },
+    /** The live posts of `author`, oldest first. */
+    postsBy(author: string): LinkedInPost[] {
+      return [...state.posts.values()].filter((p) => p.author === author && !p.deleted);
     },
     /** Pretends every refresh grant of `sub` was consented to `ms` earlier. */
     ageConsent(sub: string, ms: number) {

@@ -8,7 +8,7 @@ import { expireSoon, accountRow } from '../helpers/network-flow.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decryptTokens } from '../../src/accounts/accounts.ts';
 import { webhookEvents } from '../../src/db/schema.ts';
-import { DID_WEB_PROBLEM } from '../../src/providers/bluesky.ts';
+import { DID_WEB_PROBLEM } from '../../src/providers/bluesky/connection.ts';
 import { startDnsServer, type DnsServer } from '../helpers/dns-server.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { blueskyUpstreams, PDS_ORIGIN, SELF_HOSTED_PDS, startBlueskyEmulator, type BlueskyEmulator, type BlueskyUser } from '../emulators/bluesky.ts';

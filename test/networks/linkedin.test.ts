@@ -17,7 +17,7 @@ const MEMBER_SCOPES = ['openid', 'profile', 'email', 'w_member_social'];
 /** What the Community Management API product grants its app. */
 const COMMUNITY_MANAGEMENT_SCOPES = ['r_basicprofile', 'w_member_social', 'rw_organization_admin', 'w_organization_social', 'r_organization_social'];
 /** What organization mode asks by default. */
-const ORGANIZATION_MODE_SCOPES = ['r_basicprofile', 'w_member_social', 'rw_organization_admin', 'w_organization_social'];
+const ORGANIZATION_MODE_SCOPES = ['r_basicprofile', 'w_member_social', 'rw_organization_admin', 'w_organization_social', 'r_organization_social'];
 const APP = { clientId: '86linkedinclient', clientSecret: 'linkedin-client-secret', scopes: COMMUNITY_MANAGEMENT_SCOPES };
 const DAY = 24 * 3600 * 1000;
 
@@ -116,7 +116,7 @@ describe('connecting', () => {
       client_id: APP.clientId,
       redirect_uri: callbackUrl,
       state: expect.stringMatching(/^.{43,}$/),
-      scope: 'r_basicprofile w_member_social rw_organization_admin w_organization_social',
+      scope: 'r_basicprofile w_member_social rw_organization_admin w_organization_social r_organization_social',
     });
   });
 

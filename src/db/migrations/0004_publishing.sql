@@ -57,7 +57,8 @@ CREATE TABLE "sandbox_media" (
 	"id" text PRIMARY KEY NOT NULL,
 	"author_id" text NOT NULL,
 	"content_type" text NOT NULL,
-	"bytes" "bytea" NOT NULL,
+	"storage_key" text NOT NULL,
+	"size" bigint NOT NULL,
 	"created_at" timestamp with time zone DEFAULT now() NOT NULL
 );
 --> statement-breakpoint

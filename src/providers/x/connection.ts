@@ -1,4 +1,4 @@
-// X (formerly Twitter) — OAuth 2.0 Authorization Code Flow with PKCE, for the X API v2. X's docs (verified):
+// X (formerly Twitter), connection — OAuth 2.0 Authorization Code Flow with PKCE, for the X API v2. X's docs (verified):
 //
 //   Authorization  GET  https://x.com/i/oauth2/authorize   response_type=code, client_id (the OAuth 2.0 Client ID
 //                                        from "Keys and Tokens", not the API key), redirect_uri (exact match, trailing
@@ -33,8 +33,8 @@
 //   Limits         Every call counts against the app's quota: per-15-minute windows per user and per app, and
 //                  monthly caps or pay-per-use billing by access tier.
 import { z } from 'zod';
-import { classifyStatus, retryAfterSeconds, type UpstreamRequest, type UpstreamResponse } from './upstream.ts';
-import { expiryFrom, NetworkError, type AppCredentials, type NetworkAdapter, type TokenSet, type AdapterContext } from './types.ts';
+import { classifyStatus, retryAfterSeconds, type UpstreamRequest, type UpstreamResponse } from '../upstream.ts';
+import { expiryFrom, NetworkError, type AppCredentials, type NetworkAdapter, type TokenSet, type AdapterContext } from '../types.ts';
 
 const AUTHORIZE_URL = 'https://x.com/i/oauth2/authorize';
 const TOKEN_URL = 'https://api.x.com/2/oauth2/token';
@@ -62,7 +62,8 @@ const Me = z.object({
 const OAuthError = z.object({ error: z.string().optional(), error_description: z.string().optional() });
 const Problem = z.object({ title: z.string().optional(), detail: z.string().optional() });
 
-export function createXAdapter(ctx: AdapterContext): NetworkAdapter {
+/** X's connection: OAuth 2.0 with PKCE, the profile, refresh and revocation (publishing is in `publishing.ts`). */
+export function createXConnection(ctx: AdapterContext): NetworkAdapter {
   const { upstream } = ctx;
 
   async function tokenRequest(app: AppCredentials, form: Record<string, string | undefined>): Promise<TokenSet> {

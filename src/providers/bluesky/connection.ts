@@ -47,10 +47,10 @@
 // AT Protocol OAuth (PAR + DPoP + PKCE, client metadata at an HTTPS URL) is the newer way to connect; this adapter
 // does not speak it yet: an account connects with its handle and an app password (`POST /v1/social-accounts/bluesky`).
 import { z } from 'zod';
-import { classifyStatus, retryAfterSeconds, type UpstreamClient, type UpstreamResponse } from './upstream.ts';
-import { NetworkError, type ConnectableProfile, type NetworkAdapter, type TokenSet, type AdapterContext } from './types.ts';
+import { classifyStatus, retryAfterSeconds, type UpstreamClient, type UpstreamResponse } from '../upstream.ts';
+import { NetworkError, type ConnectableProfile, type NetworkAdapter, type TokenSet, type AdapterContext } from '../types.ts';
 
-const ENTRYWAY = 'https://bsky.social';
+export const ENTRYWAY = 'https://bsky.social';
 const RESOLVE_HANDLE_URL = `${ENTRYWAY}/xrpc/com.atproto.identity.resolveHandle`;
 const PLC_DIRECTORY = 'https://plc.directory';
 const PROFILE_URL = 'https://public.api.bsky.app/xrpc/app.bsky.actor.getProfile';
@@ -165,6 +165,14 @@ export function createBlueskyClient(upstream: UpstreamClient) {
       if (res.status !== 200 && classifyStatus(res.status) === 'transient') throw xrpcError(res, callerChosenHost);
     },
 
+    /** The DID a handle names, or undefined when no account has it (a mention of it stays plain text). */
+    async handleDid(handle: string): Promise<string | undefined> {
+      const res = await upstream.request(RESOLVE_HANDLE_URL, { query: { handle } });
+      if (res.status === 400) return undefined;
+      if (res.status !== 200) throw xrpcError(res, false);
+      return parse(ResolvedHandle, res).did;
+    },
+
     async profile(did: string) {
       return xrpc(Profile, PROFILE_URL, { query: { actor: did } });
     },
@@ -194,7 +202,8 @@ export async function blueskyProfile(client: BlueskyClient, identity: BlueskyIde
   };
 }
 
-export function createBlueskyAdapter(ctx: AdapterContext): NetworkAdapter {
+/** The connection half of the adapter (app-password sessions); `index.ts` adds publishing and the proxy. */
+export function createBlueskyConnection(ctx: AdapterContext): NetworkAdapter {
   const client = createBlueskyClient(ctx.upstream);
 
   return {
@@ -254,7 +263,12 @@ export function createBlueskyAdapter(ctx: AdapterContext): NetworkAdapter {
 
 /** Where an account's sessions are made: Bluesky's entryway for the PDS hosts it runs, else the PDS itself. */
 function sessionService(pds: string): string {
-  return new URL(pds).hostname.endsWith('.host.bsky.network') ? ENTRYWAY : pds;
+  return isBlueskyHostedPds(pds) ? ENTRYWAY : pds;
+}
+
+/** Whether a PDS is one of Bluesky's own hosts (`*.host.bsky.network`), whose words we may repeat to our caller. */
+export function isBlueskyHostedPds(pds: string): boolean {
+  return new URL(pds).hostname.endsWith('.host.bsky.network');
 }
 
 function sessionTokens(session: z.infer<typeof Session>): TokenSet {
@@ -277,12 +291,12 @@ function jwtExpiry(jwt: string, defaultSeconds: number): Date {
   return new Date(Date.now() + defaultSeconds * 1000);
 }
 
-function pdsOf(metadata: Record<string, unknown>): string {
+export function pdsOf(metadata: Record<string, unknown>): string {
   if (typeof metadata.pds === 'string') return metadata.pds;
   throw new NetworkError('permanent', 'invalid_grant', 'This Bluesky account has no home server on record: connect it again');
 }
 
-function didOf(metadata: Record<string, unknown>): string {
+export function didOf(metadata: Record<string, unknown>): string {
   if (typeof metadata.did === 'string') return metadata.did;
   throw new NetworkError('permanent', 'invalid_grant', 'This Bluesky account has no DID on record: connect it again');
 }
@@ -294,7 +308,7 @@ function parse<T>(schema: z.ZodType<T>, res: UpstreamResponse): T {
 }
 
 /** Seconds until a Bluesky rate-limit window reopens (`ratelimit-reset` is an epoch time in seconds). */
-function rateLimitWait(res: UpstreamResponse): number | undefined {
+export function rateLimitWait(res: UpstreamResponse): number | undefined {
   const reset = Number(res.headers.get('ratelimit-reset'));
   if (Number.isFinite(reset) && reset > 0) return Math.max(0, Math.ceil(reset - Date.now() / 1000));
   return retryAfterSeconds(res.headers);

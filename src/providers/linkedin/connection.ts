@@ -1,4 +1,4 @@
-// LinkedIn — "3-legged OAuth" (authorization code flow) for a member, then the organization Pages they administer.
+// LinkedIn, connection — "3-legged OAuth" (authorization code flow) for a member, then the organization Pages they administer.
 // LinkedIn's docs (verified):
 //
 //   Authorization  GET  https://www.linkedin.com/oauth/v2/authorization  response_type=code, client_id, redirect_uri
@@ -26,9 +26,9 @@
 //                  LinkedIn"). GET https://api.linkedin.com/v2/userinfo → {sub, name, given_name, family_name,
 //                  picture, email, email_verified, locale}; `sub` is the member id.
 //                  https://learn.microsoft.com/en-us/linkedin/consumer/integrations/self-serve/sign-in-with-linkedin-v2
-//   Organization   r_basicprofile w_member_social rw_organization_admin w_organization_social, the Community
-//   mode           Management API's permissions: page access needs rw_organization_admin; content needs
-//                  w_organization_social, r_organization_social, w_member_social.
+//   Organization   r_basicprofile w_member_social rw_organization_admin w_organization_social r_organization_social,
+//   mode           the Community Management API's permissions: page access needs rw_organization_admin; content
+//                  needs w_organization_social, r_organization_social, w_member_social.
 //                  https://learn.microsoft.com/en-us/linkedin/marketing/community-management/community-management-api-migration-guide
 //                  The member: GET https://api.linkedin.com/v2/me (r_basicprofile) → {id, localizedFirstName,
 //                  localizedLastName, vanityName, localizedHeadline, profilePicture: {displayImage: URN}}.
@@ -65,8 +65,8 @@
 //                  (revoked by the member) = reconnect; 429 (daily per-app and per-member quotas) and 5xx = later.
 //                  https://learn.microsoft.com/en-us/linkedin/shared/api-guide/concepts/error-handling
 import { z } from 'zod';
-import { classifyStatus, retryAfterSeconds, type UpstreamResponse } from './upstream.ts';
-import { expiryFrom, NetworkError, type AppCredentials, type ConnectableProfile, type NetworkAdapter, type TokenSet, type AdapterContext } from './types.ts';
+import { classifyStatus, retryAfterSeconds, type UpstreamResponse } from '../upstream.ts';
+import { expiryFrom, NetworkError, type AppCredentials, type ConnectableProfile, type NetworkAdapter, type TokenSet, type AdapterContext } from '../types.ts';
 
 const AUTHORIZE_URL = 'https://www.linkedin.com/oauth/v2/authorization';
 const TOKEN_URL = 'https://www.linkedin.com/oauth/v2/accessToken';
@@ -82,9 +82,10 @@ const MEMBER_SCOPES = ['openid', 'profile', 'email', 'w_member_social'] as const
 /**
  * With `{organizations: true}`, on a Community Management app (which cannot grant openid/profile/email): the member
  * through r_basicprofile, the Pages they administer (rw_organization_admin, the Community Management API's page
- * access permission), posting as them and as the member.
+ * access permission), posting as them and as the member, and reading the Pages' posts back (r_organization_social),
+ * which is how publishing tells whether a post whose answer was lost was made (publishing.ts, findPart).
  */
-const ORGANIZATION_SCOPES = ['r_basicprofile', 'w_member_social', 'rw_organization_admin', 'w_organization_social'] as const;
+const ORGANIZATION_SCOPES = ['r_basicprofile', 'w_member_social', 'rw_organization_admin', 'w_organization_social', 'r_organization_social'] as const;
 /** Either of these lets the app read the member's organization roles. */
 const ORGANIZATION_READ_SCOPES = ['r_organization_admin', 'rw_organization_admin'];
 /** Organization roles that create and publish the Page's posts. */
@@ -128,7 +129,7 @@ const NOTHING_TO_CONNECT =
   'This LinkedIn member is not an administrator or content administrator of any organization Page, and posting as ' +
   'the member (w_member_social) was not granted: there is nothing to connect.';
 
-export function createLinkedInAdapter(ctx: AdapterContext): NetworkAdapter {
+export function createLinkedInConnection(ctx: AdapterContext): NetworkAdapter {
   const { upstream } = ctx;
   const version = ctx.versions.linkedin;
 
@@ -338,12 +339,14 @@ function tokenError(res: UpstreamResponse, grantType: string | undefined): Netwo
 
 /** 426: LinkedIn does not (or no longer) serve the pinned `LinkedIn-Version`. Only the operator can fix it. */
 function versionError(res: UpstreamResponse, version: string): NetworkError {
-  const said = ApiErrorBody.safeParse(res.body).data?.message;
-  return new NetworkError(
-    'rejected',
-    'server_error',
+  return new NetworkError('rejected', 'server_error', unservedVersionMessage(version, ApiErrorBody.safeParse(res.body).data?.message));
+}
+
+/** What the operator must do when LinkedIn no longer serves the pinned version (`said`: LinkedIn's own words). */
+export function unservedVersionMessage(version: string, said: string | undefined): string {
+  return (
     `LinkedIn does not serve API version ${version}${said ? ` ("${said}")` : ''}. The operator of this service must set ` +
-      'SWITCHBOARD_LINKEDIN_VERSION to a current LinkedIn API version, YYYYMM (listed at https://learn.microsoft.com/en-us/linkedin/marketing/versioning), and restart it.',
+    'SWITCHBOARD_LINKEDIN_VERSION to a current LinkedIn API version, YYYYMM (listed at https://learn.microsoft.com/en-us/linkedin/marketing/versioning), and restart it.'
   );
 }
 

@@ -1,0 +1,10 @@
+// X (formerly Twitter): the adapter is its connection (`connection.ts`: OAuth 2.0 with PKCE, profile, refresh,
+// revocation), its publishing (`publishing.ts`: posts, threads, media upload, reconciliation, deletion) and its API
+// origin for the proxy.
+import type { AdapterContext, NetworkAdapter } from '../types.ts';
+import { createXConnection } from './connection.ts';
+import { createXPublishing, X_API } from './publishing.ts';
+
+export function createXAdapter(ctx: AdapterContext): NetworkAdapter {
+  return { ...createXConnection(ctx), publishing: createXPublishing(ctx), api: X_API };
+}

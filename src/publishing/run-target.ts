@@ -1,0 +1,248 @@
+// Publishing one target (one post × one account) under its lease: part by part, through the adapter.
+//
+// Never a double post. Before the request that creates a part, the adapter calls `beforeCreate`, and the part is
+// stored as `creating` with what the adapter needs to look for it. From then until the answer is stored, a worker
+// that dies (or a timeout, or a 5xx) leaves the outcome open; whoever takes the target next first settles it — by
+// sending again when the network's own exactly-once means make that harmless (`createIsRepeatable`), else by asking
+// the adapter to look for the part at the network (`findPart`) — and fails the target as `unknown_outcome` when
+// it cannot be told, rather than post twice.
+import type { AppContext } from '../context.ts';
+import type { TargetPart } from '../db/schema.ts';
+import { decryptTokens, findAccountById } from '../accounts/accounts.ts';
+import { appCredentials, findNetworkConfig } from '../networks/network-configs.ts';
+import {
+  NetworkError,
+  PublishError,
+  RETRIED_CATEGORIES,
+  type AppCredentials,
+  type ErrorCategory,
+  type NetworkAdapter,
+  type NetworkId,
+  type PartInput,
+  type PublishContainer,
+  type PublishContext,
+  type PublishedPart,
+} from '../providers/types.ts';
+import { AccountUnusableError, ensureFreshToken } from '../tokens/refresh.ts';
+import { activeMedia, publishMediaFor } from './media-refs.ts';
+import { LeaseLost, type TargetLease } from './lease.ts';
+import { finishTarget, markReauthRequired } from './outcome.ts';
+import { findPost, type TargetRow } from './posts.ts';
+import { checkOptions } from './preflight.ts';
+
+/** How many failed attempts each retried category gets before the target fails for good. */
+const MAX_ATTEMPTS: Partial<Record<ErrorCategory, number>> = { platform_error: 6, rate_limited: 10, media_unreachable: 3 };
+const MAX_BACKOFF_S = 30 * 60;
+const MAX_RESET_WAIT_S = 26 * 3600;
+
+/** Seconds before the next attempt: the network's reset time when it gave one, else exponential with jitter. */
+export function retryDelaySeconds(attempt: number, retryAfterSeconds?: number): number {
+  if (retryAfterSeconds !== undefined) return Math.min(Math.max(1, retryAfterSeconds), MAX_RESET_WAIT_S);
+  const base = Math.min(MAX_BACKOFF_S, 5 * 2 ** Math.max(0, attempt - 1));
+  return base * (0.8 + Math.random() * 0.4);
+}
+
+export class TargetFailure extends Error {
+  constructor(
+    readonly category: ErrorCategory,
+    message: string,
+    readonly retryAfterSeconds?: number,
+  ) {
+    super(message);
+  }
+}
+
+/** A failure in the engine's terms: what the adapter classified, or what a transport failure means. */
+export function classify(err: unknown): TargetFailure {
+  if (err instanceof TargetFailure) return err;
+  if (err instanceof PublishError) return new TargetFailure(err.category, err.message, err.retryAfterSeconds);
+  if (err instanceof NetworkError) {
+    if (err.kind === 'permanent') return new TargetFailure('auth_expired', err.description);
+    if (err.kind === 'transient') return new TargetFailure('platform_error', err.description, err.retryAfterSeconds);
+    return new TargetFailure('platform_rejected', err.description);
+  }
+  return new TargetFailure('platform_error', 'Publishing failed inside Switchboard; it will be tried again');
+}
+
+export async function appFor(ctx: AppContext, orgId: string, adapter: NetworkAdapter): Promise<AppCredentials> {
+  const config = await findNetworkConfig(ctx.db, orgId, adapter.network);
+  // App-password networks (Bluesky) need no app of the organization's.
+  return config ? appCredentials(ctx, config, adapter) : { clientId: '', clientSecret: undefined, scopes: [], options: {} };
+}
+
+export async function runTarget(ctx: AppContext, target: TargetRow, lease: TargetLease): Promise<void> {
+  const post = await findPost(ctx.db, target.orgId, target.postId);
+  if (!post || post.status === 'cancelled') {
+    await finishTarget(ctx, lease, target.postId, { status: 'cancelled' });
+    return;
+  }
+  const adapter = ctx.adapters.get(target.network as NetworkId);
+  const publishing = adapter?.publishing;
+  const parts: TargetPart[] = [...target.parts];
+  const fail = (f: TargetFailure) =>
+    finishTarget(ctx, lease, post.id, { status: 'failed', error: f.message, errorCategory: f.category, attempts: target.attempts + 1, parts });
+
+  if (!adapter || !publishing) return fail(new TargetFailure('not_supported', `Publishing to ${target.network} is not available`));
+  let account = await findAccountById(ctx.db, target.accountId);
+  if (!account || account.status !== 'active') {
+    return fail(new TargetFailure('auth_expired', account?.status === 'reauth_required' ? 'The account must be reconnected before it can publish' : 'The account is disconnected'));
+  }
+
+  // The post's files, as the adapter sees them. One deleted since the post was accepted fails the target plainly.
+  const ids = post.containers.flatMap((c) => c.media.map((m) => m.id));
+  const { found, missing } = await activeMedia(ctx, post.orgId, ids);
+  if (missing.length) return fail(new TargetFailure('user_content', `The media ${missing.join(', ')} no longer exists`));
+  const containers: PublishContainer[] = post.containers.map((c, index) => ({
+    index,
+    text: c.content,
+    media: c.media.map((m) => publishMediaFor(ctx, found.get(m.id)!, m.alt)),
+  }));
+  const options = checkOptions(adapter, post.options[adapter.network]).options;
+  const app = await appFor(ctx, post.orgId, adapter);
+
+  let refreshedForAuth = false;
+  const context = async (): Promise<PublishContext> => {
+    const tokens = decryptTokens(ctx.keyring, account!);
+    if (!tokens) throw new TargetFailure('auth_expired', 'The account has no token: reconnect it');
+    return {
+      app,
+      accessToken: tokens.accessToken,
+      account: { networkUniqueId: account!.networkUniqueId, username: account!.username, accountType: account!.accountType as never, metadata: account!.metadata },
+      options,
+    };
+  };
+  const saveParts = () => lease.update({ parts });
+
+  try {
+    try {
+      account = await ensureFreshToken(ctx, account);
+    } catch (err) {
+      if (err instanceof AccountUnusableError) throw new TargetFailure('auth_expired', err.reason);
+      throw err;
+    }
+    let root: PublishedPart | null = null;
+    let previous: PublishedPart | null = null;
+    for (const container of containers) {
+      const i = container.index;
+      let part: TargetPart = parts[i] ?? { index: i, phase: 'preparing', saved: {} };
+      parts[i] = part;
+      if (part.phase === 'published') {
+        previous = { id: part.id!, url: part.url ?? null, data: part.data };
+        root ??= previous;
+        continue;
+      }
+      const input = (ctx_: PublishContext): PartInput => ({
+        ...ctx_,
+        container,
+        root,
+        previous,
+        saved: part.saved,
+        beforeCreate: async (saved) => {
+          part = { ...part, phase: 'creating', saved };
+          parts[i] = part;
+          await saveParts();
+        },
+        save: async (saved) => {
+          part = { ...part, saved };
+          parts[i] = part;
+          await saveParts();
+        },
+      });
+
+      // A create that may have reached the network: settle it before anything is sent again.
+      if (part.phase === 'creating' && !publishing.createIsRepeatable) {
+        const found = publishing.findPart ? await publishing.findPart(input(await context())) : 'unknown';
+        if (found === 'unknown') {
+          throw new TargetFailure('unknown_outcome', `${adapter.displayName} may or may not have published part ${i + 1}; it was not sent again so as not to post twice. Check the account, then retry the post if it is missing.`);
+        }
+        if (found !== 'absent') {
+          part = { ...part, phase: 'published', id: found.id, url: found.url, data: found.data };
+          parts[i] = part;
+          await saveParts();
+          previous = found;
+          root ??= found;
+          continue;
+        }
+        part = { ...part, phase: 'preparing' };
+        parts[i] = part;
+      }
+
+      let outcome;
+      for (;;) {
+        try {
+          outcome = await publishing.publishPart(input(await context()));
+          break;
+        } catch (err) {
+          const failure = classify(err);
+          if (err instanceof LeaseLost) throw err;
+          // A refusal the network answered leaves nothing at the network; a 5xx or a lost answer may have.
+          if (part.phase === 'creating' && failure.category !== 'platform_error') {
+            part = { ...part, phase: 'preparing' };
+            parts[i] = part;
+          }
+          if (failure.category === 'auth_expired' && !refreshedForAuth) {
+            // The token may have died early (revoked and re-granted, rotated elsewhere): refresh once and go again.
+            refreshedForAuth = true;
+            try {
+              account = await ensureFreshToken(ctx, account, { force: true });
+            } catch {
+              throw failure;
+            }
+            continue;
+          }
+          throw failure;
+        }
+      }
+      if (outcome.status === 'processing') {
+        part = { ...part, phase: 'processing', saved: outcome.saved };
+        parts[i] = part;
+        const due = new Date(Date.now() + Math.max(1, outcome.checkAfterSeconds) * 1000);
+        await lease.update({ parts, dueAt: due, leaseUntil: null });
+        return;
+      }
+      part = { ...part, phase: 'published', id: outcome.part.id, url: outcome.part.url, data: outcome.part.data };
+      parts[i] = part;
+      previous = outcome.part;
+      root ??= outcome.part;
+      if (i === 0) {
+        await lease.update({ parts, platformPostId: outcome.part.id, platformPostUrl: outcome.part.url });
+      } else {
+        await saveParts();
+      }
+    }
+    const first = parts[0];
+    await finishTarget(ctx, lease, post.id, {
+      status: 'published',
+      parts,
+      platformPostId: first?.id ?? null,
+      platformPostUrl: first?.url ?? null,
+      publishedAt: new Date(),
+      error: null,
+      errorCategory: null,
+      attempts: target.attempts + 1,
+    });
+  } catch (err) {
+    if (err instanceof LeaseLost) throw err;
+    const failure = classify(err);
+    if (!(err instanceof TargetFailure) && !(err instanceof PublishError) && !(err instanceof NetworkError)) {
+      ctx.log.error({ err, targetId: target.id }, 'publishing failed unexpectedly');
+    }
+    const attempts = target.attempts + 1;
+    const max = MAX_ATTEMPTS[failure.category];
+    if (RETRIED_CATEGORIES.has(failure.category) && max !== undefined && attempts < max) {
+      const delay = retryDelaySeconds(attempts, failure.retryAfterSeconds);
+      await lease.update({ parts, attempts, error: failure.message, errorCategory: failure.category, dueAt: new Date(Date.now() + delay * 1000), leaseUntil: null });
+      ctx.log.info({ targetId: target.id, network: target.network, category: failure.category, attempts, retryInSeconds: Math.round(delay) }, 'publish attempt failed; will retry');
+      return;
+    }
+    // Given up while a create may have reached the network: say so, rather than name only the last failure.
+    const open = parts.find((p) => p?.phase === 'creating');
+    const final =
+      open && failure.category !== 'unknown_outcome'
+        ? new TargetFailure('unknown_outcome', `${adapter.displayName} may or may not have published part ${open.index + 1}, and it could not be checked (${failure.message}); it was not sent again so as not to post twice.`)
+        : failure;
+    await finishTarget(ctx, lease, post.id, { status: 'failed', error: final.message, errorCategory: final.category, attempts, parts });
+    if (final.category === 'auth_expired' && account.status === 'active') await markReauthRequired(ctx, account.id, final.message);
+    ctx.log.info({ targetId: target.id, network: target.network, category: final.category, attempts }, 'publish failed');
+  }
+}
