@@ -16,6 +16,8 @@ import { organizationRoutes } from './orgs/routes.ts';
 import { brandingRoutes } from './orgs/branding-routes.ts';
 import { sandboxAuthorizationServer, type SandboxFaults } from './sandbox/authorization-server.ts';
 import { webhookRoutes } from './webhooks/routes.ts';
+import { mediaRoutes } from './media/routes.ts';
+import { publicMediaRoutes } from './media/public-routes.ts';
 import { postRoutes } from './publishing/routes.ts';
 import { proxyRoutes } from './accounts/proxy-routes.ts';
 import { ocoyaRoutes, OCOYA_PREFIX } from './ocoya/routes.ts';
@@ -143,6 +145,7 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions): Promise<Fas
     await v1.register(brandingRoutes(ctx));
     await v1.register(workspaceRoutes(ctx));
     await v1.register(webhookRoutes(ctx));
+    await v1.register(mediaRoutes(ctx));
     await v1.register(postRoutes(ctx));
     await v1.register(proxyRoutes(ctx));
     if (opts.localAdminToken) await v1.register(localAdminRoutes(ctx));
@@ -151,6 +154,7 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions): Promise<Fas
   await app.register(ocoyaRoutes(ctx, opts.rateLimits, addressLimiter), { prefix: OCOYA_PREFIX });
 
   await app.register(browserRoutes(ctx));
+  await app.register(publicMediaRoutes(ctx));
   await app.register(dashboardRoutes(ctx, opts.rateLimits));
 
   const sandbox = ctx.adapters.get('sandbox')!.builtInApp!;

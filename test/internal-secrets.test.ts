@@ -37,11 +37,11 @@ it('a new installation makes random secrets once, stored encrypted, the same whi
   const db = databases[0].db;
   const first = await loadInternalSecrets(db, Keyring.parse(K1));
   expect(first.sandboxClientSecret).not.toBe(Keyring.parse(K1).legacyDerivedSecret('sandbox-client'));
-  expect(new Set(Object.values(first)).size).toBe(4);
+  expect(new Set(Object.values(first)).size).toBe(5);
   for (const value of Object.values(first)) expect(Buffer.from(value, 'base64url')).toHaveLength(32);
 
   const rows = await db.select().from(internalSecrets);
-  expect(rows).toHaveLength(4);
+  expect(rows).toHaveLength(5);
   for (const row of rows) {
     expect(row.valueEnc).toMatch(/^v1\.k1\./);
     for (const value of Object.values(first)) expect(row.valueEnc).not.toContain(value);
@@ -62,6 +62,8 @@ it('an installation that predates the table keeps the values derived from its ke
     sandboxCookieKey: cookieSecret,
     sandboxPageTokenKey: createHmac('sha256', cookieSecret).update('sandbox page tokens').digest('base64url'),
     sandboxSigningKeySeed: Buffer.from(hkdfSync('sha256', cookieSecret, 'switchboard-sandbox', 'jwks signing key', 32)).toString('base64url'),
+    // Newer than the table: random, derived from nothing.
+    mediaUrlKey: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
   });
   // Made once: later starts with another key first read the same values.
   expect(await loadInternalSecrets(db, Keyring.parse(`${K2},${K1}`))).toEqual(secrets);
@@ -71,7 +73,7 @@ it('processes starting together all end up with the same secrets', async () => {
   const loads = Array.from({ length: 6 }, (_, i) => loadInternalSecrets(databases[i % databases.length].db, Keyring.parse(K1)));
   const results = await Promise.all(loads);
   for (const r of results) expect(r).toEqual(results[0]);
-  expect(await databases[0].db.select().from(internalSecrets)).toHaveLength(4);
+  expect(await databases[0].db.select().from(internalSecrets)).toHaveLength(5);
 });
 
 it('refuses to start, saying why, when the key a secret was made with is gone', async () => {

@@ -1,16 +1,22 @@
 // The media store this configuration asks for (SWITCHBOARD_MEDIA_STORE).
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Config } from '../config.ts';
+import { S3MediaStore } from './s3-store.ts';
 import { FilesystemMediaStore, type MediaStore } from './store.ts';
 
+const temporaryFolders = new Set<string>();
+
 export function createMediaStore(config: Config): MediaStore {
-  if (config.media.store) {
-    // The S3-compatible store lands with its tests (s3-store.ts); until then say so plainly rather than fall back.
-    throw new Error('SWITCHBOARD_MEDIA_STORE=s3://… is not available in this build yet');
+  if (config.media.store) return new S3MediaStore(config.media.store, config.media.s3);
+  if (config.dataDir.startsWith('memory://')) {
+    // An in-memory database (tests) keeps its files in a fresh temporary folder, never in a folder named `memory:`,
+    // removed when the process ends.
+    const dir = mkdtempSync(path.join(tmpdir(), 'switchboard-media-'));
+    if (!temporaryFolders.size) process.once('exit', () => temporaryFolders.forEach((d) => rmSync(d, { recursive: true, force: true })));
+    temporaryFolders.add(dir);
+    return new FilesystemMediaStore(dir);
   }
-  // An in-memory database (tests) keeps its files in a fresh temporary folder, never in a folder named `memory:`.
-  const root = config.dataDir.startsWith('memory://') ? mkdtempSync(path.join(tmpdir(), 'switchboard-media-')) : path.join(config.dataDir, 'media');
-  return new FilesystemMediaStore(root);
+  return new FilesystemMediaStore(path.join(config.dataDir, 'media'));
 }

@@ -2,7 +2,8 @@
 import { and, eq, inArray } from 'drizzle-orm';
 import type { AppContext } from '../context.ts';
 import { media } from '../db/schema.ts';
-import type { MediaKind, PublishMedia } from '../providers/types.ts';
+import type { PublishMedia } from '../providers/types.ts';
+import { publicMediaUrl, toPublishMedia } from '../media/media.ts';
 import { ID_PATTERN } from '../security/ids.ts';
 
 export type MediaRow = typeof media.$inferSelect;
@@ -17,22 +18,12 @@ export async function activeMedia(ctx: AppContext, orgId: string, ids: string[])
   return { found, missing: [...new Set(ids)].filter((id) => !found.has(id)) };
 }
 
+/** The file as an adapter sees it: media/media.ts builds it (public URL, streamed bytes). */
 export function publishMediaFor(ctx: AppContext, row: MediaRow, alt: string | null): PublishMedia {
-  return {
-    id: row.id,
-    filename: row.filename,
-    contentType: row.contentType ?? 'application/octet-stream',
-    kind: (row.kind ?? 'image') as MediaKind,
-    size: row.size ?? 0,
-    width: row.width,
-    height: row.height,
-    durationSeconds: row.durationSeconds,
-    alt,
-    url: mediaUrlFor(ctx, row),
-    open: (range) => ctx.mediaStore.get(row.storageKey, range),
-  };
+  return toPublishMedia(ctx, row, alt);
 }
 
+/** The file's unguessable public URL (media/urls.ts). */
 export function mediaUrlFor(ctx: AppContext, row: MediaRow): string {
-  return `${ctx.config.publicUrl}/media/${row.id}/${encodeURIComponent(row.filename)}`;
+  return publicMediaUrl(ctx, row);
 }

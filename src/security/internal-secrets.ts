@@ -1,5 +1,5 @@
 // Secrets the installation makes for itself: the sandbox network's client secret, its cookie key, page-token key
-// and signing-key seed. They used to be derived from the first encryption key, so putting a new key first changed
+// and signing-key seed; the key that signs media upload URLs and makes media's public URLs unguessable. They used to be derived from the first encryption key, so putting a new key first changed
 // them all (page tokens stopped verifying, the client secret changed under running processes). Now each is made
 // once, stored in `internal_secrets` encrypted like any other secret, and read by every process at start: it no
 // longer depends on which key is first, and `keys reencrypt` moves it to a new key like everything else.
@@ -19,6 +19,8 @@ export interface InternalSecrets {
   sandboxPageTokenKey: string;
   /** Seed of the sandbox's Ed25519 signing key (base64url, 32 bytes). */
   sandboxSigningKeySeed: string;
+  /** HMAC key of media's presigned upload URLs and unguessable public URLs (base64url, 32 bytes; media/urls.ts). */
+  mediaUrlKey: string;
 }
 
 const random = () => randomBytes(32).toString('base64url');
@@ -27,7 +29,7 @@ const random = () => randomBytes(32).toString('base64url');
  * What an installation that predates the table had: everything derived from the first key, the cookie secret
  * being the root of the page-token key and the signing seed (as sandbox/page-tokens.ts and provider.ts did).
  */
-function legacyValues(keyring: Keyring): InternalSecrets {
+function legacyValues(keyring: Keyring): Partial<InternalSecrets> {
   const cookieSecret = keyring.legacyDerivedSecret('sandbox-cookies');
   return {
     sandboxClientSecret: keyring.legacyDerivedSecret('sandbox-client'),
@@ -43,6 +45,8 @@ const NAMES: Record<keyof InternalSecrets, string> = {
   sandboxCookieKey: 'sandbox_cookie_key',
   sandboxPageTokenKey: 'sandbox_page_token_key',
   sandboxSigningKeySeed: 'sandbox_signing_key_seed',
+  // Newer than the table: random on every installation (no legacy value to keep).
+  mediaUrlKey: 'media_url_key',
 };
 const FIELDS = Object.keys(NAMES) as Array<keyof InternalSecrets>;
 

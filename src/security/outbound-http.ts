@@ -58,20 +58,73 @@ export class OutboundHttp {
     const timer = setTimeout(() => deadline.abort(), req.timeoutMs);
     const timedOut = () => new OutboundFailure('timeout', `${url.host} did not answer within ${req.timeoutMs / 1000} s`);
     try {
-      let lookup: LookupFunction | undefined;
-      if (req.guard) {
-        // With SWITCHBOARD_ALLOW_PRIVATE_URLS the addresses are not judged, but still resolved here (through
-        // SWITCHBOARD_DNS_SERVERS when set) and pinned: one resolver and one resolution for caller-chosen hosts.
-        const resolving = this.allowPrivate ? this.resolver.resolve(url.hostname) : this.resolver.publicAddresses(url.hostname);
-        // A resolution cannot be cancelled, only no longer waited for.
-        const aborted = new Promise<never>((_, reject) => deadline.signal.addEventListener('abort', () => reject(timedOut()), { once: true }));
-        lookup = pinnedLookup(await Promise.race([resolving, aborted]));
-      }
+      const lookup = req.guard ? await this.checkedLookup(url, deadline.signal, timedOut) : undefined;
       return await send(url, req, lookup, deadline.signal, timedOut);
     } finally {
       clearTimeout(timer);
     }
   }
+
+  /**
+   * A GET whose answer is handed over as a stream, for bodies too large to hold (media imported from a URL): the
+   * same guard, pinning and no-redirect rule as `request`. `timeoutMs` bounds everything up to the response
+   * headers; after that the body may take as long as it needs, but a pause of `timeoutMs` with no byte breaks it
+   * off (the stream errors with an OutboundFailure). The caller must read or destroy the body.
+   */
+  async stream(url: URL, req: { headers: Record<string, string>; timeoutMs: number; guard: boolean }): Promise<OutboundStream> {
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(), req.timeoutMs);
+    const timedOut = () => new OutboundFailure('timeout', `${url.host} did not answer within ${req.timeoutMs / 1000} s`);
+    try {
+      const lookup = req.guard ? await this.checkedLookup(url, deadline.signal, timedOut) : undefined;
+      return await openStream(url, req, lookup, deadline, timer, timedOut);
+    } catch (err) {
+      clearTimeout(timer);
+      throw err;
+    }
+  }
+
+  private async checkedLookup(url: URL, signal: AbortSignal, timedOut: () => OutboundFailure): Promise<LookupFunction> {
+    // With SWITCHBOARD_ALLOW_PRIVATE_URLS the addresses are not judged, but still resolved here (through
+    // SWITCHBOARD_DNS_SERVERS when set) and pinned: one resolver and one resolution for caller-chosen hosts.
+    const resolving = this.allowPrivate ? this.resolver.resolve(url.hostname) : this.resolver.publicAddresses(url.hostname);
+    // A resolution cannot be cancelled, only no longer waited for.
+    const aborted = new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(timedOut()), { once: true }));
+    return pinnedLookup(await Promise.race([resolving, aborted]));
+  }
+}
+
+export interface OutboundStream {
+  status: number;
+  headers: Headers;
+  body: Readable;
+}
+
+function openStream(
+  url: URL,
+  req: { headers: Record<string, string>; timeoutMs: number },
+  lookup: LookupFunction | undefined,
+  deadline: AbortController,
+  timer: NodeJS.Timeout,
+  timedOut: () => OutboundFailure,
+): Promise<OutboundStream> {
+  const transport = url.protocol === 'https:' ? https : http;
+  return new Promise((resolve, reject) => {
+    const outgoing = transport.request(url, { method: 'GET', headers: req.headers, ...(lookup ? { lookup, agent: false } : {}) }, (res) => {
+      clearTimeout(timer);
+      // From here on, silence is what times out, not the length of the whole transfer.
+      res.setTimeout(req.timeoutMs, () => res.destroy(new OutboundFailure('timeout', `${url.host} sent nothing for ${req.timeoutMs / 1000} s`)));
+      res.on('aborted', () => res.destroy(new OutboundFailure('connect', `${url.host} broke off its answer`)));
+      resolve({ status: res.statusCode ?? 0, headers: toHeaders(res.headers), body: res });
+    });
+    deadline.signal.addEventListener('abort', () => outgoing.destroy(timedOut()), { once: true });
+    outgoing.on('error', (err) =>
+      reject(
+        err instanceof OutboundFailure ? err : new OutboundFailure('connect', `Could not connect to ${url.host}: ${(err as NodeJS.ErrnoException).code ?? err.message}`),
+      ),
+    );
+    outgoing.end();
+  });
 }
 
 /**

@@ -1,0 +1,170 @@
+// Memory of a 1 GiB upload: `PUT` of a presigned upload URL streams the body into the media store, so the server's
+// resident memory must not grow with the file. This runs a real server alone in its own process (as `npm start`
+// does: embedded PGlite in a temporary DATA_DIR, the filesystem store under it), uploads a generated 1 GiB MP4
+// (a small valid movie, then a `free` box of zeros, produced as a stream: never in memory here either), confirms
+// it (type and duration read from the stored bytes by ranges) and downloads it back from its public URL, sampling
+// the server's /proc/<pid>/status meanwhile. Peak RSS growth is VmHWM after each phase (reset through
+// /proc/<pid>/clear_refs before it) minus VmRSS before it; the aim is < 64 MiB for the upload.
+//
+//   node --import tsx bench/media-upload.ts            # 1 GiB
+//   BENCH_MEDIA_BYTES=268435456 node --import tsx bench/media-upload.ts
+import { fork } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { makeMp4 } from '../test/helpers/media-fixtures.ts';
+import { BENCH_API_KEY, BENCH_KEYS, freePort } from './lib/common.ts';
+
+const TOTAL = Number(process.env.BENCH_MEDIA_BYTES ?? 1024 ** 3);
+const MiB = 1024 * 1024;
+const serverProcessPath = fileURLToPath(new URL('./lib/server-process.ts', import.meta.url));
+
+async function status(pid: number): Promise<{ rss: number; hwm: number }> {
+  const text = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text)![1]) * 1024;
+  return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
+}
+
+/** Resets VmHWM to the current RSS (Linux ≥ 4.0), so the next reading is the peak of what follows. */
+async function resetPeak(pid: number): Promise<boolean> {
+  try {
+    await writeFile(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The upload body: a valid MP4 whose tail is a `free` box, `total` bytes in all, made 1 MiB at a time. */
+function movieStream(total: number): Readable {
+  const movie = makeMp4({ width: 1280, height: 720, durationSeconds: 10 });
+  const free = Buffer.alloc(8);
+  free.writeUInt32BE(total - movie.length, 0);
+  free.write('free', 4, 'latin1');
+  const zeros = Buffer.alloc(MiB);
+  let left = total - movie.length - 8;
+  return Readable.from(
+    (function* () {
+      yield movie;
+      yield free;
+      while (left > 0) {
+        const n = Math.min(left, MiB);
+        left -= n;
+        yield n === MiB ? zeros : zeros.subarray(0, n);
+      }
+    })(),
+  );
+}
+
+function send(method: string, url: string, opts: { headers?: Record<string, string>; body?: Readable | string; discard?: boolean } = {}) {
+  return new Promise<{ status: number; text: string; bytes: number }>((resolve, reject) => {
+    const req = request(url, { method, headers: opts.headers }, (res) => {
+      let text = '';
+      let bytes = 0;
+      res.on('data', (c: Buffer) => {
+        bytes += c.length;
+        if (!opts.discard) text += c;
+      });
+      res.on('end', () => resolve({ status: res.statusCode!, text, bytes }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    if (opts.body instanceof Readable) opts.body.pipe(req);
+    else req.end(opts.body);
+  });
+}
+
+async function main() {
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'sb-bench-media-'));
+  const port = await freePort();
+  const origin = `http://127.0.0.1:${port}`;
+  const child = fork(serverProcessPath, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const stop = async () => {
+    if (child.connected) {
+      child.send('close');
+      await new Promise((resolve) => child.once('exit', resolve));
+    }
+    await rm(dataDir, { recursive: true, force: true });
+  };
+  process.once('SIGINT', () => void stop().finally(() => process.exit(130)));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      child.once('message', (msg: { ready?: true; error?: string }) => (msg.ready ? resolve() : reject(new Error(msg.error))));
+      child.send({
+        start: {
+          PORT: String(port),
+          HOST: '127.0.0.1',
+          PUBLIC_URL: origin,
+          DATA_DIR: dataDir,
+          SWITCHBOARD_ENCRYPTION_KEYS: BENCH_KEYS,
+          SWITCHBOARD_BOOTSTRAP_API_KEY: BENCH_API_KEY,
+          SWITCHBOARD_MAX_MEDIA_BYTES: String(TOTAL + MiB),
+          // A slow disk must not turn the measurement into a timeout.
+          SWITCHBOARD_REQUEST_TIMEOUT_MS: '1800000',
+          LOG_LEVEL: 'warn',
+        },
+      });
+    });
+    const pid = child.pid!;
+    const api = async (method: string, p: string, body?: unknown) => {
+      const res = await send(method, origin + p, {
+        headers: { authorization: `Bearer ${BENCH_API_KEY}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+        body: body ? JSON.stringify(body) : undefined,
+      });
+      return { status: res.status, body: JSON.parse(res.text) };
+    };
+
+    // Warm-up: one small upload, confirm and download, so the first-use costs (modules, JIT) are not counted.
+    const warm = (await api('POST', '/v1/media/upload', { filename: 'warm.mp4' })).body.data;
+    await send('PUT', warm.upload_url, { body: movieStream(4 * MiB), headers: { 'content-length': String(4 * MiB) } });
+    const warmMedia = (await api('POST', `/v1/media/${warm.id}/confirm`)).body.data;
+    await send('GET', warmMedia.url, { discard: true });
+
+    const started = (await api('POST', '/v1/media/upload', { filename: 'big.mp4' })).body.data;
+    const before = await status(pid);
+    const canReset = await resetPeak(pid);
+    let sampledPeak = before.rss;
+    const sampler = setInterval(() => void status(pid).then((s) => (sampledPeak = Math.max(sampledPeak, s.rss))), 20);
+    const t0 = process.hrtime.bigint();
+    const put = await send('PUT', started.upload_url, { body: movieStream(TOTAL), headers: { 'content-length': String(TOTAL) } });
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    clearInterval(sampler);
+    const afterUpload = await status(pid);
+    if (put.status !== 200) throw new Error(`PUT answered ${put.status}: ${put.text}`);
+    const uploadPeak = Math.max(canReset ? afterUpload.hwm : 0, sampledPeak);
+
+    const confirmed = await api('POST', `/v1/media/${started.id}/confirm`, { size: TOTAL });
+    if (confirmed.status !== 200) throw new Error(`confirm answered ${confirmed.status}: ${JSON.stringify(confirmed.body)}`);
+    const m = confirmed.body.data;
+
+    const beforeGet = await status(pid);
+    await resetPeak(pid);
+    let getPeak = beforeGet.rss;
+    const sampler2 = setInterval(() => void status(pid).then((s) => (getPeak = Math.max(getPeak, s.rss))), 20);
+    const t1 = process.hrtime.bigint();
+    const got = await send('GET', m.url, { discard: true });
+    const getSeconds = Number(process.hrtime.bigint() - t1) / 1e9;
+    clearInterval(sampler2);
+    const afterGet = await status(pid);
+    if (got.bytes !== TOTAL) throw new Error(`GET returned ${got.bytes} bytes`);
+    getPeak = Math.max(canReset ? afterGet.hwm : 0, getPeak);
+
+    const mib = (n: number) => `${(n / MiB).toFixed(1)} MiB`;
+    console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'unknown CPU'}, ${mib(totalmem())} RAM, Node ${process.version}, ${process.platform}`);
+    console.log(`file: ${mib(TOTAL)} (${m.content_type}, ${m.width}×${m.height}, ${m.duration_seconds} s read from its index)`);
+    console.log(`upload (PUT → filesystem store): ${seconds.toFixed(1)} s, ${(TOTAL / MiB / seconds).toFixed(0)} MiB/s`);
+    console.log(`  server RSS before ${mib(before.rss)}, peak ${mib(uploadPeak)} → growth ${mib(uploadPeak - before.rss)} ${uploadPeak - before.rss < 64 * MiB ? '(< 64 MiB: ok)' : '(over the 64 MiB aim)'}`);
+    console.log(`download (GET public URL): ${getSeconds.toFixed(1)} s; server RSS before ${mib(beforeGet.rss)}, peak ${mib(getPeak)} → growth ${mib(getPeak - beforeGet.rss)}`);
+    console.log(canReset ? 'peaks: VmHWM after /proc/<pid>/clear_refs, and VmRSS sampled every 20 ms' : 'peaks: VmRSS sampled every 20 ms (clear_refs not writable)');
+  } finally {
+    await stop();
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
