@@ -57,8 +57,8 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions): Promise<Fas
     clientErrorHandler,
     // A number of hops is accepted at run time (proxy-addr), though Fastify's types only list the other forms.
     trustProxy: ctx.config.trustProxy as boolean | string,
-    // Receiving a request (headers and body) may not take longer than answering one (answerStuckRequests).
-    requestTimeout: ctx.config.requestTimeoutMs,
+    // Node's own limit would cut a long media upload: the sweep (answerStuckRequests) bounds every other request.
+    requestTimeout: 0,
   });
   useRequestHygiene(app);
   // A request still unanswered after this gets a 503 through its surface's error handler. The bound is generous:

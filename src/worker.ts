@@ -8,6 +8,7 @@ import { deleteExpiredIdempotencyKeys } from './http/idempotency.ts';
 import { notifyExpiring, refreshDueAccounts } from './tokens/engine.ts';
 import { DeliveryPump } from './webhooks/delivery.ts';
 import { PublishPump } from './publishing/engine.ts';
+import { deleteExpiredMedia } from './media/media.ts';
 
 export interface Worker {
   stop(): Promise<void>;
@@ -36,6 +37,8 @@ export function startWorker(ctx: AppContext): Worker {
       if (deleted) ctx.log.info({ deleted }, 'deleted stale connection flows');
       await deleteStaleRateLimits(ctx.db);
       await deleteExpiredIdempotencyKeys(ctx.db);
+      const media = await deleteExpiredMedia(ctx);
+      if (media) ctx.log.info({ media }, 'deleted expired media');
     }
     // A full batch means more may be waiting: go again at once.
     return refreshed === refreshBatch;

@@ -76,7 +76,7 @@ it('connect → upload an image → post a two-part thread → see it on the tim
 
   // 2. Upload an image: presigned PUT, then confirm (the type is read from the bytes).
   const upload = await t.api('POST', '/v1/media/upload', { filename: 'blue.png' });
-  expect(upload.status, JSON.stringify(upload.body)).toBe(200);
+  expect(upload.status, JSON.stringify(upload.body)).toBe(201);
   const put = await fetch(upload.body.data.upload_url, { method: 'PUT', headers: { 'content-type': 'image/png' }, body: png(64, 48) });
   expect(put.status).toBeLessThan(300);
   const confirmed = await t.api('POST', `/v1/media/${upload.body.data.id}/confirm`, {});

@@ -31,7 +31,9 @@ export function answerStuckRequests(app: FastifyInstance, timeoutMs: number) {
     }
   }, Math.min(SWEEP_MS, timeoutMs));
   sweep.unref();
-  app.addHook('onRequest', async (_req, reply) => {
+  app.addHook('onRequest', async (req, reply) => {
+    // A route that receives a large body (media uploads) declares it and bounds itself by silence instead.
+    if ((req.routeOptions.config as { longUpload?: boolean } | undefined)?.longUpload) return;
     inFlight.set(reply, Date.now());
   });
   app.addHook('onResponse', async (_req, reply) => {

@@ -53,6 +53,8 @@ function parseRange(header: string | undefined, size: number): ByteRange | 'unsa
   return { start, end };
 }
 
+const UPLOAD_IDLE_MS = 60_000;
+
 export function publicMediaRoutes(ctx: AppContext) {
   return async function routes(app: FastifyInstance) {
     const r = app.withTypeProvider<ZodTypeProvider>();
@@ -71,6 +73,8 @@ export function publicMediaRoutes(ctx: AppContext) {
           params: z.object({ id: z.string().max(64) }),
           querystring: z.object({ expires: z.string().max(20).optional(), signature: z.string().max(128).optional() }),
         },
+        // A 1 GiB file takes longer than any other request may: bounded by silence instead (below), and by its size.
+        config: { longUpload: true } as object,
       },
       async (req, reply) => {
         const verdict = checkUploadSignature(ctx, req.params.id, req.query.expires ?? '', req.query.signature ?? '');
@@ -82,6 +86,8 @@ export function publicMediaRoutes(ctx: AppContext) {
         if (verdict === 'expired') {
           throw new ApiError(403, 'Upload URL expired', 'Upload URLs are valid for an hour: ask POST /v1/media/upload for a new one', 'upload_url_expired');
         }
+        // A sender that goes quiet this long is gone: the connection is closed and nothing is kept.
+        req.raw.socket.setTimeout(UPLOAD_IDLE_MS, () => req.raw.socket.destroy());
         const length = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);
         const result = await receiveUpload(ctx, req.params.id, requestBody(req.raw), length);
         reply.removeHeader('connection');
