@@ -165,7 +165,8 @@ describe.each(modes)('rotating the encryption key on $name', ({ name, enabled })
     const lines = run.stdout.trim().split('\n');
     expect(lines[0]).toBe('Re-encrypting with key "k2", the first encryption key…');
     expect(run.stdout).toMatch(/^ {2}social_accounts\.access_token_enc: \d+ rewritten$/m);
-    expect(run.stdout).toMatch(/^ {2}internal_secrets\.value_enc +4$/m);
+    // The sandbox's client secret, cookie key, page-token key and signing seed, and the media URL key.
+    expect(run.stdout).toMatch(/^ {2}internal_secrets\.value_enc +5$/m);
     expect(run.stdout).toMatch(/^ {2}webhook_endpoints\.secret_enc +1$/m);
     // X's and the sandbox's (the built-in network's config carries one too).
     expect(run.stdout).toMatch(/^ {2}network_configs\.client_secret_enc +2$/m);

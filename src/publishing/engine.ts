@@ -8,6 +8,7 @@
 import { and, inArray, isNull, lt, lte, or } from 'drizzle-orm';
 import type { AppContext } from '../context.ts';
 import { postTargets } from '../db/schema.ts';
+import { ClaimPump } from '../db/claim-pump.ts';
 import { TargetLease, LeaseLost } from './lease.ts';
 import { markPublishing } from './outcome.ts';
 import type { TargetRow } from './posts.ts';
@@ -49,100 +50,40 @@ async function claimDue(ctx: AppContext, limit: number): Promise<Array<{ row: Ta
   return rows.map((row) => ({ row, lease }));
 }
 
-export class PublishPump {
-  private readonly inFlight = new Set<Promise<void>>();
-  private readonly waiters = new Set<() => void>();
-  private changed = false;
-  private stopped = false;
-  private loop: Promise<void> | undefined;
-
+export class PublishPump extends ClaimPump<{ row: TargetRow; lease: Date }> {
   constructor(
     private readonly ctx: AppContext,
-    private readonly concurrency = ctx.config.publishing.concurrency,
-  ) {}
+    concurrency = ctx.config.publishing.concurrency,
+  ) {
+    super(concurrency, (err) => ctx.log.warn({ err }, 'claiming publishing targets failed'));
+  }
 
-  run(intervalMs: number): void {
+  override run(intervalMs: number): void {
     pumps.add(this);
-    this.loop ??= (async () => {
-      while (!this.stopped) {
-        try {
-          await this.fill();
-        } catch (err) {
-          this.ctx.log.warn({ err }, 'claiming publishing targets failed');
-        }
-        if (!this.stopped) await this.nextChange(intervalMs);
-      }
-    })();
+    super.run(intervalMs);
   }
 
-  /** Publishes what is due now (and what becomes due meanwhile) until nothing is; for one-off runs and tests. */
-  async drain(): Promise<number> {
-    let started = 0;
-    for (;;) {
-      started += await this.fill();
-      if (!this.inFlight.size) return started;
-      await Promise.race(this.inFlight);
-    }
-  }
-
-  /** Stops claiming and waits for the targets in flight: each is finished or left with its progress stored. */
-  async stop(): Promise<void> {
-    this.stopped = true;
+  override async stop(): Promise<void> {
     pumps.delete(this);
-    this.notify();
-    await this.loop;
-    await Promise.allSettled([...this.inFlight]);
+    await super.stop();
   }
 
-  notify(): void {
-    this.changed = true;
-    for (const wake of this.waiters) wake();
-    this.waiters.clear();
+  protected claim(free: number) {
+    return claimDue(this.ctx, free);
   }
 
-  private async fill(): Promise<number> {
-    this.changed = false;
-    let started = 0;
-    while (!this.stopped) {
-      const free = this.concurrency - this.inFlight.size;
-      if (free <= 0) break;
-      const claimed = await claimDue(this.ctx, free);
-      if (!claimed.length) break;
-      for (const { row, lease } of claimed) this.start(row, lease);
-      started += claimed.length;
-    }
-    return started;
-  }
-
-  private start(row: TargetRow, until: Date): void {
+  protected async runJob({ row, lease: until }: { row: TargetRow; lease: Date }): Promise<void> {
     const lease = new TargetLease(this.ctx, row.id, until);
     lease.keepAlive();
-    const running: Promise<void> = runTarget(this.ctx, row, lease)
-      .catch((err) => {
-        if (err instanceof LeaseLost) this.ctx.log.warn({ targetId: row.id }, err.message);
-        // Unrecorded: the lease runs out and the target is claimed again, its open create settled first.
-        else this.ctx.log.warn({ err, targetId: row.id }, 'publishing a target could not be recorded');
-      })
-      .finally(() => {
-        lease.stop();
-        this.inFlight.delete(running);
-        this.notify();
-      });
-    this.inFlight.add(running);
-  }
-
-  private nextChange(ms: number): Promise<void> {
-    if (this.changed) return Promise.resolve();
-    return new Promise((resolve) => {
-      const wake = () => {
-        clearTimeout(timer);
-        this.waiters.delete(wake);
-        resolve();
-      };
-      const timer = setTimeout(wake, ms);
-      timer.unref();
-      this.waiters.add(wake);
-    });
+    try {
+      await runTarget(this.ctx, row, lease);
+    } catch (err) {
+      if (err instanceof LeaseLost) this.ctx.log.warn({ targetId: row.id }, err.message);
+      // Unrecorded: the lease runs out and the target is claimed again, its open create settled first.
+      else this.ctx.log.warn({ err, targetId: row.id }, 'publishing a target could not be recorded');
+    } finally {
+      lease.stop();
+    }
   }
 }
 

@@ -9,6 +9,7 @@
 import { and, eq, inArray, lte, notInArray } from 'drizzle-orm';
 import type { AppContext } from '../context.ts';
 import { webhookDeliveries } from '../db/schema.ts';
+import { ClaimPump } from '../db/claim-pump.ts';
 import { attemptDelivery, type Delivery } from './attempt.ts';
 
 /** How long a claimed delivery is ours: longer than any attempt may take. */
@@ -52,105 +53,34 @@ async function claimDue(ctx: AppContext, limit: number, inFlightByOrg: ReadonlyM
   });
 }
 
-export class DeliveryPump {
-  private readonly inFlight = new Set<Promise<void>>();
+export class DeliveryPump extends ClaimPump<Delivery> {
   private readonly inFlightByOrg = new Map<string, number>();
-  private readonly waiters = new Set<() => void>();
-  /** A delivery finished (or stop was asked) since the loop last looked: look again before sleeping. */
-  private changed = false;
-  private stopped = false;
-  private loop: Promise<void> | undefined;
 
   constructor(
     private readonly ctx: AppContext,
     private readonly limits = ctx.config.webhooks,
-  ) {}
-
-  /** Keeps the slots filled until stop(): claims when a delivery finishes, and polls every `intervalMs` when idle. */
-  run(intervalMs: number): void {
-    this.loop ??= (async () => {
-      while (!this.stopped) {
-        try {
-          await this.fill();
-        } catch (err) {
-          this.ctx.log.warn({ err }, 'claiming webhook deliveries failed');
-        }
-        if (!this.stopped) await this.nextChange(intervalMs);
-      }
-    })();
+  ) {
+    super(limits.concurrency, (err) => ctx.log.warn({ err }, 'claiming webhook deliveries failed'));
   }
 
-  /**
-   * Delivers what is due now (and what becomes due while it runs) until nothing is due and nothing is in flight;
-   * resolves with how many attempts were made. For one-off runs and tests; workers use run().
-   */
-  async drain(): Promise<number> {
-    let attempted = 0;
-    for (;;) {
-      attempted += await this.fill();
-      if (!this.inFlight.size) return attempted;
-      await Promise.race(this.inFlight);
-    }
+  protected claim(free: number): Promise<Delivery[]> {
+    return claimDue(this.ctx, free, this.inFlightByOrg, this.limits.concurrencyPerOrg);
   }
 
-  /** Stops claiming and waits for the deliveries in flight to be sent and recorded: none is dropped or sent twice. */
-  async stop(): Promise<void> {
-    this.stopped = true;
-    this.notify();
-    await this.loop;
-    await Promise.allSettled([...this.inFlight]);
-  }
-
-  /** Claims into the free slots until none is free or nothing more is due; returns how many were started. */
-  private async fill(): Promise<number> {
-    this.changed = false;
-    let started = 0;
-    while (!this.stopped) {
-      const free = this.limits.concurrency - this.inFlight.size;
-      if (free <= 0) break;
-      const claimed = await claimDue(this.ctx, free, this.inFlightByOrg, this.limits.concurrencyPerOrg);
-      if (!claimed.length) break;
-      for (const delivery of claimed) this.start(delivery);
-      started += claimed.length;
-    }
-    return started;
-  }
-
-  private start(delivery: Delivery): void {
-    const { orgId } = delivery;
+  protected override started({ orgId }: Delivery): void {
     this.inFlightByOrg.set(orgId, (this.inFlightByOrg.get(orgId) ?? 0) + 1);
-    const running: Promise<void> = attemptDelivery(this.ctx, delivery)
-      .catch((err) => {
-        // Unrecorded: the lease runs out and the delivery is claimed again.
-        this.ctx.log.warn({ err, delivery: delivery.id }, 'webhook attempt could not be recorded');
-      })
-      .finally(() => {
-        this.inFlight.delete(running);
-        const left = (this.inFlightByOrg.get(orgId) ?? 1) - 1;
-        if (left > 0) this.inFlightByOrg.set(orgId, left);
-        else this.inFlightByOrg.delete(orgId);
-        this.notify();
-      });
-    this.inFlight.add(running);
   }
 
-  private notify(): void {
-    this.changed = true;
-    for (const wake of this.waiters) wake();
-    this.waiters.clear();
+  protected override finished({ orgId }: Delivery): void {
+    const left = (this.inFlightByOrg.get(orgId) ?? 1) - 1;
+    if (left > 0) this.inFlightByOrg.set(orgId, left);
+    else this.inFlightByOrg.delete(orgId);
   }
 
-  private nextChange(ms: number): Promise<void> {
-    if (this.changed) return Promise.resolve();
-    return new Promise((resolve) => {
-      const wake = () => {
-        clearTimeout(timer);
-        this.waiters.delete(wake);
-        resolve();
-      };
-      const timer = setTimeout(wake, ms);
-      timer.unref();
-      this.waiters.add(wake);
+  protected async runJob(delivery: Delivery): Promise<void> {
+    await attemptDelivery(this.ctx, delivery).catch((err) => {
+      // Unrecorded: the lease runs out and the delivery is claimed again.
+      this.ctx.log.warn({ err, delivery: delivery.id }, 'webhook attempt could not be recorded');
     });
   }
 }

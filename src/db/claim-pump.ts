@@ -1,0 +1,105 @@
+// The shape every background engine that works through claimed rows shares (webhook deliveries, publishing
+// targets): keep up to N jobs in flight, claim more as soon as one finishes, poll when idle, and on stop wait for
+// what is in flight. What is claimed and how a job runs is the subclass's.
+export abstract class ClaimPump<Job> {
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly waiters = new Set<() => void>();
+  /** A job finished (or stop or a nudge came) since the loop last looked: look again before sleeping. */
+  private changed = false;
+  protected stopped = false;
+  private loop: Promise<void> | undefined;
+
+  constructor(
+    /** Jobs in flight at most. */
+    protected readonly concurrency: number,
+    /** For the log line when claiming fails. */
+    private readonly onClaimError: (err: unknown) => void,
+  ) {}
+
+  /** Claims up to `free` due jobs (leased to this process). */
+  protected abstract claim(free: number): Promise<Job[]>;
+  /** Runs one claimed job; it records its own outcome. */
+  protected abstract runJob(job: Job): Promise<void>;
+  protected started(_job: Job): void {}
+  protected finished(_job: Job): void {}
+
+  get running(): number {
+    return this.inFlight.size;
+  }
+
+  /** Keeps the slots filled until stop(): claims when a job finishes, and polls every `intervalMs` when idle. */
+  run(intervalMs: number): void {
+    this.loop ??= (async () => {
+      while (!this.stopped) {
+        try {
+          await this.fill();
+        } catch (err) {
+          this.onClaimError(err);
+        }
+        if (!this.stopped) await this.nextChange(intervalMs);
+      }
+    })();
+  }
+
+  /** Runs what is due now (and what becomes due meanwhile) until nothing is; resolves with how many were taken. */
+  async drain(): Promise<number> {
+    let taken = 0;
+    for (;;) {
+      taken += await this.fill();
+      if (!this.inFlight.size) return taken;
+      await Promise.race(this.inFlight);
+    }
+  }
+
+  /** Stops claiming and waits for the jobs in flight: none is dropped or run twice. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.notify();
+    await this.loop;
+    await Promise.allSettled([...this.inFlight]);
+  }
+
+  notify(): void {
+    this.changed = true;
+    for (const wake of this.waiters) wake();
+    this.waiters.clear();
+  }
+
+  private async fill(): Promise<number> {
+    this.changed = false;
+    let taken = 0;
+    while (!this.stopped) {
+      const free = this.concurrency - this.inFlight.size;
+      if (free <= 0) break;
+      const claimed = await this.claim(free);
+      if (!claimed.length) break;
+      for (const job of claimed) this.start(job);
+      taken += claimed.length;
+    }
+    return taken;
+  }
+
+  private start(job: Job): void {
+    this.started(job);
+    const running: Promise<void> = this.runJob(job).finally(() => {
+      this.finished(job);
+      this.inFlight.delete(running);
+      this.notify();
+    });
+    this.inFlight.add(running);
+  }
+
+  private nextChange(ms: number): Promise<void> {
+    if (this.changed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.waiters.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      timer.unref();
+      this.waiters.add(wake);
+    });
+  }
+}
