@@ -2,7 +2,8 @@
 // "Allow", tick two pages, "Connect", and lands on the organization's redirect_uri with two account ids.
 import { createServer, type Server } from 'node:http';
 import { mkdirSync } from 'node:fs';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { launchChromium } from './helpers/browser.ts';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { freePort, startTestServer, type TestServer } from './helpers/server.ts';
 
@@ -22,10 +23,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => client.listen(port, '127.0.0.1', resolve));
   redirectUri = `http://127.0.0.1:${port}/connected`;
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
-  });
+  browser = await launchChromium();
   mkdirSync(artifacts, { recursive: true });
 });
 

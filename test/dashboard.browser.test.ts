@@ -4,7 +4,8 @@
 // saved as a screenshot under test-results/screenshots (two of them, copied by hand, illustrate the README).
 import { createServer, type Server } from 'node:http';
 import { mkdirSync } from 'node:fs';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { launchChromium } from './helpers/browser.ts';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { deliverDue } from '../src/webhooks/delivery.ts';
 import { freePort, startTestServer, type TestServer } from './helpers/server.ts';
@@ -40,10 +41,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => client.listen(port, '127.0.0.1', resolve));
   clientUrl = `http://127.0.0.1:${port}`;
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
-  });
+  browser = await launchChromium();
   context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   page = await context.newPage();
   mkdirSync(artifacts, { recursive: true });

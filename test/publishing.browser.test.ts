@@ -2,9 +2,10 @@
 // connect a sandbox account, upload an image, post a two-part thread with it through `/v1/posts`, see it on the
 // sandbox timeline, and receive `post.published` by webhook. The in-process worker publishes, as in `serve`.
 import { mkdirSync } from 'node:fs';
-import { deflateSync } from 'node:zlib';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { launchChromium } from './helpers/browser.ts';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { makePng } from './helpers/media-fixtures.ts';
 import { Receiver } from './helpers/webhook-receiver.ts';
 import { startTestServer, type TestServer } from './helpers/server.ts';
 
@@ -13,43 +14,10 @@ let browser: Browser;
 const receiver = new Receiver();
 const artifacts = 'test-results/screenshots';
 
-/** A real PNG of `width`×`height` pixels of one colour. */
-function png(width: number, height: number): Buffer {
-  const crcTable = Array.from({ length: 256 }, (_, n) => {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    return c >>> 0;
-  });
-  const crc = (buf: Buffer) => {
-    let c = 0xffffffff;
-    for (const b of buf) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8);
-    return (c ^ 0xffffffff) >>> 0;
-  };
-  const chunk = (type: string, data: Buffer) => {
-    const body = Buffer.concat([Buffer.from(type), data]);
-    const out = Buffer.alloc(body.length + 8);
-    out.writeUInt32BE(data.length, 0);
-    body.copy(out, 4);
-    out.writeUInt32BE(crc(body), body.length + 4);
-    return out;
-  };
-  const header = Buffer.alloc(13);
-  header.writeUInt32BE(width, 0);
-  header.writeUInt32BE(height, 4);
-  header[8] = 8; // bit depth
-  header[9] = 2; // RGB
-  const rows = Buffer.alloc((width * 3 + 1) * height);
-  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) rows.set([30, 120, 200], y * (width * 3 + 1) + 1 + x * 3);
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', header), chunk('IDAT', deflateSync(rows)), chunk('IEND', Buffer.alloc(0))]);
-}
-
 beforeAll(async () => {
   await receiver.start();
   t = await startTestServer({ SWITCHBOARD_WORKER_INTERVAL_MS: '200' }, { worker: true });
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
-  });
+  browser = await launchChromium();
   mkdirSync(artifacts, { recursive: true });
 });
 
@@ -77,7 +45,7 @@ it('connect → upload an image → post a two-part thread → see it on the tim
   // 2. Upload an image: presigned PUT, then confirm (the type is read from the bytes).
   const upload = await t.api('POST', '/v1/media/upload', { filename: 'blue.png' });
   expect(upload.status, JSON.stringify(upload.body)).toBe(201);
-  const put = await fetch(upload.body.data.upload_url, { method: 'PUT', headers: { 'content-type': 'image/png' }, body: png(64, 48) });
+  const put = await fetch(upload.body.data.upload_url, { method: 'PUT', headers: { 'content-type': 'image/png' }, body: makePng(64, 48, { rgb: [30, 120, 200] }) });
   expect(put.status).toBeLessThan(300);
   const confirmed = await t.api('POST', `/v1/media/${upload.body.data.id}/confirm`, {});
   expect(confirmed.status, JSON.stringify(confirmed.body)).toBe(200);

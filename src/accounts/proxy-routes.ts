@@ -6,7 +6,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../context.ts';
 import { badRequest, notFound } from '../http/errors.ts';
-import { appFor } from '../publishing/run-target.ts';
+import { appCredentialsFor } from '../networks/network-configs.ts';
 import { NetworkError, type NetworkAdapter, type NetworkId } from '../providers/types.ts';
 import { AccountUnusableError, ensureFreshToken } from '../tokens/refresh.ts';
 import { decryptTokens, findAccount, type AccountRow } from './accounts.ts';
@@ -69,7 +69,7 @@ export function proxyRoutes(ctx: AppContext) {
         if (err instanceof AccountUnusableError) throw badRequest('The account cannot call its network', err.reason, 'account_unusable');
         throw err;
       }
-      const app_ = await appFor(ctx, account.orgId, adapter);
+      const app_ = await appCredentialsFor(ctx, account.orgId, adapter);
       const headers: Record<string, string> = { ...api.headers };
       for (const name of FORWARDED_REQUEST_HEADERS) {
         const value = req.headers[name];

@@ -6,7 +6,6 @@ import { z } from 'zod';
 import type { AppContext } from '../context.ts';
 import { ApiError } from '../http/errors.ts';
 import { errorResponses, listOf, success } from '../http/schemas.ts';
-import { useUrlImporter } from '../publishing/containers.ts';
 import { ID_PATTERN } from '../security/ids.ts';
 import { confirmMedia, createUpload, deleteMedia, filenameProblem, findMedia, importMediaFromUrl, listMedia, mediaView } from './media.ts';
 
@@ -37,7 +36,6 @@ const with413 = { ...errorResponses, 413: errorResponses[400] };
 
 export function mediaRoutes(ctx: AppContext) {
   // A post container's `{url}` media is imported the way `POST /v1/media {url}` imports it.
-  useUrlImporter(importMediaFromUrl);
   return async function routes(app: FastifyInstance) {
     const r = app.withTypeProvider<ZodTypeProvider>();
     const tags = ['Media'];

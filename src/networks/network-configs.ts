@@ -141,6 +141,15 @@ export async function deleteNetworkConfig(ctx: AppContext, orgId: string, row: N
   forgetConfig(ctx.db, orgId, row.network);
 }
 
+/**
+ * The organization's app for publishing and direct calls (read through the 5-second cache); app-password networks
+ * (Bluesky) have none, and get empty credentials.
+ */
+export async function appCredentialsFor(ctx: AppContext, orgId: string, adapter: NetworkAdapter): Promise<AppCredentials> {
+  const config = await networkConfigForFlow(ctx.db, orgId, adapter.network);
+  return config ? appCredentials(ctx, config, adapter) : { clientId: '', clientSecret: undefined, scopes: [], options: {} };
+}
+
 /** The credentials an adapter uses for this organization. */
 export function appCredentials(ctx: AppContext, row: NetworkConfigRow, adapter: NetworkAdapter): AppCredentials {
   return {

@@ -21,6 +21,7 @@ import {
   PostStateConflict,
   preflight,
   resolveAccounts,
+  targetsOf,
   updatePost,
   type PostRow,
 } from '../publishing/posts.ts';
@@ -188,7 +189,7 @@ export function ocoyaPostRoutes(ctx: AppContext, workspaceOf: (caller: Caller, w
         const post = await groupOr404(req.caller, req.params.id);
         try {
           // A draft with profiles that is given a time becomes scheduled (Ocoya's drafts are posts without a time).
-          const hasTargets = (await postViews(ctx, ctx.db, [post]))[0].socialAccounts.length > 0;
+          const hasTargets = (await targetsOf(ctx.db, [post.id])).length > 0;
           await updatePost(ctx, req.caller.orgId, post.id, { scheduledAt: new Date(req.body.scheduledAt), isDraft: hasTargets ? false : undefined });
         } catch (err) {
           refused(err);

@@ -1,17 +1,10 @@
 // A request's containers resolved to stored files: `{id}` media must be this organization's, active; `{url}` media
 // is imported now (guarded like webhooks, same size limit) — so a post never refers to bytes we do not hold.
 import type { AppContext } from '../context.ts';
-import { activeMedia, type MediaRow } from './media-refs.ts';
+import { importMediaFromUrl } from '../media/media.ts';
+import { activeMedia } from './media-refs.ts';
 import { PostRefused, type ContainerInput } from './posts.ts';
 import type { ContainerBody } from './schemas.ts';
-
-export type UrlImporter = (ctx: AppContext, orgId: string, url: string, filename?: string) => Promise<MediaRow>;
-
-let importer: UrlImporter | undefined;
-/** The media concern registers how a URL becomes a stored file. */
-export function useUrlImporter(fn: UrlImporter): void {
-  importer = fn;
-}
 
 export async function resolveContainers(ctx: AppContext, orgId: string, bodies: ContainerBody[]): Promise<ContainerInput[]> {
   const ids = bodies.flatMap((c) => (c.media ?? []).flatMap((m) => ('id' in m ? [m.id] : [])));
@@ -32,12 +25,8 @@ export async function resolveContainers(ctx: AppContext, orgId: string, bodies: 
         else mediaOut.push({ row, alt: ref.alt ?? null });
         continue;
       }
-      if (!importer) {
-        at('Media from URLs cannot be imported by this installation');
-        continue;
-      }
       try {
-        mediaOut.push({ row: await importer(ctx, orgId, ref.url, ref.filename), alt: ref.alt ?? null });
+        mediaOut.push({ row: await importMediaFromUrl(ctx, orgId, ref.url, ref.filename), alt: ref.alt ?? null });
       } catch (err) {
         at(`${ref.url} could not be imported: ${(err as Error).message}`);
       }

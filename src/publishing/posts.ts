@@ -6,12 +6,17 @@ import type { AppContext } from '../context.ts';
 import type { DbOrTx } from '../db/database.ts';
 import { media, posts, postTargets, socialAccounts, type StoredContainer, type TargetPart } from '../db/schema.ts';
 import { canonicalNetwork } from '../providers/registry.ts';
-import type { NetworkAdapter, NetworkId, PublishContainer } from '../providers/types.ts';
+import type { AccountType, NetworkAdapter, NetworkId, PublishAccount, PublishContainer } from '../providers/types.ts';
 import { ID_PATTERN, newId } from '../security/ids.ts';
 import { publishMediaFor, type MediaRow } from './media-refs.ts';
 import { preflightTarget } from './preflight.ts';
 
 export type PostRow = typeof posts.$inferSelect;
+
+/** The account as an adapter sees it when it publishes. */
+export function publishAccountOf(row: AccountRow): PublishAccount {
+  return { networkUniqueId: row.networkUniqueId, username: row.username, accountType: row.accountType as AccountType, metadata: row.metadata };
+}
 export type TargetRow = typeof postTargets.$inferSelect;
 type AccountRow = typeof socialAccounts.$inferSelect;
 
@@ -85,8 +90,7 @@ export async function preflight(
       text: c.content,
       media: c.media.map((m) => publishMediaFor(ctx, m.row, m.alt)),
     }));
-    const account_ = { networkUniqueId: account.networkUniqueId, username: account.username, accountType: account.accountType as never, metadata: account.metadata };
-    const found = preflightTarget({ adapter, account: account_ }, publishContainers, options[account.network]);
+    const found = preflightTarget({ adapter, account: publishAccountOf(account) }, publishContainers, options[account.network]);
     if (found.length) problems[account.id] = errorsAt(found);
   }
   if (Object.keys(problems).length) throw new PostRefused({ accounts: problems });

@@ -6,9 +6,10 @@ import { postTargets } from '../db/schema.ts';
 import { decryptTokens, findAccountById } from '../accounts/accounts.ts';
 import type { NetworkId } from '../providers/types.ts';
 import { ensureFreshToken } from '../tokens/refresh.ts';
-import { appFor, classify } from './run-target.ts';
+import { appCredentialsFor } from '../networks/network-configs.ts';
+import { classify } from './run-target.ts';
 import { checkOptions } from './preflight.ts';
-import { targetsOf, type PostRow } from './posts.ts';
+import { publishAccountOf, targetsOf, type PostRow } from './posts.ts';
 
 export async function deleteAtNetworks(ctx: AppContext, post: PostRow): Promise<void> {
   const targets = (await targetsOf(ctx.db, [post.id])).filter((t) => t.status === 'published' && !t.remoteDeletedAt);
@@ -28,9 +29,9 @@ export async function deleteAtNetworks(ctx: AppContext, post: PostRow): Promise<
         const tokens = decryptTokens(ctx.keyring, account);
         if (!tokens) throw new Error('The account has no token');
         const base = {
-          app: await appFor(ctx, post.orgId, adapter),
+          app: await appCredentialsFor(ctx, post.orgId, adapter),
           accessToken: tokens.accessToken,
-          account: { networkUniqueId: account.networkUniqueId, username: account.username, accountType: account.accountType as never, metadata: account.metadata },
+          account: publishAccountOf(account),
           options: checkOptions(adapter, post.options[adapter.network]).options,
         };
         const published = target.parts.filter((p) => p.phase === 'published' && p.id).reverse();

@@ -9,14 +9,12 @@
 import type { AppContext } from '../context.ts';
 import type { TargetPart } from '../db/schema.ts';
 import { decryptTokens, findAccountById } from '../accounts/accounts.ts';
-import { appCredentials, networkConfigForFlow } from '../networks/network-configs.ts';
+import { appCredentialsFor } from '../networks/network-configs.ts';
 import {
   NetworkError,
   PublishError,
   RETRIED_CATEGORIES,
-  type AppCredentials,
   type ErrorCategory,
-  type NetworkAdapter,
   type NetworkId,
   type PartInput,
   type PublishContainer,
@@ -27,7 +25,7 @@ import { AccountUnusableError, ensureFreshToken } from '../tokens/refresh.ts';
 import { activeMedia, publishMediaFor } from './media-refs.ts';
 import { LeaseLost, type TargetLease } from './lease.ts';
 import { finishTarget, markReauthRequired } from './outcome.ts';
-import { findPost, type TargetRow } from './posts.ts';
+import { findPost, publishAccountOf, type TargetRow } from './posts.ts';
 import { checkOptions } from './preflight.ts';
 
 /** How many failed attempts each retried category gets before the target fails for good. */
@@ -44,32 +42,15 @@ export function retryDelaySeconds(attempt: number, retryAfterSeconds?: number): 
   return base * (0.8 + Math.random() * 0.4);
 }
 
-export class TargetFailure extends Error {
-  constructor(
-    readonly category: ErrorCategory,
-    message: string,
-    readonly retryAfterSeconds?: number,
-  ) {
-    super(message);
-  }
-}
-
-/** A failure in the engine's terms: what the adapter classified, or what a transport failure means. */
-export function classify(err: unknown): TargetFailure {
-  if (err instanceof TargetFailure) return err;
-  if (err instanceof PublishError) return new TargetFailure(err.category, err.message, err.retryAfterSeconds);
+/** A failure as a `PublishError`: the one the adapter classified, or what a transport failure means. */
+export function classify(err: unknown): PublishError {
+  if (err instanceof PublishError) return err;
   if (err instanceof NetworkError) {
-    if (err.kind === 'permanent') return new TargetFailure('auth_expired', err.description);
-    if (err.kind === 'transient') return new TargetFailure('platform_error', err.description, err.retryAfterSeconds);
-    return new TargetFailure('platform_rejected', err.description);
+    if (err.kind === 'permanent') return new PublishError('auth_expired', err.description);
+    if (err.kind === 'transient') return new PublishError('platform_error', err.description, { retryAfterSeconds: err.retryAfterSeconds });
+    return new PublishError('platform_rejected', err.description);
   }
-  return new TargetFailure('platform_error', 'Publishing failed inside Switchboard; it will be tried again');
-}
-
-export async function appFor(ctx: AppContext, orgId: string, adapter: NetworkAdapter): Promise<AppCredentials> {
-  const config = await networkConfigForFlow(ctx.db, orgId, adapter.network);
-  // App-password networks (Bluesky) need no app of the organization's.
-  return config ? appCredentials(ctx, config, adapter) : { clientId: '', clientSecret: undefined, scopes: [], options: {} };
+  return new PublishError('platform_error', 'Publishing failed inside Switchboard; it will be tried again');
 }
 
 export async function runTarget(ctx: AppContext, target: TargetRow, lease: TargetLease): Promise<void> {
@@ -81,35 +62,35 @@ export async function runTarget(ctx: AppContext, target: TargetRow, lease: Targe
   const adapter = ctx.adapters.get(target.network as NetworkId);
   const publishing = adapter?.publishing;
   const parts: TargetPart[] = [...target.parts];
-  const fail = (f: TargetFailure) =>
+  const fail = (f: PublishError) =>
     finishTarget(ctx, lease, post.id, { status: 'failed', error: f.message, errorCategory: f.category, attempts: target.attempts + 1, parts });
 
-  if (!adapter || !publishing) return fail(new TargetFailure('not_supported', `Publishing to ${target.network} is not available`));
+  if (!adapter || !publishing) return fail(new PublishError('not_supported', `Publishing to ${target.network} is not available`));
   let account = await findAccountById(ctx.db, target.accountId);
   if (!account || account.status !== 'active') {
-    return fail(new TargetFailure('auth_expired', account?.status === 'reauth_required' ? 'The account must be reconnected before it can publish' : 'The account is disconnected'));
+    return fail(new PublishError('auth_expired', account?.status === 'reauth_required' ? 'The account must be reconnected before it can publish' : 'The account is disconnected'));
   }
 
   // The post's files, as the adapter sees them. One deleted since the post was accepted fails the target plainly.
   const ids = post.containers.flatMap((c) => c.media.map((m) => m.id));
   const { found, missing } = await activeMedia(ctx, post.orgId, ids);
-  if (missing.length) return fail(new TargetFailure('user_content', `The media ${missing.join(', ')} no longer exists`));
+  if (missing.length) return fail(new PublishError('user_content', `The media ${missing.join(', ')} no longer exists`));
   const containers: PublishContainer[] = post.containers.map((c, index) => ({
     index,
     text: c.content,
     media: c.media.map((m) => publishMediaFor(ctx, found.get(m.id)!, m.alt)),
   }));
   const options = checkOptions(adapter, post.options[adapter.network]).options;
-  const app = await appFor(ctx, post.orgId, adapter);
+  const app = await appCredentialsFor(ctx, post.orgId, adapter);
 
   let refreshedForAuth = false;
   const context = async (): Promise<PublishContext> => {
     const tokens = decryptTokens(ctx.keyring, account!);
-    if (!tokens) throw new TargetFailure('auth_expired', 'The account has no token: reconnect it');
+    if (!tokens) throw new PublishError('auth_expired', 'The account has no token: reconnect it');
     return {
       app,
       accessToken: tokens.accessToken,
-      account: { networkUniqueId: account!.networkUniqueId, username: account!.username, accountType: account!.accountType as never, metadata: account!.metadata },
+      account: publishAccountOf(account!),
       options,
     };
   };
@@ -119,7 +100,7 @@ export async function runTarget(ctx: AppContext, target: TargetRow, lease: Targe
     try {
       account = await ensureFreshToken(ctx, account);
     } catch (err) {
-      if (err instanceof AccountUnusableError) throw new TargetFailure('auth_expired', err.reason);
+      if (err instanceof AccountUnusableError) throw new PublishError('auth_expired', err.reason);
       throw err;
     }
     let root: PublishedPart | null = null;
@@ -155,7 +136,7 @@ export async function runTarget(ctx: AppContext, target: TargetRow, lease: Targe
       if (part.phase === 'creating' && !publishing.createIsRepeatable) {
         const found = publishing.findPart ? await publishing.findPart(input(await context())) : 'unknown';
         if (found === 'unknown') {
-          throw new TargetFailure('unknown_outcome', `${adapter.displayName} may or may not have published part ${i + 1}; it was not sent again so as not to post twice. Check the account, then retry the post if it is missing.`);
+          throw new PublishError('unknown_outcome', `${adapter.displayName} may or may not have published part ${i + 1}; it was not sent again so as not to post twice. Check the account, then retry the post if it is missing.`);
         }
         if (found !== 'absent') {
           part = { ...part, phase: 'published', id: found.id, url: found.url, data: found.data };
@@ -198,7 +179,7 @@ export async function runTarget(ctx: AppContext, target: TargetRow, lease: Targe
       if (outcome.status === 'processing') {
         const since = part.processingSince ?? new Date().toISOString();
         if (Date.now() - Date.parse(since) > PROCESSING_LIMIT_MS) {
-          throw new TargetFailure('platform_rejected', `${adapter.displayName} was still processing part ${i + 1} after ${PROCESSING_LIMIT_MS / 3600_000} hours`);
+          throw new PublishError('platform_rejected', `${adapter.displayName} was still processing part ${i + 1} after ${PROCESSING_LIMIT_MS / 3600_000} hours`);
         }
         part = { ...part, phase: 'processing', saved: outcome.saved, processingSince: since };
         parts[i] = part;
@@ -227,7 +208,7 @@ export async function runTarget(ctx: AppContext, target: TargetRow, lease: Targe
   } catch (err) {
     if (err instanceof LeaseLost) throw err;
     const failure = classify(err);
-    if (!(err instanceof TargetFailure) && !(err instanceof PublishError) && !(err instanceof NetworkError)) {
+    if (!(err instanceof PublishError) && !(err instanceof NetworkError)) {
       ctx.log.error({ err, targetId: target.id }, 'publishing failed unexpectedly');
     }
     const attempts = target.attempts + 1;
@@ -242,7 +223,7 @@ export async function runTarget(ctx: AppContext, target: TargetRow, lease: Targe
     const open = parts.find((p) => p?.phase === 'creating');
     const final =
       open && failure.category !== 'unknown_outcome'
-        ? new TargetFailure('unknown_outcome', `${adapter.displayName} may or may not have published part ${open.index + 1}, and it could not be checked (${failure.message}); it was not sent again so as not to post twice.`)
+        ? new PublishError('unknown_outcome', `${adapter.displayName} may or may not have published part ${open.index + 1}, and it could not be checked (${failure.message}); it was not sent again so as not to post twice.`)
         : failure;
     await finishTarget(ctx, lease, post.id, { status: 'failed', error: final.message, errorCategory: final.category, attempts, parts });
     if (final.category === 'auth_expired' && account.status === 'active') await markReauthRequired(ctx, account.id, final.message);

@@ -62,3 +62,12 @@ export class TestBrowser {
     return hop;
   }
 }
+
+/** Debian's Chromium through playwright-core, with the flags this machine needs (no sandbox as root, no network chatter). */
+export async function launchChromium() {
+  const { chromium } = await import('playwright-core');
+  return chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+  });
+}
