@@ -20,6 +20,7 @@ import { mediaRoutes } from './media/routes.ts';
 import { publicMediaRoutes } from './media/public-routes.ts';
 import { postRoutes } from './publishing/routes.ts';
 import { proxyRoutes } from './accounts/proxy-routes.ts';
+import { networkDataRoutes } from './accounts/network-data-routes.ts';
 import { ocoyaRoutes, OCOYA_PREFIX } from './ocoya/routes.ts';
 import { workspaceRoutes } from './orgs/workspace-routes.ts';
 import { requireApiKey } from './http/auth.ts';
@@ -148,6 +149,7 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions): Promise<Fas
     await v1.register(mediaRoutes(ctx));
     await v1.register(postRoutes(ctx));
     await v1.register(proxyRoutes(ctx));
+    await v1.register(networkDataRoutes(ctx));
     if (opts.localAdminToken) await v1.register(localAdminRoutes(ctx));
   });
 

@@ -7,7 +7,7 @@ import { columnName, rawQuery, selectList } from '../db/raw.ts';
 import { getTableColumns, type Column } from 'drizzle-orm';
 import { socialAccounts } from '../db/schema.ts';
 import type { SocialAccountView } from '../http/schemas.ts';
-import type { ConnectableProfile, NetworkId, TokenSet } from '../providers/types.ts';
+import type { AccountType, ConnectableProfile, NetworkId, PublishAccount, TokenSet } from '../providers/types.ts';
 import { contexts } from '../security/encrypted-columns.ts';
 import { newId } from '../security/ids.ts';
 import { nextRefreshTime, refreshable } from '../tokens/schedule.ts';
@@ -157,6 +157,11 @@ function listedJson(row: (string | null)[]): string {
 }
 
 /** Emits an account event (the account as the API shows it: never tokens) in the caller's transaction. */
+/** The account as an adapter sees it when it publishes or is called for it. */
+export function publishAccountOf(row: AccountRow): PublishAccount {
+  return { networkUniqueId: row.networkUniqueId, username: row.username, accountType: row.accountType as AccountType, metadata: row.metadata };
+}
+
 export function emitAccountEvent(tx: DbOrTx, row: AccountRow, type: EventType, extra: Record<string, unknown> = {}) {
   return emitEvent(tx, row.orgId, type, { account: toAccountView(row), ...extra });
 }

@@ -9,7 +9,7 @@ import { badRequest, notFound } from '../http/errors.ts';
 import { appCredentialsFor } from '../networks/network-configs.ts';
 import { NetworkError, type NetworkAdapter, type NetworkId } from '../providers/types.ts';
 import { AccountUnusableError, ensureFreshToken } from '../tokens/refresh.ts';
-import { decryptTokens, findAccount, type AccountRow } from './accounts.ts';
+import { decryptTokens, findAccount, publishAccountOf, type AccountRow } from './accounts.ts';
 
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 type Method = (typeof METHODS)[number];
@@ -55,7 +55,7 @@ export function proxyRoutes(ctx: AppContext) {
       if (!api) throw badRequest(`${adapter.displayName} cannot be called through the proxy`, undefined, 'proxy_not_supported');
       const rawQuery = req.url.includes('?') ? req.url.slice(req.url.indexOf('?')) : '';
       // An origin per account where the network has one (Bluesky: the account's own PDS), else the adapter's.
-      const where = api.originFor?.({ networkUniqueId: found.networkUniqueId, username: found.username, accountType: found.accountType as never, metadata: found.metadata }) ?? {
+      const where = api.originFor?.(publishAccountOf(found)) ?? {
         origin: api.origin,
         callerChosenHost: false,
       };

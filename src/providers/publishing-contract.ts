@@ -161,6 +161,42 @@ export interface NetworkPublishing {
   createIsRepeatable?: boolean;
   /** Deletes one published part; absent → `DELETE /v1/posts/{id}/remote` reports `not_supported` for this network. */
   deletePart?(input: PublishContext & { part: PublishedPart }): Promise<void>;
+  /**
+   * Problems only the network can tell, asked with the account's token when a post is accepted or edited (TikTok's
+   * `creator_info`: the privacy levels and longest video this creator may post; an unaudited app). Plain words, as
+   * `check`. A failure to ask (thrown) is not a refusal: the post is accepted, and `publishPart` must check again
+   * anyway, since a scheduled post goes out later than it was checked.
+   */
+  checkAtNetwork?(input: PublishContext & { containers: PublishContainer[] }): Promise<string[]>;
+  /**
+   * What this account may choose for a post, read from the network for a client to offer
+   * (`GET /v1/social-accounts/{id}/publishing-options`): TikTok's privacy levels and switches, Pinterest's boards,
+   * YouTube's categories, Instagram's posts left today. JSON, never secrets. Errors: `PublishError`.
+   */
+  describeOptions?(input: AccountCallContext): Promise<Record<string, unknown>>;
+}
+
+/** A call for one account outside a post: its organization's app and current token. */
+export type AccountCallContext = Omit<PublishContext, 'options'>;
+
+/** Counts an account's audience and activity, as `GET /v1/social-accounts/{id}/metrics` shows them (Outstand's shape). */
+export interface AccountMetrics {
+  followersCount: number | null;
+  followingCount: number | null;
+  postsCount: number | null;
+  /** Interactions in the period, where the network reports them (absent keys: not reported); null when none are. */
+  engagement: Partial<Record<'likes' | 'comments' | 'shares' | 'saves' | 'views' | 'impressions' | 'reach' | 'clicks', number>> | null;
+  /** Whatever else the network reports, under its own names (Page fans, channel views, video count…). */
+  platformSpecific: Record<string, unknown>;
+}
+
+export interface NetworkMetrics {
+  /**
+   * The account's counts now and its engagement between `since` and `until`. Errors: `PublishError`, its category
+   * saying what a caller can do (`rate_limited`/`quota_exhausted` with `retryAfterSeconds`, `permission_missing`
+   * naming the scope, `auth_expired`).
+   */
+  read(input: AccountCallContext & { since: Date; until: Date }): Promise<AccountMetrics>;
 }
 
 /** Calling the network directly (`/v1/social-accounts/{id}/proxy/{path}`): where, and how the token is applied. */

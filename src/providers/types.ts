@@ -3,7 +3,7 @@
 
 import type { z } from 'zod';
 import type { UpstreamClient } from './upstream.ts';
-import type { NetworkApi, NetworkPublishing } from './publishing-contract.ts';
+import type { NetworkApi, NetworkMetrics, NetworkPublishing } from './publishing-contract.ts';
 
 export * from './publishing-contract.ts';
 
@@ -144,6 +144,8 @@ export interface NetworkAdapter {
   readonly publishing?: NetworkPublishing;
   /** The network's API, for `/v1/social-accounts/{id}/proxy/{path}`; absent → the proxy answers 400 for it. */
   readonly api?: NetworkApi;
+  /** The account's audience and activity (`/v1/social-accounts/{id}/metrics`); absent → every count is `null`. */
+  readonly metrics?: NetworkMetrics;
 }
 
 /**

@@ -6,17 +6,15 @@ import type { AppContext } from '../context.ts';
 import type { DbOrTx } from '../db/database.ts';
 import { media, posts, postTargets, socialAccounts, type StoredContainer, type TargetPart } from '../db/schema.ts';
 import { canonicalNetwork } from '../providers/registry.ts';
-import type { AccountType, NetworkAdapter, NetworkId, PublishAccount, PublishContainer } from '../providers/types.ts';
+import { publishAccountOf } from '../accounts/accounts.ts';
+import type { NetworkAdapter, NetworkId, PublishContainer } from '../providers/types.ts';
 import { ID_PATTERN, newId } from '../security/ids.ts';
 import { publishMediaFor, type MediaRow } from './media-refs.ts';
-import { preflightTarget } from './preflight.ts';
+import { checkOptions, preflightTarget } from './preflight.ts';
+import { callAsAccount } from '../tokens/account-call.ts';
 
 export type PostRow = typeof posts.$inferSelect;
 
-/** The account as an adapter sees it when it publishes. */
-export function publishAccountOf(row: AccountRow): PublishAccount {
-  return { networkUniqueId: row.networkUniqueId, username: row.username, accountType: row.accountType as AccountType, metadata: row.metadata };
-}
 export type TargetRow = typeof postTargets.$inferSelect;
 type AccountRow = typeof socialAccounts.$inferSelect;
 
@@ -83,6 +81,7 @@ export async function preflight(
   options: Record<string, unknown>,
 ): Promise<void> {
   const problems: Record<string, unknown> = {};
+  const atNetwork: Array<Promise<void>> = [];
   for (const account of accounts) {
     const adapter = ctx.adapters.get(account.network as NetworkId) as NetworkAdapter;
     const publishContainers: PublishContainer[] = containers.map((c, index) => ({
@@ -91,8 +90,25 @@ export async function preflight(
       media: c.media.map((m) => publishMediaFor(ctx, m.row, m.alt)),
     }));
     const found = preflightTarget({ adapter, account: publishAccountOf(account) }, publishContainers, options[account.network]);
-    if (found.length) problems[account.id] = errorsAt(found);
+    if (found.length) {
+      problems[account.id] = errorsAt(found);
+      continue;
+    }
+    // What only the network can tell (TikTok's creator_info), asked for every such account at once.
+    const checkAtNetwork = adapter.publishing?.checkAtNetwork;
+    if (!checkAtNetwork) continue;
+    const networkOptions = checkOptions(adapter, options[account.network]).options;
+    atNetwork.push(
+      callAsAccount(ctx, account, adapter, (c) => checkAtNetwork.call(adapter.publishing, { ...c, options: networkOptions, containers: publishContainers })).then(
+        (found) => {
+          if (found.length) problems[account.id] = errorsAt(found);
+        },
+        // Not knowing is not a refusal: the adapter checks again when it publishes.
+        (err: unknown) => ctx.log.warn({ err, accountId: account.id }, 'preflight at the network could not ask; the post is accepted'),
+      ),
+    );
   }
+  await Promise.all(atNetwork);
   if (Object.keys(problems).length) throw new PostRefused({ accounts: problems });
 }
 

@@ -3,13 +3,13 @@
 import { eq } from 'drizzle-orm';
 import type { AppContext } from '../context.ts';
 import { postTargets } from '../db/schema.ts';
-import { decryptTokens, findAccountById } from '../accounts/accounts.ts';
+import { decryptTokens, findAccountById, publishAccountOf } from '../accounts/accounts.ts';
 import type { NetworkId } from '../providers/types.ts';
 import { ensureFreshToken } from '../tokens/refresh.ts';
 import { appCredentialsFor } from '../networks/network-configs.ts';
 import { classify } from './run-target.ts';
 import { checkOptions } from './preflight.ts';
-import { publishAccountOf, targetsOf, type PostRow } from './posts.ts';
+import { targetsOf, type PostRow } from './posts.ts';
 
 export async function deleteAtNetworks(ctx: AppContext, post: PostRow): Promise<void> {
   const targets = (await targetsOf(ctx.db, [post.id])).filter((t) => t.status === 'published' && !t.remoteDeletedAt);

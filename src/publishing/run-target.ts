@@ -8,7 +8,7 @@
 // it cannot be told, rather than post twice.
 import type { AppContext } from '../context.ts';
 import type { TargetPart } from '../db/schema.ts';
-import { decryptTokens, findAccountById } from '../accounts/accounts.ts';
+import { decryptTokens, findAccountById, publishAccountOf } from '../accounts/accounts.ts';
 import { appCredentialsFor } from '../networks/network-configs.ts';
 import {
   NetworkError,
@@ -25,7 +25,7 @@ import { AccountUnusableError, ensureFreshToken } from '../tokens/refresh.ts';
 import { activeMedia, publishMediaFor } from './media-refs.ts';
 import { LeaseLost, type TargetLease } from './lease.ts';
 import { finishTarget, markReauthRequired } from './outcome.ts';
-import { findPost, publishAccountOf, type TargetRow } from './posts.ts';
+import { findPost, type TargetRow } from './posts.ts';
 import { checkOptions } from './preflight.ts';
 
 /** How many failed attempts each retried category gets before the target fails for good. */
