@@ -21,6 +21,8 @@ import { BENCH_KEYS, createBenchDatabase, freePort, machineNotes, main, noteLoad
 const POSTS = Number(process.env.BENCH_POSTS ?? 4_000);
 const SCHEDULED = Number(process.env.BENCH_SCHEDULED ?? 10_000);
 const LATENCY_MS = 50;
+/** Worker counts to run, e.g. `1,2` (the default) or `1` while profiling. */
+const WORKER_COUNTS = (process.env.BENCH_WORKERS ?? '1,2').split(',').map(Number);
 
 /** X's create endpoint, as far as a text post goes: a user's Bearer token, `{text}`, 201 `{data:{id,text}}`. */
 async function startX(latencyMs: number) {
@@ -100,7 +102,7 @@ function startWorkers(workers: number, env: Record<string, string>) {
       { length: workers },
       () =>
         new Promise<{ taken: number; peakRss: number }>((resolve, reject) => {
-          const child = fork(workerPath, [], { execArgv: ['--import', 'tsx'], env: { ...process.env, ...env } });
+          const child = fork(workerPath, [], { execArgv: ['--import', 'tsx', ...(process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [])], env: { ...process.env, ...env } });
           onCleanup(async () => child.kill());
           child.once('message', (m) => resolve(m as { taken: number; peakRss: number }));
           child.once('exit', (code) => (code ? reject(new Error(`worker exited with ${code}`)) : undefined));
@@ -169,14 +171,14 @@ main(async () => {
   console.log(`Publishing benchmark: ${POSTS.toLocaleString('en')} text posts due at once, then ${SCHEDULED.toLocaleString('en')} scheduled for the same instant; emulated X answering in ${LATENCY_MS} ms`);
   console.log(machineNotes());
   const rows = [];
-  for (const workers of [1, 2]) {
+  for (const workers of POSTS ? WORKER_COUNTS : []) {
     const r = await throughput(workers);
     rows.push(r);
     console.log(`${workers} worker(s): ${r.created} published in ${r.seconds.toFixed(1)} s = ${Math.round(r.perSecond)}/s; taken per worker ${r.taken.join(' + ')}; peak RSS ${r.peakRssMiB.join(' / ')} MiB; duplicates sent ${r.duplicates}; failed ${JSON.stringify(r.failures)}`);
     if (r.duplicates || r.published !== POSTS) process.exitCode = 1;
   }
   const late = [];
-  for (const workers of [1, 2]) {
+  for (const workers of SCHEDULED ? WORKER_COUNTS : []) {
     const r = await schedule(workers);
     late.push(r);
     console.log(`${workers} worker(s), scheduled: started late by p50 ${r.p50.toFixed(2)} s, p95 ${r.p95.toFixed(2)} s, p99 ${r.p99.toFixed(2)} s, max ${r.max.toFixed(2)} s; duplicates sent ${r.duplicates}; published ${r.published}`);

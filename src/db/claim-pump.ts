@@ -14,6 +14,11 @@ export abstract class ClaimPump<Job> {
     protected readonly concurrency: number,
     /** For the log line when claiming fails. */
     private readonly onClaimError: (err: unknown) => void,
+    /**
+     * Claim only once this many slots are free (or none is busy): under load, one claim for a batch of jobs rather
+     * than one claim per finished job. The slots wait at most as long as that many jobs take to finish.
+     */
+    private readonly minClaim = 1,
   ) {}
 
   /** Claims up to `free` due jobs (leased to this process). */
@@ -70,7 +75,7 @@ export abstract class ClaimPump<Job> {
     let taken = 0;
     while (!this.stopped) {
       const free = this.concurrency - this.inFlight.size;
-      if (free <= 0) break;
+      if (free <= 0 || (this.inFlight.size > 0 && free < this.minClaim)) break;
       const claimed = await this.claim(free);
       if (!claimed.length) break;
       for (const job of claimed) this.start(job);

@@ -3,10 +3,10 @@
 // spends running it (measured: a third of the server's time under auth-url load). These helpers keep Drizzle's
 // table definitions (column names, value mapping) and only skip the builder.
 import { createHash } from 'node:crypto';
-import { getTableColumns, getTableName, type Column } from 'drizzle-orm';
+import { getTableColumns, getTableName, sql, type Column } from 'drizzle-orm';
 import pg from 'pg';
 import type { PgTable } from 'drizzle-orm/pg-core';
-import type { Db } from './database.ts';
+import type { Db, DbOrTx } from './database.ts';
 
 interface DriverClient {
   query(text: string, params: unknown[], options?: { rowMode?: 'array' }): Promise<{ rows: unknown[] }>;
@@ -48,11 +48,43 @@ export const columnName = (column: Column) => quote(column.name);
  * "orgId"`), so rows come back shaped as Drizzle would return them. Values need no mapping: both drivers
  * already give timestamps as Date, jsonb as objects and arrays as arrays.
  */
-export function selectList<T extends PgTable>(table: T, omit: readonly (keyof T['$inferSelect'])[] = []): string {
+export function selectList<T extends PgTable>(table: T, omit: readonly (keyof T['$inferSelect'])[] = [], alias?: string): string {
+  const qualify = alias ? `${alias}.` : '';
   return Object.entries(getTableColumns(table) as Record<string, Column>)
     .filter(([key]) => !omit.includes(key as keyof T['$inferSelect']))
-    .map(([key, column]) => `${quote(column.name)} as ${quote(key)}`)
+    .map(([key, column]) => `${qualify}${quote(column.name)} as ${quote(key)}`)
     .join(', ');
+}
+
+/**
+ * Rows of `table` read through Drizzle's session (`txQuery`), mapped as Drizzle maps its own: its node-postgres
+ * session leaves timestamps as text and only its column mappers make them Dates.
+ */
+export function tableRows<T extends PgTable>(table: T, rows: Record<string, unknown>[]): T['$inferSelect'][] {
+  const columns = getTableColumns(table) as Record<string, Column>;
+  return rows.map((row) => {
+    const out: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(row)) {
+      const column = columns[key];
+      out[key] = value === null || value === undefined || !column ? value : column.mapFromDriverValue(value);
+    }
+    return out as T['$inferSelect'];
+  });
+}
+
+/**
+ * `rawQuery` inside a Drizzle transaction (or on the database): the statement's `$1`, `$2`… bound to `params`. For
+ * the batched writes that must commit together (a target's end with its post's roll-up and webhook). Pass arrays
+ * as JSON (`jsonb_array_elements_text($1::jsonb)`): Drizzle would spread an array into a list of parameters.
+ */
+export async function txQuery<T>(tx: DbOrTx, text: string, params: unknown[]): Promise<T[]> {
+  const chunks = text.split(/\$(\d+)/);
+  const query = sql.join(
+    chunks.map((chunk, i) => (i % 2 ? sql`${params[Number(chunk) - 1]}` : sql.raw(chunk))),
+    sql.raw(''),
+  );
+  const result = (await tx.execute(query)) as unknown as { rows: T[] };
+  return result.rows;
 }
 
 /**

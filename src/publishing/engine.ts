@@ -5,13 +5,10 @@
 //
 // Within a process, a pump keeps up to SWITCHBOARD_PUBLISH_CONCURRENCY targets in flight and claims more as each
 // finishes. Creating a post wakes the pumps of its process, so "publish now" does not wait for the next poll.
-import { and, inArray, isNull, lt, lte, or } from 'drizzle-orm';
 import type { AppContext } from '../context.ts';
-import { postTargets } from '../db/schema.ts';
 import { ClaimPump } from '../db/claim-pump.ts';
+import { claimDueTargets, type ClaimedTarget } from './claim.ts';
 import { TargetLease, LeaseLost } from './lease.ts';
-import { markPublishing } from './outcome.ts';
-import type { TargetRow } from './posts.ts';
 import { runTarget } from './run-target.ts';
 
 const pumps = new Set<PublishPump>();
@@ -21,41 +18,12 @@ export function wakePublishers(): void {
   for (const pump of pumps) pump.notify();
 }
 
-async function claimDue(ctx: AppContext, limit: number): Promise<Array<{ row: TargetRow; lease: Date }>> {
-  const now = new Date();
-  const lease = new Date(now.getTime() + ctx.config.publishing.leaseMs);
-  const rows = await ctx.db.transaction(async (tx) => {
-    const due = await tx
-      .select({ id: postTargets.id })
-      .from(postTargets)
-      .where(
-        and(
-          inArray(postTargets.status, ['pending', 'publishing']),
-          lte(postTargets.dueAt, now),
-          or(isNull(postTargets.leaseUntil), lt(postTargets.leaseUntil, now)),
-        ),
-      )
-      .orderBy(postTargets.dueAt)
-      .limit(limit)
-      .for('update', { skipLocked: true });
-    if (!due.length) return [];
-    const claimed = await tx
-      .update(postTargets)
-      .set({ status: 'publishing', leaseUntil: lease })
-      .where(inArray(postTargets.id, due.map((d) => d.id)))
-      .returning();
-    await markPublishing(tx, [...new Set(claimed.map((c) => c.postId))]);
-    return claimed;
-  });
-  return rows.map((row) => ({ row, lease }));
-}
-
-export class PublishPump extends ClaimPump<{ row: TargetRow; lease: Date }> {
+export class PublishPump extends ClaimPump<ClaimedTarget> {
   constructor(
     private readonly ctx: AppContext,
     concurrency = ctx.config.publishing.concurrency,
   ) {
-    super(concurrency, (err) => ctx.log.warn({ err }, 'claiming publishing targets failed'));
+    super(concurrency, (err) => ctx.log.warn({ err }, 'claiming publishing targets failed'), Math.max(1, Math.floor(concurrency / 4)));
   }
 
   override run(intervalMs: number): void {
@@ -69,14 +37,15 @@ export class PublishPump extends ClaimPump<{ row: TargetRow; lease: Date }> {
   }
 
   protected claim(free: number) {
-    return claimDue(this.ctx, free);
+    return claimDueTargets(this.ctx, free);
   }
 
-  protected async runJob({ row, lease: until }: { row: TargetRow; lease: Date }): Promise<void> {
-    const lease = new TargetLease(this.ctx, row.id, until);
+  protected async runJob(claimed: ClaimedTarget): Promise<void> {
+    const row = claimed.target;
+    const lease = new TargetLease(this.ctx, row.id, claimed.lease);
     lease.keepAlive();
     try {
-      await runTarget(this.ctx, row, lease);
+      await runTarget(this.ctx, claimed, lease);
     } catch (err) {
       if (err instanceof LeaseLost) this.ctx.log.warn({ targetId: row.id }, err.message);
       // Unrecorded: the lease runs out and the target is claimed again, its open create settled first.

@@ -2,10 +2,16 @@
 // on the lease still being its own (`lease_until` unchanged), and the writes go one at a time, so a renewal and a
 // progress write never race each other. A worker that outlives its lease (a long pause) finds it gone and stops
 // without writing over the worker that took the target over.
-import { and, eq } from 'drizzle-orm';
+//
+// The write before every create (`beforeCreate`: the part is `creating`) happens once per part published, so it is
+// group-committed: the targets that reach it while one such write is in flight go to the database together in the
+// next (db/batch.ts). Each still waits until its own row is written before it calls the network.
+import { and, eq, sql } from 'drizzle-orm';
 import type { AppContext } from '../context.ts';
-import type { DbOrTx } from '../db/database.ts';
-import { postTargets } from '../db/schema.ts';
+import { batched } from '../db/batch.ts';
+import { perDatabase, type Db, type DbOrTx } from '../db/database.ts';
+import { rawQuery } from '../db/raw.ts';
+import { postTargets, type TargetPart } from '../db/schema.ts';
 
 export class LeaseLost extends Error {
   constructor(targetId: string) {
@@ -15,6 +21,27 @@ export class LeaseLost extends Error {
 }
 
 type TargetUpdate = Partial<typeof postTargets.$inferInsert>;
+
+interface PartsWrite {
+  id: string;
+  lease: string;
+  parts: TargetPart[];
+}
+
+const SAVE_PARTS = `
+update post_targets t set parts = v.parts, updated_at = now()
+from jsonb_to_recordset($1::jsonb) as v(id text, lease timestamptz, parts jsonb)
+where t.id = v.id and t.lease_until = v.lease
+returning t.id`;
+
+/** Writes the parts of many leased targets in one statement; true for each whose lease still held. */
+const partsWriter = perDatabase((db: Db) =>
+  batched(async (writes: PartsWrite[]) => {
+    const rows = await rawQuery<{ id: string }>(db, SAVE_PARTS, [JSON.stringify(writes)], { prepare: true });
+    const written = new Set(rows.map((r) => r.id));
+    return writes.map((w) => written.has(w.id));
+  }, { maxBatch: 500 }),
+);
 
 export class TargetLease {
   private chain: Promise<unknown> = Promise.resolve();
@@ -26,6 +53,11 @@ export class TargetLease {
     readonly targetId: string,
     private until: Date,
   ) {}
+
+  /** The lease's end as written (what every write of this worker is conditional on). */
+  get leaseUntil(): Date {
+    return this.until;
+  }
 
   /** Renews the lease every third of its length until `stop()`. */
   keepAlive(): void {
@@ -47,24 +79,53 @@ export class TargetLease {
     return this.lost;
   }
 
-  /** Writes to the target while the lease is ours; throws `LeaseLost` when it is not. Pass `tx` to join a transaction. */
-  update(changes: TargetUpdate, tx?: DbOrTx): Promise<void> {
+  /**
+   * Runs one write after the ones before it. `write` says whether the row still carried our lease; when it did not,
+   * the lease is lost and this and every later write throw `LeaseLost`.
+   */
+  private enqueue(write: () => Promise<boolean>): Promise<void> {
     const run = async () => {
       if (this.lost) throw new LeaseLost(this.targetId);
-      const [row] = await (tx ?? this.ctx.db)
-        .update(postTargets)
-        .set({ ...changes, updatedAt: new Date() })
-        .where(and(eq(postTargets.id, this.targetId), eq(postTargets.leaseUntil, this.until)))
-        .returning({ id: postTargets.id });
-      if (!row) {
+      if (!(await write())) {
         this.lost = true;
+        this.stop();
         throw new LeaseLost(this.targetId);
       }
-      if (changes.leaseUntil !== undefined && changes.leaseUntil !== null) this.until = changes.leaseUntil;
-      if (changes.leaseUntil === null) this.stop();
     };
     const next = this.chain.then(run, run);
     this.chain = next.catch(() => {});
     return next;
+  }
+
+  /** Writes to the target while the lease is ours; throws `LeaseLost` when it is not. Pass `tx` to join a transaction. */
+  update(changes: TargetUpdate, tx?: DbOrTx): Promise<void> {
+    return this.enqueue(async () => {
+      const [row] = await (tx ?? this.ctx.db)
+        .update(postTargets)
+        .set({ ...changes, updatedAt: sql`now()` })
+        .where(and(eq(postTargets.id, this.targetId), eq(postTargets.leaseUntil, this.until)))
+        .returning({ id: postTargets.id });
+      if (!row) return false;
+      if (changes.leaseUntil !== undefined && changes.leaseUntil !== null) this.until = changes.leaseUntil;
+      if (changes.leaseUntil === null) this.stop();
+      return true;
+    });
+  }
+
+  /** Stores the parts (before a create, or progress worth keeping), group-committed with other targets'. */
+  saveParts(parts: TargetPart[]): Promise<void> {
+    return this.enqueue(() => partsWriter(this.ctx.db)({ id: this.targetId, lease: this.until.toISOString(), parts }));
+  }
+
+  /**
+   * A write made elsewhere under this lease (the batched finish, `outcome.ts`): run in turn with this lease's other
+   * writes; `write` gets the lease's end to condition on and says whether it held.
+   */
+  finish(write: (leaseUntil: Date) => Promise<boolean>): Promise<void> {
+    return this.enqueue(async () => {
+      const held = await write(this.until);
+      if (held) this.stop();
+      return held;
+    });
   }
 }

@@ -8,7 +8,7 @@
 // it cannot be told, rather than post twice.
 import type { AppContext } from '../context.ts';
 import type { TargetPart } from '../db/schema.ts';
-import { decryptTokens, findAccountById, publishAccountOf } from '../accounts/accounts.ts';
+import { decryptTokens, publishAccountOf } from '../accounts/accounts.ts';
 import { appCredentialsFor } from '../networks/network-configs.ts';
 import {
   NetworkError,
@@ -25,7 +25,7 @@ import { AccountUnusableError, ensureFreshToken } from '../tokens/refresh.ts';
 import { activeMedia, publishMediaFor } from './media-refs.ts';
 import { LeaseLost, type TargetLease } from './lease.ts';
 import { finishTarget, markReauthRequired } from './outcome.ts';
-import { findPost, type TargetRow } from './posts.ts';
+import type { ClaimedTarget } from './claim.ts';
 import { checkOptions } from './preflight.ts';
 
 /** How many failed attempts each retried category gets before the target fails for good. */
@@ -53,20 +53,20 @@ export function classify(err: unknown): PublishError {
   return new PublishError('platform_error', 'Publishing failed inside Switchboard; it will be tried again');
 }
 
-export async function runTarget(ctx: AppContext, target: TargetRow, lease: TargetLease): Promise<void> {
-  const post = await findPost(ctx.db, target.orgId, target.postId);
+export async function runTarget(ctx: AppContext, claimed: ClaimedTarget, lease: TargetLease): Promise<void> {
+  const { target, post } = claimed;
   if (!post || post.status === 'cancelled') {
-    await finishTarget(ctx, lease, target.postId, { status: 'cancelled' });
+    await finishTarget(ctx, lease, target, { status: 'cancelled' });
     return;
   }
   const adapter = ctx.adapters.get(target.network as NetworkId);
   const publishing = adapter?.publishing;
   const parts: TargetPart[] = [...target.parts];
   const fail = (f: PublishError) =>
-    finishTarget(ctx, lease, post.id, { status: 'failed', error: f.message, errorCategory: f.category, attempts: target.attempts + 1, parts });
+    finishTarget(ctx, lease, target, { status: 'failed', error: f.message, errorCategory: f.category, attempts: target.attempts + 1, parts });
 
   if (!adapter || !publishing) return fail(new PublishError('not_supported', `Publishing to ${target.network} is not available`));
-  let account = await findAccountById(ctx.db, target.accountId);
+  let account = claimed.account;
   if (!account || account.status !== 'active') {
     return fail(new PublishError('auth_expired', account?.status === 'reauth_required' ? 'The account must be reconnected before it can publish' : 'The account is disconnected'));
   }
@@ -94,7 +94,7 @@ export async function runTarget(ctx: AppContext, target: TargetRow, lease: Targe
       options,
     };
   };
-  const saveParts = () => lease.update({ parts });
+  const saveParts = () => lease.saveParts(parts);
 
   try {
     try {
@@ -195,7 +195,7 @@ export async function runTarget(ctx: AppContext, target: TargetRow, lease: Targe
       // worker dying in between leaves this part `creating`, which the next one settles by looking before sending.
     }
     const first = parts[0];
-    await finishTarget(ctx, lease, post.id, {
+    await finishTarget(ctx, lease, target, {
       status: 'published',
       parts,
       platformPostId: first?.id ?? null,
@@ -225,7 +225,7 @@ export async function runTarget(ctx: AppContext, target: TargetRow, lease: Targe
       open && failure.category !== 'unknown_outcome'
         ? new PublishError('unknown_outcome', `${adapter.displayName} may or may not have published part ${open.index + 1}, and it could not be checked (${failure.message}); it was not sent again so as not to post twice.`)
         : failure;
-    await finishTarget(ctx, lease, post.id, { status: 'failed', error: final.message, errorCategory: final.category, attempts, parts });
+    await finishTarget(ctx, lease, target, { status: 'failed', error: final.message, errorCategory: final.category, attempts, parts });
     if (final.category === 'auth_expired' && account.status === 'active') await markReauthRequired(ctx, account.id, final.message);
     ctx.log.info({ targetId: target.id, network: target.network, category: final.category, attempts }, 'publish failed');
   }

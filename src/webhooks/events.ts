@@ -4,6 +4,7 @@ import { and, eq } from 'drizzle-orm';
 import type { DbOrTx } from '../db/database.ts';
 import { webhookDeliveries, webhookEndpoints, webhookEvents } from '../db/schema.ts';
 import { newId } from '../security/ids.ts';
+import { txQuery } from '../db/raw.ts';
 
 export const ACCOUNT_EVENTS = [
   'account.connected',
@@ -23,6 +24,46 @@ export interface EventPayload {
   type: EventType;
   timestamp: string;
   data: Record<string, unknown>;
+}
+
+export interface NewEvent {
+  orgId: string;
+  type: EventType;
+  data: Record<string, unknown>;
+}
+
+/**
+ * Many events at once (the ends of a batch of posts), in three statements whatever their number: the events, the
+ * organizations' subscribed endpoints, one pending delivery per event and endpoint. Returns the events' ids.
+ */
+export async function emitEvents(tx: DbOrTx, events: NewEvent[]): Promise<string[]> {
+  if (!events.length) return [];
+  const timestamp = new Date().toISOString();
+  const rows = events.map((e) => ({ id: `msg_${newId()}`, org_id: e.orgId, type: e.type, payload: { type: e.type, timestamp, data: e.data } satisfies EventPayload }));
+  await txQuery(
+    tx,
+    'insert into webhook_events (id, org_id, type, payload) select id, org_id, type, payload from jsonb_to_recordset($1::jsonb) as v(id text, org_id text, type text, payload jsonb)',
+    [JSON.stringify(rows)],
+  );
+  const orgs = [...new Set(events.map((e) => e.orgId))];
+  const endpoints = await txQuery<{ id: string; orgId: string; events: string[] }>(
+    tx,
+    'select id, org_id as "orgId", events from webhook_endpoints where enabled and org_id in (select jsonb_array_elements_text($1::jsonb))',
+    [JSON.stringify(orgs)],
+  );
+  const deliveries = rows.flatMap((event) =>
+    endpoints
+      .filter((e) => e.orgId === event.org_id && (e.events.length === 0 || e.events.includes(event.type)))
+      .map((e) => ({ id: newId(), org_id: event.org_id, event_id: event.id, endpoint_id: e.id })),
+  );
+  if (deliveries.length) {
+    await txQuery(
+      tx,
+      'insert into webhook_deliveries (id, org_id, event_id, endpoint_id) select id, org_id, event_id, endpoint_id from jsonb_to_recordset($1::jsonb) as v(id text, org_id text, event_id text, endpoint_id text)',
+      [JSON.stringify(deliveries)],
+    );
+  }
+  return rows.map((r) => r.id);
 }
 
 export async function emitEvent(
