@@ -40,7 +40,7 @@
 //              for a post with the same summary created since just before the attempt. One → that part; none →
 //              absent; several, or more posts than we read → unknown.
 //   Deleting   DELETE https://mybusiness.googleapis.com/v4/{name} → {} (posts-data: "Delete Posts"); one already
-//              gone (NOT_FOUND) counts as deleted.
+//              gone (NOT_FOUND while the location's posts can still be listed) counts as deleted.
 //   Threads    None: a location has no replies or comments of its own posts; a post with more than one part is
 //              refused at preflight.
 //   Limits     300 requests a minute per API; "10 edits per min per Google Business Profile. This limit cannot be
@@ -363,7 +363,15 @@ export function createGoogleBusinessPublishing(ctx: AdapterContext): { publishin
 
     async deletePart({ accessToken, part }) {
       const res = await upstream.request(`${MY_BUSINESS}/${part.id}`, { method: 'DELETE', bearer: accessToken });
-      if (res.status === 200 || res.status === 204 || res.status === 404) return;
+      if (res.status === 200 || res.status === 204) return;
+      if (res.status === 404) {
+        // NOT_FOUND is also Google's answer for a location this login no longer manages: the post is gone only if
+        // the location's posts can still be read.
+        const parent = part.id.slice(0, part.id.indexOf('/localPosts/'));
+        const location = await upstream.request(`${MY_BUSINESS}/${parent}/localPosts`, { bearer: accessToken, query: { pageSize: '1' } });
+        if (location.status === 200) return;
+        throw businessProfileError(location, 'deleting the post');
+      }
       throw businessProfileError(res, 'deleting the post');
     },
   };
