@@ -403,6 +403,19 @@ describe('finding a post after an unknown outcome', () => {
     expect(await find(partCall(container('No progress')).input)).toBe('unknown');
   });
 
+  it('finds a post Google is still processing (it has no search link yet), and not one Google rejected', async () => {
+    g.settings.processingReads = 5;
+    const processing = partCall(container(unique('Still processing')));
+    expect((await processing.run()).status).toBe('processing');
+    expect(await find({ ...processing.input, saved: processing.record.beforeCreate[0] })).toEqual({ id: g.postsOf(LOCATION)[0].name, url: null });
+
+    g.settings.processingReads = 0;
+    g.settings.outcome = 'REJECTED';
+    const rejected = partCall(container(unique('Rejected, then looked for')));
+    await publishError(rejected.run());
+    expect(await find({ ...rejected.input, saved: rejected.record.beforeCreate[0] })).toBe('unknown');
+  });
+
   it('reads every page of the location’s posts', async () => {
     const { input, run, record } = partCall(container(unique('Found on a later page')), { location: SECOND });
     const part = await published(run());
@@ -462,7 +475,7 @@ describe('metrics, publishing options, preflight and the proxy', () => {
     });
     const call = g.state.calls.slice(calls).find((c) => c.path.endsWith(':fetchMultiDailyMetricsTimeSeries'))!;
     expect(call.path).toBe('/v1/locations/1000:fetchMultiDailyMetricsTimeSeries');
-    expect(call.query).toMatchObject({ 'dailyRange.startDate.day': '1', 'dailyRange.endDate.day': '3', 'dailyRange.endDate.month': '11' });
+    expect(call.query).toMatchObject({ 'dailyRange.start_date.day': '1', 'dailyRange.end_date.day': '3', 'dailyRange.end_date.month': '11' });
   });
 
   it('a project not approved for the Performance API is told so', async () => {

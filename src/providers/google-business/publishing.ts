@@ -47,7 +47,7 @@
 //              increased." A project starts with a quota of 0 until Google approves its application
 //              (https://developers.google.com/my-business/content/limits). Errors: errors.ts.
 //   Metrics    GET https://businessprofileperformance.googleapis.com/v1/{location=locations/*}:fetchMultiDailyMetricsTimeSeries
-//              ?dailyMetrics=…&dailyMetrics=…&dailyRange.startDate.year=…&…endDate.day=… →
+//              ?dailyMetrics=…&dailyMetrics=…&dailyRange.start_date.year=…&…end_date.day=… (as Google's example) →
 //              {multiDailyMetricTimeSeries: [{dailyMetricTimeSeries: [{dailyMetric, timeSeries: {datedValues:
 //              [{date: {year, month, day}, value: "int64"}]}}]}]} (a day without a value counted 0). Metrics:
 //              BUSINESS_IMPRESSIONS_{DESKTOP,MOBILE}_{MAPS,SEARCH} ("Multiple impressions by a unique user within
@@ -381,7 +381,8 @@ export function createGoogleBusinessPublishing(ctx: AdapterContext): { publishin
       const { name } = locationOf(account);
       const query = new URLSearchParams();
       for (const metric of DAILY_METRICS) query.append('dailyMetrics', metric);
-      const range = { startDate: since, endDate: until };
+      // The parameter names of Google's own example request.
+      const range = { start_date: since, end_date: until };
       for (const [key, date] of Object.entries(range)) {
         query.set(`dailyRange.${key}.year`, String(date.getUTCFullYear()));
         query.set(`dailyRange.${key}.month`, String(date.getUTCMonth() + 1));
