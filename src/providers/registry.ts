@@ -8,7 +8,7 @@ import { createXAdapter } from './x/index.ts';
 import { createLinkedInAdapter } from './linkedin/index.ts';
 import { createThreadsAdapter } from './threads.ts';
 import { createYouTubeAdapter } from './youtube.ts';
-import { createGoogleBusinessAdapter } from './google-business.ts';
+import { createGoogleBusinessAdapter } from './google-business/index.ts';
 import { createBlueskyAdapter } from './bluesky/index.ts';
 import { createPinterestAdapter } from './pinterest.ts';
 import { createTikTokAdapter } from './tiktok.ts';

@@ -1,6 +1,7 @@
 // Google for Business Profile in one emulator: accounts.google.com (the consent screen), oauth2.googleapis.com
-// (token, revocation), mybusinessaccountmanagement.googleapis.com (accounts) and
-// mybusinessbusinessinformation.googleapis.com (locations). Map every origin in GOOGLE_BUSINESS_ORIGINS here.
+// (token, revocation), mybusinessaccountmanagement.googleapis.com (accounts),
+// mybusinessbusinessinformation.googleapis.com (locations), mybusiness.googleapis.com (v4 local posts) and
+// businessprofileperformance.googleapis.com (daily metrics). Map every origin in GOOGLE_BUSINESS_ORIGINS here.
 //
 // It enforces Google's contract: exact redirect URIs, space-separated scopes, `access_type=offline` for a refresh
 // token, PKCE S256, single-use codes bound to their redirect URI and challenge, client credentials in the form body,
@@ -10,6 +11,15 @@
 // location group. It answers with Google's
 // bodies: `{error, error_description}` from the OAuth endpoints, `{error: {code, message, status, details}}` from the
 // APIs — including the 429 with `"quota_limit_value": "0"` of a project not yet approved for the APIs.
+//
+// Local posts (v4) as Google documents the LocalPost: a required topicType (STANDARD | EVENT | OFFER; ALERT only
+// as COVID_19, whose creation is disabled), an event with a title and a complete TimeInterval for EVENT and a
+// schedule for OFFER, a callToAction whose url is set for every action but CALL (and which an OFFER ignores), media
+// as `{mediaFormat: "PHOTO", sourceUrl}` only — Google fetches the URL, and a photo it cannot fetch, or that is not
+// a JPEG or PNG of 10 KB to 5 MB, is refused —, a summary of at most 1,500 characters, unknown fields refused as
+// Google's JSON parser refuses them, the 10 edits a minute per profile, and posts that are PROCESSING for a number
+// of reads before they are LIVE or REJECTED. Error bodies carry google.rpc.BadRequest field violations; their exact
+// wording at Google is not documented [INF].
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { bearer, CallLog, CodeStore, FailureQueue, formBody, type Grant, type InjectedAnswer, s256, startEmulator, TokenStore } from './harness.ts';
 
@@ -18,6 +28,8 @@ export const GOOGLE_BUSINESS_ORIGINS = [
   'https://oauth2.googleapis.com',
   'https://mybusinessaccountmanagement.googleapis.com',
   'https://mybusinessbusinessinformation.googleapis.com',
+  'https://mybusiness.googleapis.com',
+  'https://businessprofileperformance.googleapis.com',
 ];
 
 const SCOPE = 'https://www.googleapis.com/auth/business.manage';
@@ -29,7 +41,7 @@ export interface GoogleBusinessAccount {
   /** `accounts/123` */
   name: string;
   accountName: string;
-  locations: Array<{ name: string; title: string }>;
+  locations: Array<{ name: string; title: string; languageCode?: string }>;
 }
 
 export interface GoogleUser {
@@ -38,7 +50,40 @@ export interface GoogleUser {
 }
 
 export type { InjectedAnswer } from './harness.ts';
-export type FailureTarget = 'token' | 'api';
+/** `api`: every API call; `localPosts`: creating a local post; `performance`: the metrics read. */
+export type FailureTarget = 'token' | 'api' | 'localPosts' | 'performance';
+
+/** A local post as the emulator keeps it. */
+export interface StoredLocalPost {
+  name: string;
+  location: string;
+  body: Record<string, unknown>;
+  state: 'PROCESSING' | 'LIVE' | 'REJECTED';
+  /** What the post becomes once processed. */
+  outcome: 'LIVE' | 'REJECTED';
+  readsUntilDone: number;
+  searchUrl: string;
+  createTime: string;
+  /** Bytes fetched from the photo's sourceUrl. */
+  photoBytes?: number;
+}
+
+const TOPIC_TYPES = ['STANDARD', 'EVENT', 'OFFER', 'ALERT'];
+const ACTION_TYPES = ['BOOK', 'ORDER', 'SHOP', 'LEARN_MORE', 'SIGN_UP', 'CALL'];
+const LOCAL_POST_FIELDS = ['name', 'languageCode', 'summary', 'callToAction', 'createTime', 'updateTime', 'event', 'state', 'media', 'searchUrl', 'topicType', 'alertType', 'offer'];
+export const DAILY_METRICS = [
+  'BUSINESS_IMPRESSIONS_DESKTOP_MAPS',
+  'BUSINESS_IMPRESSIONS_DESKTOP_SEARCH',
+  'BUSINESS_IMPRESSIONS_MOBILE_MAPS',
+  'BUSINESS_IMPRESSIONS_MOBILE_SEARCH',
+  'BUSINESS_CONVERSATIONS',
+  'BUSINESS_DIRECTION_REQUESTS',
+  'CALL_CLICKS',
+  'WEBSITE_CLICKS',
+  'BUSINESS_BOOKINGS',
+  'BUSINESS_FOOD_ORDERS',
+  'BUSINESS_FOOD_MENU_CLICKS',
+];
 
 const apiError = (code: number, status: string, message: string, details: unknown[] = []) => ({ error: { code, message, status, details } });
 
@@ -70,6 +115,23 @@ export const googleFailures = {
     ),
   }),
   invalidGrant: (): InjectedAnswer => ({ status: 400, body: { error: 'invalid_grant', error_description: 'Token has been expired or revoked.' } }),
+  unauthenticated: (): InjectedAnswer => ({ status: 401, body: apiError(401, 'UNAUTHENTICATED', 'Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.') }),
+  permissionDenied: (): InjectedAnswer => ({ status: 403, body: apiError(403, 'PERMISSION_DENIED', 'The caller does not have permission') }),
+  /** The API not enabled in the Cloud project. */
+  serviceDisabled: (service = 'mybusiness.googleapis.com'): InjectedAnswer => ({
+    status: 403,
+    body: apiError(403, 'PERMISSION_DENIED', `Google My Business API has not been used in project 123456789 before or it is disabled. Enable it by visiting https://console.developers.google.com/apis/api/${service}/overview?project=123456789 then retry.`, [
+      { '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'SERVICE_DISABLED', domain: 'googleapis.com', metadata: { service, consumer: 'projects/123456789' } },
+    ]),
+  }),
+  notFound: (): InjectedAnswer => ({ status: 404, body: apiError(404, 'NOT_FOUND', 'Requested entity was not found.') }),
+  invalidArgument: (field = 'summary', description = 'Invalid value'): InjectedAnswer => ({
+    status: 400,
+    body: apiError(400, 'INVALID_ARGUMENT', 'Request contains an invalid argument.', [{ '@type': 'type.googleapis.com/google.rpc.BadRequest', fieldViolations: [{ field, description }] }]),
+  }),
+  failedPrecondition: (): InjectedAnswer => ({ status: 400, body: apiError(400, 'FAILED_PRECONDITION', 'Precondition check failed.') }),
+  alreadyExists: (): InjectedAnswer => ({ status: 409, body: apiError(409, 'ALREADY_EXISTS', 'Requested entity already exists') }),
+  internal: (): InjectedAnswer => ({ status: 500, body: apiError(500, 'INTERNAL', 'Internal error encountered.') }),
 };
 
 interface CodeData {
@@ -92,6 +154,18 @@ export async function startGoogleBusinessEmulator(opts: { app: { clientId: strin
     revoked: [] as string[],
   };
   const userOf = (id: string) => opts.users.find((u) => u.id === id);
+  const posts = new Map<string, StoredLocalPost>();
+  const settings = {
+    /** Reads of a new post before it leaves PROCESSING (0: LIVE or REJECTED at once). */
+    processingReads: 0,
+    outcome: 'LIVE' as 'LIVE' | 'REJECTED',
+    /** Google's limit of edits per minute per profile ("cannot be increased"). */
+    editsPerMinute: 10,
+    /** What each day of the Performance API reports, by metric (absent: no value that day, which means 0). */
+    dailyValues: {} as Record<string, number>,
+  };
+  const edits = new Map<string, number[]>();
+  let nextPostId = 1000;
 
   const oauthError = (reply: FastifyReply, status: number, error: string, description: string) => reply.code(status).send({ error, error_description: description });
   const consentError = (reply: FastifyReply, error: string) =>
@@ -119,8 +193,9 @@ export async function startGoogleBusinessEmulator(opts: { app: { clientId: strin
   });
 
   /** The live grant of an API call, or an answer already sent. */
-  function apiCaller(req: FastifyRequest, reply: FastifyReply): GoogleUser | undefined {
+  function apiCaller(req: FastifyRequest, reply: FastifyReply, target?: FailureTarget): GoogleUser | undefined {
     if (failures.reply('api', reply)) return undefined;
+    if (target && failures.reply(target, reply)) return undefined;
     if (state.quotaZero) {
       const answer = googleFailures.noQuota(req.hostname);
       reply.code(answer.status).send(answer.body);
@@ -220,19 +295,245 @@ export async function startGoogleBusinessEmulator(opts: { app: { clientId: strin
       return { locations: items, ...(nextPageToken ? { nextPageToken } : {}) };
     });
 
-    app.get<{ Params: { id: string }; Querystring: Record<string, string> }>('/v1/locations/:id', async (req, reply) => {
+    app.get<{ Params: { id: string }; Querystring: Record<string, string | string[]> }>('/v1/locations/:id', async (req, reply) => {
+      // businessprofileperformance.googleapis.com shares the path: `locations/{id}:fetchMultiDailyMetricsTimeSeries`.
+      if (req.params.id.endsWith(':fetchMultiDailyMetricsTimeSeries')) return dailyMetrics(req, reply, req.params.id.split(':')[0]);
       const user = apiCaller(req, reply);
       if (!user) return;
-      if (!req.query.readMask) return reply.code(400).send(apiError(400, 'INVALID_ARGUMENT', 'Request contains an invalid argument.'));
+      const readMask = typeof req.query.readMask === 'string' ? req.query.readMask : undefined;
+      if (!readMask) return reply.code(400).send(apiError(400, 'INVALID_ARGUMENT', 'Request contains an invalid argument.'));
       const location = user.accounts.flatMap((a) => a.locations).find((l) => l.name === `locations/${req.params.id}`);
       if (!location) return reply.code(404).send(apiError(404, 'NOT_FOUND', 'Requested entity was not found.'));
-      return { name: location.name };
+      const fields = readMask.split(',');
+      return {
+        name: location.name,
+        ...(fields.includes('title') ? { title: location.title } : {}),
+        ...(fields.includes('languageCode') && location.languageCode ? { languageCode: location.languageCode } : {}),
+      };
     });
+
+    // ---- mybusiness.googleapis.com v4: local posts ---------------------------------------------------------------
+    type PostParams = { account: string; location: string; post?: string };
+
+    /** The location `accounts/{a}/locations/{l}` if this user manages it under that account, or an answer sent. */
+    function managedLocation(user: GoogleUser, params: PostParams, reply: FastifyReply): string | undefined {
+      const account = user.accounts.find((a) => a.name === `accounts/${params.account}`);
+      if (!account?.locations.some((l) => l.name === `locations/${params.location}`)) {
+        reply.code(404).send(apiError(404, 'NOT_FOUND', 'Requested entity was not found.'));
+        return undefined;
+      }
+      return `accounts/${params.account}/locations/${params.location}`;
+    }
+
+    const badRequest = (reply: FastifyReply, field: string, description: string, message = 'Request contains an invalid argument.') =>
+      reply.code(400).send(apiError(400, 'INVALID_ARGUMENT', message, [{ '@type': 'type.googleapis.com/google.rpc.BadRequest', fieldViolations: [{ field, description }] }]));
+
+    /** Google's limit of 10 edits a minute per profile. */
+    function overEditLimit(location: string, reply: FastifyReply): boolean {
+      const now = Date.now();
+      const recent = (edits.get(location) ?? []).filter((t) => t > now - 60_000);
+      if (recent.length >= settings.editsPerMinute) {
+        reply.code(429).send(
+          apiError(429, 'RESOURCE_EXHAUSTED', "Quota exceeded for quota metric 'Edits' and limit 'Edits per minute per profile'.", [
+            { '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'RATE_LIMIT_EXCEEDED', domain: 'googleapis.com', metadata: { quota_limit_value: String(settings.editsPerMinute) } },
+          ]),
+        );
+        return true;
+      }
+      edits.set(location, [...recent, now]);
+      return false;
+    }
+
+    const isDate = (d: unknown) => {
+      const v = d as { year?: unknown; month?: unknown; day?: unknown } | undefined;
+      return Number.isInteger(v?.year) && Number.isInteger(v?.month) && Number.isInteger(v?.day) && (v!.month as number) >= 1 && (v!.month as number) <= 12;
+    };
+    const isTime = (t: unknown) => {
+      const v = t as { hours?: unknown; minutes?: unknown } | undefined;
+      return v !== undefined && typeof v === 'object' && (v.hours === undefined || (Number.isInteger(v.hours) && (v.hours as number) >= 0 && (v.hours as number) <= 23)) && (v.minutes === undefined || (Number.isInteger(v.minutes) && (v.minutes as number) >= 0 && (v.minutes as number) <= 59));
+    };
+
+    /** Google's checks of a LocalPost to create; the answer sent when it is refused. */
+    async function refusal(body: Record<string, unknown>, reply: FastifyReply): Promise<{ photoBytes?: number } | undefined> {
+      for (const key of Object.keys(body)) {
+        if (!LOCAL_POST_FIELDS.includes(key)) {
+          badRequest(reply, key, `Invalid JSON payload received. Unknown name "${key}": Cannot find field.`, `Invalid JSON payload received. Unknown name "${key}": Cannot find field.`);
+          return undefined;
+        }
+      }
+      const topic = body.topicType;
+      if (typeof topic !== 'string' || !TOPIC_TYPES.includes(topic)) return void badRequest(reply, 'topic_type', 'The topic type is required.');
+      if (topic === 'ALERT') {
+        if (body.alertType !== 'COVID_19') return void badRequest(reply, 'alert_type', 'An alert post needs an alert type.');
+        reply.code(400).send(apiError(400, 'FAILED_PRECONDITION', 'Creation of COVID-19 alert posts is disabled.'));
+        return undefined;
+      }
+      if (body.summary !== undefined && (typeof body.summary !== 'string' || body.summary.length > 1500)) return void badRequest(reply, 'summary', 'The summary must be at most 1500 characters.');
+      const event = body.event as { title?: unknown; schedule?: Record<string, unknown> } | undefined;
+      if (topic === 'EVENT' && (typeof event?.title !== 'string' || !event.title)) return void badRequest(reply, 'event.title', 'An event post needs a title.');
+      if (topic === 'EVENT' || topic === 'OFFER') {
+        const s = event?.schedule;
+        if (!s || !isDate(s.startDate) || !isDate(s.endDate) || !isTime(s.startTime) || !isTime(s.endTime)) {
+          return void badRequest(reply, 'event.schedule', 'The schedule must contain a start date, start time, end date and end time.');
+        }
+      } else if (event) return void badRequest(reply, 'event', 'Event information is only for EVENT and OFFER posts.');
+      if (body.offer !== undefined && topic !== 'OFFER') return void badRequest(reply, 'offer', 'Offer information is only for OFFER posts.');
+      const cta = body.callToAction as { actionType?: unknown; url?: unknown } | undefined;
+      if (cta && topic !== 'OFFER') {
+        if (typeof cta.actionType !== 'string' || !ACTION_TYPES.includes(cta.actionType)) return void badRequest(reply, 'call_to_action.action_type', 'Invalid action type.');
+        if (cta.actionType === 'CALL' && cta.url !== undefined) return void badRequest(reply, 'call_to_action.url', 'A CALL action takes no URL.');
+        if (cta.actionType !== 'CALL' && (typeof cta.url !== 'string' || !/^https?:\/\//.test(cta.url))) return void badRequest(reply, 'call_to_action.url', 'The action needs a URL.');
+      }
+      const media = body.media as Array<Record<string, unknown>> | undefined;
+      if (media === undefined) return {};
+      if (!Array.isArray(media) || media.length > 1) return void badRequest(reply, 'media', 'A local post takes one photo.');
+      const [item] = media;
+      if (!item) return {};
+      if (item.mediaFormat !== 'PHOTO') return void badRequest(reply, 'media[0].media_format', 'Only photos are supported.');
+      if (Object.keys(item).some((k) => k !== 'mediaFormat' && k !== 'sourceUrl') || typeof item.sourceUrl !== 'string') {
+        return void badRequest(reply, 'media[0].source_url', 'source_url is the only supported data field for a LocalPost MediaItem.');
+      }
+      // Google fetches the photo from its source URL.
+      let bytes: Buffer;
+      let type: string;
+      try {
+        const res = await fetch(item.sourceUrl);
+        if (!res.ok) throw new Error(`HTTP ${res.status}`);
+        type = (res.headers.get('content-type') ?? '').split(';')[0];
+        bytes = Buffer.from(await res.arrayBuffer());
+      } catch {
+        return void badRequest(reply, 'media[0].source_url', 'The photo could not be fetched from its URL.');
+      }
+      if (type !== 'image/jpeg' && type !== 'image/png') return void badRequest(reply, 'media[0].source_url', 'The photo must be a JPEG or PNG.');
+      if (bytes.length < 10 * 1024 || bytes.length > 5 * 1024 * 1024) return void badRequest(reply, 'media[0].source_url', 'The photo must be between 10 KB and 5 MB.');
+      return { photoBytes: bytes.length };
+    }
+
+    function view(post: StoredLocalPost) {
+      const { callToAction, ...body } = post.body;
+      return {
+        ...body,
+        // An OFFER ignores a call to action.
+        ...(callToAction && body.topicType !== 'OFFER' ? { callToAction } : {}),
+        name: post.name,
+        state: post.state,
+        createTime: post.createTime,
+        updateTime: post.createTime,
+        ...(post.state === 'LIVE' ? { searchUrl: post.searchUrl } : {}),
+      };
+    }
+
+    app.post<{ Params: PostParams }>('/v4/accounts/:account/locations/:location/localPosts', async (req, reply) => {
+      const user = apiCaller(req, reply, 'localPosts');
+      if (!user) return;
+      const location = managedLocation(user, req.params, reply);
+      if (!location) return;
+      if (!req.body || typeof req.body !== 'object' || Array.isArray(req.body)) return badRequest(reply, '', 'Invalid JSON payload received.');
+      const accepted = await refusal(req.body as Record<string, unknown>, reply);
+      if (!accepted) return;
+      if (overEditLimit(location, reply)) return;
+      const id = String(nextPostId++);
+      const post: StoredLocalPost = {
+        name: `${location}/localPosts/${id}`,
+        location,
+        body: req.body as Record<string, unknown>,
+        state: settings.processingReads > 0 ? 'PROCESSING' : settings.outcome,
+        outcome: settings.outcome,
+        readsUntilDone: settings.processingReads,
+        searchUrl: `https://local.google.com/place?id=${req.params.location}&use=posts&lpsid=${id}`,
+        createTime: new Date().toISOString(),
+        photoBytes: accepted.photoBytes,
+      };
+      posts.set(post.name, post);
+      return view(post);
+    });
+
+    app.get<{ Params: PostParams; Querystring: Record<string, string> }>('/v4/accounts/:account/locations/:location/localPosts', async (req, reply) => {
+      const user = apiCaller(req, reply);
+      if (!user) return;
+      const location = managedLocation(user, req.params, reply);
+      if (!location) return;
+      const size = Math.min(Math.max(Number(req.query.pageSize ?? 20), 1), 100);
+      const newestFirst = [...posts.values()].filter((p) => p.location === location).reverse();
+      const { items, nextPageToken } = page(newestFirst, req.query.pageToken, size);
+      return { localPosts: items.map(view), ...(nextPageToken ? { nextPageToken } : {}) };
+    });
+
+    app.get<{ Params: PostParams }>('/v4/accounts/:account/locations/:location/localPosts/:post', async (req, reply) => {
+      const user = apiCaller(req, reply);
+      if (!user) return;
+      const location = managedLocation(user, req.params, reply);
+      if (!location) return;
+      const post = posts.get(`${location}/localPosts/${req.params.post}`);
+      if (!post) return reply.code(404).send(apiError(404, 'NOT_FOUND', 'Requested entity was not found.'));
+      if (post.state === 'PROCESSING' && --post.readsUntilDone <= 0) post.state = post.outcome;
+      return view(post);
+    });
+
+    app.delete<{ Params: PostParams }>('/v4/accounts/:account/locations/:location/localPosts/:post', async (req, reply) => {
+      const user = apiCaller(req, reply);
+      if (!user) return;
+      const location = managedLocation(user, req.params, reply);
+      if (!location) return;
+      const name = `${location}/localPosts/${req.params.post}`;
+      if (!posts.has(name)) return reply.code(404).send(apiError(404, 'NOT_FOUND', 'Requested entity was not found.'));
+      if (overEditLimit(location, reply)) return;
+      posts.delete(name);
+      return {};
+    });
+
+    // ---- businessprofileperformance.googleapis.com -----------------------------------------------------------------
+    function dailyMetrics(req: FastifyRequest<{ Querystring: Record<string, string | string[]> }>, reply: FastifyReply, id: string) {
+      const user = apiCaller(req, reply, 'performance');
+      if (!user) return;
+      if (!user.accounts.some((a) => a.locations.some((l) => l.name === `locations/${id}`))) {
+        return reply.code(403).send(apiError(403, 'PERMISSION_DENIED', 'The caller does not have permission'));
+      }
+      const q = req.query;
+      const metrics = ([] as string[]).concat(q.dailyMetrics ?? q.daily_metrics ?? []);
+      if (!metrics.length) return badRequest(reply, 'daily_metrics', 'At least one daily metric is required.');
+      const unknown = metrics.find((m) => !DAILY_METRICS.includes(m));
+      if (unknown) return badRequest(reply, 'daily_metrics', `Invalid value at 'daily_metrics' (type.googleapis.com/google.mybusiness.performance.v1.DailyMetric), "${unknown}"`);
+      // Query parameter names as Google takes them: camelCase or snake_case.
+      const part = (end: 'start' | 'end', unit: 'year' | 'month' | 'day') => {
+        const value = q[`dailyRange.${end}Date.${unit}`] ?? q[`daily_range.${end}_date.${unit}`] ?? q[`dailyRange.${end}_date.${unit}`];
+        return Number(Array.isArray(value) ? value[0] : value);
+      };
+      const dateAt = (end: 'start' | 'end') => Date.UTC(part(end, 'year'), part(end, 'month') - 1, part(end, 'day'));
+      const start = dateAt('start');
+      const end = dateAt('end');
+      if (!Number.isFinite(start) || !Number.isFinite(end)) return badRequest(reply, 'daily_range', 'The daily range needs a start date and an end date.');
+      if (end < start) return badRequest(reply, 'daily_range', 'The end date must not be before the start date.');
+      const days: Array<{ year: number; month: number; day: number }> = [];
+      for (let t = start; t <= end; t += 86_400_000) {
+        const d = new Date(t);
+        days.push({ year: d.getUTCFullYear(), month: d.getUTCMonth() + 1, day: d.getUTCDate() });
+      }
+      return {
+        multiDailyMetricTimeSeries: [
+          {
+            dailyMetricTimeSeries: metrics.map((dailyMetric) => ({
+              dailyMetric,
+              timeSeries: {
+                // A day without activity has no value.
+                datedValues: days.map((date) => (settings.dailyValues[dailyMetric] ? { date, value: String(settings.dailyValues[dailyMetric]) } : { date })),
+              },
+            })),
+          },
+        ],
+      };
+    }
   });
 
   return {
     ...emulator,
     state,
+    posts,
+    settings,
+    /** The local posts of `accounts/{a}/locations/{l}`, newest first. */
+    postsOf(location: string) {
+      return [...posts.values()].filter((p) => p.location === location).reverse();
+    },
     allowRedirectUri(uri: string) {
       redirectUris.add(uri);
     },

@@ -1,4 +1,4 @@
-// Google Business Profile — Google's OAuth 2.0 for web server apps, then the Business Profile APIs
+// Google Business Profile, the connection — Google's OAuth 2.0 for web server apps, then the Business Profile APIs
 // (Account Management + Business Information) to list the locations a login manages. Google's docs (verified):
 //
 //   Authorization  GET  https://accounts.google.com/o/oauth2/v2/auth   client_id, redirect_uri (exact match),
@@ -39,9 +39,9 @@
 //                  https://developers.google.com/my-business/content/prereqs
 //                  403 PERMISSION_DENIED / SERVICE_DISABLED when the API is not enabled in the Cloud project.
 import { z } from 'zod';
-import { googleAuthorizationUrl, googleRefresh, googleRevoke, googleTokenRequest } from './google-oauth.ts';
-import { classifyStatus, retryAfterSeconds, type UpstreamResponse } from './upstream.ts';
-import { NetworkError, type ConnectableProfile, type NetworkAdapter, type AdapterContext } from './types.ts';
+import { googleAuthorizationUrl, googleRefresh, googleRevoke, googleTokenRequest } from '../google-oauth.ts';
+import { classifyStatus, retryAfterSeconds, type UpstreamResponse } from '../upstream.ts';
+import { NetworkError, type ConnectableProfile, type NetworkAdapter, type AdapterContext } from '../types.ts';
 
 const ACCOUNTS_URL = 'https://mybusinessaccountmanagement.googleapis.com/v1/accounts';
 const BUSINESS_INFORMATION = 'https://mybusinessbusinessinformation.googleapis.com/v1';
@@ -78,7 +78,7 @@ interface Location {
   accountName: string;
 }
 
-export function createGoogleBusinessAdapter(ctx: AdapterContext): NetworkAdapter {
+export function createGoogleBusinessConnection(ctx: AdapterContext): NetworkAdapter {
   const { upstream } = ctx;
 
   async function apiGet<T>(schema: z.ZodType<T>, url: string, accessToken: string, query: Record<string, string | undefined> = {}): Promise<T> {
