@@ -236,6 +236,17 @@ export async function startPinterestEmulator(opts: PinterestEmulatorOptions) {
     }
   }
 
+  /** Base64 images: JPEG or PNG (OpenAPI ContentType), data matching ^[a-zA-Z0-9+/=]+$. */
+  function base64Problem(contentType: unknown, data: unknown): string | undefined {
+    if (contentType !== 'image/jpeg' && contentType !== 'image/png') return `Invalid request body: '${String(contentType)}' is not one of ['image/jpeg', 'image/png'] - 'content_type'`;
+    if (typeof data !== 'string' || !/^[a-zA-Z0-9+/=]+$/.test(data)) return "Invalid request body: 'data' does not match '^[a-zA-Z0-9+/=]+$'";
+    const bytes = Buffer.from(data, 'base64');
+    const png = bytes.subarray(0, 4).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47]));
+    const jpeg = bytes[0] === 0xff && bytes[1] === 0xd8;
+    if ((contentType === 'image/png' && !png) || (contentType === 'image/jpeg' && !jpeg)) return 'Sorry, the image data is not a valid image.';
+    return undefined;
+  }
+
   const tooLong = (value: unknown, max: number) => typeof value === 'string' && [...value].length > max;
 
   const refuse = (reply: FastifyReply, status: number, code: number, message: string) => reply.code(status).send({ code, message });
@@ -429,12 +440,29 @@ export async function startPinterestEmulator(opts: PinterestEmulatorOptions) {
           }
           break;
         }
+        case 'image_base64':
+        case 'multiple_image_base64': {
+          const items = source.source_type === 'image_base64' ? [source] : source.items;
+          if (!Array.isArray(items) || (source.source_type === 'multiple_image_base64' && (items.length < 2 || items.length > 5))) {
+            return refuse(reply, 400, 1, "Invalid request body: 'items' must hold 2 to 5 images (constraint: minItems=2, maxItems=5) - 'media_source'");
+          }
+          for (const item of items as Array<Record<string, unknown>>) {
+            const problem = base64Problem(item.content_type, item.data);
+            if (problem) return refuse(reply, 400, 1, problem);
+            fetched.push({ url: 'base64', contentType: item.content_type as string, size: Buffer.from(item.data as string, 'base64').length });
+          }
+          break;
+        }
         case 'video_id': {
           const media = typeof source.media_id === 'string' ? publishing.media.get(source.media_id) : undefined;
           if (!media || media.userId !== grant.user) return reply.code(404).send({ code: 404, message: 'Media not found.' });
           if (media.status !== 'succeeded') return refuse(reply, 400, 1, `Invalid request: the video media ${media.id} is ${media.status}, not ready to be used in a Pin.`);
           const hasCover = typeof source.cover_image_url === 'string' || typeof source.cover_image_key_frame_time === 'number' || (typeof source.cover_image_data === 'string' && typeof source.cover_image_content_type === 'string');
           if (!hasCover) return refuse(reply, 400, 1, 'Invalid request: cover_image_url or cover_image_content_type and cover_image_data or cover_image_key_frame_time is required for a video Pin.');
+          if (typeof source.cover_image_data === 'string') {
+            const problem = base64Problem(source.cover_image_content_type, source.cover_image_data);
+            if (problem) return refuse(reply, 400, 1, problem);
+          }
           if (typeof source.cover_image_url === 'string') {
             const cover = await fetchImage(source.cover_image_url);
             if (!cover) return refuse(reply, 400, 1, COULD_NOT_FETCH);

@@ -85,6 +85,8 @@ class Target {
   saved: SavedProgress = {};
   beforeCreateCalls: SavedProgress[] = [];
   part: PublishedPart | undefined;
+  /** The organization's Pinterest app, with its settings. */
+  app = appCredentials;
   constructor(
     readonly name: string,
     readonly options: Record<string, unknown> = {},
@@ -93,7 +95,7 @@ class Target {
 
   input(container: PublishContainer): PartInput {
     return {
-      app: appCredentials,
+      app: this.app,
       accessToken: this.token,
       account: accountOf(this.name),
       options: publishing.optionsSchema!.parse(this.options),
@@ -246,6 +248,54 @@ describe('publishing', () => {
     const byUrl = new Target('eli', { board_id: boardOf('eli').id, cover_image_url: coverUrl });
     await byUrl.publish(container('URL cover', [video()]));
     expect(byUrl.pins()[1].mediaSource).toMatchObject({ source_type: 'video_id', cover_image_url: coverUrl });
+  });
+});
+
+describe('images as bytes (an installation Pinterest cannot reach)', () => {
+  const bytesApp = { ...appCredentials, options: { images: 'bytes' } };
+
+  it('is a setting of the organization’s Pinterest app', () => {
+    expect(adapter.optionsSchema!.safeParse({ images: 'bytes' }).success).toBe(true);
+    expect(adapter.optionsSchema!.safeParse({ images: 'url' }).success).toBe(true);
+    expect(adapter.optionsSchema!.safeParse({ images: 'inline' }).success).toBe(false);
+    expect(adapter.optionsSchema!.safeParse({ sandbox: true }).success).toBe(false);
+  });
+
+  it('sends one image, a carousel and a video’s cover as base64 bytes instead of URLs', async () => {
+    pinterest.publishing.processing = { polls: 0, fail: false };
+    const fay = new Target('fay', { board_id: boardOf('fay').id });
+    fay.app = bytesApp;
+    const photo = image({ jpeg: true });
+    await fay.publish(container('One image as bytes', [photo]));
+    const bytesOf = async (m: PublishMedia) => Buffer.concat(await (await m.open()).toArray()).toString('base64');
+    expect(fay.pins().at(-1)!.mediaSource).toEqual({ source_type: 'image_base64', content_type: 'image/jpeg', data: await bytesOf(photo) });
+
+    const photos = [image(), image()];
+    await fay.publish(container('Two images as bytes', photos));
+    expect(fay.pins().at(-1)!.mediaSource).toEqual({
+      source_type: 'multiple_image_base64',
+      items: [
+        { content_type: 'image/png', data: await bytesOf(photos[0]) },
+        { content_type: 'image/png', data: await bytesOf(photos[1]) },
+      ],
+    });
+    // Pinterest fetched nothing from us.
+    expect(fay.pins().slice(-2).flatMap((p) => p.fetched.map((f) => f.url))).toEqual(['base64', 'base64', 'base64']);
+
+    const cover = image();
+    await fay.publish(container('A video with its cover as bytes', [video(), cover]));
+    expect(fay.pins().at(-1)!.mediaSource).toMatchObject({ source_type: 'video_id', cover_image_content_type: 'image/png', cover_image_data: await bytesOf(cover) });
+  });
+
+  it('refuses WebP, which Pinterest does not take as bytes, at preflight and when publishing', async () => {
+    const webp = mediaFromBytes(Buffer.alloc(64, 1), { kind: 'image', contentType: 'image/webp', filename: 'photo.webp', width: 100, height: 150 });
+    const problems = await publishing.checkAtNetwork!({ app: bytesApp, accessToken: pinterest.issueToken(user('fay').id), account: accountOf('fay'), options: { board_id: boardOf('fay').id }, containers: [container('webp', [webp])] });
+    expect(problems).toEqual(['photo.webp is image/webp; this installation sends Pinterest images as bytes, which Pinterest takes as JPEG or PNG only.']);
+    const fay = new Target('fay', { board_id: boardOf('fay').id });
+    fay.app = bytesApp;
+    const err = await publishError(fay.publishOnce(container('webp', [webp])));
+    expect(err.category).toBe('user_content');
+    expect(fay.beforeCreateCalls).toHaveLength(0);
   });
 });
 

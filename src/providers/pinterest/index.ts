@@ -3,9 +3,9 @@
 // and the API origin for the proxy.
 import type { AdapterContext, NetworkAdapter } from '../types.ts';
 import { createPinterestConnection } from './connection.ts';
-import { createPinterestPublishing } from './publishing.ts';
+import { createPinterestPublishing, pinterestAppOptionsSchema } from './publishing.ts';
 
 export function createPinterestAdapter(ctx: AdapterContext): NetworkAdapter {
   const { publishing, metrics, api } = createPinterestPublishing(ctx);
-  return { ...createPinterestConnection(ctx), publishing, metrics, api };
+  return { ...createPinterestConnection(ctx), optionsSchema: pinterestAppOptionsSchema, publishing, metrics, api };
 }

@@ -13,6 +13,10 @@
 //                                                                   PUBLIC_URL media URL;
 //                 {source_type: "multiple_image_urls", items: [{url}] (2–5)} — a carousel;
 //                 {source_type: "video_id", media_id, cover_image_url | cover_image_key_frame_time} — a video.
+//                 {source_type: "image_base64", content_type, data} / "multiple_image_base64" {items: [{content_type,
+//                  data}]} and a video's cover_image_data + cover_image_content_type — the bytes themselves, JPEG or
+//                  PNG only (OpenAPI ContentType): sent instead of URLs when the organization's Pinterest app is set
+//                  up with `options: {images: "bytes"}`, for an installation whose PUBLIC_URL Pinterest cannot reach.
 //               The post's text is the Pin's description; the title, link, board and cover are options
 //               (`pinterest: {board_id, …}`). Pinterest has no replies, threads or comments to write through
 //               the API, so a post has one container ("laterContainers: none").
@@ -128,6 +132,20 @@ const ANALYTICS_DAYS_BACK = 90;
 const DAY_MS = 24 * 3600_000;
 
 export const PINTEREST_API: NetworkApi = { origin: API_ORIGIN };
+
+/** The organization's settings for Pinterest (`options` of `POST /v1/social-networks`). */
+export const pinterestAppOptionsSchema = z
+  .object({
+    /**
+     * How images reach Pinterest: `url` (default) — Pinterest fetches our PUBLIC_URL media URL; `bytes` — the image
+     * itself, base64 in the request (JPEG and PNG only), for an installation Pinterest cannot reach.
+     */
+    images: z.enum(['url', 'bytes']).optional(),
+  })
+  .strict();
+/** The image types Pinterest takes as bytes (OpenAPI ContentType). */
+const BYTES_TYPES = ['image/jpeg', 'image/png'];
+const sendsBytes = (appOptions: Record<string, unknown>) => appOptions.images === 'bytes';
 
 /** What a Pin takes (each figure cited in the header). */
 export const PINTEREST_RULES: PublishingRules = {
@@ -323,16 +341,21 @@ export function createPinterestPublishing(ctx: AdapterContext): { publishing: Ne
     }
   }
 
-  function mediaSource(container: PublishContainer, options: PinterestOptions, videoMediaId: string | undefined) {
+  /** The Pin's media_source: images by URL (or as bytes), a video by its media id with its cover. */
+  async function mediaSource(container: PublishContainer, options: PinterestOptions, videoMediaId: string | undefined, bytes: boolean) {
     const images = container.media.filter((m) => m.kind === 'image');
     if (videoMediaId) {
-      const cover =
-        options.cover_image_url !== undefined
-          ? { cover_image_url: options.cover_image_url }
-          : images[0]
-            ? { cover_image_url: images[0].url }
-            : { cover_image_key_frame_time: options.cover_image_key_frame_time ?? 0 };
+      let cover: Record<string, unknown>;
+      if (options.cover_image_url !== undefined) cover = { cover_image_url: options.cover_image_url };
+      else if (images[0] && bytes) cover = { cover_image_content_type: images[0].contentType, cover_image_data: await base64Of(images[0]) };
+      else if (images[0]) cover = { cover_image_url: images[0].url };
+      else cover = { cover_image_key_frame_time: options.cover_image_key_frame_time ?? 0 };
       return { source_type: 'video_id', media_id: videoMediaId, ...cover };
+    }
+    if (bytes) {
+      const items = [];
+      for (const m of images) items.push({ content_type: m.contentType, data: await base64Of(m) });
+      return images.length === 1 ? { source_type: 'image_base64', ...items[0] } : { source_type: 'multiple_image_base64', items };
     }
     if (images.length === 1) return { source_type: 'image_url', url: images[0].url };
     return { source_type: 'multiple_image_urls', items: images.map((m) => ({ url: m.url })) };
@@ -372,8 +395,10 @@ export function createPinterestPublishing(ctx: AdapterContext): { publishing: Ne
       return problems;
     },
 
-    async checkAtNetwork({ accessToken, options: raw }) {
+    async checkAtNetwork({ app, accessToken, options: raw, containers }) {
       const options = raw as PinterestOptions;
+      const unsendable = sendsBytes(app.options) ? bytesProblems(containers[0]) : [];
+      if (unsendable.length) return unsendable;
       if (!options.board_id) {
         const { items, complete } = await boardsOf(accessToken, 1);
         return items.length === 1 && complete ? [] : [missingBoardProblem(items, complete)];
@@ -419,6 +444,9 @@ export function createPinterestPublishing(ctx: AdapterContext): { publishing: Ne
     async publishPart(input): Promise<PartOutcome> {
       const { container, accessToken: token } = input;
       const options = pinterestOptionsSchema.parse(input.options ?? {});
+      const bytes = sendsBytes(input.app.options);
+      const unsendable = bytes ? bytesProblems(container) : [];
+      if (unsendable.length) throw new PublishError('user_content', unsendable.join(' '));
       const saved: Saved = readSaved(input.saved);
       const boardId = await boardFor(options, token);
 
@@ -439,7 +467,7 @@ export function createPinterestPublishing(ctx: AdapterContext): { publishing: Ne
         ...(options.link ? { link: options.link } : {}),
         ...(altText ? { alt_text: altText } : {}),
         ...(options.dominant_color ? { dominant_color: options.dominant_color } : {}),
-        media_source: mediaSource(container, options, videoMediaId),
+        media_source: await mediaSource(container, options, videoMediaId, bytes),
       };
       saved.pending = {
         boardId,
@@ -546,6 +574,20 @@ function missingBoardProblem(boards: Board[], complete: boolean): string {
   const listed = boards.slice(0, 10).map((b) => `${b.name} (${b.id})`).join(', ');
   const more = boards.length > 10 || !complete ? ', …' : '';
   return `Pinterest needs a board for this Pin: set pinterest.board_id to one of this account's boards: ${listed}${more}.`;
+}
+
+/** Images Pinterest cannot take as bytes (only JPEG and PNG), when the app sends bytes. */
+function bytesProblems(container: PublishContainer | undefined): string[] {
+  return (container?.media ?? [])
+    .filter((m) => m.kind === 'image' && !BYTES_TYPES.includes(m.contentType))
+    .map((m) => `${m.filename} is ${m.contentType}; this installation sends Pinterest images as bytes, which Pinterest takes as JPEG or PNG only.`);
+}
+
+/** An image's bytes, base64 (images are at most 20 MB: read whole, unlike videos). */
+async function base64Of(media: PublishMedia): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of await media.open()) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
+  return Buffer.concat(chunks).toString('base64');
 }
 
 function pinPart(id: string, boardId: string): PublishedPart {
