@@ -24,7 +24,7 @@ import {
   type PublishMedia,
   type SavedProgress,
 } from '../../src/providers/types.ts';
-import { makeJpeg, makePng } from '../helpers/media-fixtures.ts';
+import { makeJpeg, makeMp4, makePng } from '../helpers/media-fixtures.ts';
 import { mediaFromBytes } from '../helpers/publish-media.ts';
 import { configureNetwork, connectThroughBrowser, resultOf } from '../helpers/network-flow.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
@@ -564,10 +564,10 @@ describe('through our API', () => {
     throw new Error(`post ${id} did not settle`);
   }
 
-  async function uploadedImage() {
-    const upload = await t.api('POST', '/v1/media/upload', { filename: 'pin.png' });
+  async function uploaded(filename = 'pin.png', bytes: Buffer = makePng(200, 300), contentType = 'image/png') {
+    const upload = await t.api('POST', '/v1/media/upload', { filename });
     expect(upload.status, JSON.stringify(upload.body)).toBe(201);
-    const put = await fetch(upload.body.data.upload_url, { method: 'PUT', headers: { 'content-type': 'image/png' }, body: makePng(200, 300) });
+    const put = await fetch(upload.body.data.upload_url, { method: 'PUT', headers: { 'content-type': contentType }, body: bytes });
     expect(put.status).toBeLessThan(300);
     const confirmed = await t.api('POST', `/v1/media/${upload.body.data.id}/confirm`, {});
     expect(confirmed.status, JSON.stringify(confirmed.body)).toBe(200);
@@ -575,7 +575,7 @@ describe('through our API', () => {
   }
 
   it('publishes a Pin through POST /v1/posts (Pinterest fetching our media URL), shows its id and URL, and deletes it at Pinterest', async () => {
-    const file = await uploadedImage();
+    const file = await uploaded();
     const travel = boardOf('cleo', 1);
     const created = await t.api('POST', '/v1/posts', {
       containers: [{ content: 'Lisbon in three days', media: [{ id: file.id, alt: 'Tram 28 on a hill' }] }],
@@ -597,6 +597,25 @@ describe('through our API', () => {
     expect(pinterest.pinsOf(user('cleo').id).find((p) => p.id === pin.id)).toBeUndefined();
   });
 
+  it('publishes a video Pin through the worker: the file streamed from our store to the S3 form, the image beside it as the cover', async () => {
+    pinterest.publishing.processing = { polls: 1, fail: false };
+    const clip = await uploaded('clip.mp4', makeMp4({ width: 720, height: 1280, durationSeconds: 5 }), 'video/mp4');
+    expect(clip).toMatchObject({ content_type: 'video/mp4', duration_seconds: expect.any(Number) });
+    const cover = await uploaded();
+    const created = await t.api('POST', '/v1/posts', {
+      containers: [{ content: 'Five seconds of rain', media: [{ id: clip.id }, { id: cover.id }] }],
+      accounts: [accounts.kit],
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const post = await settled(created.body.post.id);
+    expect(post.status, JSON.stringify(post.socialAccounts)).toBe('published');
+    const pin = pinterest.pinsOf(user('kit').id).find((p) => p.description === 'Five seconds of rain')!;
+    const upload = pinterest.publishing.media.get(pin.mediaSource.media_id as string)!;
+    expect(upload.uploaded).toMatchObject({ size: clip.size, contentType: 'video/mp4' });
+    expect(pin.mediaSource.cover_image_url).toBe(pin.fetched[0].url);
+    expect(pin.fetched[0].url.startsWith(`${t.url}/`)).toBe(true);
+  });
+
   it("publishes through Ocoya's POST /post to the account's only board", async () => {
     const key = { 'x-api-key': t.apiKey, 'content-type': 'application/json' };
     const workspaces = (await (await fetch(`${t.url}/api/_public/v1/workspaces`, { headers: key })).json()) as Array<{ id: string }>;
@@ -615,7 +634,7 @@ describe('through our API', () => {
   });
 
   it('refuses at preflight, naming the account, what Pinterest cannot take: no board among several, an unknown board, a second part, no media', async () => {
-    const file = await uploadedImage();
+    const file = await uploaded();
     const media = [{ id: file.id }];
     const refused = async (body: Record<string, unknown>) => {
       const res = await t.api('POST', '/v1/posts', { accounts: [accounts.cleo], ...body });
@@ -629,7 +648,7 @@ describe('through our API', () => {
   });
 
   it('fails the target in plain words when the app has only Trial access', async () => {
-    const file = await uploadedImage();
+    const file = await uploaded();
     pinterest.publishing.access = 'trial';
     const created = await t.api('POST', '/v1/posts', { containers: [{ content: 'On trial', media: [{ id: file.id }] }], accounts: [accounts.kit] });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
