@@ -10,7 +10,7 @@ import { createThreadsAdapter } from './threads.ts';
 import { createYouTubeAdapter } from './youtube.ts';
 import { createGoogleBusinessAdapter } from './google-business/index.ts';
 import { createBlueskyAdapter } from './bluesky/index.ts';
-import { createPinterestAdapter } from './pinterest.ts';
+import { createPinterestAdapter } from './pinterest/index.ts';
 import { createTikTokAdapter } from './tiktok.ts';
 
 /** Names accepted on input for a network (PRODUCT.md, "Networks"). */

@@ -32,8 +32,8 @@
 //                  creator until Pinterest grants Standard access.
 //                  https://developers.pinterest.com/docs/key-concepts/access-tiers/
 import { z } from 'zod';
-import { classifyStatus, retryAfterSeconds, type UpstreamResponse } from './upstream.ts';
-import { expiryFrom, NetworkError, type AppCredentials, type NetworkAdapter, type TokenSet, type AdapterContext } from './types.ts';
+import { classifyStatus, retryAfterSeconds, type UpstreamResponse } from '../upstream.ts';
+import { expiryFrom, NetworkError, type AppCredentials, type NetworkAdapter, type TokenSet, type AdapterContext } from '../types.ts';
 
 const AUTHORIZE_URL = 'https://www.pinterest.com/oauth/';
 const TOKEN_URL = 'https://api.pinterest.com/v5/oauth/token';
@@ -63,7 +63,7 @@ const UserAccount = z.object({
 });
 const PinterestError = z.object({ code: z.number().optional(), message: z.string().optional() });
 
-export function createPinterestAdapter(ctx: AdapterContext): NetworkAdapter {
+export function createPinterestConnection(ctx: AdapterContext): NetworkAdapter {
   const { upstream } = ctx;
 
   async function tokenRequest(app: AppCredentials, form: Record<string, string>): Promise<TokenSet> {
