@@ -148,6 +148,8 @@ export async function startTikTokEmulator(opts: TikTokEmulatorOptions) {
     moderationPolls: 1,
     /** The next publishes to finish processing fail with these fail_reasons instead. */
     failReasons: [] as string[],
+    /** The next such request is carried out, then its connection cut before the answer (a lost answer). */
+    loseNextAnswer: { init: false, upload: false },
   };
   const creatorOf = (openId: string): CreatorSettings => {
     let c = posting.creators.get(openId);
@@ -287,6 +289,14 @@ export async function startTikTokEmulator(opts: TikTokEmulatorOptions) {
     })();
   }
 
+  function loseAnswer(what: 'init' | 'upload', reply: FastifyReply): boolean {
+    if (!posting.loseNextAnswer[what]) return false;
+    posting.loseNextAnswer[what] = false;
+    reply.hijack();
+    reply.raw.destroy();
+    return true;
+  }
+
   /** FILE_UPLOAD's chunk rules (media transfer guide); the problem in words, or undefined. */
   function chunkPlanProblem(info: Record<string, any>): string | undefined {
     const { video_size: size, chunk_size: chunk, total_chunk_count: count } = info;
@@ -354,6 +364,7 @@ export async function startTikTokEmulator(opts: TikTokEmulatorOptions) {
       });
       if (source === 'PULL_FROM_URL') {
         pull(publish, [body.source_info.video_url], 'video_pull_failed');
+        if (loseAnswer('init', reply)) return;
         return ok({ publish_id: publish.id });
       }
       return ok({ publish_id: publish.id, upload_url: `${UPLOAD_ORIGIN}/video/?upload_id=${encodeURIComponent(publish.id)}&upload_token=${publish.uploadToken}` });
@@ -395,6 +406,7 @@ export async function startTikTokEmulator(opts: TikTokEmulatorOptions) {
         sourceInfo: info,
       });
       pull(publish, images as string[], 'photo_pull_failed');
+      if (loseAnswer('init', reply)) return;
       return ok({ publish_id: publish.id });
     });
 
@@ -440,6 +452,7 @@ export async function startTikTokEmulator(opts: TikTokEmulatorOptions) {
       if (bytes.length !== expected) return reply.code(400).send({ error: 'the body does not match Content-Range' });
       publish.uploadedBytes += bytes.length;
       publish.chunksReceived++;
+      if (loseAnswer('upload', reply)) return;
       return reply.code(last ? 201 : 206).send();
     });
   }
