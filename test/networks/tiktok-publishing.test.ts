@@ -264,6 +264,15 @@ describe('inbox uploads', () => {
     expect(callsTo('/v2/post/publish/inbox/video/init/', since)).toHaveLength(1);
   });
 
+  it('needs video.upload for the inbox and video.publish for a direct post: without them, permission_missing', async () => {
+    const withoutUpload = tiktok.issueToken(user('fay').openId, ['user.info.basic', 'video.publish']);
+    const inbox = await publishError(new Target('fay', {}, { audited: true }, withoutUpload).publishOnce(container('x', [video(1 * MiB)])));
+    expect(inbox).toMatchObject({ category: 'permission_missing', platformCode: 'scope_not_authorized' });
+    const withoutPublish = tiktok.issueToken(user('fay').openId, ['user.info.basic', 'video.upload']);
+    const direct = await publishError(new Target('fay', { privacyLevel: 'SELF_ONLY' }, { audited: true }, withoutPublish).publishOnce(container('x', [video(1 * MiB)])));
+    expect(direct).toMatchObject({ category: 'permission_missing', platformCode: 'scope_not_authorized' });
+  });
+
   it('refuses a sixth pending inbox share in a day as quota_exhausted, in plain words', async () => {
     const fay = new Target('fay', { postMode: 'MEDIA_UPLOAD' });
     for (let i = 0; i < 5; i++) await fay.publish(container(`draft ${i}`, [video(1 * MiB)]));
@@ -287,7 +296,7 @@ describe('pulling from a URL', () => {
       sourceInfo: { source: 'PULL_FROM_URL', photo_images: photos.map((p) => p.url), photo_cover_index: 1 },
       downloadedBytes: photos.reduce((n, p) => n + p.size, 0),
     });
-    expect(part.url).toBe(`https://www.tiktok.com/@gus.tok/video/${publish.postId}`);
+    expect(part.url).toBe(`https://www.tiktok.com/@gus.tok/photo/${publish.postId}`);
     // A pull's init is the request that makes the post.
     expect(gus.beforeCreateCalls).toEqual([expect.objectContaining({ stage: 'sent', source: 'PULL_FROM_URL' })]);
   });

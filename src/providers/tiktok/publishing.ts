@@ -193,6 +193,7 @@ const Stats = z.object({
 const Saved = z.object({
   stage: z.enum(['uploading', 'sent', 'processing']).optional(),
   mode: z.enum(['DIRECT_POST', 'MEDIA_UPLOAD']).optional(),
+  kind: z.enum(['video', 'photo']).optional(),
   source: z.enum(['FILE_UPLOAD', 'PULL_FROM_URL']).optional(),
   privacyLevel: z.string().optional(),
   publishId: z.string().optional(),
@@ -385,7 +386,7 @@ export function createTikTokPublishing(ctx: { upstream: UpstreamClient }): { pub
         return { status: 'published', part: { id: saved.publishId!, url: null, data: { publishId: saved.publishId, inbox: true } } };
       case 'PUBLISH_COMPLETE': {
         const postId = status.postIds[0];
-        if (postId) return { status: 'published', part: { id: postId, url: postUrl(input.account, postId), data: { publishId: saved.publishId } } };
+        if (postId) return { status: 'published', part: { id: postId, url: postUrl(input.account, postId, saved.kind), data: { publishId: saved.publishId } } };
         // A public post gets its id only after moderation; others never get one.
         if (saved.mode === 'DIRECT_POST' && saved.privacyLevel === 'PUBLIC_TO_EVERYONE') {
           const completedAt = saved.completedAt ?? Date.now();
@@ -536,7 +537,7 @@ export function createTikTokPublishing(ctx: { upstream: UpstreamClient }): { pub
           if (problems.length) throw new PublishError(problems[0].category, problems.map((p) => p.words).join(' '));
         }
         const postInfo = postInfoFor(container, options, creator, photo, mode);
-        const base: Saved = { mode, privacyLevel: options.privacyLevel, chunksSent: 0 };
+        const base: Saved = { mode, kind: photo ? 'photo' : 'video', privacyLevel: options.privacyLevel, chunksSent: 0 };
 
         if (photo) {
           await input.beforeCreate({ ...base, stage: 'sent', source: 'PULL_FROM_URL' });
@@ -589,7 +590,7 @@ export function createTikTokPublishing(ctx: { upstream: UpstreamClient }): { pub
         throw err;
       }
       const postId = status.postIds[0];
-      if (status.status === 'PUBLISH_COMPLETE' && postId) return { id: postId, url: postUrl(input.account, postId), data: { publishId: saved.publishId } };
+      if (status.status === 'PUBLISH_COMPLETE' && postId) return { id: postId, url: postUrl(input.account, postId, saved.kind), data: { publishId: saved.publishId } };
       if (status.status === 'SEND_TO_USER_INBOX') return { id: saved.publishId, url: null, data: { publishId: saved.publishId, inbox: true } };
       if (status.status === 'PUBLISH_COMPLETE' && saved.privacyLevel !== 'PUBLIC_TO_EVERYONE') return { id: saved.publishId, url: null, data: { publishId: saved.publishId } };
       return 'absent';
@@ -625,9 +626,10 @@ function readSaved(saved: Record<string, unknown>): Saved {
   return parsed.success ? parsed.data : { chunksSent: 0 };
 }
 
-function postUrl(account: PublishAccount, postId: string): string {
-  // TikTok's web player answers for any handle with the right id; the handle is only for looks.
-  return `https://www.tiktok.com/@${account.username ?? 'tiktok'}/video/${postId}`;
+/** A post's page: https://www.tiktok.com/@{username}/video/{id}, or /photo/{id} for a photo post. */
+function postUrl(account: PublishAccount, postId: string, kind: 'video' | 'photo' = 'video'): string {
+  // TikTok opens the post for the right id whatever handle is in the path; the handle is only for looks.
+  return `https://www.tiktok.com/@${account.username ?? 'tiktok'}/${kind}/${postId}`;
 }
 
 /** Upload URLs come from TikTok's answer: sent to only if they are TikTok's (https, *.tiktokapis.com). */
