@@ -14,7 +14,12 @@
 //               chunk_size, total_chunk_count | source: PULL_FROM_URL, video_url}} → {data: {publish_id, upload_url?}}.
 //               https://developers.tiktok.com/doc/content-posting-api-reference-direct-post
 //   Inbox       POST /v2/post/publish/inbox/video/init/ (video.upload) {source_info} only: the video lands in the
-//               creator's TikTok inbox, and they finish the post in the app (caption, privacy, everything).
+//               creator's TikTok inbox, and they finish the post in the app (caption, privacy, everything) — so
+//               a video's caption is not sent this way. `postMode` chooses (Outstand's DIRECT_POST | MEDIA_UPLOAD);
+//               left out, a post with a privacyLevel is a direct post and one without goes to the inbox
+//               (Outstand's default), so an Ocoya post, which has no options, lands in the inbox.
+//               A post sent to the inbox is settled as published at SEND_TO_USER_INBOX, with the publish_id as its
+//               id and no URL: what the creator then does in the app is theirs.
 //               https://developers.tiktok.com/doc/content-posting-api-reference-upload-video
 //   Photos      POST /v2/post/publish/content/init/ (video.publish for DIRECT_POST, video.upload for MEDIA_UPLOAD)
 //               {media_type: PHOTO, post_mode, post_info: {title ≤ 90, description ≤ 4,000, privacy_level,
@@ -219,7 +224,7 @@ export function createTikTokPublishing(ctx: { upstream: UpstreamClient }): { pub
 
   /** One call to the API; TikTok's error body (whatever the status) or a non-2xx is thrown as a `PublishError`. */
   async function call<T>(url: string, req: UpstreamRequest, schema: z.ZodType<T>, media?: PublishMedia[]): Promise<{ body: T; res: UpstreamResponse }> {
-    const res = await upstream.request(url, { ...req, headers: { 'content-type': 'application/json; charset=UTF-8', ...req.headers } });
+    const res = await upstream.request(url, req);
     const envelope = Envelope.safeParse(res.body);
     const code = envelope.success ? envelope.data.error?.code : undefined;
     if (res.status < 200 || res.status > 299 || (code !== undefined && code !== 'ok')) throw publishError(res, media);
