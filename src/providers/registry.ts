@@ -11,7 +11,7 @@ import { createYouTubeAdapter } from './youtube.ts';
 import { createGoogleBusinessAdapter } from './google-business/index.ts';
 import { createBlueskyAdapter } from './bluesky/index.ts';
 import { createPinterestAdapter } from './pinterest/index.ts';
-import { createTikTokAdapter } from './tiktok.ts';
+import { createTikTokAdapter } from './tiktok/index.ts';
 
 /** Names accepted on input for a network (PRODUCT.md, "Networks"). */
 const ALIASES: Record<string, NetworkId> = { twitter: 'x', gmb: 'google_business', googlebusiness: 'google_business' };

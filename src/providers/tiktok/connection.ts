@@ -1,4 +1,4 @@
-// TikTok — Login Kit for Web (OAuth 2.0 v2) and the Content Posting API. TikTok's docs (verified):
+// TikTok, the connection — Login Kit for Web (OAuth 2.0 v2). TikTok's docs (verified):
 //
 //   Authorization  GET  https://www.tiktok.com/v2/auth/authorize/   client_key (TikTok's name for the client id —
 //                                        `client_id` is not understood), response_type=code, scope (COMMA-separated),
@@ -36,8 +36,8 @@
 //   Limits         Until the app passes TikTok's audit, Direct Post content is SELF_ONLY (private) and at most 5 users
 //                  a day can post. https://developers.tiktok.com/doc/content-sharing-guidelines
 import { z } from 'zod';
-import { classifyStatus, retryAfterSeconds, type UpstreamResponse } from './upstream.ts';
-import { expiryFrom, NetworkError, type AppCredentials, type NetworkAdapter, type TokenSet, type AdapterContext } from './types.ts';
+import { classifyStatus, retryAfterSeconds, type UpstreamResponse } from '../upstream.ts';
+import { expiryFrom, NetworkError, type AppCredentials, type NetworkAdapter, type TokenSet, type AdapterContext } from '../types.ts';
 
 const AUTHORIZE_URL = 'https://www.tiktok.com/v2/auth/authorize/';
 const TOKEN_URL = 'https://open.tiktokapis.com/v2/oauth/token/';
@@ -73,7 +73,7 @@ const UserInfo = z.object({
 });
 const ApiError = z.object({ error: z.object({ code: z.string(), message: z.string().optional() }) });
 
-export function createTikTokAdapter(ctx: AdapterContext): NetworkAdapter {
+export function createTikTokConnection(ctx: AdapterContext): NetworkAdapter {
   const { upstream } = ctx;
 
   async function tokenRequest(app: AppCredentials, form: Record<string, string | undefined>): Promise<TokenSet> {
