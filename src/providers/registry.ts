@@ -7,7 +7,7 @@ import { createInstagramAdapter } from './instagram.ts';
 import { createXAdapter } from './x/index.ts';
 import { createLinkedInAdapter } from './linkedin/index.ts';
 import { createThreadsAdapter } from './threads.ts';
-import { createYouTubeAdapter } from './youtube.ts';
+import { createYouTubeAdapter } from './youtube/index.ts';
 import { createGoogleBusinessAdapter } from './google-business.ts';
 import { createBlueskyAdapter } from './bluesky/index.ts';
 import { createPinterestAdapter } from './pinterest.ts';
