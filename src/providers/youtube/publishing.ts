@@ -121,11 +121,15 @@ const CLOCK_SLACK_MS = 2 * 60_000;
 const COMMENT_PAGES = 3;
 const PRIVACY_STATUSES = ['private', 'unlisted', 'public'] as const;
 
-/** `youtube: {…}` in a post: the video's title and privacy (required), and the rest of its snippet and status. */
+/**
+ * `youtube: {…}` in a post: the video's snippet and status. Without a title, the first line of the post's text is the
+ * title (surfaces such as Ocoya's carry no per-network options); without privacyStatus, YouTube's own default applies
+ * (public, or private by the channel's settings: revision history 2026-11-02).
+ */
 const YouTubeOptions = z
   .object({
-    title: z.string().min(1),
-    privacyStatus: z.enum(PRIVACY_STATUSES),
+    title: z.string().min(1).optional(),
+    privacyStatus: z.enum(PRIVACY_STATUSES).optional(),
     categoryId: z.string().regex(/^\d+$/, 'a category id is a number (see publishing-options)').optional(),
     tags: z.array(z.string().min(1)).optional(),
     defaultLanguage: z.string().min(2).optional(),
@@ -465,9 +469,11 @@ export function createYouTubePublishing(ctx: AdapterContext): NetworkPublishing 
       const o = parsed.data;
       const problems: string[] = [];
       const first = containers[0];
-      const titleLength = [...o.title].length;
+      const title = first ? titleOf(first, o) : (o.title ?? '');
+      const titleLength = [...title].length;
+      if (!title.trim()) problems.push('A YouTube video needs a title: set youtube.title, or give the post a text whose first line becomes the title.');
       if (titleLength > 100) problems.push(`A YouTube title is at most 100 characters (this one has ${titleLength}).`);
-      if (/[<>]/.test(o.title)) problems.push('A YouTube title cannot contain < or >.');
+      if (/[<>]/.test(title)) problems.push('A YouTube title cannot contain < or >.');
       if (first) {
         const description = descriptionOf(first, o);
         const bytes = Buffer.byteLength(description, 'utf8');
@@ -584,11 +590,12 @@ export function createYouTubeMetrics(ctx: AdapterContext): NetworkMetrics {
 
 /** The video resource a session is started with: snippet and status, only what the post sets. */
 function videoResource(container: PublishContainer, o: YouTubeOptions) {
-  const snippet: Record<string, unknown> = { title: o.title, description: descriptionOf(container, o) };
+  const snippet: Record<string, unknown> = { title: titleOf(container, o), description: descriptionOf(container, o) };
   if (o.tags?.length) snippet.tags = o.tags;
   if (o.categoryId) snippet.categoryId = o.categoryId;
   if (o.defaultLanguage) snippet.defaultLanguage = o.defaultLanguage;
-  const status: Record<string, unknown> = { privacyStatus: o.privacyStatus };
+  const status: Record<string, unknown> = {};
+  if (o.privacyStatus) status.privacyStatus = o.privacyStatus;
   if (o.publishAt) status.publishAt = new Date(o.publishAt).toISOString();
   if (o.selfDeclaredMadeForKids !== undefined) status.selfDeclaredMadeForKids = o.selfDeclaredMadeForKids;
   if (o.containsSyntheticMedia !== undefined) status.containsSyntheticMedia = o.containsSyntheticMedia;
@@ -597,10 +604,21 @@ function videoResource(container: PublishContainer, o: YouTubeOptions) {
   return { snippet, status };
 }
 
+/** The title as sent: the option, or the text's first line (cut at a word to 100 characters). */
+function titleOf(container: PublishContainer, o: YouTubeOptions): string {
+  if (o.title !== undefined) return o.title;
+  const line = (container.text ?? '').split('\n').map((l) => l.trim()).find(Boolean) ?? '';
+  const chars = [...line];
+  if (chars.length <= 100) return line;
+  const cut = chars.slice(0, 99).join('');
+  const atWord = cut.lastIndexOf(' ');
+  return `${(atWord > 50 ? cut.slice(0, atWord) : cut).trimEnd()}…`;
+}
+
 /** The description as sent: the container's text, with #Shorts added for a Short not yet marked. */
 function descriptionOf(container: PublishContainer, o: YouTubeOptions): string {
   const text = container.text ?? '';
-  if (!o.short || /#shorts\b/i.test(`${o.title} ${text}`)) return text;
+  if (!o.short || /#shorts\b/i.test(`${titleOf(container, o)} ${text}`)) return text;
   return text ? `${text}\n\n#Shorts` : '#Shorts';
 }
 
@@ -612,10 +630,10 @@ function tagCharacters(tags: string[]): number {
 
 function videoPart(id: string, video: PublishMedia, o: YouTubeOptions, resource: VideoResource | undefined, thumbnail: string | undefined): PublishedPart {
   const isShort = Boolean(o.short) || (video.durationSeconds !== null && video.durationSeconds <= SHORT_MAX_SECONDS && video.width !== null && video.height !== null && video.height >= video.width);
-  const data: Record<string, unknown> = { kind: 'video', privacyStatus: resource?.status?.privacyStatus ?? o.privacyStatus };
+  const data: Record<string, unknown> = { kind: 'video', privacyStatus: resource?.status?.privacyStatus ?? o.privacyStatus ?? null };
   if (o.publishAt) data.publishAt = resource?.status?.publishAt ?? new Date(o.publishAt).toISOString();
   const actual = resource?.status?.privacyStatus;
-  if (actual && actual !== o.privacyStatus) {
+  if (actual && o.privacyStatus && actual !== o.privacyStatus) {
     data.privacyNote = `YouTube made the video ${actual}, not ${o.privacyStatus} as asked: a channel setting or a restriction on this Google Cloud project (unverified API projects' uploads were kept private until an audit) decided it. Change it in YouTube Studio.`;
   }
   if (thumbnail && thumbnail !== 'set') data.thumbnailNote = thumbnail;
