@@ -1,6 +1,6 @@
 // The YouTube Data API's publishing side, on Google's emulator (google.ts holds OAuth and channels.list, shared
 // with Google Business): resumable videos.insert, videos.list with processing, thumbnails.set, videoCategories.list,
-// commentThreads insert/list, videos.delete and comments.delete. Mounted through `startGoogleEmulator`'s `routes`.
+// playlists.list and playlistItems.insert, commentThreads insert/list, videos.delete and comments.delete. Mounted through `startGoogleEmulator`'s `routes`.
 //
 // It enforces what Google documents (see src/providers/youtube/publishing.ts for the pages): the resumable
 // protocol (a session started with X-Upload-Content-Length/-Type answers a Location; chunks with Content-Range
@@ -24,9 +24,17 @@ const READ_SCOPES = ['youtube.readonly', 'youtube', 'youtube.force-ssl', 'youtub
 const FORCE_SSL = [SCOPE('youtube.force-ssl')];
 const CHUNK_GRANULARITY = 256 * 1024;
 const THUMBNAIL_MAX_BYTES = 2 * 1024 * 1024;
-const COST = { list: 1, thumbnailsSet: 50, commentThreadsInsert: 50, videosDelete: 50, commentsDelete: 50 } as const;
+const COST = { list: 1, thumbnailsSet: 50, commentThreadsInsert: 50, playlistItemsInsert: 50, videosDelete: 50, commentsDelete: 50 } as const;
 
-export type YouTubeFailureTarget = 'insert' | 'chunk' | 'videos.list' | 'thumbnails' | 'comments' | 'delete';
+export type YouTubeFailureTarget = 'insert' | 'chunk' | 'videos.list' | 'thumbnails' | 'playlistItems' | 'comments' | 'delete';
+
+export interface EmulatedPlaylist {
+  id: string;
+  channelId: string;
+  title: string;
+  privacyStatus: 'private' | 'unlisted' | 'public';
+  videoIds: string[];
+}
 
 export interface EmulatedVideo {
   id: string;
@@ -122,6 +130,7 @@ export function registerYouTubePublishing<U extends GoogleUser>(app: FastifyInst
   const state = {
     videos: new Map<string, EmulatedVideo>(),
     comments: new Map<string, EmulatedComment>(),
+    playlists: new Map<string, EmulatedPlaylist>(),
     settings: {
       /** The videos.insert bucket: 100 a day by default. */
       insertsPerDay: 100,
@@ -177,9 +186,10 @@ export function registerYouTubePublishing<U extends GoogleUser>(app: FastifyInst
       return ['invalidDescription', 'The request metadata specifies an invalid video description.'];
     }
     if (snippet.tags !== undefined) {
-      const tags: string[] = snippet.tags;
-      const length = tags.reduce((n, t) => n + [...t].length + (/\s/.test(t) ? 2 : 0), 0) + Math.max(0, tags.length - 1);
-      if (!Array.isArray(tags) || length > 500) return ['invalidTags', 'The request metadata specifies invalid video keywords.'];
+      const tags: unknown = snippet.tags;
+      if (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string')) return ['invalidTags', 'The request metadata specifies invalid video keywords.'];
+      const length = tags.reduce((n: number, t: string) => n + [...t].length + (/\s/.test(t) ? 2 : 0), 0) + Math.max(0, tags.length - 1);
+      if (length > 500) return ['invalidTags', 'The request metadata specifies invalid video keywords.'];
     }
     if (snippet.categoryId !== undefined && !VIDEO_CATEGORIES.some((c) => c.id === snippet.categoryId && c.assignable)) {
       return ['invalidCategoryId', 'The snippet.categoryId property specifies an invalid category ID.'];
@@ -401,6 +411,49 @@ export function registerYouTubePublishing<U extends GoogleUser>(app: FastifyInst
     return { kind: 'youtube#videoCategoryListResponse', etag: 'etag-cats', items };
   });
 
+  // ---- playlists.list / playlistItems.insert -------------------------------------------------------------------
+  const playlistView = (p: EmulatedPlaylist, parts: string[]) => ({
+    kind: 'youtube#playlist',
+    etag: `etag-${p.id}`,
+    id: p.id,
+    ...(parts.includes('snippet') ? { snippet: { title: p.title, channelId: p.channelId, description: '' } } : {}),
+    ...(parts.includes('status') ? { status: { privacyStatus: p.privacyStatus } } : {}),
+  });
+
+  app.get<{ Querystring: Record<string, string> }>('/youtube/v3/playlists', async (req, reply) => {
+    const who = caller(req, reply, READ_SCOPES);
+    if (!who) return;
+    const parts = (req.query.part ?? '').split(',').filter(Boolean);
+    if (!parts.length) return youTubeError(reply, 400, 'required', 'Required parameter: part', 'global');
+    if (req.query.mine !== 'true' && !req.query.id && !req.query.channelId) return youTubeError(reply, 400, 'missingRequiredParameter', 'No filter selected. Expected one of: channelId, id, mine', 'youtube.parameter');
+    if (!charge(COST.list, reply)) return;
+    const all = [...state.playlists.values()];
+    const ids = req.query.id?.split(',');
+    // Another channel's private playlists are not shown.
+    const items = (ids ? all.filter((p) => ids.includes(p.id)) : all.filter((p) => p.channelId === (req.query.channelId ?? who.channelId)))
+      .filter((p) => p.channelId === who.channelId || p.privacyStatus !== 'private')
+      .slice(0, Math.min(50, Number(req.query.maxResults ?? 5)));
+    return { kind: 'youtube#playlistListResponse', etag: 'etag-playlists', items: items.map((p) => playlistView(p, parts)) };
+  });
+
+  app.post<{ Querystring: Record<string, string> }>('/youtube/v3/playlistItems', async (req, reply) => {
+    if (failures.reply('playlistItems', reply)) return;
+    const who = caller(req, reply, MANAGE_SCOPES);
+    if (!who) return;
+    if (req.query.part !== 'snippet') return youTubeError(reply, 400, 'required', 'Required parameter: part', 'global');
+    if (!charge(COST.playlistItemsInsert, reply)) return;
+    const snippet = (req.body as any)?.snippet ?? {};
+    if (!snippet.playlistId) return youTubeError(reply, 400, 'playlistIdRequired', 'The request does not specify a value for the required playlistId property.', 'youtube.playlistItem');
+    const playlist = state.playlists.get(snippet.playlistId);
+    if (!playlist) return youTubeError(reply, 404, 'playlistNotFound', 'The playlist identified with the request\'s playlistId parameter cannot be found.', 'youtube.playlistItem');
+    if (playlist.channelId !== who.channelId) return youTubeError(reply, 403, 'playlistItemsNotAccessible', 'The request is not properly authorized to insert the specified playlist item.', 'youtube.playlistItem');
+    if (snippet.resourceId?.kind !== 'youtube#video') return youTubeError(reply, 400, 'invalidResourceType', 'The type ID specified in the resource ID is not supported.', 'youtube.playlistItem');
+    const video = state.videos.get(snippet.resourceId?.videoId);
+    if (!video || video.deleted) return youTubeError(reply, 404, 'videoNotFound', 'The video that you are trying to add to the playlist cannot be found.', 'youtube.playlistItem');
+    playlist.videoIds.push(video.id);
+    return { kind: 'youtube#playlistItem', id: opaque('PLi'), snippet: { playlistId: playlist.id, resourceId: { kind: 'youtube#video', videoId: video.id }, position: playlist.videoIds.length - 1 } };
+  });
+
   // ---- commentThreads.insert / list ---------------------------------------------------------------------------
   const threadView = (c: EmulatedComment, viewerChannel: string | undefined) => ({
     kind: 'youtube#commentThread',
@@ -511,6 +564,12 @@ export function registerYouTubePublishing<U extends GoogleUser>(app: FastifyInst
     /** The byte counts the sessions hold, newest last. */
     sessions: () => [...sessions.values()].map((s) => ({ id: s.id, received: s.received, total: s.total, complete: Boolean(s.video) })),
     videoOf: (id: string) => state.videos.get(id),
+    /** A playlist of a channel's. */
+    addPlaylist(channelId: string, title: string, privacyStatus: EmulatedPlaylist['privacyStatus'] = 'public'): EmulatedPlaylist {
+      const playlist = { id: opaque('PL').slice(0, 34), channelId, title, privacyStatus, videoIds: [] };
+      state.playlists.set(playlist.id, playlist);
+      return playlist;
+    },
     sha256: (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex'),
   };
 }

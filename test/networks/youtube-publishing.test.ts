@@ -297,6 +297,28 @@ describe('uploading a video', () => {
   });
 });
 
+describe('playlists', () => {
+  it('adds the processed video to the chosen playlist of the channel', async () => {
+    const playlist = google.youtube.addPlaylist(channelOf('gus'), 'Bridges');
+    const gus = await Target.of('gus', { title: 'In a playlist', privacyStatus: 'public', playlistId: playlist.id });
+    const { part } = await gus.publish(container('Playlist', [video()]));
+    expect(playlist.videoIds).toEqual([part.id]);
+    expect(part.data).toMatchObject({ playlistId: playlist.id });
+  });
+
+  it('another channel’s playlist: refused at preflight; at publishing the video stays and the part says why', async () => {
+    const theirs = google.youtube.addPlaylist(channelOf('ada'), 'Ada’s');
+    const hal = await Target.of('hal', { title: 'Wrong playlist', privacyStatus: 'public', playlistId: theirs.id });
+    expect(await publishing.checkAtNetwork!({ ...hal.context(), containers: [container('', [video()])] })).toEqual([
+      `The playlist ${theirs.id} is not one of this channel's: choose one from the account's publishing options.`,
+    ]);
+    const { part } = await hal.publish(container('Wrong playlist', [video()]));
+    expect(google.youtube.videoOf(part.id)!.status.uploadStatus).toBe('processed');
+    expect(theirs.videoIds).toEqual([]);
+    expect(String(part.data?.playlistNote)).toMatch(/^YouTube did not add the video to the playlist .*: The request is not properly authorized/);
+  });
+});
+
 describe('processing outcomes', () => {
   it.each([
     [{ uploadStatus: 'rejected', rejectionReason: 'duplicate' }, 'duplicate', 'duplicate', /already has this video/],
@@ -362,6 +384,14 @@ describe('comments (later containers)', () => {
     const err = await failure(publishing.publishPart(ada.input(container('No scope', [], 1))));
     expect(err.category).toBe('permission_missing');
     expect(err.message).toContain('youtube.force-ssl');
+  });
+
+  it('a private video refuses comments: YouTube’s forbidden, said plainly', async () => {
+    const ivy = await Target.of('ivy', { title: 'Private', privacyStatus: 'private' });
+    await ivy.publish(container('Private', [video()]));
+    const err = await failure(publishing.publishPart(ivy.input(container('A comment', [], 1))));
+    expect(err).toMatchObject({ category: 'platform_rejected', platformCode: 'forbidden' });
+    expect(err.message).toMatch(/^YouTube refused the comment: the video is private or its comments are turned off/);
   });
 
   it('a video made for kids takes no comments: YouTube’s commentsDisabled', async () => {
@@ -540,6 +570,8 @@ describe('account data', () => {
 
   it('publishing options: the assignable categories of the channel’s country, privacy statuses, long uploads', async () => {
     const ben = await Target.of('ben');
+    const travel = google.youtube.addPlaylist(channelOf('ben'), 'Travel', 'unlisted');
+    google.youtube.addPlaylist(channelOf('ada'), 'Not ben’s');
     const from = google.state.calls.length;
     const options = await publishing.describeOptions!(ben.context());
     expect(options).toEqual({
@@ -551,6 +583,7 @@ describe('account data', () => {
         { id: '28', title: 'Science & Technology' },
       ],
       privacyStatuses: ['private', 'unlisted', 'public'],
+      playlists: [{ id: travel.id, title: 'Travel', privacyStatus: 'unlisted' }],
       longUploadsStatus: 'allowed',
       channelMadeForKids: false,
     });

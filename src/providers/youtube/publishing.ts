@@ -27,7 +27,9 @@
 //               quotes), snippet.categoryId, snippet.defaultLanguage; status.privacyStatus (private | unlisted |
 //               public), status.publishAt (a scheduled publication: only with privacyStatus private),
 //               status.selfDeclaredMadeForKids, status.containsSyntheticMedia (revision history, 2024-10-30),
-//               status.license (youtube | creativeCommon), status.embeddable.
+//               status.license (youtube | creativeCommon), status.embeddable. Without youtube.title the first line
+//               of the text is the title (the Ocoya surface has no per-network options); without privacyStatus
+//               YouTube's default applies.
 //               Unverified API projects: from 2020-07-28 their uploads were locked private until an audit; Google
 //               reversed that on 2026-11-02 ("no longer restricted to private viewing mode"), and an unset
 //               privacyStatus now defaults to public (https://developers.google.com/youtube/v3/revision_history).
@@ -49,6 +51,11 @@
 //               uploaderAccountClosed, uploaderAccountSuspended) | failed (status.failureReason: codec, conversion,
 //               emptyFile, invalidFile, tooSmall, uploadAborted) | deleted; processingDetails.processingProgress
 //               .timeLeftMs paces the next look. The engine is told to come back until the outcome.
+//   Playlist    playlistItems.insert: POST https://www.googleapis.com/youtube/v3/playlistItems?part=snippet
+//               {snippet: {playlistId, resourceId: {kind: "youtube#video", videoId}}} (scopes youtube, youtube.force-ssl,
+//               youtubepartner; https://developers.google.com/youtube/v3/docs/playlistItems/insert), once processed;
+//               the channel's playlists from playlists.list?part=snippet,status&mine=true
+//               (https://developers.google.com/youtube/v3/docs/playlists/list). A refusal is kept as `data.playlistNote`.
 //   Comments    commentThreads.insert: POST https://www.googleapis.com/youtube/v3/commentThreads?part=snippet
 //               {snippet: {channelId, videoId, topLevelComment: {snippet: {textOriginal}}}} — scope youtube.force-ssl
 //               only (https://developers.google.com/youtube/v3/docs/commentThreads/insert). Comments are off on
@@ -101,6 +108,8 @@ const CHANNELS_URL = `${API}/youtube/v3/channels`;
 const CATEGORIES_URL = `${API}/youtube/v3/videoCategories`;
 const COMMENT_THREADS_URL = `${API}/youtube/v3/commentThreads`;
 const COMMENTS_URL = `${API}/youtube/v3/comments`;
+const PLAYLISTS_URL = `${API}/youtube/v3/playlists`;
+const PLAYLIST_ITEMS_URL = `${API}/youtube/v3/playlistItems`;
 
 export const YOUTUBE_API: NetworkApi = { origin: API };
 
@@ -141,6 +150,8 @@ const YouTubeOptions = z
     embeddable: z.boolean().optional(),
     /** false: YouTube does not tell subscribers about the new video (default true). */
     notifySubscribers: z.boolean().optional(),
+    /** A playlist of the channel's to add the video to once it is processed (see publishing-options). */
+    playlistId: z.string().min(1).optional(),
     /** The video is meant as a Short: checked to be ≤ 3 minutes and square or vertical, marked with #Shorts. */
     short: z.boolean().optional(),
   })
@@ -155,6 +166,8 @@ const Saved = z.object({
   videoId: z.string().optional(),
   /** 'set', or why YouTube refused it in its words. */
   thumbnail: z.string().optional(),
+  /** 'added', or why YouTube refused it in its words. */
+  playlist: z.string().optional(),
   /** When a comment's create began (findPart looks from there). */
   createStartedAt: z.string().optional(),
 });
@@ -224,6 +237,17 @@ const ChannelList = z.object({
           })
           .passthrough()
           .optional(),
+      }),
+    )
+    .default([]),
+});
+const PlaylistList = z.object({
+  items: z
+    .array(
+      z.object({
+        id: z.string(),
+        snippet: z.object({ title: z.string().optional(), channelId: z.string().optional() }).passthrough().optional(),
+        status: z.object({ privacyStatus: z.string().optional() }).passthrough().optional(),
       }),
     )
     .default([]),
@@ -346,6 +370,19 @@ export function createYouTubePublishing(ctx: AdapterContext): NetworkPublishing 
     return `YouTube did not set the thumbnail: ${failure.message}`;
   }
 
+  /** Adds the video to the playlist: 'added', or YouTube's refusal in its words (the video stays as it is). */
+  async function addToPlaylist(token: string, videoId: string, playlistId: string): Promise<string> {
+    const res = await upstream.request(PLAYLIST_ITEMS_URL, {
+      bearer: token,
+      query: { part: 'snippet' },
+      json: { snippet: { playlistId, resourceId: { kind: 'youtube#video', videoId } } },
+    });
+    if (res.status >= 200 && res.status <= 299) return 'added';
+    const failure = publishError(res);
+    if (RETRY_LATER.has(failure.category)) throw failure;
+    return `YouTube did not add the video to the playlist ${playlistId}: ${failure.message}`;
+  }
+
   async function publishVideo(input: PartInput): Promise<PartOutcome> {
     const { accessToken: token, container } = input;
     const saved = readSaved(input.saved);
@@ -400,7 +437,11 @@ export function createYouTubePublishing(ctx: AdapterContext): NetworkPublishing 
       saved.thumbnail = await setThumbnail(token, saved.videoId, image);
       await input.save(saved);
     }
-    return { status: 'published', part: videoPart(saved.videoId, video, options, found, saved.thumbnail) };
+    if (options.playlistId && saved.playlist === undefined) {
+      saved.playlist = await addToPlaylist(token, saved.videoId, options.playlistId);
+      await input.save(saved);
+    }
+    return { status: 'published', part: videoPart(saved.videoId, video, options, found, saved) };
   }
 
   async function publishComment(input: PartInput): Promise<PartOutcome> {
@@ -415,7 +456,13 @@ export function createYouTubePublishing(ctx: AdapterContext): NetworkPublishing 
         json: { snippet: { channelId: input.account.networkUniqueId, videoId, topLevelComment: { snippet: { textOriginal: input.container.text } } } },
       },
       CommentThread,
-    );
+    ).catch((err: unknown) => {
+      // A plain `forbidden` here is the video refusing comments (private, or comments off in YouTube Studio), not a scope.
+      if (err instanceof PublishError && err.platformCode === 'forbidden') {
+        throw new PublishError('platform_rejected', `YouTube refused the comment: the video is private or its comments are turned off. (${err.message})`, { platformCode: 'forbidden' });
+      }
+      throw err;
+    });
     return { status: 'published', part: commentPart(thread.id, thread.snippet?.topLevelComment?.id ?? thread.id, videoId) };
   }
 
@@ -513,7 +560,15 @@ export function createYouTubePublishing(ctx: AdapterContext): NetworkPublishing 
           );
         }
       }
-      const categoryId = YouTubeOptions.safeParse(options ?? {}).data?.categoryId;
+      const parsedOptions = YouTubeOptions.safeParse(options ?? {}).data;
+      const categoryId = parsedOptions?.categoryId;
+      if (parsedOptions?.playlistId) {
+        const list = await call(PLAYLISTS_URL, { bearer: accessToken, query: { part: 'snippet', id: parsedOptions.playlistId } }, PlaylistList);
+        const playlist = list.items.find((p) => p.id === parsedOptions.playlistId);
+        if (!playlist || playlist.snippet?.channelId !== account.networkUniqueId) {
+          problems.push(`The playlist ${parsedOptions.playlistId} is not one of this channel's: choose one from the account's publishing options.`);
+        }
+      }
       if (categoryId) {
         const list = await call(CATEGORIES_URL, { bearer: accessToken, query: { part: 'snippet', id: categoryId } }, CategoryList);
         const category = list.items.find((c) => c.id === categoryId);
@@ -532,10 +587,10 @@ export function createYouTubePublishing(ctx: AdapterContext): NetworkPublishing 
       if (input.root) return findComment(input, saved);
       const video = input.container.media.find((m) => m.kind === 'video');
       const options = YouTubeOptions.parse(input.options ?? {});
-      if (saved.videoId && video) return videoPart(saved.videoId, video, options, undefined, saved.thumbnail);
+      if (saved.videoId && video) return videoPart(saved.videoId, video, options, undefined, saved);
       if (!saved.session || !video) return 'unknown';
       const state = await askSession(input.accessToken, saved.session, video.contentType);
-      if (state.kind === 'complete') return videoPart(state.video.id, video, options, state.video, undefined);
+      if (state.kind === 'complete') return videoPart(state.video.id, video, options, state.video, {});
       // Still short of its last byte: no video was made, and publishPart resumes the same session.
       if (state.kind === 'partial') return 'absent';
       // The session is gone: whether its last chunk made a video cannot be told from here.
@@ -556,10 +611,15 @@ export function createYouTubePublishing(ctx: AdapterContext): NetworkPublishing 
       const found = await channel(accessToken, account.networkUniqueId, 'snippet,status');
       const regionCode = found.snippet?.country ?? 'US';
       const list = await call(CATEGORIES_URL, { bearer: accessToken, query: { part: 'snippet', regionCode } }, CategoryList);
+      const playlists = await call(PLAYLISTS_URL, { bearer: accessToken, query: { part: 'snippet,status', mine: 'true', maxResults: '50' } }, PlaylistList);
       return {
         regionCode,
         categories: list.items.filter((c) => c.snippet?.assignable !== false).map((c) => ({ id: c.id, title: c.snippet?.title ?? c.id })),
         privacyStatuses: [...PRIVACY_STATUSES],
+        /** The channel's playlists (the first 50), for `playlistId`. */
+        playlists: playlists.items
+          .filter((p) => !p.snippet?.channelId || p.snippet.channelId === account.networkUniqueId)
+          .map((p) => ({ id: p.id, title: p.snippet?.title ?? p.id, privacyStatus: p.status?.privacyStatus ?? null })),
         /** "allowed": videos longer than 15 minutes; otherwise the channel must be verified first. */
         longUploadsStatus: found.status?.longUploadsStatus ?? null,
         /** The channel's own "made for kids" setting, which a video inherits when the post does not say. */
@@ -628,7 +688,7 @@ function tagCharacters(tags: string[]): number {
   return tags.reduce((sum, tag) => sum + [...tag].length + (/\s/.test(tag) ? 2 : 0), 0) + (tags.length - 1);
 }
 
-function videoPart(id: string, video: PublishMedia, o: YouTubeOptions, resource: VideoResource | undefined, thumbnail: string | undefined): PublishedPart {
+function videoPart(id: string, video: PublishMedia, o: YouTubeOptions, resource: VideoResource | undefined, saved: Saved): PublishedPart {
   const isShort = Boolean(o.short) || (video.durationSeconds !== null && video.durationSeconds <= SHORT_MAX_SECONDS && video.width !== null && video.height !== null && video.height >= video.width);
   const data: Record<string, unknown> = { kind: 'video', privacyStatus: resource?.status?.privacyStatus ?? o.privacyStatus ?? null };
   if (o.publishAt) data.publishAt = resource?.status?.publishAt ?? new Date(o.publishAt).toISOString();
@@ -636,7 +696,9 @@ function videoPart(id: string, video: PublishMedia, o: YouTubeOptions, resource:
   if (actual && o.privacyStatus && actual !== o.privacyStatus) {
     data.privacyNote = `YouTube made the video ${actual}, not ${o.privacyStatus} as asked: a channel setting or a restriction on this Google Cloud project (unverified API projects' uploads were kept private until an audit) decided it. Change it in YouTube Studio.`;
   }
-  if (thumbnail && thumbnail !== 'set') data.thumbnailNote = thumbnail;
+  if (saved.thumbnail && saved.thumbnail !== 'set') data.thumbnailNote = saved.thumbnail;
+  if (o.playlistId && saved.playlist === 'added') data.playlistId = o.playlistId;
+  else if (saved.playlist) data.playlistNote = saved.playlist;
   return { id, url: isShort ? `https://www.youtube.com/shorts/${id}` : `https://www.youtube.com/watch?v=${id}`, data };
 }
 
