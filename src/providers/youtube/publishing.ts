@@ -73,9 +73,10 @@
 //               videoCount} (https://developers.google.com/youtube/v3/docs/channels); a hidden count is null.
 //   Quota       https://developers.google.com/youtube/v3/determine_quota_cost (2026): videos.insert has its own bucket,
 //               100 calls a day at 1 unit each (it was 1,600 of the 10,000 daily units before); everything else
-//               shares 10,000 units a day per project: thumbnails.set, commentThreads.insert, videos.delete and
-//               comments.delete 50 each, list calls 1. One post (video, thumbnail, one comment, a few status looks) ≈ 110
-//               units of the shared bucket + 1 upload. Quotas reset at midnight Pacific time.
+//               shares 10,000 units a day per project: thumbnails.set, playlistItems.insert, commentThreads.insert,
+//               videos.delete and comments.delete 50 each, list calls 1. One post (video, thumbnail, playlist, one
+//               comment, a few status looks) ≈ 160 units of the shared bucket + 1 upload: about 60 such posts a day.
+//               Quotas reset at midnight Pacific time.
 //   Errors      {error: {code, message, errors: [{domain, reason, message}]}} https://developers.google.com/youtube/v3/docs/errors
 //               and each method's own table: 403 quotaExceeded → quota exhausted until midnight Pacific; 400
 //               uploadLimitExceeded → the channel's own upload cap; 401 youtubeSignupRequired → the Google account
