@@ -29,6 +29,8 @@ export interface YouTubeChannel {
   title: string;
   /** The handle, with its "@". */
   customUrl?: string;
+  /** Other parts of the channel resource (statistics, status, snippet.country…), answered when asked for. */
+  parts?: { statistics?: Record<string, unknown>; status?: Record<string, unknown>; country?: string };
 }
 
 export interface GoogleUser extends GoogleAccount {
@@ -204,6 +206,7 @@ export function registerGoogleOAuth<U extends GoogleAccount>(app: FastifyInstanc
   return {
     state,
     userOf,
+    allUsers: () => opts.users,
     injected: (target: FailureTarget, reply: FastifyReply) => failures.reply(target, reply),
     /** The live grant behind the request's bearer token. */
     grantFor(req: FastifyRequest): Grant<string> | undefined {
@@ -252,8 +255,11 @@ export function registerYouTubeApi<U extends GoogleUser>(app: FastifyInstance, o
     }
     const parts = (req.query.part ?? '').split(',').filter(Boolean);
     if (!parts.length) return reply.code(400).send(googleApiError(400, "Required parameter: part", 'required', 'INVALID_ARGUMENT'));
-    if (req.query.mine !== 'true') return reply.code(400).send(googleApiError(400, 'No filter selected. Expected one of: mine, id, forHandle', 'missingRequiredParameter', 'INVALID_ARGUMENT', 'youtube.parameter'));
-    const channels = oauth.userOf(grant.user)?.channels ?? [];
+    if (req.query.mine !== 'true' && !req.query.id) return reply.code(400).send(googleApiError(400, 'No filter selected. Expected one of: mine, id, forHandle', 'missingRequiredParameter', 'INVALID_ARGUMENT', 'youtube.parameter'));
+    // id=: any channel by its id (statistics are public); mine=true: the channels of the token's identity.
+    const channels = req.query.id
+      ? oauth.allUsers().flatMap((u) => u.channels ?? []).filter((c) => req.query.id.split(',').includes(c.id))
+      : (oauth.userOf(grant.user)?.channels ?? []);
     const items = channels.map((c) => ({
       kind: 'youtube#channel',
       etag: `etag-${c.id}`,
@@ -264,6 +270,7 @@ export function registerYouTubeApi<U extends GoogleUser>(app: FastifyInstance, o
               title: c.title,
               description: '',
               ...(c.customUrl ? { customUrl: c.customUrl } : {}),
+              ...(c.parts?.country ? { country: c.parts.country } : {}),
               publishedAt: '2020-01-01T00:00:00Z',
               thumbnails: Object.fromEntries(
                 (['default', 'medium', 'high'] as const).map((size, i) => [size, { url: `https://yt3.ggpht.com/${c.id}=s${[88, 240, 800][i]}`, width: [88, 240, 800][i], height: [88, 240, 800][i] }]),
@@ -271,6 +278,8 @@ export function registerYouTubeApi<U extends GoogleUser>(app: FastifyInstance, o
             },
           }
         : {}),
+      ...(parts.includes('statistics') && c.parts?.statistics ? { statistics: c.parts.statistics } : {}),
+      ...(parts.includes('status') && c.parts?.status ? { status: c.parts.status } : {}),
     }));
     return {
       kind: 'youtube#channelListResponse',

@@ -11,6 +11,8 @@ import { googleFailures, startGoogleEmulator, YOUTUBE_ORIGINS, type GoogleEmulat
 const APP = { clientId: '123456789012-abc.apps.googleusercontent.com', clientSecret: 'GOCSPX-youtube-secret' };
 const UPLOAD = 'https://www.googleapis.com/auth/youtube.upload';
 const READONLY = 'https://www.googleapis.com/auth/youtube.readonly';
+/** Comments and deletion at YouTube (commentThreads.insert, videos.delete). */
+const FORCE_SSL = 'https://www.googleapis.com/auth/youtube.force-ssl';
 const HOUR = 3600 * 1000;
 
 const channel = (name: string) => ({ id: `UC${name.padEnd(22, 'x')}`, title: `${name} channel`, customUrl: `@${name}` });
@@ -61,7 +63,7 @@ describe('connecting', () => {
       client_id: APP.clientId,
       redirect_uri: callbackUrl,
       response_type: 'code',
-      scope: `${UPLOAD} ${READONLY}`,
+      scope: `${UPLOAD} ${READONLY} ${FORCE_SSL}`,
       state: expect.stringMatching(/^.{43,}$/),
       access_type: 'offline',
       prompt: 'consent',
@@ -83,7 +85,7 @@ describe('connecting', () => {
       profile_picture_url: `https://yt3.ggpht.com/${channel('ada').id}=s800`,
       account_type: 'channel',
       status: 'active',
-      scopes: [UPLOAD, READONLY],
+      scopes: [UPLOAD, READONLY, FORCE_SSL],
     });
     expect(Date.parse(data.token_expires_at)).toBeGreaterThan(Date.now() + 0.9 * HOUR);
     expect(Date.parse(data.token_expires_at)).toBeLessThan(Date.now() + 1.1 * HOUR);

@@ -8,9 +8,14 @@
 //                  with client_id + client_secret in the form body. Access tokens live an hour; refreshes answer no
 //                  refresh_token (the stored one stays valid; it never rotates); revocation at
 //                  oauth2.googleapis.com/revoke?token=…
-//   Scopes         https://www.googleapis.com/auth/youtube.upload (upload videos) and
-//                  https://www.googleapis.com/auth/youtube.readonly (read the channel), space-separated. Google's
-//                  consent screen lets people untick scopes: a connection without them is refused in plain words.
+//   Scopes         https://www.googleapis.com/auth/youtube.upload (upload videos),
+//                  https://www.googleapis.com/auth/youtube.readonly (read the channel) and
+//                  https://www.googleapis.com/auth/youtube.force-ssl (the only scope commentThreads.insert takes, and
+//                  one of those videos.delete takes: a post's comments and deleting it at YouTube), space-separated.
+//                  https://developers.google.com/youtube/v3/docs/commentThreads/insert
+//                  https://developers.google.com/youtube/v3/docs/videos/delete
+//                  Google's consent screen lets people untick scopes: a connection without them is refused in plain
+//                  words.
 //   Channels       GET https://www.googleapis.com/youtube/v3/channels?part=snippet&mine=true (1 quota unit)
 //                  → {items: [{id, snippet: {title, customUrl: "@handle", thumbnails: {default, medium, high}}}]}
 //                  https://developers.google.com/youtube/v3/docs/channels/list
@@ -26,13 +31,17 @@
 //                  https://developers.google.com/youtube/v3/determine_quota_cost
 //                  Apps in the "Testing" publishing status get refresh tokens that expire after 7 days.
 import { z } from 'zod';
-import { classifyStatus, retryAfterSeconds, type UpstreamResponse } from './upstream.ts';
-import { googleAuthorizationUrl, googleRefresh, googleRevoke, googleTokenRequest } from './google-oauth.ts';
-import { NetworkError, type AppCredentials, type ConnectableProfile, type NetworkAdapter, type TokenSet, type AdapterContext } from './types.ts';
+import { classifyStatus, retryAfterSeconds, type UpstreamResponse } from '../upstream.ts';
+import { googleAuthorizationUrl, googleRefresh, googleRevoke, googleTokenRequest } from '../google-oauth.ts';
+import { NetworkError, type AppCredentials, type ConnectableProfile, type NetworkAdapter, type TokenSet, type AdapterContext } from '../types.ts';
 
 const CHANNELS_URL = 'https://www.googleapis.com/youtube/v3/channels';
 
-const SCOPES = ['https://www.googleapis.com/auth/youtube.upload', 'https://www.googleapis.com/auth/youtube.readonly'] as const;
+const SCOPES = [
+  'https://www.googleapis.com/auth/youtube.upload',
+  'https://www.googleapis.com/auth/youtube.readonly',
+  'https://www.googleapis.com/auth/youtube.force-ssl',
+] as const;
 
 const NO_CHANNEL = 'This Google account has no YouTube channel: create one, then connect again.';
 
@@ -62,7 +71,8 @@ const ApiError = z.object({
 
 type Channel = z.infer<typeof Channel>;
 
-export function createYouTubeAdapter(ctx: AdapterContext): NetworkAdapter {
+/** YouTube's connection: Google's OAuth, and the channels a grant can publish to. */
+export function createYouTubeConnection(ctx: AdapterContext): NetworkAdapter {
   const { upstream } = ctx;
 
   async function myChannels(accessToken: string, part: string): Promise<Channel[]> {
@@ -138,7 +148,7 @@ function pictureOf(channel: Channel): string | null {
 }
 
 /** Seconds until the daily quota resets: midnight in America/Los_Angeles. */
-function secondsUntilPacificMidnight(now = new Date()): number {
+export function secondsUntilPacificMidnight(now = new Date()): number {
   const parts = new Intl.DateTimeFormat('en-US', { timeZone: 'America/Los_Angeles', hour: 'numeric', minute: 'numeric', second: 'numeric', hourCycle: 'h23' })
     .formatToParts(now)
     .reduce<Record<string, number>>((acc, p) => (p.type === 'literal' ? acc : { ...acc, [p.type]: Number(p.value) }), {});
