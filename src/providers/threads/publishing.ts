@@ -202,6 +202,12 @@ const Insights = z.object({
   ),
 });
 
+/** Graph's dates ("2026-12-04T14:29:11+0000") as milliseconds. */
+function graphTime(value: string | undefined): number {
+  if (!value) return Number.NaN;
+  return Date.parse(value.replace(/([+-]\d{2})(\d{2})$/, '$1:$2'));
+}
+
 /** What one part keeps between attempts (and what `findPart` reads). */
 interface ThreadsSaved {
   /** Carousel item containers, by our media id: made once, reused by a retry. */
@@ -425,7 +431,7 @@ export function threadsPublishing(upstream: UpstreamClient): NetworkPublishing &
     const matches = data.filter(
       (post) =>
         (post.text ?? '') === input.container.text &&
-        Date.parse(post.timestamp ?? '') >= from - FIND_SLACK_MS &&
+        graphTime(post.timestamp) >= from - FIND_SLACK_MS &&
         (!isReply || post.replied_to?.id === input.previous!.id),
     );
     if (matches.length !== 1) return 'unknown';
