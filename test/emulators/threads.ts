@@ -434,7 +434,7 @@ export async function startThreadsEmulator(opts: ThreadsEmulatorOptions) {
       const container = containers.get(paramsOf(req).creation_id ?? '');
       if (!container || container.userId !== userId) return refuse(reply, 'Param creation_id is not a media container of this user', 100, 33);
       if (container.isCarouselItem) return refuse(reply, 'A carousel item cannot be published on its own');
-      const status = container.status;
+      const status = readStatus(container);
       if (status === 'PUBLISHED') return refuse(reply, 'This media container has already been published', 100);
       if (status === 'EXPIRED') return refuse(reply, 'The media you are trying to access has expired. Please try to upload again.', -2, 2207020);
       if (status !== 'FINISHED') return refuse(reply, 'Media ID is not available: the container is not ready for publishing', 9007, 2207027);
