@@ -107,6 +107,8 @@ export function threadsLength(text: string): number {
 const imageTypeOf = (b: Buffer) => (b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff ? 'image/jpeg' : b.subarray(0, 4).toString('hex') === '89504e47' ? 'image/png' : undefined);
 const videoTypeOf = (b: Buffer) => (b.subarray(4, 8).toString('latin1') === 'ftyp' ? 'video/mp4' : undefined);
 const pick = (all: Record<string, unknown>, fields: string[]) => Object.fromEntries(Object.entries(all).filter(([k, v]) => fields.includes(k) && v !== undefined));
+/** Newest first; ids grow with time, so they order posts made within one millisecond. */
+const newestFirst = (a: ThreadsMedia, b: ThreadsMedia) => b.timestamp - a.timestamp || (BigInt(b.id) > BigInt(a.id) ? 1 : -1);
 /** Graph's dates: "2026-12-04T14:29:11+0000". */
 const graphDate = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, '+0000');
 
@@ -357,7 +359,6 @@ export async function startThreadsEmulator(opts: ThreadsEmulatorOptions) {
       if (type === 'IMAGE' && !p.image_url) return refuse(reply, 'Param image_url is required for IMAGE posts');
       if (type === 'VIDEO' && !p.video_url) return refuse(reply, 'Param video_url is required for VIDEO posts');
       if (p.text && threadsLength(p.text) > 500) return refuse(reply, 'Param text must be at most 500 characters long.');
-      if (p.text && carouselItem) return refuse(reply, 'Carousel items do not take text: give it to the CAROUSEL container');
       const links = new Set(p.text?.match(/\b(?:https?:\/\/|www\.)[^\s]+/gi) ?? []);
       if (p.link_attachment) links.add(p.link_attachment);
       if (links.size > 5) return refuse(reply, 'THREADS_API__LINK_LIMIT_EXCEEDED: A post may contain at most 5 links.');
@@ -501,7 +502,7 @@ export async function startThreadsEmulator(opts: ThreadsEmulatorOptions) {
       const limit = Math.min(Number(req.query.limit ?? 25), 100);
       const own = [...media.values()]
         .filter((m) => m.userId === userId && !m.deleted && (kind === 'replies') === (m.replyToId !== undefined) && m.timestamp >= since)
-        .sort((a, b) => b.timestamp - a.timestamp);
+        .sort(newestFirst);
       const fields = (req.query.fields ?? 'id').split(',');
       return { data: own.slice(0, limit).map((m) => pick(describeMedia(m), fields)), ...(own.length > limit ? { paging: { cursors: { after: 'next' }, next: 'https://graph.threads.net/next' } } : {}) };
     };
@@ -609,7 +610,7 @@ export async function startThreadsEmulator(opts: ThreadsEmulatorOptions) {
     },
     /** The user's published posts and replies, newest first. */
     postsOf(userId: string) {
-      return [...media.values()].filter((m) => m.userId === userId).sort((a, b) => b.timestamp - a.timestamp);
+      return [...media.values()].filter((m) => m.userId === userId).sort(newestFirst);
     },
     /** Lets a container expire, as one not published within 24 hours does. */
     expire(containerId: string) {

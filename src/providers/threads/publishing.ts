@@ -490,7 +490,6 @@ export function threadsPublishing(upstream: UpstreamClient): NetworkPublishing &
         }
         const links = linksIn(container.text, container.index === 0 ? linkAttachment : undefined);
         if (links.size > MAX_LINKS) problems.push(`${label(container)}Threads takes at most ${MAX_LINKS} links in a post (this one has ${links.size})`);
-        if (container.media.length === 1 && container.media[0].kind === 'gif') problems.push(`${label(container)}Threads does not take GIF files`);
         for (const media of container.media) {
           if (media.alt && [...media.alt].length > MAX_ALT_TEXT) problems.push(`${label(container)}Threads takes alt text of at most ${MAX_ALT_TEXT} characters (${media.filename})`);
         }
