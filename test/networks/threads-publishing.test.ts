@@ -341,6 +341,15 @@ describe('finding a part after a lost answer', () => {
     expect(await find({ ...input, saved: record.beforeCreate[0] })).toMatchObject({ id: reply.id });
   });
 
+  it('says unknown for a published reply it is not allowed to look for (no threads_read_replies)', async () => {
+    const root = await published(partCall(container(unique('Root'))).run());
+    th.settings.loseNextPublishAnswer = true;
+    const { input, run, record } = partCall(container(unique('Reply, answer lost'), [], 1), { previous: root });
+    await publishError(run());
+    const noReadReplies = th.issueToken(ADA.id, ALL_SCOPES.filter((s) => s !== 'threads_read_replies'));
+    expect(await find({ ...input, accessToken: noReadReplies, saved: record.beforeCreate[0] })).toBe('unknown');
+  });
+
   it('says unknown without a container and start time, or when the status cannot be read', async () => {
     expect(await find(partCall(container('No progress')).input)).toBe('unknown');
     const { input, record, run } = partCall(container(unique('Unreadable status')));

@@ -21,8 +21,10 @@
 //                2025): https://developers.facebook.com/documentation/threads/create-posts/text-attachments
 //   Carousel     One item container per file (is_carousel_item=true, no text), then a CAROUSEL container with
 //                `children` (their ids, comma-separated) and the text; "carousels count as a single post".
-//                2 to 20 items, images and videos mixed [OBS PostSyncer, UniPost; Meta's posts page, Carousel
-//                posts]. Items are polled to FINISHED before the carousel is made.
+//                "Carousels can have at least 2 and up to 20 total images or videos or a mix of the two" (Meta's
+//                Threads API Postman collection, fbsamples/threads_api, as mirrored at developers.qodex.ai; the
+//                posts page's Carousel section was not in the copy we could read). Items are polled to FINISHED
+//                before the carousel is made.
 //   Media        Images JPEG or PNG up to 8 MB, aspect ratio within 10:1; videos MOV or MP4 up to 5 minutes and
 //                1 GB, at most 1920 px wide, aspect ratio 0.01:1 to 10:1 [OBS Ayrshare's Threads media guidelines,
 //                which repeat Meta's "Media specifications"]. alt_text up to 1,000 characters (reference).
@@ -511,7 +513,13 @@ export function threadsPublishing(upstream: UpstreamClient): NetworkPublishing &
       }
       // Not published: the container can be published now (or, failed, is made again by publishPart).
       if (status.status !== 'PUBLISHED') return 'absent';
-      return findPublished(input, saved.startedAt);
+      try {
+        return await findPublished(input, saved.startedAt);
+      } catch (err) {
+        // A passing failure is looked at again later; one that will not pass (a scope missing) cannot be told.
+        if (err instanceof PublishError && (err.category === 'platform_error' || err.category === 'rate_limited')) throw err;
+        return 'unknown';
+      }
     },
 
     async deletePart({ accessToken, part }) {
