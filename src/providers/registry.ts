@@ -6,7 +6,7 @@ import { createFacebookAdapter } from './facebook/index.ts';
 import { createInstagramAdapter } from './instagram.ts';
 import { createXAdapter } from './x/index.ts';
 import { createLinkedInAdapter } from './linkedin/index.ts';
-import { createThreadsAdapter } from './threads.ts';
+import { createThreadsAdapter } from './threads/index.ts';
 import { createGoogleBusinessAdapter } from './google-business/index.ts';
 import { createYouTubeAdapter } from './youtube/index.ts';
 import { createBlueskyAdapter } from './bluesky/index.ts';

@@ -50,7 +50,7 @@ describe('connecting', () => {
     expect(Object.fromEntries(window.searchParams)).toEqual({
       client_id: APP.id,
       redirect_uri: callbackUrl,
-      scope: 'threads_basic,threads_content_publish',
+      scope: 'threads_basic,threads_content_publish,threads_manage_replies,threads_read_replies,threads_manage_insights,threads_delete',
       response_type: 'code',
       state: expect.stringMatching(/^.{43,}$/),
     });
@@ -69,7 +69,7 @@ describe('connecting', () => {
       profile_picture_url: `https://scontent.cdninstagram.com/threads/${ada.id}.jpg`,
       account_type: 'personal',
       status: 'active',
-      scopes: ['threads_basic', 'threads_content_publish'],
+      scopes: ['threads_basic', 'threads_content_publish', 'threads_manage_replies', 'threads_read_replies', 'threads_manage_insights', 'threads_delete'],
     });
     expect(Date.parse(data.token_expires_at)).toBeGreaterThan(Date.now() + 59 * DAY);
 

@@ -32,14 +32,17 @@
 //                  https://developers.facebook.com/documentation/threads/get-started
 //                  https://developers.facebook.com/docs/threads/overview
 import { z } from 'zod';
-import { AccessTokenResponse, LONG_LIVED_SECONDS, metaError, parseMeta, secretOf } from './meta-graph.ts';
-import { expiryFrom, type AppCredentials, type NetworkAdapter, type TokenSet, type AdapterContext } from './types.ts';
+import { AccessTokenResponse, LONG_LIVED_SECONDS, metaError, parseMeta, secretOf } from '../meta-graph.ts';
+import { expiryFrom, type AppCredentials, type NetworkAdapter, type TokenSet, type AdapterContext } from '../types.ts';
 
 const AUTHORIZE_URL = 'https://threads.com/oauth/authorize';
-const GRAPH = 'https://graph.threads.net';
-const API_VERSION = 'v1.0';
+export const GRAPH = 'https://graph.threads.net';
+export const API_VERSION = 'v1.0';
 
-const SCOPES = ['threads_basic', 'threads_content_publish'] as const;
+// threads_basic and threads_content_publish connect and post; a thread's later posts are replies
+// (threads_manage_replies, and threads_read_replies to find one after an unknown outcome), deleting needs
+// threads_delete and the account's metrics threads_manage_insights (publishing.ts cites each page).
+const SCOPES = ['threads_basic', 'threads_content_publish', 'threads_manage_replies', 'threads_read_replies', 'threads_manage_insights', 'threads_delete'] as const;
 const PROFILE_FIELDS = 'id,username,name,threads_profile_picture_url';
 
 /** Threads refuses to refresh a long-lived token younger than this. */
@@ -53,7 +56,8 @@ const Me = z.object({
   threads_profile_picture_url: z.string().optional(),
 });
 
-export function createThreadsAdapter(ctx: AdapterContext): NetworkAdapter {
+/** How Threads connects: the authorization window, its tokens and the profile. Publishing is in publishing.ts. */
+export function threadsConnection(ctx: AdapterContext): NetworkAdapter {
   const { upstream } = ctx;
 
   async function graphGet<T>(path: string, schema: z.ZodType<T>, req: { query?: Record<string, string>; bearer?: string }): Promise<T> {
