@@ -508,7 +508,8 @@ describe('through our API (Facebook Login)', () => {
     const params = resultOf(await connectThroughBrowser(t, 'instagram', { tenant_id: 'tenant-gina' }));
     accountId = params.get('account_id')!;
     expect(accountId, params.toString()).toBeTruthy();
-  });
+    // A server, a database and a browser connection: slow on a busy machine.
+  }, 60_000);
   afterAll(async () => {
     await t?.close();
   });
