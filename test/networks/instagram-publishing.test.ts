@@ -627,3 +627,67 @@ describe('through our API (Facebook Login)', () => {
     expect(JSON.stringify(long.body.details)).toContain('2200');
   });
 });
+
+describe('through our API (Instagram Login)', () => {
+  let t: TestServer;
+  let accountId: string;
+
+  beforeAll(async () => {
+    // Instagram Login never needs graph.facebook.com: it goes nowhere here.
+    const upstreams = { ...metaUpstreams(meta), 'https://graph.facebook.com': 'http://127.0.0.1:9' };
+    t = await startTestServer({ SWITCHBOARD_UPSTREAMS: JSON.stringify(upstreams) }, { worker: true });
+    meta.allowRedirectUri(`${t.url}/oauth/instagram/callback`);
+    await configureNetwork(t, 'instagram', {
+      client_key: IG_APP.id,
+      client_secret: IG_APP.secret,
+      options: { login: 'instagram' },
+      scopes: ['instagram_business_basic', 'instagram_business_content_publish', 'instagram_business_manage_comments', 'instagram_business_manage_insights'],
+    });
+    meta.signInInstagram(IG_IG);
+    const params = resultOf(await connectThroughBrowser(t, 'instagram', { tenant_id: 'tenant-ivy' }));
+    accountId = params.get('account_id')!;
+    expect(accountId, params.toString()).toBeTruthy();
+  }, 60_000);
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  async function settled(id: string) {
+    for (let i = 0; i < 300; i++) {
+      const { body } = await t.api('GET', `/v1/posts/${id}`);
+      if (['published', 'partial', 'failed'].includes(body.post.status)) return body.post;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`post ${id} did not settle`);
+  }
+
+  it('publishes a carousel with a first comment on graph.instagram.com, without a proof', async () => {
+    const ids: string[] = [];
+    for (const name of ['one.jpg', 'two.jpg']) {
+      const created = await t.api('POST', '/v1/media/upload', { filename: name });
+      await fetch(created.body.data.upload_url, { method: 'PUT', headers: { 'content-type': 'image/jpeg' }, body: makeJpeg(1080, 1080) });
+      const confirmed = await t.api('POST', `/v1/media/${created.body.data.id}/confirm`, {});
+      ids.push((confirmed.body.data ?? confirmed.body).id);
+    }
+    const n = meta.state.calls.length;
+    const text = unique('A carousel via Instagram Login');
+    const created = await t.api('POST', '/v1/posts', { containers: [{ content: text, media: ids.map((id) => ({ id })) }, { content: 'First!' }], accounts: [accountId] });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const post = await settled(created.body.post.id);
+    expect(post.status, JSON.stringify(post)).toBe('published');
+    const media = meta.instagram.mediaOf(IG_IG).find((m) => m.caption === text)!;
+    expect(media).toMatchObject({ mediaType: 'CAROUSEL_ALBUM' });
+    expect([...meta.instagram.comments.values()].some((c) => c.mediaId === media.id && c.text === 'First!')).toBe(true);
+    expect(post.socialAccounts[0]).toMatchObject({ status: 'published', platformPostId: media.id, platformPostUrl: `https://www.instagram.com/p/${media.shortcode}/` });
+    expect(meta.state.calls.slice(n).every((c) => c.query.appsecret_proof === undefined)).toBe(true);
+  });
+
+  it('reads metrics and calls graph.instagram.com through the proxy with the Instagram token', async () => {
+    const metrics = await t.api('GET', `/v1/social-accounts/${accountId}/metrics`);
+    expect(metrics.status, JSON.stringify(metrics.body)).toBe(200);
+    expect(JSON.stringify(metrics.body)).toContain('"reach":900');
+    const res = await t.api('GET', `/v1/social-accounts/${accountId}/proxy/v26.0/${IG_IG}?fields=followers_count`);
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body).toMatchObject({ id: IG_IG, followers_count: 1234 });
+  });
+});
