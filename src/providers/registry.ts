@@ -3,7 +3,7 @@ import type { UpstreamClient } from './upstream.ts';
 import { NETWORKS, type AdapterContext, type NetworkAdapter, type NetworkId, type NetworkVersions } from './types.ts';
 import { createSandboxAdapter } from './sandbox.ts';
 import { createFacebookAdapter } from './facebook/index.ts';
-import { createInstagramAdapter } from './instagram.ts';
+import { createInstagramAdapter } from './instagram/index.ts';
 import { createXAdapter } from './x/index.ts';
 import { createLinkedInAdapter } from './linkedin/index.ts';
 import { createThreadsAdapter } from './threads/index.ts';

@@ -176,6 +176,8 @@ interface InstagramToken {
   issuedAt: number;
   expiresAt: number;
   longLived: boolean;
+  /** The permissions granted in Instagram's window (kept through the long-lived exchange and refreshes). */
+  scopes: string[];
 }
 
 const SHORT_LIVED_SECONDS = 2 * 3600;
@@ -277,11 +279,11 @@ export async function startMetaEmulator(opts: MetaEmulatorOptions) {
     return token;
   }
 
-  function issueInstagramToken(userId: string, longLived: boolean) {
+  function issueInstagramToken(userId: string, longLived: boolean, scopes: string[] = []) {
     const token = opaque('IGAA');
     const seconds = longLived ? IG_LONG_LIVED_SECONDS : 3600;
     const now = Date.now();
-    instagramTokens.set(token, { userId, issuedAt: now, expiresAt: now + seconds * 1000, longLived });
+    instagramTokens.set(token, { userId, issuedAt: now, expiresAt: now + seconds * 1000, longLived, scopes });
     return { token, seconds };
   }
 
@@ -496,11 +498,376 @@ export async function startMetaEmulator(opts: MetaEmulatorOptions) {
     return { id: object.photo.id };
   }
 
+  // ==== Instagram content publishing ===========================================================================
+  // https://developers.facebook.com/documentation/instagram-platform/content-publishing and the IG User media,
+  // media_publish, content_publishing_limit, IG Container, IG Media comments, account insights and error-codes
+  // references. The same paths answer on graph.facebook.com (a Page's or its user's token, with the proof the app
+  // requires) and graph.instagram.com (an Instagram Login token, no proof): one origin cannot tell the hosts apart,
+  // so a test proves the host by mapping only one of them here. Enforced: the permissions of each edge; containers
+  // fetched from their public URL (JPEG photos up to 8 MiB; MP4/MOV videos, processed over `videoReadsUntilFinished`
+  // status reads); media_type rules (VIDEO only as a carousel item, REELS, STORIES, CAROUSEL of 2–10 FINISHED items
+  // of the same account); captions up to 2,200; at most 3 collaborators; a container publishes once, only when
+  // FINISHED, within 24 hours, and only within the account's rolling daily cap; comments are text, not on Stories.
+  // Every answer in Graph's error body with Instagram's codes and subcodes. It runs as a preHandler hook so that
+  // its paths (`/{id}`, `/{id}/comments`, `/{id}/insights`) stay apart from the Page routes of the same shape.
+  type IgStatus = 'IN_PROGRESS' | 'FINISHED' | 'ERROR' | 'EXPIRED' | 'PUBLISHED';
+  interface IgContainer {
+    id: string;
+    igUserId: string;
+    mediaType: 'IMAGE' | 'VIDEO' | 'REELS' | 'STORIES' | 'CAROUSEL';
+    isCarouselItem: boolean;
+    params: Record<string, string>;
+    children: string[];
+    status: IgStatus;
+    /** Set when processing fails: what `status` says then. */
+    errorStatus?: string;
+    readsLeft: number;
+    createdAt: number;
+    mediaId?: string;
+  }
+  interface IgMedia {
+    id: string;
+    igUserId: string;
+    containerId: string;
+    mediaType: 'IMAGE' | 'VIDEO' | 'CAROUSEL_ALBUM';
+    productType: 'FEED' | 'REELS' | 'STORY';
+    caption?: string;
+    params: Record<string, string>;
+    children: string[];
+    timestamp: number;
+    shortcode: string;
+  }
+  interface IgComment {
+    id: string;
+    mediaId: string;
+    fromId: string;
+    username: string;
+    text: string;
+    timestamp: number;
+  }
+  const igContainers = new Map<string, IgContainer>();
+  const igMedia = new Map<string, IgMedia>();
+  const igComments = new Map<string, IgComment>();
+  let igNextId = 17_900_000_000_000_001n;
+  const igId = () => String(igNextId++);
+  const igFailures = new FailureQueue<'container' | 'publish' | 'comment' | 'read' | 'insights'>();
+  const igSettings = {
+    /** Status reads a video container answers IN_PROGRESS before it is FINISHED (or ends in `videoOutcome`). */
+    videoReadsUntilFinished: 1,
+    videoOutcome: 'FINISHED' as 'FINISHED' | 'ERROR',
+    /** The daily cap content_publishing_limit reports (its `quota_total`) and its window. */
+    quotaTotal: 100,
+    quotaDurationSeconds: 86_400,
+    /** The next media_publish is carried out, then its connection is cut before the answer. */
+    cutNextPublish: false,
+    /** What the accounts report: followers, follows and insights totals by metric. */
+    profile: { followers_count: 1234, follows_count: 56 },
+    insights: { reach: 900, views: 2500, likes: 120, comments: 14, shares: 9, saves: 22, total_interactions: 165, accounts_engaged: 300, profile_links_taps: 7 } as Record<string, number>,
+  };
+  const IG_CAPTION_MAX = 2200;
+  const IG_IMAGE_MAX_BYTES = 8 * 1024 * 1024;
+  const igError = (reply: FastifyReply, status: number, message: string, code: number, subcode?: number, userMessage?: string) => {
+    const body = graphError(message, code, subcode);
+    if (userMessage) Object.assign(body.error, { error_user_msg: userMessage, is_transient: false });
+    return reply.code(status).send(body);
+  };
+
+  /** Every Instagram professional account the emulator knows, with the Page it is linked to (Facebook Login). */
+  function igAccount(igUserId: string): { username: string; name: string; pageId?: string } | undefined {
+    for (const user of opts.facebookUsers) for (const page of user.pages) if (page.instagram?.id === igUserId) return { username: page.instagram.username, name: page.instagram.name, pageId: page.id };
+    const ig = opts.instagramUsers.find((u) => u.userId === igUserId && u.accountType !== 'Personal');
+    return ig ? { username: ig.username, name: ig.name } : undefined;
+  }
+
+  /** The permissions an edge needs, by the token's kind (Facebook Login or Instagram Login names). */
+  const IG_NEEDS = {
+    read: { facebook: ['instagram_basic', 'pages_read_engagement'], instagram: ['instagram_business_basic'] },
+    publish: { facebook: ['instagram_basic', 'instagram_content_publish', 'pages_read_engagement'], instagram: ['instagram_business_basic', 'instagram_business_content_publish'] },
+    comments: { facebook: ['instagram_basic', 'instagram_manage_comments', 'pages_read_engagement'], instagram: ['instagram_business_basic', 'instagram_business_manage_comments'] },
+    insights: { facebook: ['instagram_basic', 'instagram_manage_insights', 'pages_read_engagement'], instagram: ['instagram_business_basic', 'instagram_business_manage_insights'] },
+  };
+
+  /** The caller acting for `igUserId` with the permissions of `need`, or the refusal Graph sends. */
+  function igCaller(req: FastifyRequest, reply: FastifyReply, igUserId: string, need: keyof typeof IG_NEEDS): boolean {
+    const caller = authenticate(req, reply);
+    if (!caller) return false;
+    const account = igAccount(igUserId);
+    let scopes: string[];
+    let kind: 'facebook' | 'instagram';
+    if (caller.kind === 'instagram') {
+      kind = 'instagram';
+      scopes = caller.token.scopes;
+      if (caller.token.userId !== igUserId) return Boolean(unsupported(reply, igUserId, req.method.toLowerCase())) && false;
+    } else {
+      kind = 'facebook';
+      const pages = facebookUser(caller.token.userId)?.pages ?? [];
+      const pageId = caller.kind === 'page' ? caller.token.pageId : undefined;
+      const linked = account?.pageId !== undefined && pages.some((p) => p.id === account.pageId) && (pageId === undefined || pageId === account.pageId);
+      if (!linked) return Boolean(unsupported(reply, igUserId, req.method.toLowerCase())) && false;
+      scopes = caller.kind === 'page' ? caller.token.scopes : caller.token.requested.filter((p) => !caller.token.declined.includes(p));
+    }
+    const missing = IG_NEEDS[need][kind].filter((p) => !scopes.includes(p));
+    if (missing.length) {
+      igError(reply, 403, `(#10) Application does not have permission for this action (requires ${missing.join(', ')})`, 10);
+      return false;
+    }
+    return true;
+  }
+
+  /** Fetches a container's file from its URL, as Instagram does: the bytes, or why they could not be had. */
+  async function igFetch(url: string): Promise<Buffer | undefined> {
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+      if (!res.ok) return undefined;
+      return Buffer.from(await res.arrayBuffer());
+    } catch {
+      return undefined;
+    }
+  }
+  const isJpeg = (b: Buffer) => b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff;
+  const isMp4OrMov = (b: Buffer) => b.subarray(4, 8).toString('latin1') === 'ftyp';
+
+  function igStatusRead(c: IgContainer): IgContainer {
+    if (c.status === 'IN_PROGRESS') {
+      if (c.readsLeft > 0) c.readsLeft--;
+      else if (c.errorStatus) c.status = 'ERROR';
+      else c.status = 'FINISHED';
+    }
+    if (c.status === 'FINISHED' && Date.now() - c.createdAt > DAY_MS) c.status = 'EXPIRED';
+    return c;
+  }
+
+  async function igCreateContainer(req: FastifyRequest, reply: FastifyReply, igUserId: string) {
+    if (igFailures.reply('container', reply)) return;
+    if (!igCaller(req, reply, igUserId, 'publish')) return;
+    const { params } = await graphParams(req);
+    const carouselItem = params.is_carousel_item === 'true';
+    const type = (params.media_type ?? 'IMAGE').toUpperCase();
+    if (!['IMAGE', 'VIDEO', 'REELS', 'STORIES', 'CAROUSEL'].includes(type)) return igError(reply, 400, 'The media type entered is not one of the expected media types.', 100, 2207023);
+    if (type === 'VIDEO' && !carouselItem) return igError(reply, 400, '(#100) The VIDEO media type is only for carousel items: publish a video as REELS', 100);
+    if (carouselItem && !['IMAGE', 'VIDEO'].includes(type)) return igError(reply, 400, '(#100) A carousel item is an image or a VIDEO', 100);
+    if ((params.caption ?? '').length > IG_CAPTION_MAX) return igError(reply, 400, 'The caption is too long.', 100, 2207010, `The caption can be at most ${IG_CAPTION_MAX} characters.`);
+    if (type === 'STORIES' && params.caption) return igError(reply, 400, '(#100) Stories do not take a caption', 100);
+    if (params.collaborators) {
+      let list: unknown;
+      try {
+        list = JSON.parse(params.collaborators);
+      } catch {
+        list = undefined;
+      }
+      if (!Array.isArray(list) || list.length > 3) return igError(reply, 400, '(#100) collaborators must be a list of at most 3 usernames', 100);
+    }
+    const container: IgContainer = { id: igId(), igUserId, mediaType: type as IgContainer['mediaType'], isCarouselItem: carouselItem, params, children: [], status: 'FINISHED', readsLeft: 0, createdAt: Date.now() };
+    if (type === 'CAROUSEL') {
+      const children = (params.children ?? '').split(',').filter(Boolean);
+      if (children.length < 2 || children.length > 10) return igError(reply, 400, 'A carousel takes 2 to 10 items.', 100, 2207028);
+      for (const id of children) {
+        const child = igContainers.get(id);
+        if (!child || child.igUserId !== igUserId || !child.isCarouselItem) return igError(reply, 400, `(#100) children: ${id} is not a carousel item of this account`, 100, 2207028);
+        if (igStatusRead(child).status !== 'FINISHED') return igError(reply, 400, 'Media ID is not available', 9007, 2207027, 'The media is not ready for publishing, please wait for a moment');
+      }
+      container.children = children;
+    } else {
+      const url = type === 'IMAGE' ? params.image_url : (params.video_url ?? params.image_url);
+      if (!url) return igError(reply, 400, `(#100) ${type === 'IMAGE' ? 'image_url' : 'video_url'} is required`, 100);
+      const bytes = await igFetch(url);
+      if (!bytes) return igError(reply, 400, 'The media could not be fetched from this uri', 9004, 2207052, 'Media download has failed. The media URI doesn’t meet our requirements.');
+      const video = Boolean(params.video_url);
+      if (!video) {
+        if (!isJpeg(bytes)) return igError(reply, 400, 'Only photo or video can be accepted as media type.', 9004, 2207005, 'The image format is not supported.');
+        if (bytes.length > IG_IMAGE_MAX_BYTES) return igError(reply, 400, 'The image size is too large.', 36000, 2207004, 'The image is too large to download. It should be less than 8 MiB.');
+      } else {
+        // Videos are processed after the answer, and fail there (status ERROR) when they are not MP4 or MOV.
+        container.status = 'IN_PROGRESS';
+        container.readsLeft = igSettings.videoReadsUntilFinished;
+        if (!isMp4OrMov(bytes) || igSettings.videoOutcome === 'ERROR') container.errorStatus = 'Error: Media upload has failed with error code 2207026';
+      }
+    }
+    igContainers.set(container.id, container);
+    return { id: container.id };
+  }
+
+  async function igPublish(req: FastifyRequest, reply: FastifyReply, igUserId: string) {
+    if (igFailures.reply('publish', reply)) return;
+    if (!igCaller(req, reply, igUserId, 'publish')) return;
+    const { params } = await graphParams(req);
+    const container = params.creation_id ? igContainers.get(params.creation_id) : undefined;
+    if (!container || container.igUserId !== igUserId) return igError(reply, 400, `(#100) creation_id ${params.creation_id ?? ''} is not a container of this account`, 100);
+    if (container.isCarouselItem) return igError(reply, 400, '(#100) A carousel item is published by its carousel', 100);
+    const status = igStatusRead(container).status;
+    if (status === 'IN_PROGRESS') return igError(reply, 400, 'Media ID is not available', 9007, 2207027, 'The media is not ready for publishing, please wait for a moment');
+    if (status === 'EXPIRED') return igError(reply, 400, 'The media you are trying to access has expired. Please try to upload again.', -2, 2207020);
+    if (status === 'ERROR') return igError(reply, 400, 'Media upload has failed', -1, 2207053);
+    if (status === 'PUBLISHED') return igError(reply, 400, '(#100) This container was published already', 100);
+    const windowStart = Date.now() - igSettings.quotaDurationSeconds * 1000;
+    const used = [...igMedia.values()].filter((m) => m.igUserId === igUserId && m.timestamp >= windowStart).length;
+    if (used >= igSettings.quotaTotal) {
+      return igError(reply, 400, 'You reached maximum number of posts that is allowed to be published by Content Publishing API.', 9, 2207042, 'The app user has reached their daily publishing limit.');
+    }
+    const media: IgMedia = {
+      id: igId(),
+      igUserId,
+      containerId: container.id,
+      mediaType: container.mediaType === 'CAROUSEL' ? 'CAROUSEL_ALBUM' : container.mediaType === 'IMAGE' ? 'IMAGE' : container.mediaType === 'STORIES' && container.params.image_url ? 'IMAGE' : 'VIDEO',
+      productType: container.mediaType === 'REELS' ? 'REELS' : container.mediaType === 'STORIES' ? 'STORY' : 'FEED',
+      caption: container.params.caption,
+      params: container.params,
+      children: container.children,
+      timestamp: Date.now(),
+      shortcode: randomBytes(8).toString('base64url').replace(/[-_]/g, 'x').slice(0, 11),
+    };
+    igMedia.set(media.id, media);
+    container.status = 'PUBLISHED';
+    container.mediaId = media.id;
+    if (igSettings.cutNextPublish) {
+      // Published, but the answer never arrives.
+      igSettings.cutNextPublish = false;
+      reply.hijack();
+      req.raw.socket.destroy();
+      return;
+    }
+    return { id: media.id };
+  }
+
+  const igPermalink = (m: IgMedia) =>
+    m.productType === 'STORY' ? `https://www.instagram.com/stories/${igAccount(m.igUserId)?.username}/${m.id}/` : `https://www.instagram.com/${m.productType === 'REELS' ? 'reel' : 'p'}/${m.shortcode}/`;
+
+  /** The Instagram objects' routes, before the Page routes of the same shape; false when `req` is none of them. */
+  async function igRoute(req: FastifyRequest, reply: FastifyReply): Promise<boolean> {
+    const url = new URL(req.url, 'http://emulator');
+    const parts = url.pathname.split('/').filter(Boolean);
+    if (parts.length < 2 || parts.length > 3 || !/^v\d+\.\d+$/.test(parts[0])) return false;
+    const [, id, edge] = parts;
+    const query = Object.fromEntries(url.searchParams);
+    const fields = (query.fields ?? '').split(',').filter(Boolean);
+    const account = igAccount(id);
+    const container = igContainers.get(id);
+    const media = igMedia.get(id);
+    const send = (body: unknown) => {
+      if (!reply.sent && body !== undefined) reply.send(body);
+      return true;
+    };
+
+    if (account) {
+      if (req.method === 'POST' && edge === 'media') return send(await igCreateContainer(req, reply, id));
+      if (req.method === 'POST' && edge === 'media_publish') return send(await igPublish(req, reply, id));
+      if (req.method !== 'GET') return false;
+      if (edge === 'content_publishing_limit') {
+        if (igFailures.reply('read', reply)) return true;
+        if (!igCaller(req, reply, id, 'publish')) return true;
+        const since = Date.now() - igSettings.quotaDurationSeconds * 1000;
+        const used = [...igMedia.values()].filter((m) => m.igUserId === id && m.timestamp >= since).length;
+        const row: Record<string, unknown> = { quota_usage: used };
+        if (fields.includes('config')) row.config = { quota_total: igSettings.quotaTotal, quota_duration: igSettings.quotaDurationSeconds };
+        return send({ data: [row] });
+      }
+      if (edge === 'media' || edge === 'stories') {
+        if (igFailures.reply('read', reply)) return true;
+        if (!igCaller(req, reply, id, 'read')) return true;
+        const items = [...igMedia.values()]
+          .filter((m) => m.igUserId === id && (edge === 'stories' ? m.productType === 'STORY' : m.productType !== 'STORY'))
+          .reverse()
+          .map((m) => ({ id: m.id, ...(m.caption !== undefined ? { caption: m.caption } : {}), timestamp: graphTimeOf(m.timestamp), permalink: igPermalink(m), media_type: m.mediaType, media_product_type: m.productType }));
+        return send(paged(items, req, `/${parts[0]}/${id}/${edge}`));
+      }
+      if (edge === 'insights') {
+        if (igFailures.reply('insights', reply)) return true;
+        if (!igCaller(req, reply, id, 'insights')) return true;
+        const metrics = (query.metric ?? '').split(',').filter(Boolean);
+        if (!metrics.length) return send(igError(reply, 400, '(#100) The parameter metric is required', 100));
+        const unknown = metrics.filter((m) => !(m in igSettings.insights));
+        if (unknown.length) return send(igError(reply, 400, `(#100) metric[0] must be one of the following values: ${Object.keys(igSettings.insights).join(', ')}`, 100));
+        if (query.metric_type !== 'total_value') return send(igError(reply, 400, '(#100) These metrics are only available with metric_type=total_value', 100));
+        const since = Number(query.since);
+        const until = Number(query.until);
+        if (!Number.isFinite(since) || !Number.isFinite(until) || until <= since) return send(igError(reply, 400, '(#100) since and until must be Unix times, since before until', 100));
+        if (until - since > 30 * 86_400) return send(igError(reply, 400, '(#100) The time range between since and until may be at most 30 days', 100));
+        return send({ data: metrics.map((name) => ({ name, period: query.period ?? 'day', title: name, total_value: { value: igSettings.insights[name] }, id: `${id}/insights/${name}/${query.period ?? 'day'}` })) });
+      }
+      if (edge) return false;
+      // The account itself: Instagram Login tokens here, or the audience counts the connection never asks for.
+      const caller = presentedToken(req);
+      const wantsCounts = fields.some((f) => ['followers_count', 'follows_count', 'media_count'].includes(f));
+      if (!wantsCounts && !(caller && instagramTokens.has(caller))) return false;
+      if (igFailures.reply('read', reply)) return true;
+      if (!igCaller(req, reply, id, 'read')) return true;
+      const count = [...igMedia.values()].filter((m) => m.igUserId === id && m.productType !== 'STORY').length;
+      return send({ id, username: account.username, name: account.name, followers_count: igSettings.profile.followers_count, follows_count: igSettings.profile.follows_count, media_count: count });
+    }
+
+    if (container && req.method === 'GET' && !edge) {
+      if (igFailures.reply('read', reply)) return true;
+      if (!igCaller(req, reply, container.igUserId, 'publish')) return true;
+      const c = igStatusRead(container);
+      return send({ id: c.id, status_code: c.status, ...(c.status === 'ERROR' ? { status: c.errorStatus } : {}) });
+    }
+
+    if (media) {
+      if (req.method === 'GET' && !edge) {
+        if (igFailures.reply('read', reply)) return true;
+        if (!igCaller(req, reply, media.igUserId, 'read')) return true;
+        return send({ id: media.id, permalink: igPermalink(media), ...(media.caption !== undefined ? { caption: media.caption } : {}), timestamp: graphTimeOf(media.timestamp), media_type: media.mediaType, media_product_type: media.productType });
+      }
+      if (req.method === 'DELETE' && !edge) return send(igError(reply, 400, `Unsupported delete request. Object with ID '${id}' does not support this operation.`, 100, 33));
+      if (edge === 'comments' && req.method === 'POST') {
+        if (igFailures.reply('comment', reply)) return true;
+        if (!igCaller(req, reply, media.igUserId, 'comments')) return true;
+        if (media.productType === 'STORY') return send(igError(reply, 400, '(#100) Comments are not supported on stories', 100));
+        const { params, files } = await graphParams(req);
+        if (Object.keys(files).length) return send(igError(reply, 400, '(#100) A comment is text only', 100));
+        if (!params.message) return send(igError(reply, 400, '(#100) The parameter message is required', 100));
+        const comment: IgComment = { id: igId(), mediaId: media.id, fromId: media.igUserId, username: igAccount(media.igUserId)!.username, text: params.message, timestamp: Date.now() };
+        igComments.set(comment.id, comment);
+        return send({ id: comment.id });
+      }
+      if (edge === 'comments' && req.method === 'GET') {
+        if (igFailures.reply('read', reply)) return true;
+        if (!igCaller(req, reply, media.igUserId, 'comments')) return true;
+        const items = [...igComments.values()]
+          .filter((c) => c.mediaId === media.id)
+          .reverse()
+          .map((c) => ({ id: c.id, text: c.text, timestamp: graphTimeOf(c.timestamp), username: c.username, from: { id: c.fromId, username: c.username } }));
+        return send(paged(items, req, `/${parts[0]}/${id}/comments`));
+      }
+    }
+    return false;
+  }
+
+  async function instagramPublishingHook(req: FastifyRequest, reply: FastifyReply) {
+    if (await igRoute(req, reply)) return reply;
+  }
+
+  const instagramControls = {
+    containers: igContainers,
+    media: igMedia,
+    comments: igComments,
+    settings: igSettings,
+    /** The account's published media, newest first. */
+    mediaOf(igUserId: string) {
+      return [...igMedia.values()].filter((m) => m.igUserId === igUserId).reverse();
+    },
+    /** The next calls to `target` get these answers instead of the real ones. */
+    failNext(target: 'container' | 'publish' | 'comment' | 'read' | 'insights', ...answers: InjectedAnswer[]) {
+      igFailures.push(target, ...answers);
+    },
+    /** An Instagram Login token for `userId` with these permissions, as the code exchange would issue. */
+    issueToken(userId: string, scopes = ['instagram_business_basic', 'instagram_business_content_publish', 'instagram_business_manage_comments', 'instagram_business_manage_insights']) {
+      return issueInstagramToken(userId, true, scopes).token;
+    },
+    /** Pretends a container was made `ms` earlier (to pass its 24 hours). */
+    ageContainer(id: string, ms: number) {
+      igContainers.get(id)!.createdAt -= ms;
+    },
+  };
+  // ==== end of Instagram content publishing ===================================================================
+
   const dialogPage = (reply: FastifyReply, message: string) =>
     reply.code(400).type('text/html').send(`<!doctype html><title>Error</title><p>${message.replace(/</g, '&lt;')}</p>`);
 
   const emulator = await startEmulator((app) => {
     log.record(app);
+    // Instagram content publishing answers first, for Instagram's own objects (its section below).
+    app.addHook('preHandler', instagramPublishingHook);
 
     // ---- www.facebook.com: the Login dialog -------------------------------------------------------------------
     app.get<{ Params: { version: string }; Querystring: Record<string, string> }>('/:version/dialog/oauth', async (req, reply) => {
@@ -867,7 +1234,7 @@ export async function startMetaEmulator(opts: MetaEmulatorOptions) {
       if (code === 'reused') return fail('This authorization code has been used');
       if (code === 'unknown') return fail('Invalid authorization code');
       if (code.redirectUri !== form.redirect_uri) return fail('Error validating verification code. Please make sure your redirect_uri is identical to the one you used in the OAuth dialog request');
-      const { token } = issueInstagramToken(code.data.userId, false);
+      const { token } = issueInstagramToken(code.data.userId, false, code.data.scopes);
       const answer = { access_token: token, user_id: Number(code.data.userId), permissions: code.data.scopes.join(',') };
       return state.instagramTokenShape === 'wrapped' ? { data: [answer] } : answer;
     });
@@ -881,7 +1248,7 @@ export async function startMetaEmulator(opts: MetaEmulatorOptions) {
       const short = instagramTokens.get(q.access_token ?? '');
       if (!short || short.longLived) return reply.code(400).send(graphError('Invalid OAuth access token - Cannot parse access token', 190));
       if (short.expiresAt <= Date.now()) return reply.code(400).send(graphError('Error validating access token: Session has expired.', 190, 463));
-      const { token, seconds } = issueInstagramToken(short.userId, true);
+      const { token, seconds } = issueInstagramToken(short.userId, true, short.scopes);
       return { access_token: token, token_type: 'bearer', expires_in: seconds };
     });
 
@@ -895,7 +1262,7 @@ export async function startMetaEmulator(opts: MetaEmulatorOptions) {
       if (Date.now() - current.issuedAt < DAY_MS) {
         return reply.code(400).send(graphError('The access token must be at least 24 hours old to be refreshed.', 100));
       }
-      const { token, seconds } = issueInstagramToken(current.userId, true);
+      const { token, seconds } = issueInstagramToken(current.userId, true, current.scopes);
       return { access_token: token, token_type: 'bearer', expires_in: seconds };
     });
   });
@@ -928,6 +1295,8 @@ export async function startMetaEmulator(opts: MetaEmulatorOptions) {
       await Promise.all([emulator.close(), videoEmulator.close()]);
     },
     state,
+    /** Instagram content publishing: what the accounts hold and the switches tests turn (its section). */
+    instagram: instagramControls,
     /** What the Pages hold, for assertions. */
     pages: { posts, comments, photos, sessions, videos, settings: publishing },
     /** A Page token for `userId`'s Page, with the permissions of a grant (default: every one publishing needs). */

@@ -1,4 +1,4 @@
-// Instagram — professional (Business or Creator) accounts, connected one of two ways, chosen per organization with
+// Instagram, connection — professional (Business or Creator) accounts, connected one of two ways, chosen per organization with
 // `options: {"login": "facebook" | "instagram"}` (default "facebook"). Meta's docs (verified):
 //
 // Through Facebook Login ("Instagram API with Facebook Login"; Ocoya's authProvider "facebook")
@@ -41,18 +41,19 @@
 //                 would disconnect every other account of that login, so nothing is revoked there either.
 //   Limits        Instagram Login needs a professional account; both ways need App Review (Advanced Access)
 //                 before people without a role on the app can grant the publishing permissions.
+//   Publishing    beside it (publishing.ts); index.ts puts the two together.
 import { z } from 'zod';
-import { AccessTokenResponse, createMetaGraph, facebookDialogError, LONG_LIVED_SECONDS, metaError, parseMeta, secretOf } from './meta-graph.ts';
-import { expiryFrom, NetworkError, type AccountType, type AppCredentials, type ConnectableProfile, type NetworkAdapter, type TokenSet, type AdapterContext } from './types.ts';
+import { AccessTokenResponse, facebookDialogError, LONG_LIVED_SECONDS, metaError, parseMeta, secretOf, type MetaGraph } from '../meta-graph.ts';
+import { expiryFrom, NetworkError, type AccountType, type AppCredentials, type ConnectableProfile, type NetworkAdapter, type TokenSet, type AdapterContext } from '../types.ts';
 
-type Login = 'facebook' | 'instagram';
+export type Login = 'facebook' | 'instagram';
 
 const FACEBOOK_LOGIN_SCOPES = ['instagram_basic', 'instagram_content_publish', 'pages_show_list', 'pages_read_engagement', 'business_management'] as const;
 const INSTAGRAM_LOGIN_SCOPES = ['instagram_business_basic', 'instagram_business_content_publish'] as const;
 
 const INSTAGRAM_WWW = 'https://www.instagram.com';
 const INSTAGRAM_API = 'https://api.instagram.com';
-const INSTAGRAM_GRAPH = 'https://graph.instagram.com';
+export const INSTAGRAM_GRAPH = 'https://graph.instagram.com';
 
 /** Instagram refuses to refresh a long-lived token younger than this. */
 const MIN_REFRESH_AGE_MS = 24 * 3600 * 1000;
@@ -91,12 +92,12 @@ const PERSONAL_ACCOUNT =
   'This Instagram account is a personal account. Switch it to a Business or Creator (professional) account in the ' +
   'Instagram app, then connect again.';
 
-function loginOf(options: Record<string, unknown>): Login {
+export function loginOf(options: Record<string, unknown>): Login {
   return options.login === 'instagram' ? 'instagram' : 'facebook';
 }
 
 /** The login an account was connected with: recorded on the account, so a later change of settings cannot confuse it. */
-function accountLogin(metadata: Record<string, unknown>, app: AppCredentials): Login {
+export function accountLogin(metadata: Record<string, unknown>, app: AppCredentials): Login {
   return metadata.login === 'facebook' || metadata.login === 'instagram' ? metadata.login : loginOf(app.options);
 }
 
@@ -112,9 +113,11 @@ function accountTypeOf(instagramType: string | undefined): AccountType {
   throw new NetworkError('rejected', 'access_denied', PERSONAL_ACCOUNT);
 }
 
-export function createInstagramAdapter(ctx: AdapterContext): NetworkAdapter {
+/** Everything of the adapter but publishing, metrics and the proxy. */
+export type InstagramConnection = Omit<NetworkAdapter, 'publishing' | 'api' | 'metrics'>;
+
+export function instagramConnection(ctx: AdapterContext, graph: MetaGraph): InstagramConnection {
   const { upstream } = ctx;
-  const graph = createMetaGraph(ctx);
   const instagramMe = `${INSTAGRAM_GRAPH}/${graph.version}/me`;
 
   /** A token endpoint or API call on Instagram's own hosts. */
