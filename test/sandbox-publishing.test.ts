@@ -2,7 +2,7 @@
 // timeline pages, and the `sandbox` adapter's publishing against them — all over real HTTP, against a real server.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createSandboxAdapter } from '../src/providers/sandbox.ts';
-import { NetworkError, PublishError, type AppCredentials, type NetworkAdapter, type PartInput, type PublishContainer, type PublishedPart, type SavedProgress } from '../src/providers/types.ts';
+import { NetworkError, PublishError, type AppCredentials, type NetworkAdapter, type PartInput, type PublishContainer, type PublishedPart, type FoundProcessing, type SavedProgress } from '../src/providers/types.ts';
 import { UpstreamClient } from '../src/providers/upstream.ts';
 import { SandboxFaults } from '../src/sandbox/authorization-server.ts';
 import { HostResolver } from '../src/security/destinations.ts';
@@ -470,7 +470,7 @@ describe('adapter publishing', () => {
     expect((err as NetworkError).kind).toBe('transient');
     const saved = attempt.record.beforeCreate[0];
 
-    let found: PublishedPart | 'absent' | 'unknown' = 'absent';
+    let found: PublishedPart | FoundProcessing | 'absent' | 'unknown' = 'absent';
     for (let i = 0; i < 100 && found === 'absent'; i++) {
       found = await adapter.publishing!.findPart!({ ...attempt.input, saved });
       if (found === 'absent') await new Promise((resolve) => setTimeout(resolve, 50));

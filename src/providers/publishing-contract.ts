@@ -140,6 +140,13 @@ export type PartOutcome =
   /** The network is still working (media processing, a container): call again after `checkAfterSeconds` with `saved`. */
   | { status: 'processing'; saved: SavedProgress; checkAfterSeconds: number };
 
+/** `findPart`'s answer when the part is at the network but not done (a video still processing): poll it as `publishPart` would. */
+export interface FoundProcessing {
+  status: 'processing';
+  saved: SavedProgress;
+  checkAfterSeconds: number;
+}
+
 export interface NetworkPublishing {
   rules: PublishingRules;
   /** This network's per-post options (`{"x": {…}}` in a post), with its required ones. */
@@ -153,7 +160,7 @@ export interface NetworkPublishing {
    * create it again; `unknown` → it cannot be told, and the target fails with `unknown_outcome` rather than post twice.
    * Absent → every such outcome is unknown, unless `createIsRepeatable`.
    */
-  findPart?(input: PartInput): Promise<PublishedPart | 'absent' | 'unknown'>;
+  findPart?(input: PartInput): Promise<PublishedPart | 'absent' | 'unknown' | FoundProcessing>;
   /**
    * The create request carries the network's own exactly-once means (a record key chosen in advance, an
    * idempotency key in `saved`), so sending it again cannot make a second post.
@@ -239,8 +246,11 @@ export const ERROR_CATEGORIES = [
 ] as const;
 export type ErrorCategory = (typeof ERROR_CATEGORIES)[number];
 
-/** Categories the engine tries again (with backoff, or at the network's reset time). */
-export const RETRIED_CATEGORIES: ReadonlySet<ErrorCategory> = new Set(['rate_limited', 'platform_error', 'media_unreachable']);
+/**
+ * Categories the engine tries again (with backoff, or at the network's reset time). `quota_exhausted` only when the
+ * adapter says when the window ends (`retryAfterSeconds`): a cap with no known end needs a person.
+ */
+export const RETRIED_CATEGORIES: ReadonlySet<ErrorCategory> = new Set(['rate_limited', 'platform_error', 'media_unreachable', 'quota_exhausted']);
 
 /** A network's refusal or failure, classified by the adapter from the network's own error body. */
 export class PublishError extends Error {

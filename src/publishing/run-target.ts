@@ -29,7 +29,7 @@ import type { ClaimedTarget } from './claim.ts';
 import { checkOptions } from './preflight.ts';
 
 /** How many failed attempts each retried category gets before the target fails for good. */
-const MAX_ATTEMPTS: Partial<Record<ErrorCategory, number>> = { platform_error: 6, rate_limited: 10, media_unreachable: 3 };
+const MAX_ATTEMPTS: Partial<Record<ErrorCategory, number>> = { platform_error: 6, rate_limited: 10, media_unreachable: 3, quota_exhausted: 3 };
 const MAX_BACKOFF_S = 30 * 60;
 /** A network still processing media after this long is not going to finish: the target fails. */
 const PROCESSING_LIMIT_MS = 6 * 3600_000;
@@ -138,6 +138,13 @@ export async function runTarget(ctx: AppContext, claimed: ClaimedTarget, lease: 
         if (found === 'unknown') {
           throw new PublishError('unknown_outcome', `${adapter.displayName} may or may not have published part ${i + 1}; it was not sent again so as not to post twice. Check the account, then retry the post if it is missing.`);
         }
+        if (found !== 'absent' && 'status' in found) {
+          // Made, and still being processed at the network: poll it from here as publishPart would have.
+          part = { ...part, phase: 'processing', saved: found.saved, processingSince: part.processingSince ?? new Date().toISOString() };
+          parts[i] = part;
+          await lease.update({ parts, dueAt: new Date(Date.now() + Math.max(1, found.checkAfterSeconds) * 1000), leaseUntil: null });
+          return;
+        }
         if (found !== 'absent') {
           part = { ...part, phase: 'published', id: found.id, url: found.url, data: found.data };
           parts[i] = part;
@@ -213,7 +220,8 @@ export async function runTarget(ctx: AppContext, claimed: ClaimedTarget, lease: 
     }
     const attempts = target.attempts + 1;
     const max = MAX_ATTEMPTS[failure.category];
-    if (RETRIED_CATEGORIES.has(failure.category) && max !== undefined && attempts < max) {
+    const retried = RETRIED_CATEGORIES.has(failure.category) && (failure.category !== 'quota_exhausted' || failure.retryAfterSeconds !== undefined);
+    if (retried && max !== undefined && attempts < max) {
       const delay = retryDelaySeconds(attempts, failure.retryAfterSeconds);
       await lease.update({ parts, attempts, error: failure.message, errorCategory: failure.category, dueAt: new Date(Date.now() + delay * 1000), leaseUntil: null });
       ctx.log.info({ targetId: target.id, network: target.network, category: failure.category, attempts, retryInSeconds: Math.round(delay) }, 'publish attempt failed; will retry');

@@ -28,6 +28,8 @@ import { mediaFromBytes } from '../helpers/publish-media.ts';
 import { makeJpeg, makeMp4, makePng } from '../helpers/media-fixtures.ts';
 import { configureNetwork, connectThroughBrowser, resultOf } from '../helpers/network-flow.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { eq } from 'drizzle-orm';
+import { postTargets } from '../../src/db/schema.ts';
 import { appSecretProof, graphError, metaFailures, metaUpstreams, startMetaEmulator, type InjectedAnswer, type MetaEmulator } from '../emulators/meta.ts';
 
 const FB_APP = { id: '710000000000003', secret: 'facebook-app-secret' };
@@ -587,15 +589,28 @@ describe('through our API (Facebook Login)', () => {
     expect(meta.instagram.mediaOf(IG_FB).some((m) => m.caption === caption)).toBe(true);
   });
 
-  it('fails the target in Instagram’s words when the daily cap is used up', async () => {
+  it('waits out the daily cap, in Instagram’s words, and publishes once the window has passed', async () => {
     meta.instagram.settings.quotaTotal = meta.instagram.mediaOf(IG_FB).length;
     const photo = await upload(makeJpeg(1080, 1080), 'square.jpg', 'image/jpeg');
-    const created = await t.api('POST', '/v1/posts', { containers: [{ content: unique('Capped'), media: [{ id: photo }] }], accounts: [accountId] });
+    const caption = unique('Capped');
+    const created = await t.api('POST', '/v1/posts', { containers: [{ content: caption, media: [{ id: photo }] }], accounts: [accountId] });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
-    const post = await settled(created.body.post.id);
-    expect(post.socialAccounts[0]).toMatchObject({ status: 'failed', errorCategory: 'quota_exhausted' });
-    expect(post.socialAccounts[0].error).toMatch(/posts Instagram allows through the API in 24 hours/);
+    let target: typeof postTargets.$inferSelect | undefined;
+    for (let i = 0; i < 300 && !target?.errorCategory; i++) {
+      [target] = await t.server.ctx.db.select().from(postTargets).where(eq(postTargets.postId, created.body.post.id));
+      if (!target?.errorCategory) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(target).toMatchObject({ status: 'publishing', errorCategory: 'quota_exhausted', attempts: 1 });
+    expect(target!.error).toMatch(/posts Instagram allows through the API in 24 hours/);
+    expect(target!.dueAt!.getTime() - Date.now()).toBeGreaterThan(23 * 3600_000);
+    expect(meta.instagram.mediaOf(IG_FB).some((m) => m.caption === caption)).toBe(false);
+
+    // The window passes: the cap has room again, and the target goes out when it is due.
     meta.instagram.settings.quotaTotal = 100;
+    await t.server.ctx.db.update(postTargets).set({ dueAt: new Date() }).where(eq(postTargets.id, target!.id));
+    const post = await settled(created.body.post.id);
+    expect(post.socialAccounts[0]).toMatchObject({ status: 'published', attempts: 2 });
+    expect(meta.instagram.mediaOf(IG_FB).filter((m) => m.caption === caption)).toHaveLength(1);
   });
 
   it('answers metrics and publishing options for the account', async () => {

@@ -18,6 +18,7 @@ import {
   type PartOutcome,
   type PublishContainer,
   type PublishedPart,
+  type FoundProcessing,
   type PublishMedia,
   type SavedProgress,
 } from '../../src/providers/types.ts';
@@ -27,6 +28,8 @@ import { YOUTUBE_ORIGINS, type GoogleUser } from '../emulators/google.ts';
 import { startYouTubeEmulator, youTubeFailures, type YouTubeEmulator } from '../emulators/youtube.ts';
 import { configureNetwork, connectThroughBrowser, resultOf } from '../helpers/network-flow.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { eq } from 'drizzle-orm';
+import { postTargets } from '../../src/db/schema.ts';
 
 const APP = { clientId: '123456789012-pub.apps.googleusercontent.com', clientSecret: 'GOCSPX-youtube-publishing' };
 const SCOPE = (s: string) => `https://www.googleapis.com/auth/${s}`;
@@ -403,16 +406,22 @@ describe('comments (later containers)', () => {
 });
 
 describe('reconciliation of the last chunk', () => {
-  it('an answer lost on the last chunk is settled by asking the session: the video is found', async () => {
+  it('an answer lost on the last chunk is settled by asking the session: the video is found, and processing goes on', async () => {
     const cleo = await Target.of('cleo');
     const file = video(3 * MiB);
     google.youtube.faultNextChunk({ kind: 'lose-answer' });
     await expect(publishing.publishPart(cleo.input(container('Lost', [file])))).rejects.toThrow();
     const found = await publishing.findPart!(cleo.input(container('Lost', [file])));
-    expect(found).not.toBe('absent');
-    const part = found as PublishedPart;
-    expect(google.youtube.videoOf(part.id)!.bytes.equals(await bytesOf(file))).toBe(true);
-    expect(part.url).toBe(`https://www.youtube.com/watch?v=${part.id}`);
+    // Made, but not yet processed: the engine polls it rather than calling it published.
+    expect(found).toMatchObject({ status: 'processing', saved: { videoId: expect.any(String) } });
+    const videoId = String((found as FoundProcessing).saved.videoId);
+    expect(google.youtube.videoOf(videoId)!.bytes.equals(await bytesOf(file))).toBe(true);
+    cleo.saved = (found as FoundProcessing).saved;
+    const videos = google.youtube.sessions().length;
+    const { part } = await cleo.publish(container('Lost', [file]));
+    expect(part.id).toBe(videoId);
+    expect(part.url).toBe(`https://www.youtube.com/watch?v=${videoId}`);
+    expect(google.youtube.sessions()).toHaveLength(videos);
   });
 
   it('a last chunk cut short made no video: absent, and publishing goes on in the same session', async () => {
@@ -678,7 +687,7 @@ describe('through our API', () => {
     expect(post.socialAccounts[0].platformPostUrl).toBe(`https://www.youtube.com/shorts/${stored.id}`);
   });
 
-  it('fails the target in YouTube’s words when the daily quota is spent', async () => {
+  it('waits for the daily reset, in YouTube’s words, when the quota is spent, then uploads', async () => {
     google.youtube.state.settings.insertsToday = google.youtube.state.settings.insertsPerDay;
     try {
       const created = await t.api('POST', '/v1/posts', { content: 'Over quota', containers: undefined, accounts: [accountId], youtube: { title: 'Quota', privacyStatus: 'public' } });
@@ -689,9 +698,22 @@ describe('through our API', () => {
         youtube: { title: 'Quota', privacyStatus: 'public' },
       });
       expect(withVideo.status, JSON.stringify(withVideo.body)).toBe(201);
+      // Not failed: tried again at the daily reset, in YouTube's words meanwhile.
+      let target: typeof postTargets.$inferSelect | undefined;
+      for (let i = 0; i < 300 && !target?.errorCategory; i++) {
+        [target] = await t.server.ctx.db.select().from(postTargets).where(eq(postTargets.postId, withVideo.body.post.id));
+        if (!target?.errorCategory) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(target).toMatchObject({ status: 'publishing', errorCategory: 'quota_exhausted', attempts: 1 });
+      expect(target!.error).toMatch(/retry after the daily reset \(midnight Pacific time\)/);
+      const wait = target!.dueAt!.getTime() - Date.now();
+      expect(wait).toBeGreaterThan(0);
+      expect(wait).toBeLessThanOrEqual(25 * 3600_000);
+      // The reset comes: the upload goes out.
+      google.youtube.state.settings.insertsToday = 0;
+      await t.server.ctx.db.update(postTargets).set({ dueAt: new Date() }).where(eq(postTargets.id, target!.id));
       const post = await settled(withVideo.body.post.id);
-      expect(post.socialAccounts[0]).toMatchObject({ status: 'failed', errorCategory: 'quota_exhausted' });
-      expect(post.socialAccounts[0].error).toMatch(/retry after the daily reset \(midnight Pacific time\)/);
+      expect(post.socialAccounts[0]).toMatchObject({ status: 'published', attempts: 2 });
     } finally {
       google.youtube.state.settings.insertsToday = 0;
     }

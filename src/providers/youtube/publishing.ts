@@ -588,10 +588,11 @@ export function createYouTubePublishing(ctx: AdapterContext): NetworkPublishing 
       if (input.root) return findComment(input, saved);
       const video = input.container.media.find((m) => m.kind === 'video');
       const options = YouTubeOptions.parse(input.options ?? {});
-      if (saved.videoId && video) return videoPart(saved.videoId, video, options, undefined, saved);
+      // The video exists but may not be processed yet (nor its thumbnail and playlist set): the engine polls it on.
+      if (saved.videoId && video) return { status: 'processing', saved, checkAfterSeconds: FIRST_CHECK_SECONDS };
       if (!saved.session || !video) return 'unknown';
       const state = await askSession(input.accessToken, saved.session, video.contentType);
-      if (state.kind === 'complete') return videoPart(state.video.id, video, options, state.video, {});
+      if (state.kind === 'complete') return { status: 'processing', saved: { ...saved, videoId: state.video.id, session: undefined }, checkAfterSeconds: FIRST_CHECK_SECONDS };
       // Still short of its last byte: no video was made, and publishPart resumes the same session.
       if (state.kind === 'partial') return 'absent';
       // The session is gone: whether its last chunk made a video cannot be told from here.
