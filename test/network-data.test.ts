@@ -146,6 +146,8 @@ describe('GET /v1/social-accounts/{id}/metrics', () => {
       `?since=${iso(now)}&until=${iso(now - 86400_000)}`,
       `?since=${iso(now - 91 * 86400_000)}&until=${iso(now)}`,
       `?since=${iso(now - 91 * 86400_000)}`,
+      // `until` is now when not given: a `since` after it is as wrong as one after an explicit `until`.
+      `?since=${iso(now + 86400_000)}`,
       '?since=yesterday',
       '?until=2026-13-45T00:00:00Z',
       '?since=2026-01-01',

@@ -88,7 +88,8 @@ export function createXMetrics(ctx: AdapterContext): NetworkMetrics {
             accessToken,
             {
               start_time: xTime(since),
-              end_time: xTime(until),
+              // X takes no end_time in the future.
+              end_time: xTime(new Date(Math.min(until.getTime(), Date.now()))),
               max_results: '100',
               'tweet.fields': 'public_metrics,created_at',
               ...(next ? { pagination_token: next } : {}),
