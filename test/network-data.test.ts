@@ -300,3 +300,42 @@ describe('preflight asks the network (checkAtNetwork)', () => {
     expect(unknown.status).toBe(400);
   });
 });
+
+describe("the sandbox's account data API, as its documentation says", () => {
+  /** A current token of a connected account (POST /v1/social-accounts/{id}/token). */
+  async function tokenOf(accountId: string): Promise<string> {
+    const res = await t.api('POST', `/v1/social-accounts/${accountId}/token`);
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    return res.body.data.access_token;
+  }
+  const sandbox = (path: string, token: string, method = 'GET') => fetch(`${t.url}/sandbox/api/${path}`, { method, headers: { authorization: `Bearer ${token}` } });
+
+  it('refuses a malformed or reversed period and one over 90 days with 400 invalid_request', async () => {
+    const token = await tokenOf(await connectSolo('solo-sandbox-api'));
+    const now = Date.now();
+    for (const query of ['since=yesterday', `since=${new Date(now).toISOString()}&until=${new Date(now - 1000).toISOString()}`, `since=${new Date(now - 91 * 86400_000).toISOString()}`]) {
+      const res = await sandbox(`metrics?${query}`, token);
+      expect(res.status, query).toBe(400);
+      expect(await res.json()).toEqual({ error: 'invalid_request', error_description: expect.any(String) });
+    }
+    const ok = await sandbox('metrics', token);
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toMatchObject({ id: 'solo-sandbox-api', posts_count: 0, insights: { posts: 0, likes: 0, replies: 0 } });
+    expect((await sandbox('metrics', 'not-a-token')).status).toBe(401);
+  });
+
+  it('likes: once per identity (201, then 200), 404 for an unknown post, 401 without a token', async () => {
+    const accountId = await connectSolo('solo-liker');
+    const token = await tokenOf(accountId);
+    const made = await t.api('POST', `/v1/social-accounts/${accountId}/proxy/api/posts`, { text: 'Like me' });
+    expect(made.status).toBe(201);
+    const first = await sandbox(`posts/${made.body.id}/likes`, token, 'POST');
+    expect(first.status).toBe(201);
+    expect(await first.json()).toEqual({ post_id: made.body.id, like_count: 1 });
+    const again = await sandbox(`posts/${made.body.id}/likes`, token, 'POST');
+    expect(again.status).toBe(200);
+    expect(((await again.json()) as { like_count: number }).like_count).toBe(1);
+    expect((await sandbox('posts/no-such-post/likes', token, 'POST')).status).toBe(404);
+    expect((await sandbox(`posts/${made.body.id}/likes`, '', 'POST')).status).toBe(401);
+  });
+});

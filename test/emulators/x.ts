@@ -663,6 +663,7 @@ function registerPublishing(app: FastifyInstance, pub: PublishingState, deps: Pu
     const time = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,3})?Z$/;
     if (q.start_time !== undefined && !time.test(q.start_time)) return reply.code(400).send(invalid(`Invalid 'start_time':'${q.start_time}'. 'start_time' must be a valid RFC 3339 date-time.`));
     if (q.end_time !== undefined && !time.test(q.end_time)) return reply.code(400).send(invalid(`Invalid 'end_time':'${q.end_time}'. 'end_time' must be a valid RFC 3339 date-time.`));
+    // As X's search endpoints do for an end_time not in the past (assumed of the timeline too).
     if (q.end_time !== undefined && Date.parse(q.end_time) > Date.now() + 1000) return reply.code(400).send(invalid(`Invalid 'end_time':'${q.end_time}'. 'end_time' must be a time in the past.`));
     if (q.start_time !== undefined && q.end_time !== undefined && Date.parse(q.start_time) >= Date.parse(q.end_time)) {
       return reply.code(400).send(invalid(`Invalid 'start_time':'${q.start_time}'. 'start_time' must be before 'end_time'.`));

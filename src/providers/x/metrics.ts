@@ -88,7 +88,8 @@ export function createXMetrics(ctx: AdapterContext): NetworkMetrics {
             accessToken,
             {
               start_time: xTime(since),
-              // X takes no end_time in the future.
+              // Never in the future: X's search endpoints refuse an end_time that is not past, and the timeline is
+              // assumed to do the same [INF].
               end_time: xTime(new Date(Math.min(until.getTime(), Date.now()))),
               max_results: '100',
               'tweet.fields': 'public_metrics,created_at',
