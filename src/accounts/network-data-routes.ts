@@ -22,7 +22,8 @@ const MetricsQuery = z
     since: z.iso.datetime({ offset: true }).optional().describe('Start of the period for `engagement` (default: 30 days before `until`)'),
     until: z.iso.datetime({ offset: true }).optional().describe('End of the period (default: now)'),
   })
-  .refine((q) => !q.since || !q.until || Date.parse(q.since) < Date.parse(q.until), { message: 'since must be before until', path: ['since'] })
+  // `until` defaults to now, so a `since` in the future is as wrong as one after an explicit `until`.
+  .refine((q) => !q.since || Date.parse(q.since) < Date.parse(q.until ?? new Date().toISOString()), { message: 'since must be before until', path: ['since'] })
   .refine((q) => !q.since || Date.parse(q.until ?? new Date().toISOString()) - Date.parse(q.since) <= MAX_PERIOD_DAYS * DAY_MS, {
     message: `The period may be at most ${MAX_PERIOD_DAYS} days`,
     path: ['since'],

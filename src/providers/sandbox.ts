@@ -23,7 +23,8 @@
 //                  sandbox does not look inside videos; preflight checks the duration); the bytes must be of that
 //                  type → 201 {id, content_type, size}. 413 past the size, 415 another type.
 //   Post           POST /sandbox/api/posts  Bearer (posts.write), JSON {text (≤ 500 graphemes; may be empty with
-//                  media), media_ids?: [≤ 4 images of the caller's, or 1 video — not both], reply_to?: post id}
+//                  media), media_ids?: [≤ 4 images of the caller's, or 1 video — not both], reply_to?: post id,
+//                  visibility?: one of the caller's publishing options (400 `invalid_request` otherwise)}
 //                  Header `Idempotency-Key` (optional, 1–255 visible ASCII): the same key from the same author
 //                  answers 200 with the post it made first (`idempotent-replayed: true`), never a second post —
 //                  even if that post was deleted since. → 201 {id, url}; url is
@@ -34,6 +35,15 @@
 //                  post = {id, url, author_id, text, media: [{id, content_type, url}], reply_to, created_at}
 //   Delete         DELETE /sandbox/api/posts/{id}  Bearer (posts.write), own posts only (403 `access_denied`
 //                  otherwise) → 204; 404 for an unknown or already deleted post. A deleted post leaves the timeline.
+//   Options        GET /sandbox/api/publishing-options  Bearer → {id, visibilities, max_text_graphemes}: a user may
+//                  post `public` or `followers`; a page `public` only.
+//   Metrics        GET /sandbox/api/metrics?since=&until=  Bearer (ISO 8601; default the 30 days before now, at most
+//                  90 days, since < until, else 400 `invalid_request`) → {id, followers_count, following_count,
+//                  posts_count, period: {since, until}, insights: {posts, likes, replies}}: followers and following
+//                  are derived from the name (pages follow no one), posts_count is every post not deleted, insights
+//                  what the posts made in the period drew (likes, and replies from anyone not deleted).
+//   Likes          POST /sandbox/api/posts/{id}/likes  Bearer (posts.write) → 201 {post_id, like_count}, 200 when
+//                  the caller liked it already. Kept in memory: a restart forgets them.
 //   Timeline       GET /sandbox/@{username} (HTML): an identity's posts, newest first, replies under their
 //                  parent; GET /sandbox/@{username}/posts/{id}; GET /sandbox/media/{id} serves uploads.
 //   Errors         token endpoint: RFC 6749 `{error, error_description}`; API: `{error, error_description}` with
@@ -43,7 +53,8 @@
 //                  `Retry-After` and/or `x-rate-limit-reset` (epoch seconds), 5xx `temporarily_unavailable` /
 //                  `server_error` with `Retry-After`.
 //   Faults         (tests only: src/sandbox/faults.ts) any endpoint can answer 5xx, 429 with Retry-After and
-//                  x-rate-limit-reset, or answer late; `api.posts` / `api.media` target publishing alone.
+//                  x-rate-limit-reset, or answer late; `api.posts` / `api.media` target publishing alone,
+//                  `api.metrics` / `api.publishing-options` the account data.
 //
 // The sandbox is this installation's own network (src/sandbox/): these lines are its only documentation, and
 // its tests (test/sandbox-publishing.test.ts) hold it to them.
@@ -82,6 +93,18 @@ const OAuthError = z.object({ error: z.string().optional(), error_description: z
 const UploadedMedia = z.object({ id: z.string().min(1) });
 const CreatedPost = z.object({ id: z.string().min(1), url: z.string() });
 const FoundPosts = z.object({ data: z.array(CreatedPost) });
+const PostingOptions = z.object({ visibilities: z.array(z.string()), max_text_graphemes: z.number() });
+const Metrics = z.object({
+  followers_count: z.number(),
+  following_count: z.number(),
+  posts_count: z.number(),
+  insights: z.object({ posts: z.number(), likes: z.number(), replies: z.number() }),
+});
+
+/** `{"sandbox": {…}}` in a post. */
+const SandboxOptions = z
+  .object({ visibility: z.enum(['public', 'followers']).optional().describe('Who may see the post; a page posts `public` only (GET publishing-options)') })
+  .strict();
 
 const MB = 1024 * 1024;
 const IMAGE_TYPES = ['image/png', 'image/jpeg', 'image/gif', 'image/webp'];
@@ -100,6 +123,11 @@ const RULES: PublishingRules = {
   laterContainers: 'replies',
   laterContainersMedia: true,
 };
+
+function optionsOf(options: Record<string, unknown>): z.infer<typeof SandboxOptions> {
+  const { visibility } = options as z.infer<typeof SandboxOptions>;
+  return visibility === undefined ? {} : { visibility };
+}
 
 /** A 50 MB video takes longer to send than an API call is given. */
 const MEDIA_UPLOAD_TIMEOUT_MS = 5 * 60 * 1000;
@@ -154,8 +182,32 @@ export function createSandboxAdapter(opts: SandboxAdapterOptions): NetworkAdapte
     return parse(UploadedMedia, res).id;
   }
 
+  /** A call to the resource API made for an account outside publishing; refusals classified as publishing's. */
+  async function accountData<T>(path: string, accessToken: string, schema: z.ZodType<T>, query?: Record<string, string>): Promise<T> {
+    const res = await upstream.request(`${base}/api/${path}`, { bearer: accessToken, query });
+    if (res.status !== 200) throw publishError(res);
+    const parsed = schema.safeParse(res.body);
+    if (!parsed.success) throw new PublishError('platform_error', 'The Sandbox sent an answer we could not read');
+    return parsed.data;
+  }
+
   const publishing: NetworkPublishing = {
     rules: RULES,
+    optionsSchema: SandboxOptions,
+
+    // Which visibilities the account may use is the sandbox's to say (a page: public only).
+    async checkAtNetwork({ accessToken, options, account }) {
+      const { visibility } = optionsOf(options);
+      if (visibility === undefined) return [];
+      const offered = await accountData('publishing-options', accessToken, PostingOptions);
+      if (offered.visibilities.includes(visibility)) return [];
+      return [`The Sandbox account @${account.username ?? account.networkUniqueId} may post ${offered.visibilities.join(' or ')}, not ${visibility}.`];
+    },
+
+    async describeOptions({ accessToken }) {
+      const offered = await accountData('publishing-options', accessToken, PostingOptions);
+      return { visibilities: offered.visibilities, max_text_graphemes: offered.max_text_graphemes };
+    },
 
     async publishPart(input) {
       const progress: SandboxProgress = { ...(input.saved as SandboxProgress) };
@@ -178,6 +230,7 @@ export function createSandboxAdapter(opts: SandboxAdapterOptions): NetworkAdapte
           media_ids: input.container.media.map((m) => uploads[m.id]),
           // A thread: each later container answers the one before it.
           ...(input.previous ? { reply_to: input.previous.id } : {}),
+          ...optionsOf(input.options),
         },
       });
       if (res.status !== 201 && res.status !== 200) throw publishError(res);
@@ -267,6 +320,19 @@ export function createSandboxAdapter(opts: SandboxAdapterOptions): NetworkAdapte
     },
 
     publishing,
+
+    metrics: {
+      async read({ accessToken, since, until }) {
+        const m = await accountData('metrics', accessToken, Metrics, { since: since.toISOString(), until: until.toISOString() });
+        return {
+          followersCount: m.followers_count,
+          followingCount: m.following_count,
+          postsCount: m.posts_count,
+          engagement: { likes: m.insights.likes, comments: m.insights.replies },
+          platformSpecific: { posts_in_period: m.insights.posts },
+        };
+      },
+    },
     // The proxy reaches the sandbox's API (`/v1/social-accounts/{id}/proxy/api/me` → `/sandbox/api/me`) with the
     // account's token as a Bearer header, the default.
     api: { origin: base },

@@ -4,11 +4,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
 /**
- * Where a fault applies. `api` is every `/sandbox/api/*` route; `api.me`, `api.pages`, `api.media` and `api.posts`
- * (`/sandbox/api/posts` and `/sandbox/api/posts/{id}`) one of them only. A request takes a fault of its own
- * endpoint first, then one of `api`.
+ * Where a fault applies. `api` is every `/sandbox/api/*` route; `api.me`, `api.pages`, `api.media`, `api.posts`
+ * (`/sandbox/api/posts` and `/sandbox/api/posts/{id}…`), `api.metrics` and `api.publishing-options` one
+ * of them only. A request takes a fault of its own endpoint first, then one of `api`.
  */
-export type SandboxEndpoint = 'token' | 'revocation' | 'api' | 'api.me' | 'api.pages' | 'api.media' | 'api.posts';
+export type SandboxEndpoint = 'token' | 'revocation' | 'api' | 'api.me' | 'api.pages' | 'api.media' | 'api.posts' | 'api.metrics' | 'api.publishing-options';
 
 export interface SandboxFault {
   /** The failure to answer with; absent → the real answer, only late (`delayMs`). */
@@ -65,7 +65,7 @@ function endpointsOf(path: string): SandboxEndpoint[] {
   if (path === '/sandbox/token/revocation') return ['revocation'];
   const api = /^\/sandbox\/api\/([^/]+)/.exec(path)?.[1];
   if (api === undefined) return [];
-  const own = ({ me: 'api.me', pages: 'api.pages', media: 'api.media', posts: 'api.posts' } as const)[api];
+  const own = ({ me: 'api.me', pages: 'api.pages', media: 'api.media', posts: 'api.posts', metrics: 'api.metrics', 'publishing-options': 'api.publishing-options' } as const)[api];
   return own ? [own, 'api'] : ['api'];
 }
 

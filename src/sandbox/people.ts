@@ -35,3 +35,11 @@ export function pagesOf(publicUrl: string, username: string): SandboxIdentity[] 
     return { id, username: id, name: `${displayName(username)} Page ${i + 1}`, picture: avatarUrl(publicUrl, id) };
   });
 }
+
+/** Who may see a post. A page speaks to the public only; a user may also post for their followers alone. */
+export const VISIBILITIES = ['public', 'followers'] as const;
+export type Visibility = (typeof VISIBILITIES)[number];
+
+export function visibilitiesOf(kind: 'user' | 'page'): Visibility[] {
+  return kind === 'page' ? ['public'] : [...VISIBILITIES];
+}

@@ -8,6 +8,7 @@ import type { Db } from '../db/database.ts';
 import { ApiError, invalidRequest, notFound, requireScope, type Authenticate, type Caller } from './callers.ts';
 import { createPost, deletePost, mediaFacts, postByKey, saveMedia, visiblePost, type SandboxPost } from './posts.ts';
 import { SANDBOX_PATH } from './provider.ts';
+import { visibilitiesOf } from './people.ts';
 
 const MB = 1024 * 1024;
 
@@ -60,6 +61,7 @@ const PostBody = z
     text: z.string().optional(),
     media_ids: z.array(z.string().min(1)).optional(),
     reply_to: z.string().min(1).optional(),
+    visibility: z.string().optional(),
   })
   .strict();
 
@@ -112,7 +114,7 @@ export function postRoutes(scope: FastifyInstance, opts: { db: Db; mediaStore: M
     requireScope(caller, 'posts.write', 'Publishing');
     const parsed = PostBody.safeParse(req.body ?? {});
     if (!parsed.success) throw invalidRequest(`The body must be JSON {text, media_ids?, reply_to?}: ${parsed.error.issues[0].path.join('.') || 'body'} ${parsed.error.issues[0].message}`);
-    const { text = '', media_ids: mediaIds = [], reply_to: replyTo } = parsed.data;
+    const { text = '', media_ids: mediaIds = [], reply_to: replyTo, visibility } = parsed.data;
 
     const key = req.headers['idempotency-key'];
     if (Array.isArray(key) || (key !== undefined && !IDEMPOTENCY_KEY.test(key))) {
@@ -128,6 +130,8 @@ export function postRoutes(scope: FastifyInstance, opts: { db: Db; mediaStore: M
     if (length > SANDBOX_TEXT_MAX_GRAPHEMES) throw invalidRequest(`The text is ${length} characters long; the limit is ${SANDBOX_TEXT_MAX_GRAPHEMES}`);
     if (text.trim() === '' && mediaIds.length === 0) throw invalidRequest('A post needs text or media');
     await checkMedia(caller, mediaIds);
+    const allowed: string[] = visibilitiesOf(caller.kind);
+    if (visibility !== undefined && !allowed.includes(visibility)) throw invalidRequest(`visibility: this account may post ${allowed.join(' or ')}, not ${visibility}`);
     if (replyTo !== undefined && !(await visiblePost(db, replyTo))) throw invalidRequest(`reply_to: there is no post ${replyTo}`);
 
     const { post, created } = await createPost(db, { authorId: caller.identity.id, text, mediaIds, replyToId: replyTo ?? null, idempotencyKey: key ?? null });

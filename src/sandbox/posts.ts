@@ -1,6 +1,6 @@
 // The sandbox network's posts and media, as stored in `sandbox_posts` and `sandbox_media`: what its resource API
 // writes and its timeline pages read.
-import { and, desc, eq, inArray, isNull, sql } from 'drizzle-orm';
+import { and, desc, eq, gte, inArray, isNull, lt, sql } from 'drizzle-orm';
 import { Readable } from 'node:stream';
 import type { Db } from '../db/database.ts';
 import type { MediaStore } from '../media/store.ts';
@@ -128,4 +128,23 @@ async function hasSignedIn(db: Db, accountId: string): Promise<boolean> {
     .where(and(eq(sandboxOidcModels.kind, 'Grant'), sql`${sandboxOidcModels.payload}->>'accountId' = ${accountId}`))
     .limit(1);
   return Boolean(grant);
+}
+
+/** What an identity's posts made in a period drew: the posts, and the replies they have (from anyone, not deleted). */
+export async function activityOf(db: Db, authorId: string, since: Date, until: Date): Promise<{ postIds: string[]; replies: number; postsCount: number }> {
+  const [{ postsCount }] = await db
+    .select({ postsCount: sql<number>`count(*)::int` })
+    .from(sandboxPosts)
+    .where(and(eq(sandboxPosts.authorId, authorId), isNull(sandboxPosts.deletedAt)));
+  const made = await db
+    .select({ id: sandboxPosts.id })
+    .from(sandboxPosts)
+    .where(and(eq(sandboxPosts.authorId, authorId), isNull(sandboxPosts.deletedAt), gte(sandboxPosts.createdAt, since), lt(sandboxPosts.createdAt, until)));
+  const postIds = made.map((p) => p.id);
+  if (postIds.length === 0) return { postIds, replies: 0, postsCount };
+  const [{ replies }] = await db
+    .select({ replies: sql<number>`count(*)::int` })
+    .from(sandboxPosts)
+    .where(and(inArray(sandboxPosts.replyToId, postIds), isNull(sandboxPosts.deletedAt)));
+  return { postIds, replies, postsCount };
 }

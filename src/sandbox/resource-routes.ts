@@ -10,6 +10,7 @@ import type { PageTokens } from './page-tokens.ts';
 import { PAGE_CSP } from './pages.ts';
 import { pagesOf } from './people.ts';
 import { postRoutes } from './post-routes.ts';
+import { accountDataRoutes } from './account-data-routes.ts';
 import { SANDBOX_PATH } from './provider.ts';
 
 export interface ResourceRouteOptions {
@@ -71,6 +72,7 @@ export function resourceRoutes(scope: FastifyInstance, opts: ResourceRouteOption
   });
 
   postRoutes(scope, { db: opts.db, mediaStore: opts.mediaStore, publicUrl, authenticate });
+  accountDataRoutes(scope, { db: opts.db, authenticate });
 }
 
 /** The name's initial on a circle whose colour is picked from the name, so each account looks different. */

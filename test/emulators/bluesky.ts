@@ -25,6 +25,11 @@
 // same video again fails `already_exists` with its blob, as the tutorial says). cardyb.bsky.app's card extractor
 // answers the cards a test gives it. Tests read the repository (`records`), queue failures per XRPC method, and can
 // lose the answer of a write that was done (`loseAnswers`: a gateway timeout after the commit).
+//
+// The AppView (public.api.bsky.app, no authentication): getProfile with the user's counts (`audience`; postsCount adds
+// the posts in the repository) and getAuthorFeed (limit 1–100, the lexicon's filters, newest first, a cursor) with each
+// post's likeCount/repostCount/quoteCount set by a test (`setEngagement`) and replyCount adding the replies in the
+// repository; reposts of others' posts come with a `reason`. Failures are queued per method, as the PDS's are.
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { bearer, FailureQueue, startEmulator, type InjectedAnswer } from './harness.ts';
@@ -66,6 +71,8 @@ export interface BlueskyUser {
   appPasswords: string[];
   /** Default PDS_ORIGIN (hosted by Bluesky: sessions at the entryway); SELF_HOSTED_PDS makes its own sessions. */
   pds?: string;
+  /** The AppView's counts for the profile; `postsCount` adds the posts made here. */
+  audience?: { followersCount: number; followsCount: number; postsCount: number };
 }
 
 interface Session {
@@ -239,24 +246,73 @@ export async function startBlueskyEmulator(opts: { users: BlueskyUser[] }) {
       return reply.code(200).send();
     });
 
-    // ---- public.api.bsky.app: profiles ---------------------------------------------------------------------------
+    // ---- public.api.bsky.app: profiles and author feeds (the AppView; no authentication) ---------------------------
     app.get<{ Querystring: Record<string, string> }>('/xrpc/app.bsky.actor.getProfile', async (req, reply) => {
+      if (injected.reply('app.bsky.actor.getProfile', reply)) return reply;
       const user = req.query.actor ? userBy(req.query.actor) : undefined;
       if (!user) return xrpcError(reply, 400, 'InvalidRequest', 'Profile not found');
+      const audience = user.audience ?? { followersCount: 12, followsCount: 34, postsCount: 56 };
       return {
         did: user.did,
         handle: user.handle,
         displayName: user.displayName,
         avatar: `https://cdn.bsky.app/img/avatar/plain/${user.did}/bafkreiavatar@jpeg`,
-        followersCount: 12,
-        followsCount: 34,
-        postsCount: 56,
+        followersCount: audience.followersCount,
+        followsCount: audience.followsCount,
+        // The posts made here count too.
+        postsCount: audience.postsCount + postsOf(user.did).length,
       };
+    });
+
+    // https://github.com/bluesky-social/atproto/blob/main/lexicons/app/bsky/feed/getAuthorFeed.json
+    app.get<{ Querystring: Record<string, string> }>('/xrpc/app.bsky.feed.getAuthorFeed', async (req, reply) => {
+      if (injected.reply('app.bsky.feed.getAuthorFeed', reply)) return reply;
+      const q = req.query;
+      if (!q.actor) return xrpcError(reply, 400, 'InvalidRequest', 'Error: Params must have the property "actor"');
+      const limit = q.limit === undefined ? 50 : Number(q.limit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 100) return xrpcError(reply, 400, 'InvalidRequest', 'Error: limit must be an integer between 1 and 100');
+      const filters = ['posts_with_replies', 'posts_no_replies', 'posts_with_media', 'posts_and_author_threads', 'posts_with_video'];
+      if (q.filter !== undefined && !filters.includes(q.filter)) return xrpcError(reply, 400, 'InvalidRequest', `Error: filter must be one of ${filters.join(', ')}`);
+      const user = userBy(q.actor);
+      if (!user) return xrpcError(reply, 400, 'InvalidRequest', 'Profile not found');
+      // Newest first; the cursor is where the previous page stopped.
+      const all = postsOf(user.did)
+        .filter((r) => !(q.filter === 'posts_no_replies' && r.value.reply))
+        .sort((a, b) => (a.value.createdAt < b.value.createdAt ? 1 : -1));
+      const offset = q.cursor ? Number(q.cursor) : 0;
+      const page = all.slice(offset, offset + limit);
+      const feed = page.map((r) => {
+        const uri = keyOf(r.did, r.collection, r.rkey);
+        const counts = engagement.get(uri) ?? {};
+        const replies = [...records.values()].filter((other) => other.collection === 'app.bsky.feed.post' && other.value.reply?.parent?.uri === uri).length;
+        return {
+          post: {
+            uri,
+            cid: r.cid,
+            author: { did: user.did, handle: user.handle, displayName: user.displayName },
+            record: r.value,
+            replyCount: (counts.replyCount ?? 0) + replies,
+            repostCount: counts.repostCount ?? 0,
+            likeCount: counts.likeCount ?? 0,
+            quoteCount: counts.quoteCount ?? 0,
+            indexedAt: r.value.createdAt,
+            labels: [],
+          },
+        };
+      });
+      // Reposts by the author are in the feed too, marked by `reason`: someone else's post.
+      const reposts = (reposted.get(user.did) ?? []).filter(() => offset === 0);
+      return { feed: [...reposts, ...feed], ...(offset + limit < all.length ? { cursor: String(offset + limit) } : {}) };
     });
   };
 
   // ---- publishing: the repository, blobs, service auth, the video service, link cards ----------------------------
   const records = new Map<string, { did: string; collection: string; rkey: string; cid: string; value: any }>();
+  const postsOf = (did: string) => [...records.values()].filter((r) => r.did === did && r.collection === 'app.bsky.feed.post');
+  /** What others did with each post (by at-uri), as the AppView counts it; replies made here are counted on top. */
+  const engagement = new Map<string, { likeCount?: number; repostCount?: number; replyCount?: number; quoteCount?: number }>();
+  /** Feed items of other people's posts the author reposted (shown first in their feed). */
+  const reposted = new Map<string, unknown[]>();
   const blobs = new Map<string, { did: string; mimeType: string; size: number }>();
   const writePoints = new Map<string, Array<{ at: number; points: number }>>();
   const injected = new FailureQueue<string>();
@@ -715,6 +771,28 @@ export async function startBlueskyEmulator(opts: { users: BlueskyUser[] }) {
     /** The account's records in a collection (default posts), oldest key first. */
     records(did: string, collection = 'app.bsky.feed.post') {
       return [...records.values()].filter((r) => r.did === did && r.collection === collection).sort((a, b) => (a.rkey < b.rkey ? -1 : 1));
+    },
+    /** A post in the account's repository, as if made elsewhere `createdAt` (for the AppView's feeds). */
+    addPost(did: string, createdAt: Date, counts: { likeCount?: number; repostCount?: number; replyCount?: number; quoteCount?: number } = {}, reply?: { uri: string; cid: string }) {
+      const rkey = createdAt.getTime().toString(36).padStart(13, '2').slice(-13);
+      const value = { $type: 'app.bsky.feed.post', text: `Post at ${createdAt.toISOString()}`, createdAt: createdAt.toISOString(), ...(reply ? { reply: { root: reply, parent: reply } } : {}) };
+      const uri = keyOf(did, 'app.bsky.feed.post', rkey);
+      records.set(uri, { did, collection: 'app.bsky.feed.post', rkey, cid: `bafyrei${rkey}`, value });
+      engagement.set(uri, counts);
+      return { uri, cid: `bafyrei${rkey}` };
+    },
+    /** What others did with a post (the AppView's counts). */
+    setEngagement(uri: string, counts: { likeCount?: number; repostCount?: number; replyCount?: number; quoteCount?: number }) {
+      engagement.set(uri, counts);
+    },
+    /** The author reposted someone else's post: it shows in their feed with a `reason`. */
+    addRepost(did: string, of: { uri: string; authorDid: string; createdAt: Date; likeCount: number }) {
+      const items = reposted.get(did) ?? [];
+      items.push({
+        post: { uri: of.uri, cid: 'bafyreirepost', author: { did: of.authorDid, handle: 'someone.else' }, record: { $type: 'app.bsky.feed.post', text: 'Not mine', createdAt: of.createdAt.toISOString() }, replyCount: 0, repostCount: 0, likeCount: of.likeCount, quoteCount: 0, indexedAt: of.createdAt.toISOString() },
+        reason: { $type: 'app.bsky.feed.defs#reasonRepost', by: { did }, indexedAt: new Date().toISOString() },
+      });
+      reposted.set(did, items);
     },
     /** The blobs the account has on the PDS, by cid. */
     blob(cid: string) {

@@ -20,6 +20,12 @@
 // r_organization_social (Pages). Commentary is read as little text: what readers see stops, silently, at the first
 // unescaped reserved character (LinkedIn's mentions and hashtags are not modelled: any reserved character cuts).
 // Comments are plain text. Failures can be injected per surface ('posts', 'comments', 'media', 'upload').
+//
+// Organization statistics (account metrics: /rest/networkSizes, /rest/organizationalEntityFollowerStatistics and
+// /rest/organizationalEntityShareStatistics): Rest.li 2.0 `timeIntervals=(timeRange:(start:ms,end:ms),
+// timeGranularityType:DAY|MONTH)`, the organization URN encoded; statistics need rw_organization_admin and the
+// ADMINISTRATOR role (403 ACCESS_DENIED otherwise), the follower count any role on the Page with rw_organization_admin
+// or r_organization_social. Daily values come from a test (`setOrganizationDay`), 0 otherwise; failures: 'statistics'.
 import { randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { bearer, CallLog, CodeStore, FailureQueue, formBody, type InjectedAnswer, opaque, startEmulator } from './harness.ts';
@@ -65,7 +71,7 @@ export interface LinkedInEmulatorOptions {
 export const SERVED_VERSIONS = ['202511', '202601', '202602', '202603', '202604', '202605', '202606', '202607', '202608'];
 
 export type { InjectedAnswer } from './harness.ts';
-export type FailureTarget = 'token' | 'api' | 'posts' | 'comments' | 'media' | 'upload';
+export type FailureTarget = 'token' | 'api' | 'posts' | 'comments' | 'media' | 'upload' | 'statistics';
 
 const apiError = (status: number, code: string, message: string, serviceErrorCode?: number) => ({ status, ...(serviceErrorCode ? { serviceErrorCode } : {}), code, message });
 
@@ -171,6 +177,19 @@ const CODE_TTL_MS = 30 * 60_000;
 const ACCESS_TOKEN_SECONDS = 5_184_000;
 const REFRESH_TOKEN_SECONDS = 31_536_000;
 const ORGANIZATION_READ = ['r_organization_admin', 'rw_organization_admin'];
+const DAY_MS = 24 * 3600_000;
+
+/** One day of a Page's statistics (follower gains and its posts' organic share statistics). */
+export interface OrganizationDay {
+  organicFollowerGain?: number;
+  paidFollowerGain?: number;
+  likeCount?: number;
+  commentCount?: number;
+  shareCount?: number;
+  clickCount?: number;
+  impressionCount?: number;
+  uniqueImpressionsCount?: number;
+}
 const BAD_CODE =
   'Unable to retrieve access token: appid/redirect uri/code verifier does not match authorization code. Or authorization code expired. Or external member binding exists';
 const BAD_REFRESH_TOKEN = 'The provided authorization grant or refresh token is invalid, expired or revoked.';
@@ -190,6 +209,8 @@ export async function startLinkedInEmulator(opts: LinkedInEmulatorOptions) {
   const accessTokens = new Map<string, AccessToken>();
   const refreshTokens = new Map<string, Grant>();
   const failures = new FailureQueue<FailureTarget>();
+  /** Organization statistics set by tests: follower counts and daily values, by organization id. */
+  const statistics = { followers: new Map<number, number>(), days: new Map<number, Map<number, OrganizationDay>>() };
 
   const log = new CallLog<LinkedInCall>((req, url) => ({
     method: req.method,
@@ -465,6 +486,85 @@ export async function startLinkedInEmulator(opts: LinkedInEmulatorOptions) {
       }
       return { results, statuses, errors };
     });
+
+
+    // ---- api.linkedin.com: organization statistics (account metrics) --------------------------------------------
+    const organizationOf = (grant: Grant, urn: string | undefined) => {
+      const id = /^urn:li:organization:(\d+)$/.exec(urn ?? '')?.[1];
+      return id ? administered(grant).find((o) => String(o.id) === id && (o.state ?? 'APPROVED') === 'APPROVED') : undefined;
+    };
+
+    app.get<{ Params: { urn: string }; Querystring: Record<string, string> }>('/rest/networkSizes/:urn', async (req, reply) => {
+      if (failures.reply('statistics', reply)) return;
+      if (!versioned(req, reply)) return;
+      const grant = authenticate(req, reply);
+      if (!grant || !requireScope(grant, ['rw_organization_admin', 'r_organization_social'], 'networkSizes.GET', reply)) return;
+      if (req.query.edgeType !== 'COMPANY_FOLLOWED_BY_MEMBER') return reply.code(400).send(apiError(400, 'ILLEGAL_ARGUMENT', `Invalid edgeType ${req.query.edgeType ?? ''}`));
+      const org = organizationOf(grant, req.params.urn);
+      if (!org) return reply.code(403).send(apiError(403, 'ACCESS_DENIED', `Not enough permissions to access: networkSizes.GET.${req.params.urn}`, 100));
+      return { firstDegreeSize: statistics.followers.get(org.id) ?? 0 };
+    });
+
+    /** Rest.li 2.0's `(timeRange:(start:…,end:…),timeGranularityType:…)`, in either order. */
+    function timeIntervals(raw: string | undefined): { start: number; end: number; granularity: 'DAY' | 'MONTH' } | undefined | 'invalid' {
+      if (raw === undefined) return undefined;
+      const range = /timeRange:\(start:(\d+),end:(\d+)\)/.exec(raw);
+      const granularity = /timeGranularityType:(DAY|MONTH)/.exec(raw)?.[1] as 'DAY' | 'MONTH' | undefined;
+      if (!/^\(.*\)$/.test(raw) || !range || !granularity) return 'invalid';
+      const [start, end] = [Number(range[1]), Number(range[2])];
+      return start < end ? { start, end, granularity } : 'invalid';
+    }
+
+    /** One element per day (or 30-day month) of the range, from what was set for those days. */
+    function daysOf(orgId: number, interval: { start: number; end: number; granularity: 'DAY' | 'MONTH' }) {
+      const step = (interval.granularity === 'DAY' ? 1 : 30) * DAY_MS;
+      const buckets: Array<{ start: number; end: number; days: OrganizationDay[] }> = [];
+      for (let start = interval.start; start < interval.end; start += step) {
+        const end = Math.min(start + step, interval.end);
+        const days = [...(statistics.days.get(orgId)?.entries() ?? [])].filter(([day]) => day >= start && day < end).map(([, d]) => d);
+        buckets.push({ start, end, days });
+      }
+      return buckets;
+    }
+
+    const statisticsRoute = (finder: 'organizationalEntityFollowerStatistics' | 'organizationalEntityShareStatistics') =>
+      app.get<{ Querystring: Record<string, string> }>(`/rest/${finder}`, async (req, reply) => {
+        if (failures.reply('statistics', reply)) return;
+        if (!versioned(req, reply)) return;
+        const grant = authenticate(req, reply);
+        if (!grant || !requireScope(grant, ['rw_organization_admin'], `${finder}.FINDER-organizationalEntity`, reply)) return;
+        const q = req.query;
+        if (q.q !== 'organizationalEntity') return reply.code(400).send(apiError(400, 'ILLEGAL_ARGUMENT', `Unknown finder ${q.q ?? ''}`));
+        const org = organizationOf(grant, q.organizationalEntity);
+        if (!org || (org.role ?? 'ADMINISTRATOR') !== 'ADMINISTRATOR') {
+          return reply.code(403).send(apiError(403, 'ACCESS_DENIED', `Not enough permissions to access: ${finder}.FINDER-organizationalEntity`, 100));
+        }
+        const interval = timeIntervals(q.timeIntervals);
+        if (interval === 'invalid') return reply.code(400).send(apiError(400, 'ILLEGAL_ARGUMENT', `Invalid timeIntervals ${q.timeIntervals}`));
+        const urn = `urn:li:organization:${org.id}`;
+        const buckets = interval ? daysOf(org.id, interval) : [{ start: 0, end: Date.now(), days: [...(statistics.days.get(org.id)?.values() ?? [])] }];
+        const sum = (days: OrganizationDay[], key: keyof OrganizationDay) => days.reduce((n, d) => n + (d[key] ?? 0), 0);
+        const elements = buckets.map(({ start, end, days }) => ({
+          organizationalEntity: urn,
+          ...(interval ? { timeRange: { start, end } } : {}),
+          ...(finder === 'organizationalEntityFollowerStatistics'
+            ? { followerGains: { organicFollowerGain: sum(days, 'organicFollowerGain'), paidFollowerGain: sum(days, 'paidFollowerGain') } }
+            : {
+                totalShareStatistics: {
+                  uniqueImpressionsCount: sum(days, 'uniqueImpressionsCount'),
+                  shareCount: sum(days, 'shareCount'),
+                  engagement: 0,
+                  clickCount: sum(days, 'clickCount'),
+                  likeCount: sum(days, 'likeCount'),
+                  impressionCount: sum(days, 'impressionCount'),
+                  commentCount: sum(days, 'commentCount'),
+                },
+              }),
+        }));
+        return { paging: { start: 0, count: 10, links: [] }, elements };
+      });
+    statisticsRoute('organizationalEntityFollowerStatistics');
+    statisticsRoute('organizationalEntityShareStatistics');
 
     // ---- api.linkedin.com: publishing ---------------------------------------------------------------------------
     app.addHook('preHandler', async (req) => {
@@ -852,6 +952,16 @@ export async function startLinkedInEmulator(opts: LinkedInEmulatorOptions) {
     /** The `LinkedIn-Version`s served. */
     setVersions(versions: string[]) {
       state.versions = versions;
+    },
+    /** Organization statistics: the Page's follower count. */
+    setOrganizationFollowers(orgId: number, followers: number) {
+      statistics.followers.set(orgId, followers);
+    },
+    /** Organization statistics: what happened on the Page on the day starting at `dayStart` (ms). */
+    setOrganizationDay(orgId: number, dayStart: Date, day: OrganizationDay) {
+      const days = statistics.days.get(orgId) ?? new Map<number, OrganizationDay>();
+      days.set(dayStart.getTime(), day);
+      statistics.days.set(orgId, days);
     },
     /** The next calls to `target` get these answers instead of the real ones. */
     failNext(target: FailureTarget, ...answers: InjectedAnswer[]) {

@@ -23,7 +23,7 @@
 // (https://developers.facebook.com/docs/graph-api/securing-requests). Instagram Login tokens (graph.instagram.com)
 // are not asked for one: Meta documents none there.
 import { createHmac, randomBytes } from 'node:crypto';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { CallLog, CodeStore, FailureQueue, formBody, type InjectedAnswer, multipartFields, opaque, startEmulator } from './harness.ts';
 
 export const META_ORIGINS = [
@@ -93,7 +93,9 @@ export type FailureTarget =
   | 'facebook-upload'
   /** GET /{page}/feed and /{object}/comments (what findPart reads), DELETE /{id}. */
   | 'facebook-read'
-  | 'facebook-delete';
+  | 'facebook-delete'
+  /** Page insights (account metrics): GET /{page-id}?fields=followers_count,… and GET /{page-id}/insights. */
+  | 'facebook-insights';
 
 export function graphError(message: string, code: number, subcode?: number, type = 'OAuthException') {
   return { error: { message, type, code, ...(subcode !== undefined ? { error_subcode: subcode } : {}), fbtrace_id: randomBytes(8).toString('base64url') } };
@@ -861,6 +863,100 @@ export async function startMetaEmulator(opts: MetaEmulatorOptions) {
   };
   // ==== end of Instagram content publishing ===================================================================
 
+  // ==== Facebook Page insights (account metrics) ===============================================================
+  // GET /{page-id}?fields=followers_count,fan_count and GET /{page-id}/insights?metric&period&since&until, with the
+  // Page's token (read_insights or pages_read_engagement). Metrics Meta deprecated (page_fans, page_impressions*,
+  // page_engaged_users… — https://developers.facebook.com/docs/platforminsights/page/deprecated-metrics) answer the
+  // invalid-metric error, as the real API does for every version; since and until at most 93 days apart; a missing
+  // metric is error 3001/1504028. Daily values come from what a test sets (`setPageInsight`), 0 otherwise.
+  const PAGE_FIELDS = ['id', 'name', 'username', 'followers_count', 'fan_count'];
+  const PAGE_METRICS = ['page_post_engagements', 'page_media_view', 'page_total_media_view_unique', 'page_video_views', 'page_follows', 'page_views_total', 'page_daily_follows_unique', 'page_daily_unfollows_unique'];
+  const INSIGHTS_SCOPES = ['read_insights', 'pages_read_engagement'];
+  const DAY_SECONDS = 24 * 3600;
+  const pageAudience = new Map<string, { followers_count: number; fan_count: number }>();
+  /** Daily values per Page and metric, by the day's end (epoch seconds, midnight UTC). */
+  const pageInsights = new Map<string, Map<string, Map<number, number>>>();
+
+  const pageOf = (id: string) => opts.facebookUsers.flatMap((u) => u.pages).find((p) => p.id === id);
+
+  /** The caller's token may read this Page's insights: its Page token, with one of the permissions. */
+  function insightsCaller(req: FastifyRequest, reply: FastifyReply, pageId: string): boolean {
+    const caller = authenticate(req, reply);
+    if (!caller) return false;
+    if (caller.kind !== 'page' || caller.token.pageId !== pageId) {
+      unsupported(reply, pageId);
+      return false;
+    }
+    if (!INSIGHTS_SCOPES.some((scope) => caller.token.scopes.includes(scope))) {
+      reply.code(403).send(graphError('(#10) This endpoint requires the read_insights or pages_read_engagement permission', 10));
+      return false;
+    }
+    return true;
+  }
+
+  /** GET /{page-id}?fields=…: the Page's own fields, or undefined when `id` is not a Page (another object). */
+  function readPageFields(req: FastifyRequest, reply: FastifyReply, id: string): unknown {
+    const page = pageOf(id);
+    if (!page) return undefined;
+    if (failures.reply('facebook-insights', reply)) return reply;
+    if (!insightsCaller(req, reply, id)) return reply;
+    const fields = String((req.query as Record<string, string>).fields ?? 'id,name').split(',');
+    const unknown = fields.find((f) => !PAGE_FIELDS.includes(f));
+    if (unknown) return reply.code(400).send(graphError(`(#100) Tried accessing nonexisting field (${unknown}) on node type (Page)`, 100));
+    const audience = pageAudience.get(id) ?? { followers_count: 0, fan_count: 0 };
+    const all: Record<string, unknown> = { id: page.id, name: page.name, username: page.username, ...audience };
+    return Object.fromEntries(fields.map((f) => [f, all[f]]).filter(([, v]) => v !== undefined));
+  }
+
+  /** since/until as Graph reads them: a Unix time, or a date strtotime() takes (ISO 8601 here). */
+  function graphSeconds(value: string | undefined): number | undefined {
+    if (value === undefined) return undefined;
+    if (/^\d+$/.test(value)) return Number(value);
+    const ms = Date.parse(value);
+    return Number.isFinite(ms) ? Math.floor(ms / 1000) : Number.NaN;
+  }
+
+  function registerPageInsights(app: FastifyInstance) {
+    // If Instagram's insights (GET /{ig-user-id}/insights) are added to this emulator, they share this route:
+    // dispatch on the id here rather than registering it twice.
+    app.get<{ Params: { version: string; id: string }; Querystring: Record<string, string> }>('/:version/:id/insights', async (req, reply) => {
+      if (failures.reply('facebook-insights', reply)) return;
+      const pageId = req.params.id;
+      if (!pageOf(pageId)) return unsupported(reply, pageId, 'get');
+      if (!insightsCaller(req, reply, pageId)) return;
+      const q = req.query;
+      const metrics = (q.metric ?? '').split(',').filter(Boolean);
+      if (!metrics.length) {
+        return reply.code(400).send({ error: { message: 'Invalid query', type: 'OAuthException', code: 3001, error_subcode: 1504028, is_transient: false, error_user_title: 'No Metric Specified', error_user_msg: 'No metric was specified to be fetched. Please specify one or more metrics to be fetched and try again.', fbtrace_id: 'insights' } });
+      }
+      const invalid = metrics.find((m) => !PAGE_METRICS.includes(m));
+      if (invalid) return reply.code(400).send(graphError('(#100) The value must be a valid insights metric', 100));
+      const period = q.period ?? 'day';
+      if (!['day', 'week', 'days_28', 'month', 'lifetime', 'total_over_range'].includes(period)) return reply.code(400).send(graphError(`(#100) Invalid period: ${period}`, 100));
+      const until = graphSeconds(q.until) ?? Math.floor(Date.now() / 1000);
+      const since = graphSeconds(q.since) ?? until - 2 * DAY_SECONDS;
+      if (!Number.isFinite(since) || !Number.isFinite(until)) return reply.code(400).send(graphError('(#100) The since and until parameters must be a Unix timestamp or a date', 100));
+      if (until - since > 93 * DAY_SECONDS) return reply.code(400).send(graphError('(#100) There cannot be more than 93 days (8035200 s) between since and until', 100));
+      // One value per day from since's day to until's: each covers the day that ends at its end_time (the first
+      // ends the day after `since`).
+      const ends: number[] = [];
+      for (let start = Math.floor(since / DAY_SECONDS) * DAY_SECONDS; start < until; start += DAY_SECONDS) ends.push(start + DAY_SECONDS);
+      const stored = pageInsights.get(pageId);
+      return {
+        data: metrics.map((name) => ({
+          name,
+          period: 'day',
+          values: ends.map((end) => ({ value: stored?.get(name)?.get(end) ?? 0, end_time: graphTimeOf(end * 1000 + 8 * 3600_000) })),
+          title: name,
+          description: `Daily: ${name}`,
+          id: `${pageId}/insights/${name}/day`,
+        })),
+        paging: {},
+      };
+    });
+  }
+  // ==== end of Facebook Page insights ==========================================================================
+
   const dialogPage = (reply: FastifyReply, message: string) =>
     reply.code(400).type('text/html').send(`<!doctype html><title>Error</title><p>${message.replace(/</g, '&lt;')}</p>`);
 
@@ -868,6 +964,7 @@ export async function startMetaEmulator(opts: MetaEmulatorOptions) {
     log.record(app);
     // Instagram content publishing answers first, for Instagram's own objects (its section below).
     app.addHook('preHandler', instagramPublishingHook);
+    registerPageInsights(app);
 
     // ---- www.facebook.com: the Login dialog -------------------------------------------------------------------
     app.get<{ Params: { version: string }; Querystring: Record<string, string> }>('/:version/dialog/oauth', async (req, reply) => {
@@ -990,6 +1087,8 @@ export async function startMetaEmulator(opts: MetaEmulatorOptions) {
       if (failures.reply('facebook-graph', reply)) return;
       const object = readObject(req, reply, req.params.id);
       if (object !== undefined) return object;
+      const pageFields = readPageFields(req, reply, req.params.id);
+      if (pageFields !== undefined) return pageFields;
       const caller = authenticate(req, reply);
       if (!caller) return;
       if (caller.kind === 'instagram') return reply.code(400).send(graphError('Invalid OAuth access token - Cannot parse access token', 190));
@@ -1308,6 +1407,18 @@ export async function startMetaEmulator(opts: MetaEmulatorOptions) {
     /** A long-lived user token for `userId`, as Facebook Login would issue. */
     issueUserToken(userId: string) {
       return issueUserToken(userId, { requested: [], declined: [] }, true).access_token;
+    },
+    /** Facebook Page insights: the Page's follower and like counts (GET /{page-id}?fields=followers_count,fan_count). */
+    setPageAudience(pageId: string, audience: { followers_count: number; fan_count: number }) {
+      pageAudience.set(pageId, audience);
+    },
+    /** Facebook Page insights: a metric's value for the day that ends at `dayEnd` (midnight UTC). */
+    setPageInsight(pageId: string, metric: string, dayEnd: Date, value: number) {
+      const byMetric = pageInsights.get(pageId) ?? new Map<string, Map<number, number>>();
+      const values = byMetric.get(metric) ?? new Map<number, number>();
+      values.set(Math.floor(dayEnd.getTime() / 1000 / DAY_SECONDS) * DAY_SECONDS, value);
+      byMetric.set(metric, values);
+      pageInsights.set(pageId, byMetric);
     },
     /** The Page's live posts, newest first. */
     feedOf(pageId: string) {

@@ -26,6 +26,8 @@ export interface XUser {
   id: string;
   username: string;
   name: string;
+  /** The user's public counts (`user.fields=public_metrics`); `tweet_count` adds the posts made here. */
+  publicMetrics?: { followers_count: number; following_count: number; tweet_count: number; listed_count: number; like_count: number };
 }
 
 export interface XEmulatorOptions {
@@ -218,13 +220,18 @@ export async function startXEmulator(opts: XEmulatorOptions) {
       if (!grant) return reply.code(401).send(problem(401, 'Unauthorized'));
       if (!grant.scopes.includes('users.read') || !grant.scopes.includes('tweet.read')) return reply.code(403).send(problem(403, 'Forbidden'));
       const user = userOf(grant.user)!;
-      const fields = (req.query['user.fields'] ?? '').split(',');
+      const fields = req.query['user.fields'] === undefined ? [] : req.query['user.fields'].split(',');
+      const badField = fields.find((f) => !USER_FIELDS.includes(f));
+      if (badField) return reply.code(400).send(invalid(`The \`user.fields\` query parameter value [${badField}] is not one of [${USER_FIELDS.join(',')}]`));
+      const base = user.publicMetrics ?? { followers_count: 0, following_count: 0, tweet_count: 0, listed_count: 0, like_count: 0 };
+      const madeHere = publishing.posts.filter((p) => p.authorId === user.id && !p.deleted).length;
       return {
         data: {
           id: user.id,
           name: user.name,
           username: user.username,
           ...(fields.includes('profile_image_url') ? { profile_image_url: `https://pbs.twimg.com/profile_images/${user.id}/photo_normal.jpg` } : {}),
+          ...(fields.includes('public_metrics') ? { public_metrics: { ...base, tweet_count: base.tweet_count + madeHere } } : {}),
         },
       };
     });
@@ -297,6 +304,7 @@ const CATEGORY_RULES: Record<string, { types: string[]; maxBytes: number; proces
 const MAX_SEGMENT_BYTES = 5 * MB;
 const UPLOAD_TTL_SECONDS = 24 * 3600;
 const TWEET_FIELDS = ['article', 'attachments', 'author_id', 'card_uri', 'community_id', 'context_annotations', 'conversation_id', 'created_at', 'display_text_range', 'edit_controls', 'edit_history_tweet_ids', 'entities', 'geo', 'id', 'in_reply_to_user_id', 'lang', 'non_public_metrics', 'note_tweet', 'organic_metrics', 'possibly_sensitive', 'promoted_metrics', 'public_metrics', 'referenced_tweets', 'reply_settings', 'source', 'text', 'withheld'];
+const USER_FIELDS = ['affiliation', 'confirmed_email', 'connection_status', 'created_at', 'description', 'entities', 'id', 'is_identity_verified', 'location', 'most_recent_tweet_id', 'name', 'parody', 'pinned_tweet_id', 'profile_banner_url', 'profile_image_url', 'protected', 'public_metrics', 'receives_your_dm', 'subscription', 'subscription_type', 'url', 'username', 'verified', 'verified_followers_count', 'verified_type', 'withheld'];
 const TIMELINE_PARAMS = ['start_time', 'end_time', 'since_id', 'until_id', 'max_results', 'pagination_token', 'exclude', 'tweet.fields', 'expansions', 'user.fields', 'media.fields', 'poll.fields', 'place.fields'];
 const CREATE_FIELDS = ['card_uri', 'community_id', 'direct_message_deep_link', 'edit_options', 'for_super_followers_only', 'geo', 'made_with_ai', 'media', 'nullcast', 'paid_partnership', 'poll', 'quote_tweet_id', 'reply', 'reply_settings', 'share_with_followers', 'text'];
 const REPLY_SETTINGS = ['following', 'mentionedUsers', 'subscribers', 'verified'];
@@ -328,6 +336,17 @@ export interface XPost {
   replySettings?: string;
   madeWithAi?: boolean;
   deleted: boolean;
+  /** What others did with it (`tweet.fields=public_metrics`); replies made here are counted on top. */
+  metrics?: Partial<XPostMetrics>;
+}
+
+export interface XPostMetrics {
+  retweet_count: number;
+  reply_count: number;
+  like_count: number;
+  quote_count: number;
+  bookmark_count: number;
+  impression_count: number;
 }
 
 /** A fixed window: `limit` requests per `seconds`, counted from the first one. */
@@ -404,6 +423,20 @@ function snowflake(): string {
 
 const isJson = (req: FastifyRequest) => String(req.headers['content-type'] ?? '').startsWith('application/json');
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** A post's public counts: those set by a test, and the replies made here. */
+function publicMetricsOf(post: XPost, posts: XPost[]): XPostMetrics {
+  const replies = posts.filter((p) => p.inReplyTo === post.id && !p.deleted).length;
+  return {
+    retweet_count: 0,
+    like_count: 0,
+    quote_count: 0,
+    bookmark_count: 0,
+    impression_count: 0,
+    ...post.metrics,
+    reply_count: (post.metrics?.reply_count ?? 0) + replies,
+  };
+}
 
 /** A post's text as the API returns it: each link a t.co link, one more for attached media, &<> escaped. */
 function renderedText(post: XPost): string {
@@ -629,15 +662,23 @@ function registerPublishing(app: FastifyInstance, pub: PublishingState, deps: Pu
     if (!deps.userOf(req.params.id)) return reply.code(200).send({ errors: [{ title: 'Not Found Error', detail: `Could not find user with id: [${req.params.id}].`, type: `${PROBLEMS}/resource-not-found`, resource_type: 'user' }] });
     const time = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,3})?Z$/;
     if (q.start_time !== undefined && !time.test(q.start_time)) return reply.code(400).send(invalid(`Invalid 'start_time':'${q.start_time}'. 'start_time' must be a valid RFC 3339 date-time.`));
+    if (q.end_time !== undefined && !time.test(q.end_time)) return reply.code(400).send(invalid(`Invalid 'end_time':'${q.end_time}'. 'end_time' must be a valid RFC 3339 date-time.`));
+    // As X's search endpoints do for an end_time not in the past (assumed of the timeline too).
+    if (q.end_time !== undefined && Date.parse(q.end_time) > Date.now() + 1000) return reply.code(400).send(invalid(`Invalid 'end_time':'${q.end_time}'. 'end_time' must be a time in the past.`));
+    if (q.start_time !== undefined && q.end_time !== undefined && Date.parse(q.start_time) >= Date.parse(q.end_time)) {
+      return reply.code(400).send(invalid(`Invalid 'start_time':'${q.start_time}'. 'start_time' must be before 'end_time'.`));
+    }
     const maxResults = q.max_results === undefined ? 10 : Number(q.max_results);
     if (!Number.isInteger(maxResults) || maxResults < 5 || maxResults > 100) return reply.code(400).send(invalid(`The \`max_results\` query parameter value [${q.max_results}] is not between 5 and 100`));
     const fields = q['tweet.fields'] === undefined ? [] : q['tweet.fields'].split(',');
     const badField = fields.find((f) => !TWEET_FIELDS.includes(f));
     if (badField) return reply.code(400).send(invalid(`The \`tweet.fields\` query parameter value [${badField}] is not one of [${TWEET_FIELDS.join(',')}]`));
     const start = q.start_time ? Date.parse(q.start_time) : 0;
+    // Both bounds are inclusive, to the second.
+    const end = q.end_time ? Date.parse(q.end_time) + 999 : Infinity;
     const exclude = (q.exclude ?? '').split(',');
     const all = pub.posts
-      .filter((p) => p.authorId === req.params.id && !p.deleted && p.createdAt.getTime() >= start && !(exclude.includes('replies') && p.inReplyTo))
+      .filter((p) => p.authorId === req.params.id && !p.deleted && p.createdAt.getTime() >= start && p.createdAt.getTime() <= end && !(exclude.includes('replies') && p.inReplyTo))
       .sort((a, b) => (BigInt(b.id) > BigInt(a.id) ? 1 : -1));
     const offset = q.pagination_token ? Number.parseInt(q.pagination_token, 36) : 0;
     const page = all.slice(offset, offset + maxResults);
@@ -652,6 +693,7 @@ function registerPublishing(app: FastifyInstance, pub: PublishingState, deps: Pu
         edit_history_tweet_ids: [p.id],
         ...(fields.includes('created_at') ? { created_at: p.createdAt.toISOString() } : {}),
         ...(fields.includes('referenced_tweets') && p.inReplyTo ? { referenced_tweets: [{ type: 'replied_to', id: p.inReplyTo }] } : {}),
+        ...(fields.includes('public_metrics') ? { public_metrics: publicMetricsOf(p, pub.posts) } : {}),
       })),
       meta,
     };

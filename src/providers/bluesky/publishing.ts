@@ -408,7 +408,7 @@ function settledJob(job: JobStatus): BlobRef | undefined {
   return undefined;
 }
 
-interface Service {
+export interface Service {
   /** Who answered, in our words. */
   name: string;
   /** Whether its own words may be repeated to our caller (Bluesky's hosts: yes; a self-hosted PDS: only its error name). */
@@ -425,7 +425,7 @@ const SESSION_DEAD = new Set(['ExpiredToken', 'InvalidToken', 'AuthMissing', 'Au
 const ACCOUNT_UNUSABLE = new Set(['AccountTakedown', 'AccountDeactivated']);
 
 /** A refusal classified from Bluesky's own error name and status. */
-function publishError(res: UpstreamResponse, service: Service): PublishError {
+export function publishError(res: UpstreamResponse, service: Service): PublishError {
   const name = xrpcErrorName(res);
   const message = service.repeatWords ? XrpcError.safeParse(res.body).data?.message : undefined;
   const words = message ?? `${service.name} refused the request (HTTP ${res.status}${name ? `, ${name}` : ''})`;

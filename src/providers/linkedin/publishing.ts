@@ -156,6 +156,27 @@ type PendingCreate =
   | { kind: 'comment'; actor: string; object: string; text: string; sentAt: number };
 
 /** Who speaks: the member, or the organization Page (connection.ts keeps its URN in the metadata). */
+/** LinkedIn's refusal, classified from its status and its own words (a 426 names the pinned `version`). */
+export function linkedInRefusal(res: UpstreamResponse, version: string): PublishError {
+  const body = ApiErrorBody.safeParse(res.body).data ?? {};
+  const said = body.message ?? (res.text.trim().slice(0, 300) || `LinkedIn answered HTTP ${res.status}`);
+  const platformCode = body.code ?? body.serviceErrorCode ?? res.status;
+  if (res.status === 401) return new PublishError('auth_expired', said, { platformCode });
+  if (res.status === 403) return new PublishError('permission_missing', said, { platformCode });
+  if (res.status === 426) return new PublishError('platform_rejected', unservedVersionMessage(version, body.message), { platformCode });
+  if (res.status === 429) {
+    // Quotas are daily and reset at midnight UTC; their 429 names the DAY limit it hit.
+    const daily = /\bDAY\b/.test(said);
+    return new PublishError('rate_limited', said, {
+      platformCode,
+      retryAfterSeconds: retryAfterSeconds(res.headers) ?? (daily ? secondsUntilUtcMidnight() : SHORT_THROTTLE_SECONDS),
+    });
+  }
+  if (res.status === 422 && /duplicate/i.test(said)) return new PublishError('duplicate', said, { platformCode });
+  if (res.status >= 500) return new PublishError('platform_error', said, { platformCode, retryAfterSeconds: retryAfterSeconds(res.headers) });
+  return new PublishError('user_content', said, { platformCode });
+}
+
 export function authorUrn(account: PublishAccount): string {
   if (account.accountType === 'organization') {
     const urn = account.metadata.organizationUrn;
@@ -174,26 +195,7 @@ export function createLinkedInPublishing(ctx: AdapterContext): { publishing: Net
     return upstream.request(url, { method: init.method, json: init.json, bearer: accessToken, headers: { ...restHeaders, ...init.headers } });
   }
 
-  /** LinkedIn's refusal, classified from its status and its own words (a 426 names the pinned version). */
-  function refusal(res: UpstreamResponse): PublishError {
-    const body = ApiErrorBody.safeParse(res.body).data ?? {};
-    const said = body.message ?? (res.text.trim().slice(0, 300) || `LinkedIn answered HTTP ${res.status}`);
-    const platformCode = body.code ?? body.serviceErrorCode ?? res.status;
-    if (res.status === 401) return new PublishError('auth_expired', said, { platformCode });
-    if (res.status === 403) return new PublishError('permission_missing', said, { platformCode });
-    if (res.status === 426) return new PublishError('platform_rejected', unservedVersionMessage(version, body.message), { platformCode });
-    if (res.status === 429) {
-      // Quotas are daily and reset at midnight UTC; their 429 names the DAY limit it hit.
-      const daily = /\bDAY\b/.test(said);
-      return new PublishError('rate_limited', said, {
-        platformCode,
-        retryAfterSeconds: retryAfterSeconds(res.headers) ?? (daily ? secondsUntilUtcMidnight() : SHORT_THROTTLE_SECONDS),
-      });
-    }
-    if (res.status === 422 && /duplicate/i.test(said)) return new PublishError('duplicate', said, { platformCode });
-    if (res.status >= 500) return new PublishError('platform_error', said, { platformCode, retryAfterSeconds: retryAfterSeconds(res.headers) });
-    return new PublishError('user_content', said, { platformCode });
-  }
+  const refusal = (res: UpstreamResponse) => linkedInRefusal(res, version);
 
   function read<T>(schema: z.ZodType<T>, res: UpstreamResponse, what: string): T {
     const parsed = schema.safeParse(res.body);
