@@ -120,7 +120,7 @@ const envSchema = z.object({
   AWS_ACCESS_KEY_ID: z.string().optional(),
   AWS_SECRET_ACCESS_KEY: z.string().optional(),
   SWITCHBOARD_MAX_MEDIA_BYTES: z.coerce.number().int().positive().default(1024 * 1024 * 1024),
-  SWITCHBOARD_PUBLISH_CONCURRENCY: z.coerce.number().int().positive().default(32),
+  SWITCHBOARD_PUBLISH_CONCURRENCY: z.coerce.number().int().positive().default(128),
   SWITCHBOARD_PUBLISH_LEASE_MS: z.coerce.number().int().positive().default(60_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
