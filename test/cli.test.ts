@@ -31,7 +31,8 @@ async function startServe(port: number): Promise<{ child: ChildProcess; stdout: 
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  for (let i = 0; i < 300; i++) {
+  // A first start compiles the TypeScript and migrates the embedded database: up to a minute and a half on a busy machine.
+  for (let i = 0; i < 900; i++) {
     try {
       if ((await fetch(`http://127.0.0.1:${port}/health`)).ok) return { child, stdout: () => out, exited };
     } catch {
@@ -112,7 +113,7 @@ describe('switchboard serve on the embedded database', () => {
     server.child.kill('SIGINT');
     expect(await server.exited).toBe(0);
     expect(existsSync(join(dataDir, 'switchboard.lock'))).toBe(false);
-  });
+  }, 120_000);
 
   it('second start: same data, same key, no new key printed', async () => {
     const p = await port;
@@ -122,7 +123,7 @@ describe('switchboard serve on the embedded database', () => {
     expect(res.status).toBe(200);
     server.child.kill('SIGTERM');
     expect(await server.exited).toBe(0);
-  });
+  }, 120_000);
 
   it('with the server stopped, keys create and migrate open the database themselves', async () => {
     const standard = createdKey(cli(['keys', 'create', '--name', 'offline']).stdout);
@@ -138,7 +139,7 @@ describe('switchboard serve on the embedded database', () => {
       await database.close();
     }
     expect(cli(['keys', 'create']).stderr).toMatch(/Usage: switchboard keys create --name <name> \[--admin\]/);
-  });
+  }, 120_000);
 
   it('refuses to start on PostgreSQL without encryption keys, with a clear message', () => {
     const serve = cli(['serve'], { DATABASE_URL: 'postgres://127.0.0.1:1/none', PORT: '0' });

@@ -23,6 +23,7 @@ import {
 import { mediaFromBytes } from '../helpers/publish-media.ts';
 import { configureNetwork, connectThroughBrowser, resultOf } from '../helpers/network-flow.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { settledPost } from '../helpers/posts.ts';
 import { appSecretProof, metaFailures, metaUpstreams, startMetaEmulator, type InjectedAnswer, type MetaEmulator } from '../emulators/meta.ts';
 
 const APP = { id: '710000000000001', secret: 'facebook-app-secret' };
@@ -411,14 +412,7 @@ describe('through our API', () => {
   });
 
   /** The post once every target is done (the worker publishes in the background). */
-  async function settled(id: string) {
-    for (let i = 0; i < 200; i++) {
-      const { body } = await t.api('GET', `/v1/posts/${id}`);
-      if (['published', 'partial', 'failed'].includes(body.post.status)) return body.post;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error(`post ${id} did not settle`);
-  }
+  const settled = (id: string) => settledPost(t, id, 200);
 
   it('publishes a post with a comment through POST /v1/posts, shows its ids and URL, and deletes it at Facebook', async () => {
     const text = unique('Posted through Switchboard');

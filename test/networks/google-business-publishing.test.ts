@@ -26,6 +26,7 @@ import { mediaFromBytes } from '../helpers/publish-media.ts';
 import { makeJpeg, makePng } from '../helpers/media-fixtures.ts';
 import { configureNetwork, connectThroughBrowser, resultOf } from '../helpers/network-flow.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { settledPost } from '../helpers/posts.ts';
 import { GOOGLE_BUSINESS_ORIGINS, googleFailures, startGoogleBusinessEmulator, type GoogleBusinessEmulator, type GoogleUser, type InjectedAnswer } from '../emulators/google-business.ts';
 
 const APP = { clientId: '123456789-abc.apps.googleusercontent.com', clientSecret: 'GOCSPX-secret' };
@@ -530,14 +531,7 @@ describe('through our API', () => {
     await t?.close();
   });
 
-  async function settled(id: string) {
-    for (let i = 0; i < 200; i++) {
-      const { body } = await t.api('GET', `/v1/posts/${id}`);
-      if (['published', 'partial', 'failed'].includes(body.post.status)) return body.post;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error(`post ${id} did not settle`);
-  }
+  const settled = (id: string) => settledPost(t, id, 200);
 
   it('publishes an EVENT with a photo uploaded to us through POST /v1/posts, shows its URL, and deletes it at Google', async () => {
     const bytes = makeJpeg(600, 400, { padTo: 30 * 1024 });

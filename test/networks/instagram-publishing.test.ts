@@ -28,6 +28,7 @@ import { mediaFromBytes } from '../helpers/publish-media.ts';
 import { makeJpeg, makeMp4, makePng } from '../helpers/media-fixtures.ts';
 import { configureNetwork, connectThroughBrowser, resultOf } from '../helpers/network-flow.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { settledPost } from '../helpers/posts.ts';
 import { eq } from 'drizzle-orm';
 import { postTargets } from '../../src/db/schema.ts';
 import { appSecretProof, graphError, metaFailures, metaUpstreams, startMetaEmulator, type InjectedAnswer, type MetaEmulator } from '../emulators/meta.ts';
@@ -519,14 +520,7 @@ describe('through our API (Facebook Login)', () => {
     meta.instagram.settings.videoReadsUntilFinished = 0;
   });
 
-  async function settled(id: string) {
-    for (let i = 0; i < 300; i++) {
-      const { body } = await t.api('GET', `/v1/posts/${id}`);
-      if (['published', 'partial', 'failed'].includes(body.post.status)) return body.post;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error(`post ${id} did not settle`);
-  }
+  const settled = (id: string) => settledPost(t, id);
 
   async function upload(bytes: Buffer, filename: string, contentType: string): Promise<string> {
     const created = await t.api('POST', '/v1/media/upload', { filename });
@@ -667,14 +661,7 @@ describe('through our API (Instagram Login)', () => {
     await t?.close();
   });
 
-  async function settled(id: string) {
-    for (let i = 0; i < 300; i++) {
-      const { body } = await t.api('GET', `/v1/posts/${id}`);
-      if (['published', 'partial', 'failed'].includes(body.post.status)) return body.post;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error(`post ${id} did not settle`);
-  }
+  const settled = (id: string) => settledPost(t, id);
 
   it('publishes a carousel with a first comment on graph.instagram.com, without a proof', async () => {
     const ids: string[] = [];

@@ -28,6 +28,7 @@ import { makeJpeg, makeMp4, makePng } from '../helpers/media-fixtures.ts';
 import { mediaFromBytes } from '../helpers/publish-media.ts';
 import { configureNetwork, connectThroughBrowser, resultOf } from '../helpers/network-flow.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { settledPost } from '../helpers/posts.ts';
 import { PINTEREST_ORIGINS, pinterestFailures, startPinterestEmulator, type PinterestEmulator, type PinterestUser } from '../emulators/pinterest.ts';
 
 const APP = { clientId: '1500002', clientSecret: 'pinterest-app-secret' };
@@ -555,14 +556,7 @@ describe('through our API', () => {
     await t?.close();
   });
 
-  async function settled(id: string) {
-    for (let i = 0; i < 300; i++) {
-      const { body } = await t.api('GET', `/v1/posts/${id}`);
-      if (['published', 'partial', 'failed'].includes(body.post.status)) return body.post;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error(`post ${id} did not settle`);
-  }
+  const settled = (id: string) => settledPost(t, id);
 
   async function uploaded(filename = 'pin.png', bytes: Buffer = makePng(200, 300), contentType = 'image/png') {
     const upload = await t.api('POST', '/v1/media/upload', { filename });

@@ -27,6 +27,7 @@ import { mediaFromBytes } from '../helpers/publish-media.ts';
 import { makeJpeg, makeMp4 } from '../helpers/media-fixtures.ts';
 import { configureNetwork, connectThroughBrowser, resultOf } from '../helpers/network-flow.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { settledPost } from '../helpers/posts.ts';
 import { startTikTokEmulator, TIKTOK_ORIGINS, tiktokFailures, type TikTokEmulator, type TikTokUser } from '../emulators/tiktok.ts';
 
 const APP = { clientKey: 'awx7k2pq9z3m1n8b', clientSecret: 'tiktok-client-secret' };
@@ -600,14 +601,7 @@ describe('through our API', () => {
     return confirmed.body.data as { id: string; url: string; size: number };
   }
 
-  async function settled(id: string) {
-    for (let i = 0; i < 300; i++) {
-      const { body } = await t.api('GET', `/v1/posts/${id}`);
-      if (['published', 'partial', 'failed'].includes(body.post.status)) return body.post;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error(`post ${id} did not settle`);
-  }
+  const settled = (id: string) => settledPost(t, id);
 
   it('publishes a public video through POST /v1/posts: uploaded in chunks, its public URL once moderated', async () => {
     const media = await uploadVideo('clip.mp4');

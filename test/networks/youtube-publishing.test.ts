@@ -28,6 +28,7 @@ import { YOUTUBE_ORIGINS, type GoogleUser } from '../emulators/google.ts';
 import { startYouTubeEmulator, youTubeFailures, type YouTubeEmulator } from '../emulators/youtube.ts';
 import { configureNetwork, connectThroughBrowser, resultOf } from '../helpers/network-flow.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { settledPost } from '../helpers/posts.ts';
 import { eq } from 'drizzle-orm';
 import { postTargets } from '../../src/db/schema.ts';
 
@@ -637,14 +638,7 @@ describe('through our API', () => {
     await new Promise((resolve) => files?.close(resolve));
   });
 
-  async function settled(id: string) {
-    for (let i = 0; i < 300; i++) {
-      const { body } = await t.api('GET', `/v1/posts/${id}`);
-      if (['published', 'partial', 'failed'].includes(body.post.status)) return body.post;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error(`post ${id} did not settle`);
-  }
+  const settled = (id: string) => settledPost(t, id);
 
   it('publishes a video with its thumbnail and a comment through POST /v1/posts, and deletes it at YouTube', async () => {
     const created = await t.api('POST', '/v1/posts', {
