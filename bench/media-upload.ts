@@ -4,12 +4,13 @@
 // (a small valid movie, then a `free` box of zeros, produced as a stream: never in memory here either), confirms
 // it (type and duration read from the stored bytes by ranges) and downloads it back from its public URL, sampling
 // the server's /proc/<pid>/status meanwhile. Then it publishes the file to an emulated YouTube (the resumable
-// upload: a session, then 8 MiB chunks streamed from the store by ranges) with the server's own publishing engine.
+// upload: a session, then 8 MiB chunks streamed from the store by ranges) with the server's own publishing engine,
+// first alone, then BENCH_VIDEOS (20) posts of it to as many channels at once.
 // Peak RSS growth is VmHWM after each phase (reset through /proc/<pid>/clear_refs before it) minus VmRSS before it;
 // the aim is < 64 MiB for the upload to us and for the upload to the network.
 //
 //   node --import tsx bench/media-upload.ts            # 1 GiB
-//   BENCH_MEDIA_BYTES=268435456 node --import tsx bench/media-upload.ts
+//   BENCH_MEDIA_BYTES=268435456 BENCH_VIDEOS=20 node --import tsx bench/media-upload.ts
 import { fork } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, request } from 'node:http';
@@ -21,6 +22,8 @@ import { makeMp4 } from '../test/helpers/media-fixtures.ts';
 import { BENCH_API_KEY, BENCH_KEYS, freePort } from './lib/common.ts';
 
 const TOTAL = Number(process.env.BENCH_MEDIA_BYTES ?? 1024 ** 3);
+/** Videos published at once in the last phase (issue 16: memory while 20 are in flight). */
+const VIDEOS = Number(process.env.BENCH_VIDEOS ?? 20);
 const MiB = 1024 * 1024;
 const serverProcessPath = fileURLToPath(new URL('./lib/server-process.ts', import.meta.url));
 
@@ -85,34 +88,46 @@ function send(method: string, url: string, opts: { headers?: Record<string, stri
  * then the video resource; `videos.list` says it is processed. Bytes are counted, not kept.
  */
 async function startYouTube() {
+  // One session per upload; bytes counted, not kept.
+  const sessions = new Map<string, { total: number; received: number }>();
   let received = 0;
-  let total = 0;
+  let inFlight = 0;
+  let mostInFlight = 0;
   const server = createServer((req, res) => {
     const url = new URL(req.url!, 'https://www.googleapis.com');
     const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
       res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
     if (req.method === 'POST' && url.pathname === '/upload/youtube/v3/videos') {
-      total = Number(req.headers['x-upload-content-length']);
+      const id = `s${sessions.size + 1}`;
+      sessions.set(id, { total: Number(req.headers['x-upload-content-length']), received: 0 });
       req.resume();
-      return req.on('end', () => json(200, {}, { location: 'https://www.googleapis.com/upload/youtube/v3/videos?uploadType=resumable&upload_id=bench' }));
+      return req.on('end', () => json(200, {}, { location: `https://www.googleapis.com/upload/youtube/v3/videos?uploadType=resumable&upload_id=${id}` }));
     }
     if (req.method === 'PUT' && url.pathname === '/upload/youtube/v3/videos') {
-      req.on('data', (c: Buffer) => (received += c.length));
-      return req.on('end', () =>
-        received >= total
-          ? json(200, { id: 'benchVideo1', status: { uploadStatus: 'uploaded', privacyStatus: 'private' } })
-          : res.writeHead(308, { range: `bytes=0-${received - 1}` }).end(),
-      );
+      const id = url.searchParams.get('upload_id') ?? '';
+      const session = sessions.get(id);
+      if (!session) return json(404, { error: { code: 404, message: 'Not found', errors: [{ reason: 'notFound' }] } });
+      mostInFlight = Math.max(mostInFlight, ++inFlight);
+      req.on('data', (c: Buffer) => {
+        session.received += c.length;
+        received += c.length;
+      });
+      return req.on('end', () => {
+        inFlight--;
+        if (session.received >= session.total) json(200, { id: `video-${id}`, status: { uploadStatus: 'uploaded', privacyStatus: 'private' } });
+        else res.writeHead(308, { range: `bytes=0-${session.received - 1}` }).end();
+      });
     }
     req.resume();
     if (url.pathname === '/youtube/v3/videos') {
-      return json(200, { items: [{ id: 'benchVideo1', status: { uploadStatus: 'processed', privacyStatus: 'private' }, processingDetails: { processingStatus: 'succeeded' } }] });
+      const id = url.searchParams.get('id') ?? '';
+      return json(200, { items: [{ id, status: { uploadStatus: 'processed', privacyStatus: 'private' }, processingDetails: { processingStatus: 'succeeded' } }] });
     }
     json(404, { error: { code: 404, message: 'Not found', errors: [{ reason: 'notFound' }] } });
   });
   const port = await freePort();
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-  return { origin: `http://127.0.0.1:${port}`, received: () => received, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+  return { origin: `http://127.0.0.1:${port}`, received: () => received, mostInFlight: () => mostInFlight, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
 }
 
 async function main() {
@@ -198,7 +213,7 @@ async function main() {
         child.once('message', (m) => resolve(m as T));
         child.send(msg as never);
       });
-    const { accountId } = await ask<{ accountId: string }>({ seedAccount: { network: 'youtube', accountType: 'channel' } });
+    const { accountId } = await ask<{ accountId: string }>({ seedAccount: { network: 'youtube', accountType: 'channel', uniqueId: 'UCbenchbenchbenchbench00' } });
     const post = await api('POST', '/v1/posts', { containers: [{ content: 'A big video', media: [{ id: started.id }] }], accounts: [accountId], youtube: { title: 'Benchmark', privacyStatus: 'private' } });
     if (post.status !== 201) throw new Error(`POST /v1/posts answered ${post.status}: ${JSON.stringify(post.body)}`);
     const beforePublish = await status(pid);
@@ -212,6 +227,27 @@ async function main() {
     const afterPublish = await status(pid);
     publishPeak = Math.max(canReset ? afterPublish.hwm : 0, publishPeak);
     if (youtube.received() !== TOTAL) throw new Error(`YouTube received ${youtube.received()} of ${TOTAL} bytes`);
+
+    // Many at once: VIDEOS posts of the same file to as many channels, all in flight together.
+    const accounts: string[] = [];
+    for (let i = 0; i < VIDEOS; i++) {
+      accounts.push((await ask<{ accountId: string }>({ seedAccount: { network: 'youtube', accountType: 'channel', uniqueId: `UCbenchmany${String(i).padStart(13, '0')}` } })).accountId);
+    }
+    for (const id of accounts) {
+      const many = await api('POST', '/v1/posts', { containers: [{ content: 'One of many', media: [{ id: started.id }] }], accounts: [id], youtube: { title: 'Many', privacyStatus: 'private' } });
+      if (many.status !== 201) throw new Error(`POST /v1/posts answered ${many.status}: ${JSON.stringify(many.body)}`);
+    }
+    const beforeMany = await status(pid);
+    await resetPeak(pid);
+    let manyPeak = beforeMany.rss;
+    const sampler4 = setInterval(() => void status(pid).then((s) => (manyPeak = Math.max(manyPeak, s.rss))), 20);
+    const t3 = process.hrtime.bigint();
+    await ask('publishDue');
+    const manySeconds = Number(process.hrtime.bigint() - t3) / 1e9;
+    clearInterval(sampler4);
+    const afterMany = await status(pid);
+    manyPeak = Math.max(canReset ? afterMany.hwm : 0, manyPeak);
+    if (youtube.received() !== TOTAL * (VIDEOS + 1)) throw new Error(`YouTube received ${youtube.received()} of ${TOTAL * (VIDEOS + 1)} bytes`);
     await youtube.close();
 
     const mib = (n: number) => `${(n / MiB).toFixed(1)} MiB`;
@@ -221,6 +257,7 @@ async function main() {
     console.log(`  server RSS before ${mib(before.rss)}, peak ${mib(uploadPeak)} → growth ${mib(uploadPeak - before.rss)} ${uploadPeak - before.rss < 64 * MiB ? '(< 64 MiB: ok)' : '(over the 64 MiB aim)'}`);
     console.log(`download (GET public URL): ${getSeconds.toFixed(1)} s; server RSS before ${mib(beforeGet.rss)}, peak ${mib(getPeak)} → growth ${mib(getPeak - beforeGet.rss)}`);
     console.log(`upload to the network (YouTube resumable, 8 MiB chunks): ${publishSeconds.toFixed(1)} s; server RSS before ${mib(beforePublish.rss)}, peak ${mib(publishPeak)} → growth ${mib(publishPeak - beforePublish.rss)} ${publishPeak - beforePublish.rss < 64 * MiB ? '(< 64 MiB: ok)' : '(over the 64 MiB aim)'}`);
+    console.log(`${VIDEOS} videos at once to the network (${youtube.mostInFlight()} chunk uploads in flight at most): ${manySeconds.toFixed(1)} s; server RSS before ${mib(beforeMany.rss)}, peak ${mib(manyPeak)} → growth ${mib(manyPeak - beforeMany.rss)}`);
     console.log(canReset ? 'peaks: VmHWM after /proc/<pid>/clear_refs, and VmRSS sampled every 20 ms' : 'peaks: VmRSS sampled every 20 ms (clear_refs not writable)');
   } finally {
     await stop();

@@ -12,15 +12,15 @@ import { newId } from '../../src/security/ids.ts';
 import { serve, type RunningServer } from '../../src/server.ts';
 
 /** Benchmarks that publish: an account of a network, as a connection would leave it (the network is emulated). */
-async function seedAccount(s: RunningServer, network: NetworkId, accountType: string): Promise<string> {
+async function seedAccount(s: RunningServer, network: NetworkId, accountType: string, uniqueId: string): Promise<string> {
   const [org] = await s.ctx.db.query.organizations.findMany({ limit: 1 });
-  await saveNetworkConfig(s.ctx, org.id, s.ctx.adapters.get(network)!, { clientKey: 'bench-client', clientSecret: 'bench-secret' });
+  if (!(await s.ctx.db.query.networkConfigs.findFirst())) await saveNetworkConfig(s.ctx, org.id, s.ctx.adapters.get(network)!, { clientKey: 'bench-client', clientSecret: 'bench-secret' });
   const id = newId();
   await s.ctx.db.insert(socialAccounts).values({
     id,
     orgId: org.id,
     network,
-    networkUniqueId: 'UCbenchbenchbenchbench00',
+    networkUniqueId: uniqueId,
     username: 'bench',
     accountType,
     ...encryptTokens(s.ctx.keyring, id, { accessToken: 'bench-access-token', refreshToken: 'bench-refresh-token', expiresAt: null }),
@@ -34,10 +34,10 @@ let server: RunningServer | undefined;
 // The benchmark going away (Ctrl-C, crash) must not leave a server running.
 process.on('disconnect', () => void (server ? server.close() : Promise.resolve()).finally(() => process.exit(0)));
 
-process.on('message', async (msg: { start: Record<string, string> } | { seedAccount: { network: NetworkId; accountType: string } } | 'publishDue' | 'close') => {
+process.on('message', async (msg: { start: Record<string, string> } | { seedAccount: { network: NetworkId; accountType: string; uniqueId: string } } | 'publishDue' | 'close') => {
   try {
     if (typeof msg === 'object' && 'seedAccount' in msg) {
-      process.send!({ accountId: await seedAccount(server!, msg.seedAccount.network, msg.seedAccount.accountType) });
+      process.send!({ accountId: await seedAccount(server!, msg.seedAccount.network, msg.seedAccount.accountType, msg.seedAccount.uniqueId) });
       return;
     }
     if (msg === 'publishDue') {
