@@ -20,6 +20,7 @@ import {
   type PublishContainer,
   type PublishContext,
   type PublishedPart,
+  type SavedProgress,
 } from '../providers/types.ts';
 import { AccountUnusableError, ensureFreshToken } from '../tokens/refresh.ts';
 import { activeMedia, publishMediaFor } from './media-refs.ts';
@@ -132,19 +133,25 @@ export async function runTarget(ctx: AppContext, claimed: ClaimedTarget, lease: 
         },
       });
 
+      /** The network is still working on this part: the target is due again later, with the adapter's progress. */
+      const processLater = async ({ saved, checkAfterSeconds }: { saved: SavedProgress; checkAfterSeconds: number }) => {
+        const since = part.processingSince ?? new Date().toISOString();
+        if (Date.now() - Date.parse(since) > PROCESSING_LIMIT_MS) {
+          throw new PublishError('platform_rejected', `${adapter.displayName} was still processing part ${i + 1} after ${PROCESSING_LIMIT_MS / 3600_000} hours`);
+        }
+        part = { ...part, phase: 'processing', saved, processingSince: since };
+        parts[i] = part;
+        await lease.update({ parts, dueAt: new Date(Date.now() + Math.max(1, checkAfterSeconds) * 1000), leaseUntil: null });
+      };
+
       // A create that may have reached the network: settle it before anything is sent again.
       if (part.phase === 'creating' && !publishing.createIsRepeatable) {
         const found = publishing.findPart ? await publishing.findPart(input(await context())) : 'unknown';
         if (found === 'unknown') {
           throw new PublishError('unknown_outcome', `${adapter.displayName} may or may not have published part ${i + 1}; it was not sent again so as not to post twice. Check the account, then retry the post if it is missing.`);
         }
-        if (found !== 'absent' && 'status' in found) {
-          // Made, and still being processed at the network: poll it from here as publishPart would have.
-          part = { ...part, phase: 'processing', saved: found.saved, processingSince: part.processingSince ?? new Date().toISOString() };
-          parts[i] = part;
-          await lease.update({ parts, dueAt: new Date(Date.now() + Math.max(1, found.checkAfterSeconds) * 1000), leaseUntil: null });
-          return;
-        }
+        // Made, and still being processed at the network: poll it from here as publishPart would have.
+        if (found !== 'absent' && 'status' in found) return processLater(found);
         if (found !== 'absent') {
           part = { ...part, phase: 'published', id: found.id, url: found.url, data: found.data };
           parts[i] = part;
@@ -183,17 +190,7 @@ export async function runTarget(ctx: AppContext, claimed: ClaimedTarget, lease: 
           throw failure;
         }
       }
-      if (outcome.status === 'processing') {
-        const since = part.processingSince ?? new Date().toISOString();
-        if (Date.now() - Date.parse(since) > PROCESSING_LIMIT_MS) {
-          throw new PublishError('platform_rejected', `${adapter.displayName} was still processing part ${i + 1} after ${PROCESSING_LIMIT_MS / 3600_000} hours`);
-        }
-        part = { ...part, phase: 'processing', saved: outcome.saved, processingSince: since };
-        parts[i] = part;
-        const due = new Date(Date.now() + Math.max(1, outcome.checkAfterSeconds) * 1000);
-        await lease.update({ parts, dueAt: due, leaseUntil: null });
-        return;
-      }
+      if (outcome.status === 'processing') return processLater(outcome);
       part = { ...part, phase: 'published', id: outcome.part.id, url: outcome.part.url, data: outcome.part.data };
       parts[i] = part;
       previous = outcome.part;

@@ -1,8 +1,6 @@
 // Webhook events, written to the outbox in the caller's transaction — the event exists exactly when the
 // change it reports was committed — with one pending delivery per subscribed endpoint. The worker delivers.
-import { and, eq } from 'drizzle-orm';
 import type { DbOrTx } from '../db/database.ts';
-import { webhookDeliveries, webhookEndpoints, webhookEvents } from '../db/schema.ts';
 import { newId } from '../security/ids.ts';
 import { txQuery } from '../db/raw.ts';
 
@@ -30,6 +28,8 @@ export interface NewEvent {
   orgId: string;
   type: EventType;
   data: Record<string, unknown>;
+  /** To this endpoint alone, whatever it subscribes to (a test delivery). */
+  onlyEndpointId?: string;
 }
 
 /**
@@ -51,11 +51,12 @@ export async function emitEvents(tx: DbOrTx, events: NewEvent[]): Promise<string
     'select id, org_id as "orgId", events from webhook_endpoints where enabled and org_id in (select jsonb_array_elements_text($1::jsonb))',
     [JSON.stringify(orgs)],
   );
-  const deliveries = rows.flatMap((event) =>
-    endpoints
-      .filter((e) => e.orgId === event.org_id && (e.events.length === 0 || e.events.includes(event.type)))
-      .map((e) => ({ id: newId(), org_id: event.org_id, event_id: event.id, endpoint_id: e.id })),
-  );
+  const deliveries = rows.flatMap((event, i) => {
+    const only = events[i].onlyEndpointId;
+    return endpoints
+      .filter((e) => e.orgId === event.org_id && (only ? e.id === only : e.events.length === 0 || e.events.includes(event.type)))
+      .map((e) => ({ id: newId(), org_id: event.org_id, event_id: event.id, endpoint_id: e.id }));
+  });
   if (deliveries.length) {
     await txQuery(
       tx,
@@ -66,6 +67,7 @@ export async function emitEvents(tx: DbOrTx, events: NewEvent[]): Promise<string
   return rows.map((r) => r.id);
 }
 
+/** One event (`emitEvents` for one); `onlyEndpointId` sends it to that endpoint alone (a test delivery). */
 export async function emitEvent(
   tx: DbOrTx,
   orgId: string,
@@ -73,18 +75,6 @@ export async function emitEvent(
   data: Record<string, unknown>,
   opts: { onlyEndpointId?: string } = {},
 ): Promise<string> {
-  const id = `msg_${newId()}`;
-  const payload: EventPayload = { type, timestamp: new Date().toISOString(), data };
-  await tx.insert(webhookEvents).values({ id, orgId, type, payload: payload as unknown as Record<string, unknown> });
-  const endpoints = await tx
-    .select({ id: webhookEndpoints.id, events: webhookEndpoints.events })
-    .from(webhookEndpoints)
-    .where(and(eq(webhookEndpoints.orgId, orgId), eq(webhookEndpoints.enabled, true)));
-  const targets = endpoints.filter((e) =>
-    opts.onlyEndpointId ? e.id === opts.onlyEndpointId : e.events.length === 0 || e.events.includes(type),
-  );
-  if (targets.length) {
-    await tx.insert(webhookDeliveries).values(targets.map((e) => ({ id: newId(), orgId, eventId: id, endpointId: e.id })));
-  }
+  const [id] = await emitEvents(tx, [{ orgId, type, data, onlyEndpointId: opts.onlyEndpointId }]);
   return id;
 }
