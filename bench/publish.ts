@@ -8,7 +8,7 @@
 import { fork } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { fileURLToPath } from 'node:url';
-import { count, eq } from 'drizzle-orm';
+import { count, eq, inArray } from 'drizzle-orm';
 import { loadConfig } from '../src/config.ts';
 import { posts, postTargets, socialAccounts } from '../src/db/schema.ts';
 import { encryptTokens } from '../src/accounts/accounts.ts';
@@ -95,17 +95,32 @@ async function seed(env: Record<string, string>, howMany: number, dueAt: Date) {
   await ctx.database.close();
 }
 
-function startWorkers(workers: number, env: Record<string, string>) {
+/** Worker processes running the engine until every target has ended, then stopped; their reports. */
+async function runWorkers(workers: number, env: Record<string, string>) {
   const workerPath = fileURLToPath(new URL('./publish-worker.ts', import.meta.url));
+  const children = Array.from({ length: workers }, () => {
+    const child = fork(workerPath, [], { execArgv: ['--import', 'tsx', ...(process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [])], env: { ...process.env, ...env } });
+    onCleanup(async () => child.kill());
+    const ready = new Promise<void>((resolve, reject) => {
+      child.once('message', () => resolve());
+      child.once('exit', (code) => reject(new Error(`worker exited with ${code}`)));
+    });
+    return { child, ready };
+  });
+  await Promise.all(children.map((c) => c.ready));
+  const check = await createContext(loadConfig(env));
+  for (;;) {
+    const [{ open }] = await check.db.select({ open: count() }).from(postTargets).where(inArray(postTargets.status, ['pending', 'publishing']));
+    if (Number(open) === 0) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  await check.database.close();
   return Promise.all(
-    Array.from(
-      { length: workers },
-      () =>
-        new Promise<{ taken: number; peakRss: number }>((resolve, reject) => {
-          const child = fork(workerPath, [], { execArgv: ['--import', 'tsx', ...(process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [])], env: { ...process.env, ...env } });
-          onCleanup(async () => child.kill());
+    children.map(
+      ({ child }) =>
+        new Promise<{ taken: number; peakRss: number }>((resolve) => {
           child.once('message', (m) => resolve(m as { taken: number; peakRss: number }));
-          child.once('exit', (code) => (code ? reject(new Error(`worker exited with ${code}`)) : undefined));
+          child.send('stop');
         }),
     ),
   );
@@ -141,7 +156,7 @@ async function throughput(workers: number) {
   await seed(env, POSTS, new Date(Date.now() - 1000));
   noteLoad(`before ${workers} worker(s)`);
   const started = Date.now();
-  const reports = await startWorkers(workers, env);
+  const reports = await runWorkers(workers, env);
   // From the first post X receives to the last: the workers' start-up (loading TypeScript) is not publishing.
   const times = [...x.received.values()];
   const seconds = (Math.max(...times) - Math.min(...times)) / 1000;
@@ -154,11 +169,11 @@ async function throughput(workers: number) {
 
 async function schedule(workers: number) {
   const { database, x, env } = await environment(LATENCY_MS);
-  const leadMs = 15_000 + SCHEDULED; // seeding takes about 1 ms a post; the workers are up well before the time
+  const leadMs = 20_000 + SCHEDULED; // seeding takes about 1 ms a post; the workers are up well before the time
   const at = new Date(Date.now() + leadMs);
   await seed(env, SCHEDULED, at);
   noteLoad(`before ${workers} worker(s), ${((at.getTime() - Date.now()) / 1000).toFixed(1)} s before the posts are due`);
-  const reports = await startWorkers(workers, { ...env, BENCH_IDLE_ROUNDS: String(Math.ceil((at.getTime() - Date.now()) / 100) + 20) });
+  const reports = await runWorkers(workers, env);
   const late = [...x.received.values()].map((t) => t - at.getTime()).sort((a, b) => a - b);
   const pct = (p: number) => late[Math.min(late.length - 1, Math.floor((p / 100) * late.length))] / 1000;
   const result = await outcome(env);

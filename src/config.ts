@@ -122,6 +122,9 @@ const envSchema = z.object({
   SWITCHBOARD_MAX_MEDIA_BYTES: z.coerce.number().int().positive().default(1024 * 1024 * 1024),
   SWITCHBOARD_PUBLISH_CONCURRENCY: z.coerce.number().int().positive().default(128),
   SWITCHBOARD_PUBLISH_LEASE_MS: z.coerce.number().int().positive().default(60_000),
+  SWITCHBOARD_PUBLISH_LOOKAHEAD_MS: z.coerce.number().int().min(0).max(60_000).default(10_000),
+  SWITCHBOARD_PUBLISH_PREPARED_MAX: z.coerce.number().int().min(0).default(10_000),
+  SWITCHBOARD_PUBLISH_BURST: z.coerce.number().int().positive().default(1_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -190,6 +193,12 @@ export interface Config {
     concurrency: number;
     /** How long a worker holds a target it works on before another may take it over; renewed while it works. */
     leaseMs: number;
+    /** Targets due within this are claimed and made ready ahead, then started at their instant (0: never). */
+    lookaheadMs: number;
+    /** Targets one process holds ready ahead at most. */
+    preparedMax: number;
+    /** Targets made ready ahead that one process publishes at once when their instant comes. */
+    burst: number;
   };
   /** Shared rate-limit counters in Redis instead of the database. */
   redisUrl: string | undefined;
@@ -260,6 +269,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     publishing: {
       concurrency: e.SWITCHBOARD_PUBLISH_CONCURRENCY,
       leaseMs: Math.max(e.SWITCHBOARD_PUBLISH_LEASE_MS, e.SWITCHBOARD_UPSTREAM_TIMEOUT_MS * 2),
+      lookaheadMs: e.SWITCHBOARD_PUBLISH_LOOKAHEAD_MS,
+      preparedMax: e.SWITCHBOARD_PUBLISH_PREPARED_MAX,
+      burst: e.SWITCHBOARD_PUBLISH_BURST,
     },
     logLevel: e.LOG_LEVEL,
   };

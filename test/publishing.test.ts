@@ -5,7 +5,7 @@ import { request } from 'node:http';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { posts, postTargets, webhookEvents } from '../src/db/schema.ts';
-import { publishDue } from '../src/publishing/engine.ts';
+import { publishDue, PublishPump } from '../src/publishing/engine.ts';
 import { configureNetwork, connectThroughBrowser, resultOf, startServerFor } from './helpers/network-flow.ts';
 import type { TestServer } from './helpers/server.ts';
 import { startXEmulator, X_ORIGINS, xFailures, type XEmulator } from './emulators/x.ts';
@@ -180,6 +180,83 @@ describe('scheduling, drafts, edits and cancelling', () => {
     expect(res.body.pagination.total).toBeGreaterThanOrEqual(1);
     expect(res.body.posts[0].socialAccounts.some((a: any) => a.id === accountOf.amy)).toBe(true);
     expect((await t.api('GET', '/v1/posts?tenant=acme')).status).toBe(400);
+  });
+});
+
+describe('scheduled posts made ready ahead of their instant', () => {
+  const targetOf = async (postId: string) => (await t.server.ctx.db.select().from(postTargets).where(eq(postTargets.postId, postId)))[0];
+  /** Polls until `check` holds (the engine works in the background here, as a running worker does). */
+  async function until(what: string, check: () => Promise<boolean> | boolean, ms = 20_000) {
+    const end = Date.now() + ms;
+    while (!(await check())) {
+      if (Date.now() > end) throw new Error(`gave up waiting: ${what}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  const heldAhead = async (postId: string) => {
+    const target = await targetOf(postId);
+    return target.status === 'pending' && target.leaseUntil !== null;
+  };
+  const schedule = (content: string, inMs: number) =>
+    t.api('POST', '/v1/posts', { content, accounts: [accountOf.dan], scheduledAt: new Date(Date.now() + inMs).toISOString() });
+
+  it('holds a post due within seconds ready while it can still be edited, and publishes it at its instant, never before', async () => {
+    const pump = new PublishPump(t.server.ctx);
+    pump.run(100);
+    try {
+      const res = await schedule('Ready ahead, out on time', 2_500);
+      const id = res.body.post.id;
+      await until('the worker holds the target', () => heldAhead(id));
+      // Held, not begun: the post still reads as scheduled.
+      expect((await getPost(id)).status).toBe('scheduled');
+      await until('published', async () => (await getPost(id)).status === 'published');
+      const sent = postsAt('dan').filter((p) => p.text === 'Ready ahead, out on time');
+      expect(sent).toHaveLength(1);
+      expect(sent[0].createdAt.getTime()).toBeGreaterThanOrEqual(Date.parse(res.body.post.scheduledAt));
+    } finally {
+      await pump.stop();
+    }
+  });
+
+  it('lets an edit or a cancel in those seconds win over the worker holding the post', async () => {
+    const pump = new PublishPump(t.server.ctx);
+    pump.run(100);
+    try {
+      const edited = (await schedule('Held, then edited', 3_000)).body.post.id;
+      const cancelled = (await schedule('Held, then cancelled', 3_000)).body.post.id;
+      await until('the worker holds both', async () => (await heldAhead(edited)) && (await heldAhead(cancelled)));
+      const edit = await t.api('PATCH', `/v1/posts/${edited}`, { containers: [{ content: 'The edit, as it went out' }] });
+      expect(edit.status, JSON.stringify(edit.body)).toBe(200);
+      expect((await t.api('DELETE', `/v1/posts/${cancelled}`)).body.post.status).toBe('cancelled');
+      await until('the edit published', async () => (await getPost(edited)).status === 'published');
+      const texts = postsAt('dan').map((p) => p.text);
+      expect(texts.filter((text) => text === 'The edit, as it went out')).toHaveLength(1);
+      expect(texts).not.toContain('Held, then edited');
+      expect(texts).not.toContain('Held, then cancelled');
+      expect((await getPost(cancelled)).status).toBe('cancelled');
+    } finally {
+      await pump.stop();
+    }
+  });
+
+  it('gives back what a stopping worker held, so another publishes it at its instant, once', async () => {
+    const first = new PublishPump(t.server.ctx);
+    first.run(100);
+    const res = await schedule('Held by a worker that stopped', 3_000);
+    const id = res.body.post.id;
+    await until('the first worker holds it', () => heldAhead(id));
+    await first.stop();
+    expect((await targetOf(id)).leaseUntil).toBeNull();
+    const second = new PublishPump(t.server.ctx);
+    second.run(100);
+    try {
+      await until('published', async () => (await getPost(id)).status === 'published');
+      const sent = postsAt('dan').filter((p) => p.text === 'Held by a worker that stopped');
+      expect(sent).toHaveLength(1);
+      expect(sent[0].createdAt.getTime()).toBeGreaterThanOrEqual(Date.parse(res.body.post.scheduledAt));
+    } finally {
+      await second.stop();
+    }
   });
 });
 

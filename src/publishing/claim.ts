@@ -44,11 +44,96 @@ export async function claimDueTargets(ctx: AppContext, limit: number): Promise<C
   const lease = new Date(now.getTime() + ctx.config.publishing.leaseMs);
   const targets = await rawQuery<TargetRow>(ctx.db, CLAIM, [now, limit, lease], { prepare: true });
   if (!targets.length) return [];
-  const [postRows, accountRows] = await Promise.all([
+  return withPostsAndAccounts(ctx, targets, () => lease);
+}
+
+async function withPostsAndAccounts(ctx: AppContext, targets: TargetRow[], leaseOf: (t: TargetRow) => Date): Promise<ClaimedTarget[]> {
+  const [postRows, accountById] = await Promise.all([
     rawQuery<PostRow>(ctx.db, POSTS, [[...new Set(targets.map((t) => t.postId))]], { prepare: true }),
-    rawQuery<AccountRow>(ctx.db, ACCOUNTS, [[...new Set(targets.map((t) => t.accountId))]], { prepare: true }),
+    accountsById(ctx, [...new Set(targets.map((t) => t.accountId))]),
   ]);
   const postById = new Map(postRows.map((p) => [p.id, p]));
-  const accountById = new Map(accountRows.map((a) => [a.id, a]));
-  return targets.map((target) => ({ target, post: postById.get(target.postId), account: accountById.get(target.accountId), lease }));
+  return targets.map((target) => ({ target, post: postById.get(target.postId), account: accountById.get(target.accountId), lease: leaseOf(target) }));
+}
+
+// Ahead of their instant: targets due within the lookahead and not leased are leased until a lease's length after
+// they are due (to the millisecond, as JavaScript reads it back for later writes to compare), so that nobody else
+// takes them meanwhile and they are anyone's again soon after if this worker dies; and read with their posts and
+// accounts. Their status is left as it is and their posts are not marked: until they start, the post can still be
+// edited or cancelled, which takes the lease back (posts.ts), and `startClaimedAhead` then leaves the target alone.
+const CLAIM_AHEAD = `
+with soon as (
+  select id from post_targets
+  where status in ('pending', 'publishing') and due_at > $1 and due_at <= $2 and lease_until is null
+  order by due_at
+  limit $3
+  for update skip locked
+), claimed as (
+  update post_targets t set lease_until = date_trunc('milliseconds', t.due_at) + $4 * interval '1 millisecond'
+  from soon where t.id = soon.id
+  returning t.*
+)
+select ${selectList(postTargets)} from claimed`;
+
+export async function claimTargetsAhead(ctx: AppContext, limit: number): Promise<ClaimedTarget[]> {
+  const now = new Date();
+  const horizon = new Date(now.getTime() + ctx.config.publishing.lookaheadMs);
+  const targets = await rawQuery<TargetRow>(ctx.db, CLAIM_AHEAD, [now, horizon, limit, ctx.config.publishing.leaseMs], { prepare: true });
+  if (!targets.length) return [];
+  return withPostsAndAccounts(ctx, targets, (t) => t.leaseUntil!);
+}
+
+// At their instant: the targets still leased as they were claimed ahead and unchanged since (not edited, cancelled or
+// taken back meanwhile — an edit takes the lease back, and a later claim ahead may give it the same end again, so the
+// row's own `updated_at` is compared too) become `publishing` under a fresh lease, and their posts are marked — as CLAIM does for targets due now.
+// Which accounts changed since they were read is answered too, so that those are read again before use.
+const START_AHEAD = `
+with v as (
+  select * from jsonb_to_recordset($1::jsonb) as v(k integer, id text, lease timestamptz, updated timestamptz, account_updated timestamptz)
+), started as (
+  update post_targets t set status = 'publishing', lease_until = $2, updated_at = now()
+  from v where t.id = v.id and t.lease_until = v.lease and date_trunc('milliseconds', t.updated_at) = v.updated
+  returning v.k, t.post_id, t.account_id, v.account_updated
+), marked as (
+  update posts set status = 'publishing', updated_at = now()
+  where id in (select post_id from started) and status = 'scheduled'
+)
+select s.k, s.account_id as "accountId",
+  date_trunc('milliseconds', a.updated_at) is distinct from s.account_updated as "accountChanged"
+from started s left join social_accounts a on a.id = s.account_id`;
+
+export interface StartedAhead {
+  /** The started one's place in the list given. */
+  k: number;
+  accountId: string;
+  accountChanged: boolean;
+}
+
+/** Starts targets claimed ahead; answers those still ours (by their place in `claimed`), now leased until `lease`. */
+export function startClaimedAhead(ctx: AppContext, claimed: ClaimedTarget[], lease: Date): Promise<StartedAhead[]> {
+  const rows = claimed.map((c, k) => ({
+    k,
+    id: c.target.id,
+    lease: c.lease.toISOString(),
+    updated: c.target.updatedAt.toISOString(),
+    account_updated: c.account?.updatedAt.toISOString() ?? null,
+  }));
+  return rawQuery<StartedAhead>(ctx.db, START_AHEAD, [JSON.stringify(rows), lease], { prepare: true });
+}
+
+/** Gives back targets claimed ahead that will not be started here (the worker stops): anyone's again at once. */
+export async function releaseClaimedAhead(ctx: AppContext, claimed: ClaimedTarget[]): Promise<void> {
+  if (!claimed.length) return;
+  const rows = claimed.map((c) => ({ id: c.target.id, lease: c.lease.toISOString() }));
+  await rawQuery(ctx.db, RELEASE_AHEAD, [JSON.stringify(rows)]);
+}
+
+const RELEASE_AHEAD = `
+update post_targets t set lease_until = null
+from jsonb_to_recordset($1::jsonb) as v(id text, lease timestamptz)
+where t.id = v.id and t.lease_until = v.lease`;
+
+export async function accountsById(ctx: AppContext, ids: string[]): Promise<Map<string, AccountRow>> {
+  const rows = await rawQuery<AccountRow>(ctx.db, ACCOUNTS, [ids], { prepare: true });
+  return new Map(rows.map((a) => [a.id, a]));
 }

@@ -7,9 +7,10 @@
 // finishes. Creating a post wakes the pumps of its process, so "publish now" does not wait for the next poll.
 import type { AppContext } from '../context.ts';
 import { ClaimPump } from '../db/claim-pump.ts';
+import { TargetsAhead } from './ahead.ts';
 import { claimDueTargets, type ClaimedTarget } from './claim.ts';
 import { TargetLease, LeaseLost } from './lease.ts';
-import { runTarget } from './run-target.ts';
+import { publishReady, runTarget } from './run-target.ts';
 
 const pumps = new Set<PublishPump>();
 
@@ -19,40 +20,60 @@ export function wakePublishers(): void {
 }
 
 export class PublishPump extends ClaimPump<ClaimedTarget> {
+  /** Targets due soon, claimed and made ready before their instant (ahead.ts); only while running. */
+  private readonly ahead: TargetsAhead;
+  /** Targets this pump has worked on, due now or made ready ahead. */
+  worked = 0;
+
   constructor(
     private readonly ctx: AppContext,
     concurrency = ctx.config.publishing.concurrency,
   ) {
     super(concurrency, (err) => ctx.log.warn({ err }, 'claiming publishing targets failed'), Math.max(1, Math.floor(concurrency / 4)));
+    this.ahead = new TargetsAhead(ctx, (ready, lease) => {
+      this.worked++;
+      return underLease(ctx, lease, () => publishReady(ctx, ready, lease));
+    });
   }
 
   override run(intervalMs: number): void {
     pumps.add(this);
     super.run(intervalMs);
+    this.ahead.run(intervalMs);
+  }
+
+  override notify(): void {
+    super.notify();
+    this.ahead.notify();
   }
 
   override async stop(): Promise<void> {
     pumps.delete(this);
-    await super.stop();
+    await Promise.all([super.stop(), this.ahead.stop()]);
   }
 
   protected claim(free: number) {
     return claimDueTargets(this.ctx, free);
   }
 
-  protected async runJob(claimed: ClaimedTarget): Promise<void> {
-    const row = claimed.target;
-    const lease = new TargetLease(this.ctx, row.id, claimed.lease);
-    lease.keepAlive();
-    try {
-      await runTarget(this.ctx, claimed, lease);
-    } catch (err) {
-      if (err instanceof LeaseLost) this.ctx.log.warn({ targetId: row.id }, err.message);
-      // Unrecorded: the lease runs out and the target is claimed again, its open create settled first.
-      else this.ctx.log.warn({ err, targetId: row.id }, 'publishing a target could not be recorded');
-    } finally {
-      lease.stop();
-    }
+  protected runJob(claimed: ClaimedTarget): Promise<void> {
+    this.worked++;
+    const lease = new TargetLease(this.ctx, claimed.target.id, claimed.lease);
+    return underLease(this.ctx, lease, () => runTarget(this.ctx, claimed, lease));
+  }
+}
+
+/** Runs one target's publishing with its lease kept alive; what could not be recorded is left to the lease's end. */
+async function underLease(ctx: AppContext, lease: TargetLease, work: () => Promise<void>): Promise<void> {
+  lease.keepAlive();
+  try {
+    await work();
+  } catch (err) {
+    if (err instanceof LeaseLost) ctx.log.warn({ targetId: lease.targetId }, err.message);
+    // Unrecorded: the lease runs out and the target is claimed again, its open create settled first.
+    else ctx.log.warn({ err, targetId: lease.targetId }, 'publishing a target could not be recorded');
+  } finally {
+    lease.stop();
   }
 }
 

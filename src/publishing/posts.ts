@@ -226,7 +226,11 @@ async function lockPost(tx: DbOrTx, orgId: string, id: string) {
 
 export class PostStateConflict extends Error {}
 
-const untouched = (t: TargetRow) => t.status === 'pending' && t.attempts === 0 && !t.leaseUntil;
+/**
+ * Not started: a lease on such a target is a worker's that made it ready ahead of its instant (claim.ts); an edit or
+ * a cancel takes that lease back, and the worker then leaves the target alone.
+ */
+const untouched = (t: TargetRow) => t.status === 'pending' && t.attempts === 0;
 
 export interface PostChanges {
   scheduledAt?: Date | null;
@@ -256,7 +260,7 @@ export async function updatePost(ctx: AppContext, orgId: string, id: string, cha
       })
       .where(eq(posts.id, id))
       .returning();
-    if (targets.length) await tx.update(postTargets).set({ dueAt, updatedAt: new Date() }).where(eq(postTargets.postId, id));
+    if (targets.length) await tx.update(postTargets).set({ dueAt, leaseUntil: null, updatedAt: new Date() }).where(eq(postTargets.postId, id));
     await keepMediaFor(tx, updated);
     return updated;
   });
@@ -276,7 +280,7 @@ export async function cancelPost(ctx: AppContext, orgId: string, id: string): Pr
       );
     }
     const now = new Date();
-    await tx.update(postTargets).set({ status: 'cancelled', dueAt: null, updatedAt: now }).where(eq(postTargets.postId, id));
+    await tx.update(postTargets).set({ status: 'cancelled', dueAt: null, leaseUntil: null, updatedAt: now }).where(eq(postTargets.postId, id));
     const [updated] = await tx.update(posts).set({ status: 'cancelled', updatedAt: now }).where(eq(posts.id, id)).returning();
     return updated;
   });

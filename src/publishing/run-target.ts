@@ -8,14 +8,17 @@
 // it cannot be told, rather than post twice.
 import type { AppContext } from '../context.ts';
 import type { TargetPart } from '../db/schema.ts';
-import { decryptTokens, publishAccountOf } from '../accounts/accounts.ts';
+import { decryptTokens, publishAccountOf, type AccountRow } from '../accounts/accounts.ts';
 import { appCredentialsFor } from '../networks/network-configs.ts';
 import {
   NetworkError,
   PublishError,
   RETRIED_CATEGORIES,
   type ErrorCategory,
+  type AppCredentials,
+  type NetworkAdapter,
   type NetworkId,
+  type NetworkPublishing,
   type PartInput,
   type PublishContainer,
   type PublishContext,
@@ -54,28 +57,35 @@ export function classify(err: unknown): PublishError {
   return new PublishError('platform_error', 'Publishing failed inside Switchboard; it will be tried again');
 }
 
-export async function runTarget(ctx: AppContext, claimed: ClaimedTarget, lease: TargetLease): Promise<void> {
-  const { target, post } = claimed;
-  if (!post || post.status === 'cancelled') {
-    await finishTarget(ctx, lease, target, { status: 'cancelled' });
-    return;
-  }
+/** Everything publishing a target needs that can be read before its instant. */
+export interface ReadyTarget {
+  claimed: ClaimedTarget;
+  adapter: NetworkAdapter;
+  publishing: NetworkPublishing;
+  /** The post's containers as the adapter sees them (media as stored files with their public URLs). */
+  containers: PublishContainer[];
+  options: Record<string, unknown>;
+  app: AppCredentials;
+  account: AccountRow;
+}
+
+/** A target made ready, or how it ends without a call to the network. */
+export type Preparation = { ready: ReadyTarget } | { cancelled: true } | { refused: PublishError };
+
+/** Reads what publishing the target needs: nothing here calls the network or writes. */
+export async function prepareTarget(ctx: AppContext, claimed: ClaimedTarget): Promise<Preparation> {
+  const { target, post, account } = claimed;
+  if (!post || post.status === 'cancelled') return { cancelled: true };
   const adapter = ctx.adapters.get(target.network as NetworkId);
   const publishing = adapter?.publishing;
-  const parts: TargetPart[] = [...target.parts];
-  const fail = (f: PublishError) =>
-    finishTarget(ctx, lease, target, { status: 'failed', error: f.message, errorCategory: f.category, attempts: target.attempts + 1, parts });
-
-  if (!adapter || !publishing) return fail(new PublishError('not_supported', `Publishing to ${target.network} is not available`));
-  let account = claimed.account;
+  if (!adapter || !publishing) return { refused: new PublishError('not_supported', `Publishing to ${target.network} is not available`) };
   if (!account || account.status !== 'active') {
-    return fail(new PublishError('auth_expired', account?.status === 'reauth_required' ? 'The account must be reconnected before it can publish' : 'The account is disconnected'));
+    return { refused: new PublishError('auth_expired', account?.status === 'reauth_required' ? 'The account must be reconnected before it can publish' : 'The account is disconnected') };
   }
-
   // The post's files, as the adapter sees them. One deleted since the post was accepted fails the target plainly.
   const ids = post.containers.flatMap((c) => c.media.map((m) => m.id));
   const { found, missing } = await activeMedia(ctx, post.orgId, ids);
-  if (missing.length) return fail(new PublishError('user_content', `The media ${missing.join(', ')} no longer exists`));
+  if (missing.length) return { refused: new PublishError('user_content', `The media ${missing.join(', ')} no longer exists`) };
   const containers: PublishContainer[] = post.containers.map((c, index) => ({
     index,
     text: c.content,
@@ -83,19 +93,42 @@ export async function runTarget(ctx: AppContext, claimed: ClaimedTarget, lease: 
   }));
   const options = checkOptions(adapter, post.options[adapter.network]).options;
   const app = await appCredentialsFor(ctx, post.orgId, adapter);
+  return { ready: { claimed, adapter, publishing, containers, options, app, account } };
+}
+
+export async function runTarget(ctx: AppContext, claimed: ClaimedTarget, lease: TargetLease): Promise<void> {
+  const preparation = await prepareTarget(ctx, claimed);
+  if ('ready' in preparation) return publishReady(ctx, preparation.ready, lease);
+  const { target } = claimed;
+  if ('cancelled' in preparation) return finishTarget(ctx, lease, target, { status: 'cancelled' });
+  const f = preparation.refused;
+  return finishTarget(ctx, lease, target, { status: 'failed', error: f.message, errorCategory: f.category, attempts: target.attempts + 1 });
+}
+
+/** Publishes a ready target part by part under its lease, and records how it ended. */
+export async function publishReady(ctx: AppContext, ready: ReadyTarget, lease: TargetLease): Promise<void> {
+  const { adapter, publishing, containers, options, app } = ready;
+  const { target } = ready.claimed;
+  let account = ready.account;
+  const parts: TargetPart[] = [...target.parts];
 
   let refreshedForAuth = false;
   const context = async (): Promise<PublishContext> => {
-    const tokens = decryptTokens(ctx.keyring, account!);
+    const tokens = decryptTokens(ctx.keyring, account);
     if (!tokens) throw new PublishError('auth_expired', 'The account has no token: reconnect it');
     return {
       app,
       accessToken: tokens.accessToken,
-      account: publishAccountOf(account!),
+      account: publishAccountOf(account),
       options,
     };
   };
   const saveParts = () => lease.saveParts(parts);
+  const scheduledAt = ready.claimed.post?.scheduledAt?.getTime() ?? 0;
+  const untilScheduled = async () => {
+    // A timer may fire a little early on a coarse clock: never before the instant.
+    while (Date.now() < scheduledAt) await new Promise((r) => setTimeout(r, scheduledAt - Date.now()));
+  };
 
   try {
     try {
@@ -125,6 +158,8 @@ export async function runTarget(ctx: AppContext, claimed: ClaimedTarget, lease: 
           part = { ...part, phase: 'creating', saved };
           parts[i] = part;
           await saveParts();
+          // Started ahead of its instant (ahead.ts): everything is ready, and the post appears when it was meant to.
+          await untilScheduled();
         },
         save: async (saved) => {
           part = { ...part, saved };

@@ -13,6 +13,19 @@ import type { LookupFunction } from 'node:net';
 import { Readable } from 'node:stream';
 import { HostResolver, type ResolvedAddress } from './destinations.ts';
 
+/**
+ * Unguarded requests (network APIs at the adapters' own hosts) share kept-alive connections, at most this many per
+ * origin: a burst of thousands (posts scheduled for one instant) queues on warm connections rather than opening
+ * thousands at once — each a TLS handshake, and past the server's listen backlog a SYN retried a second later.
+ */
+const SOCKETS_PER_ORIGIN = 256;
+const pooled = {
+  http: new http.Agent({ keepAlive: true, maxSockets: SOCKETS_PER_ORIGIN, maxFreeSockets: SOCKETS_PER_ORIGIN, scheduling: 'lifo' }),
+  https: new https.Agent({ keepAlive: true, maxSockets: SOCKETS_PER_ORIGIN, maxFreeSockets: SOCKETS_PER_ORIGIN, scheduling: 'lifo' }),
+};
+/** A pinned lookup must not hand its socket to a pool that later requests (other checks) would share. */
+const agentFor = (url: URL, lookup: LookupFunction | undefined) => (lookup ? false : url.protocol === 'https:' ? pooled.https : pooled.http);
+
 export interface OutboundRequest {
   method: string;
   headers: Record<string, string>;
@@ -110,7 +123,7 @@ function openStream(
 ): Promise<OutboundStream> {
   const transport = url.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
-    const outgoing = transport.request(url, { method: 'GET', headers: req.headers, ...(lookup ? { lookup, agent: false } : {}) }, (res) => {
+    const outgoing = transport.request(url, { method: 'GET', headers: req.headers, lookup, agent: agentFor(url, lookup) }, (res) => {
       clearTimeout(timer);
       // From here on, silence is what times out, not the length of the whole transfer.
       res.setTimeout(req.timeoutMs, () => res.destroy(new OutboundFailure('timeout', `${url.host} sent nothing for ${req.timeoutMs / 1000} s`)));
@@ -152,8 +165,8 @@ function send(url: URL, req: OutboundRequest, lookup: LookupFunction | undefined
         headers,
         // The deadline destroys the socket wherever the request is: connecting, waiting, or mid-body.
         signal,
-        // A pinned lookup must not hand its socket to a pool that later requests (other checks) would share.
-        ...(lookup ? { lookup, agent: false } : {}),
+        lookup,
+        agent: agentFor(url, lookup),
       },
       (res) => {
         const chunks: Buffer[] = [];
