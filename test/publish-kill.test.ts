@@ -68,3 +68,47 @@ it.skipIf(!onPostgres)('a worker killed while X holds the answer: the next worke
   expect(view.socialAccounts[0]).toMatchObject({ status: 'published', platformPostId: post.id });
   expect(x.postsOf(USER.id).filter((p) => p.text === 'Published once, whatever happens')).toHaveLength(1);
 }, 60_000);
+
+it.skipIf(!onPostgres)('a worker killed while it holds a scheduled post ready: another publishes it once, soon after its instant', async () => {
+  const accountId = (await t.api('GET', '/v1/social-accounts')).body.data[0].id;
+  const worker = spawn(process.execPath, [join(import.meta.dirname, '..', 'bin', 'switchboard.mjs'), 'worker'], {
+    env: {
+      PATH: process.env.PATH ?? '',
+      DATABASE_URL: t.server.ctx.config.databaseUrl!,
+      SWITCHBOARD_ENCRYPTION_KEYS: TEST_KEYS,
+      SWITCHBOARD_UPSTREAMS: JSON.stringify(Object.fromEntries(X_ORIGINS.map((o) => [o, x.origin]))),
+      SWITCHBOARD_WORKER_INTERVAL_MS: '100',
+      SWITCHBOARD_ALLOW_PRIVATE_URLS: 'true',
+      LOG_LEVEL: 'warn',
+      ...LEASE_ENV,
+    },
+  });
+  const exited = new Promise((resolve) => worker.on('exit', resolve));
+  // Once the worker is up (it has published a post due now), a post scheduled a few seconds ahead.
+  const warmUp = await t.api('POST', '/v1/posts', { content: 'The worker is up', accounts: [accountId] });
+  for (let i = 0; (await t.api('GET', `/v1/posts/${warmUp.body.post.id}`)).body.post.status !== 'published'; i++) {
+    if (i > 1500) throw new Error('the worker never published');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const scheduledAt = new Date(Date.now() + 4_000).toISOString();
+  const created = await t.api('POST', '/v1/posts', { content: 'Held by a worker that died', accounts: [accountId], scheduledAt });
+  expect(created.status).toBe(201);
+  const targetOf = async () => (await t.server.ctx.db.select().from(postTargets).where(eq(postTargets.postId, created.body.post.id)))[0];
+  // The worker claims it ahead: still pending (editable), leased to the worker until a little past its instant.
+  for (let i = 0; !(await targetOf()).leaseUntil; i++) {
+    if (i > 600) throw new Error('the worker never held the post');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  worker.kill('SIGKILL');
+  await exited;
+  const held = await targetOf();
+  expect(held.status).toBe('pending');
+  expect(held.leaseUntil!.getTime()).toBeGreaterThan(Date.parse(scheduledAt));
+
+  await new Promise((r) => setTimeout(r, held.leaseUntil!.getTime() - Date.now() + 100));
+  expect(await publishDue(t.server.ctx)).toBe(1);
+  const sent = x.postsOf(USER.id).filter((p) => p.text === 'Held by a worker that died');
+  expect(sent).toHaveLength(1);
+  expect(sent[0].createdAt.getTime()).toBeGreaterThanOrEqual(Date.parse(scheduledAt));
+  expect((await t.api('GET', `/v1/posts/${created.body.post.id}`)).body.post.status).toBe('published');
+}, 60_000);

@@ -8,7 +8,7 @@
 //
 // Until a target starts, its post can still be edited or cancelled: that takes the lease back, and the start then
 // leaves the target alone. A worker that stops gives back what it holds; one that dies leaves it to the normal claim
-// once the leases run out, a lease's length after the instant.
+// once the leases run out, a few seconds after the instant.
 import type { AppContext } from '../context.ts';
 import { accountsById, claimTargetsAhead, releaseClaimedAhead, startClaimedAhead, type ClaimedTarget } from './claim.ts';
 import { TargetLease } from './lease.ts';

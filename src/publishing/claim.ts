@@ -56,11 +56,13 @@ async function withPostsAndAccounts(ctx: AppContext, targets: TargetRow[], lease
   return targets.map((target) => ({ target, post: postById.get(target.postId), account: accountById.get(target.accountId), lease: leaseOf(target) }));
 }
 
-// Ahead of their instant: targets due within the lookahead and not leased are leased until a lease's length after
-// they are due (to the millisecond, as JavaScript reads it back for later writes to compare), so that nobody else
-// takes them meanwhile and they are anyone's again soon after if this worker dies; and read with their posts and
+// Ahead of their instant: targets due within the lookahead and not leased are leased until a few seconds past their
+// instant (to the millisecond, as JavaScript reads it back for later writes to compare) — nobody else takes them
+// meanwhile, and if this worker dies they are anyone's again that soon after — and read with their posts and
 // accounts. Their status is left as it is and their posts are not marked: until they start, the post can still be
 // edited or cancelled, which takes the lease back (posts.ts), and `startClaimedAhead` then leaves the target alone.
+/** How long past its instant a target claimed ahead stays held: its start (a second before) may run late by this. */
+const HELD_PAST_INSTANT_MS = 5_000;
 const CLAIM_AHEAD = `
 with soon as (
   select id from post_targets
@@ -78,7 +80,7 @@ select ${selectList(postTargets)} from claimed`;
 export async function claimTargetsAhead(ctx: AppContext, limit: number): Promise<ClaimedTarget[]> {
   const now = new Date();
   const horizon = new Date(now.getTime() + ctx.config.publishing.lookaheadMs);
-  const targets = await rawQuery<TargetRow>(ctx.db, CLAIM_AHEAD, [now, horizon, limit, ctx.config.publishing.leaseMs], { prepare: true });
+  const targets = await rawQuery<TargetRow>(ctx.db, CLAIM_AHEAD, [now, horizon, limit, HELD_PAST_INSTANT_MS], { prepare: true });
   if (!targets.length) return [];
   return withPostsAndAccounts(ctx, targets, (t) => t.leaseUntil!);
 }
