@@ -173,6 +173,7 @@ describe('a Pinterest account with several boards', () => {
       expect(res.body).toMatchObject({ success: false, code: 'invalid_payload' });
       expect(res.body.details[field]._errors.length, JSON.stringify(res.body.details)).toBeGreaterThan(0);
     }
+    expect((await setDefaults(pinner, { boards: [TRAVEL.id] })).body.details.boards._errors).toEqual(['Pinterest has no such option']);
     for (const body of [[TRAVEL.id], 'board', null, { title: 'y'.repeat(20_000) }]) {
       const res = await setDefaults(pinner, body);
       expect(res.status, `${JSON.stringify(body)?.slice(0, 40)}: ${JSON.stringify(res.body)}`).toBe(400);

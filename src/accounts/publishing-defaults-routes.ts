@@ -9,7 +9,7 @@ import { invalidPayload, notFound } from '../http/errors.ts';
 import { errorResponses, IdParam, success } from '../http/schemas.ts';
 import type { NetworkAdapter, NetworkId } from '../providers/types.ts';
 import { findAccount, type AccountRow } from './accounts.ts';
-import { checkDefaults, DefaultsRefused, saveDefaults } from './publishing-defaults.ts';
+import { checkDefaults, DefaultsRefused, saveDefaults, type DefaultsProblem } from './publishing-defaults.ts';
 
 /** Room for every option a network has, with long titles and links; not for storing documents. */
 const MAX_DEFAULTS_JSON = 16 * 1024;
@@ -31,6 +31,18 @@ const DefaultsView = z
     updated_at: z.string(),
   })
   .meta({ id: 'PublishingDefaults' });
+
+/** Problems as the `details` of a 400 `Invalid payload` (zod's format tree: `{board_id: {_errors: […]}}`). */
+function problemTree(problems: DefaultsProblem[]) {
+  type Node = { _errors: string[]; [key: string]: unknown };
+  const root: Node = { _errors: [] };
+  for (const { path, message } of problems) {
+    let node = root;
+    for (const key of path) node = (node[key] ??= { _errors: [] }) as Node;
+    node._errors.push(message);
+  }
+  return root;
+}
 
 const view = (account: AccountRow) => ({
   success: true as const,
@@ -72,8 +84,7 @@ export function publishingDefaultsRoutes(ctx: AppContext) {
           checkDefaults(ctx.adapters.get(account.network as NetworkId) as NetworkAdapter, req.body);
         } catch (err) {
           if (!(err instanceof DefaultsRefused)) throw err;
-          const { _: general = [], ...fields } = err.problems;
-          return invalidPayload(reply, { _errors: general, ...Object.fromEntries(Object.entries(fields).map(([k, m]) => [k, { _errors: m }])) });
+          return invalidPayload(reply, problemTree(err.problems));
         }
         const saved = await saveDefaults(ctx.db, account, req.body);
         if (!saved) throw notFound('Social account');

@@ -12,9 +12,14 @@ import type { AccountRow } from './accounts.ts';
 
 export type PublishingDefaults = Record<string, unknown>;
 
-/** Why a set of defaults cannot be stored: problems by field, in plain words (`{"board_id": ["…"]}`). */
+/** One reason a set of defaults cannot be stored: the field (its path; empty for the whole) and plain words. */
+export interface DefaultsProblem {
+  path: Array<string | number>;
+  message: string;
+}
+
 export class DefaultsRefused extends Error {
-  constructor(readonly problems: Record<string, string[]>) {
+  constructor(readonly problems: DefaultsProblem[]) {
     super('Invalid publishing defaults');
   }
 }
@@ -26,22 +31,22 @@ export class DefaultsRefused extends Error {
  */
 export function checkDefaults(adapter: NetworkAdapter, defaults: PublishingDefaults): void {
   const publishing = adapter.publishing;
-  if (!publishing) throw new DefaultsRefused({ _: [`Publishing to ${adapter.displayName} is not available, so it has no publishing defaults`] });
+  if (!publishing) throw new DefaultsRefused([{ path: [], message: `Publishing to ${adapter.displayName} is not available, so it has no publishing defaults` }]);
   const schema = publishing.optionsSchema as z.ZodType<Record<string, unknown>> | undefined;
   if (!schema) {
-    if (Object.keys(defaults).length) throw new DefaultsRefused({ _: [`${adapter.displayName} takes no publishing options`] });
+    if (Object.keys(defaults).length) throw new DefaultsRefused([{ path: [], message: `${adapter.displayName} takes no publishing options` }]);
     return;
   }
   const parsed = schema.safeParse(defaults);
   if (parsed.success) return;
-  const problems: Record<string, string[]> = {};
-  for (const issue of parsed.error.issues) {
-    // An unknown key is reported once per key, under that key, so the caller sees which field to remove.
-    const keys = issue.code === 'unrecognized_keys' ? issue.keys.map((k) => [...issue.path, k].join('.')) : [issue.path.join('.') || '_'];
-    const message = issue.code === 'unrecognized_keys' ? `${adapter.displayName} has no such option` : issue.message;
-    for (const key of keys) (problems[key] ??= []).push(message);
-  }
-  throw new DefaultsRefused(problems);
+  throw new DefaultsRefused(
+    parsed.error.issues.flatMap((issue): DefaultsProblem[] => {
+      const path = issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p));
+      // An unknown key is reported under that key (zod puts it on the parent), so the caller sees what to remove.
+      if (issue.code === 'unrecognized_keys') return issue.keys.map((key) => ({ path: [...path, key], message: `${adapter.displayName} has no such option` }));
+      return [{ path, message: issue.message }];
+    }),
+  );
 }
 
 /** The options one target gets: the post's own for the account's network, over the account's defaults. */
