@@ -21,6 +21,7 @@ import { publicMediaRoutes } from './media/public-routes.ts';
 import { postRoutes } from './publishing/routes.ts';
 import { proxyRoutes } from './accounts/proxy-routes.ts';
 import { networkDataRoutes } from './accounts/network-data-routes.ts';
+import { publishingDefaultsRoutes } from './accounts/publishing-defaults-routes.ts';
 import { ocoyaRoutes, OCOYA_PREFIX } from './ocoya/routes.ts';
 import { workspaceRoutes } from './orgs/workspace-routes.ts';
 import { requireApiKey } from './http/auth.ts';
@@ -150,6 +151,7 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions): Promise<Fas
     await v1.register(postRoutes(ctx));
     await v1.register(proxyRoutes(ctx));
     await v1.register(networkDataRoutes(ctx));
+    await v1.register(publishingDefaultsRoutes(ctx));
     if (opts.localAdminToken) await v1.register(localAdminRoutes(ctx));
   });
 

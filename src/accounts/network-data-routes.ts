@@ -1,7 +1,8 @@
 // What an account's network says about it, read on request with the account's token:
 //   GET /v1/social-accounts/{id}/metrics?since=&until=   its audience and activity (Outstand's shape)
 //   GET /v1/social-accounts/{id}/publishing-options      what it may choose for a post (TikTok's privacy levels,
-//                                                        Pinterest's boards, YouTube's categories, posts left today)
+//                                                        Pinterest's boards, YouTube's categories, posts left today),
+//                                                        beside what it has chosen as its defaults
 // The adapter does the reading (`NetworkAdapter.metrics`, `NetworkPublishing.describeOptions`); a network that
 // reports nothing answers nulls, not an error. A network's refusal comes back as what the caller can do about it.
 import type { FastifyInstance, FastifyReply } from 'fastify';
@@ -46,6 +47,9 @@ const PublishingOptions = z.object({
   account_id: z.string(),
   network: z.string(),
   options: z.record(z.string(), z.unknown()).describe('What the network offers this account, under its own names'),
+  defaults: z
+    .record(z.string(), z.unknown())
+    .describe("The account's stored publishing defaults (PUT /v1/social-accounts/{id}/publishing-defaults): what a post that does not choose gets"),
   fetched_at: z.string(),
 });
 
@@ -135,7 +139,7 @@ export function networkDataRoutes(ctx: AppContext) {
       async (req, reply) => {
         const { account, adapter } = await accountAndAdapter(req.caller.orgId, req.params.id);
         const describe = adapter.publishing?.describeOptions;
-        const base = { account_id: account.id, network: account.network };
+        const base = { account_id: account.id, network: account.network, defaults: account.publishingDefaults };
         if (!describe || account.status !== 'active') return { success: true as const, data: { ...base, options: {}, fetched_at: new Date().toISOString() } };
         try {
           const options = await callAsAccount(ctx, account, adapter, (c) => describe.call(adapter.publishing, c));

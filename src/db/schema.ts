@@ -165,6 +165,11 @@ export const socialAccounts = pgTable(
     scopes: text('scopes').array().notNull().default(sql`'{}'::text[]`),
     /** Network-specific facts the adapter needs later (e.g. the parent user id of a Page). Never secrets. */
     metadata: jsonb('metadata').$type<Record<string, unknown>>().notNull().default({}),
+    /**
+     * Publishing options a post to this account gets when it does not give them itself (a Pinterest board, TikTok's
+     * privacy level), validated by the adapter's `optionsSchema`. Not secrets: stored as they are.
+     */
+    publishingDefaults: jsonb('publishing_defaults').$type<Record<string, unknown>>().notNull().default({}),
     /** When the background engine should refresh next (ahead of expiry, with jitter); null = nothing to do. */
     nextRefreshAt: timestamp('next_refresh_at', { withTimezone: true }),
     /** A refresh is under way until then (any process); an expired lease means its holder died. */
@@ -410,6 +415,12 @@ export const postTargets = pgTable(
     errorCategory: text('error_category'),
     platformPostId: text('platform_post_id'),
     platformPostUrl: text('platform_post_url'),
+    /**
+     * This target's options as preflight checked them: the post's own for its network over the account's
+     * publishing defaults at the time the post was accepted. Null for targets from before defaults existed (they
+     * use the post's options).
+     */
+    options: jsonb('options').$type<Record<string, unknown>>(),
     parts: jsonb('parts').$type<TargetPart[]>().notNull().default([]),
     publishedAt: timestamp('published_at', { withTimezone: true }),
     /** `DELETE /v1/posts/{id}/remote` removed it from the network. */

@@ -21,6 +21,7 @@ import {
   PostStateConflict,
   preflight,
   resolveAccounts,
+  targetOptions,
   targetsOf,
   updatePost,
   type PostRow,
@@ -128,7 +129,8 @@ export function ocoyaPostRoutes(ctx: AppContext, workspaceOf: (caller: Caller, w
           const accounts = await resolveAccounts(ctx, req.caller.orgId, socialProfileIds ?? [], undefined);
           const elsewhere = accounts.filter((a) => a.workspaceId && a.workspaceId !== workspace.id);
           if (elsewhere.length) throw new PostRefused({ socialProfileIds: { _errors: elsewhere.map((a) => `${a.id} belongs to another workspace`) } });
-          await preflight(ctx, accounts, containers, {});
+          // Ocoya's body has no per-network options: each account's publishing defaults are all a target gets.
+          await preflight(ctx, accounts, containers, (account) => targetOptions(account, {}));
           const post = await createPost(ctx, {
             orgId: req.caller.orgId,
             workspaceId: workspace.id,

@@ -7,6 +7,7 @@ import type { DbOrTx } from '../db/database.ts';
 import { media, posts, postTargets, socialAccounts, type StoredContainer, type TargetPart } from '../db/schema.ts';
 import { canonicalNetwork } from '../providers/registry.ts';
 import { publishAccountOf } from '../accounts/accounts.ts';
+import { withDefaults } from '../accounts/publishing-defaults.ts';
 import type { NetworkAdapter, NetworkId, PublishContainer } from '../providers/types.ts';
 import { ID_PATTERN, newId } from '../security/ids.ts';
 import { publishMediaFor, type MediaRow } from './media-refs.ts';
@@ -73,12 +74,29 @@ export async function resolveAccounts(ctx: AppContext, orgId: string, names: str
   return [...found.values()];
 }
 
-/** Preflight of every target: `details.accounts.<id>._errors` for each account that cannot take the post. */
+/** Per-network options as a post gives them (`{"pinterest": {…}}`). */
+export type PostOptions = Record<string, Record<string, unknown>>;
+
+/**
+ * A new target's options: the post's own for the account's network, over the account's publishing defaults (the
+ * post wins, field by field). Taken once, when the post is accepted: preflight checks them and the target keeps
+ * them, so defaults changed later do not alter a post already checked.
+ */
+export const targetOptions = (account: AccountRow, options: PostOptions): Record<string, unknown> => withDefaults(account, options[account.network]);
+
+/** An accepted target's options: its own, or (a target from before defaults) the post's for its network. */
+export const storedTargetOptions = (post: Pick<PostRow, 'options'>, target: Pick<TargetRow, 'options' | 'network'>): Record<string, unknown> | undefined =>
+  target.options ?? post.options[target.network];
+
+/**
+ * Preflight of every target with its options (`optionsOf`): `details.accounts.<id>._errors` for each account that
+ * cannot take the post.
+ */
 export async function preflight(
   ctx: AppContext,
   accounts: AccountRow[],
   containers: ContainerInput[],
-  options: Record<string, unknown>,
+  optionsOf: (account: AccountRow) => Record<string, unknown> | undefined,
 ): Promise<void> {
   const problems: Record<string, unknown> = {};
   const atNetwork: Array<Promise<void>> = [];
@@ -89,7 +107,8 @@ export async function preflight(
       text: c.content,
       media: c.media.map((m) => publishMediaFor(ctx, m.row, m.alt)),
     }));
-    const found = preflightTarget({ adapter, account: publishAccountOf(account) }, publishContainers, options[account.network]);
+    const rawOptions = optionsOf(account);
+    const found = preflightTarget({ adapter, account: publishAccountOf(account) }, publishContainers, rawOptions);
     if (found.length) {
       problems[account.id] = errorsAt(found);
       continue;
@@ -97,7 +116,7 @@ export async function preflight(
     // What only the network can tell (TikTok's creator_info), asked for every such account at once.
     const checkAtNetwork = adapter.publishing?.checkAtNetwork;
     if (!checkAtNetwork) continue;
-    const networkOptions = checkOptions(adapter, options[account.network]).options;
+    const networkOptions = checkOptions(adapter, rawOptions).options;
     atNetwork.push(
       callAsAccount(ctx, account, adapter, (c) => checkAtNetwork.call(adapter.publishing, { ...c, options: networkOptions, containers: publishContainers })).then(
         (found) => {
@@ -120,7 +139,8 @@ export interface NewPost {
   accounts: AccountRow[];
   scheduledAt: Date | null;
   isDraft: boolean;
-  options: Record<string, Record<string, unknown>>;
+  /** The post's own options; each target also keeps its account's defaults under them (`targetOptions`). */
+  options: PostOptions;
 }
 
 function storedContainers(containers: ContainerInput[]): StoredContainer[] {
@@ -155,7 +175,15 @@ export async function createPost(ctx: AppContext, input: NewPost): Promise<PostR
       .returning();
     if (input.accounts.length) {
       await tx.insert(postTargets).values(
-        input.accounts.map((a) => ({ id: newId(), postId: id, orgId: input.orgId, accountId: a.id, network: a.network, dueAt })),
+        input.accounts.map((a) => ({
+          id: newId(),
+          postId: id,
+          orgId: input.orgId,
+          accountId: a.id,
+          network: a.network,
+          dueAt,
+          options: targetOptions(a, input.options),
+        })),
       );
     }
     await keepMediaFor(tx, post);

@@ -9,7 +9,7 @@ import { ensureFreshToken } from '../tokens/refresh.ts';
 import { appCredentialsFor } from '../networks/network-configs.ts';
 import { classify } from './run-target.ts';
 import { checkOptions } from './preflight.ts';
-import { targetsOf, type PostRow } from './posts.ts';
+import { storedTargetOptions, targetsOf, type PostRow } from './posts.ts';
 
 export async function deleteAtNetworks(ctx: AppContext, post: PostRow): Promise<void> {
   const targets = (await targetsOf(ctx.db, [post.id])).filter((t) => t.status === 'published' && !t.remoteDeletedAt);
@@ -32,7 +32,7 @@ export async function deleteAtNetworks(ctx: AppContext, post: PostRow): Promise<
           app: await appCredentialsFor(ctx, post.orgId, adapter),
           accessToken: tokens.accessToken,
           account: publishAccountOf(account),
-          options: checkOptions(adapter, post.options[adapter.network]).options,
+          options: checkOptions(adapter, storedTargetOptions(post, target)).options,
         };
         const published = target.parts.filter((p) => p.phase === 'published' && p.id).reverse();
         for (const part of published) await deletePart.call(adapter.publishing, { ...base, part: { id: part.id!, url: part.url ?? null, data: part.data } });

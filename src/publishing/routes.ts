@@ -20,6 +20,8 @@ import {
   accountsById,
   resolveAccounts,
   retryFailedTargets,
+  storedTargetOptions,
+  targetOptions,
   targetsOf,
   updatePost,
   type PostRow,
@@ -64,7 +66,7 @@ export function postRoutes(ctx: AppContext) {
         try {
           const containers = await resolveContainers(ctx, req.caller.orgId, body.containers ?? [{ content: body.content }]);
           const accounts = await resolveAccounts(ctx, req.caller.orgId, body.accounts ?? [], body.tenant_id);
-          await preflight(ctx, accounts, containers, options);
+          await preflight(ctx, accounts, containers, (account) => targetOptions(account, options));
           const post = await createPost(ctx, {
             orgId: req.caller.orgId,
             tenantId: body.tenant_id ?? null,
@@ -145,7 +147,10 @@ export function postRoutes(ctx: AppContext) {
           const containers = req.body.containers ? await resolveContainers(ctx, req.caller.orgId, req.body.containers) : undefined;
           if (containers) {
             const targets = await targetsOf(ctx.db, [post.id]);
-            await preflight(ctx, await accountsById(ctx, targets.map((t) => t.accountId)), containers, post.options);
+            // The options each target was accepted with (the account's defaults then), not today's defaults.
+            const byAccount = new Map(targets.map((t) => [t.accountId, t]));
+            const accounts = await accountsById(ctx, [...byAccount.keys()]);
+            await preflight(ctx, accounts, containers, (account) => storedTargetOptions(post, byAccount.get(account.id)!));
           }
           const updated = await updatePost(ctx, req.caller.orgId, post.id, {
             scheduledAt: req.body.scheduledAt === undefined ? undefined : req.body.scheduledAt === null ? null : new Date(req.body.scheduledAt),

@@ -31,6 +31,7 @@ import { LeaseLost, type TargetLease } from './lease.ts';
 import { finishTarget, markReauthRequired } from './outcome.ts';
 import type { ClaimedTarget } from './claim.ts';
 import { checkOptions } from './preflight.ts';
+import { storedTargetOptions } from './posts.ts';
 
 /** How many failed attempts each retried category gets before the target fails for good. */
 const MAX_ATTEMPTS: Partial<Record<ErrorCategory, number>> = { platform_error: 6, rate_limited: 10, media_unreachable: 3, quota_exhausted: 3 };
@@ -91,7 +92,7 @@ export async function prepareTarget(ctx: AppContext, claimed: ClaimedTarget): Pr
     text: c.content,
     media: c.media.map((m) => publishMediaFor(ctx, found.get(m.id)!, m.alt)),
   }));
-  const options = checkOptions(adapter, post.options[adapter.network]).options;
+  const options = checkOptions(adapter, storedTargetOptions(post, target)).options;
   const app = await appCredentialsFor(ctx, post.orgId, adapter);
   return { ready: { claimed, adapter, publishing, containers, options, app, account } };
 }

@@ -573,7 +573,10 @@ function missingBoardProblem(boards: Board[], complete: boolean): string {
   if (!boards.length) return 'This Pinterest account has no board, and a Pin is saved to a board: create one on Pinterest first.';
   const listed = boards.slice(0, 10).map((b) => `${b.name} (${b.id})`).join(', ');
   const more = boards.length > 10 || !complete ? ', …' : '';
-  return `Pinterest needs a board for this Pin: set pinterest.board_id to one of this account's boards: ${listed}${more}.`;
+  return (
+    `Pinterest needs a board for this Pin: set pinterest.board_id to one of this account's boards: ${listed}${more}; ` +
+    'or give the account a default board (PUT /v1/social-accounts/{id}/publishing-defaults {"board_id": "…"}) for every post that names none.'
+  );
 }
 
 /** Images Pinterest cannot take as bytes (only JPEG and PNG), when the app sends bytes. */

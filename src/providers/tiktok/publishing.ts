@@ -456,7 +456,7 @@ export function createTikTokPublishing(ctx: { upstream: UpstreamClient }): { pub
         problems.push(`videoCoverTimestampMs ${options.videoCoverTimestampMs} is past the end of the video (${Math.round(video.durationSeconds * 1000)} ms).`);
       }
       if (mode === 'DIRECT_POST' && !options.privacyLevel) {
-        problems.push("TikTok needs a privacy level for a direct post: set privacyLevel to one of the levels this account offers (GET /v1/social-accounts/{id}/publishing-options), or postMode MEDIA_UPLOAD to send it to the creator's inbox.");
+        problems.push("TikTok needs a privacy level for a direct post: set privacyLevel to one of the levels this account offers (GET /v1/social-accounts/{id}/publishing-options) in the post or as the account's default (PUT /v1/social-accounts/{id}/publishing-defaults), or postMode MEDIA_UPLOAD to send it to the creator's inbox.");
       }
       if (mode === 'MEDIA_UPLOAD') {
         const directOnly = (['privacyLevel', 'disableComment', 'disableDuet', 'disableStitch', 'brandContentToggle', 'brandOrganicToggle', 'isAigc'] as const).filter((k) => options[k] !== undefined);
