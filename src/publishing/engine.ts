@@ -10,6 +10,7 @@ import { ClaimPump } from '../db/claim-pump.ts';
 import { claimDueTargets, type ClaimedTarget } from './claim.ts';
 import { TargetLease, LeaseLost } from './lease.ts';
 import { runTarget } from './run-target.ts';
+import type { NetworkId } from '../providers/types.ts';
 
 const pumps = new Set<PublishPump>();
 
@@ -18,7 +19,12 @@ export function wakePublishers(): void {
   for (const pump of pumps) pump.notify();
 }
 
+/** After a shutdown cut off a create the network cannot take twice: wait this long before looking for the post. */
+const SETTLE_AFTER_SHUTDOWN_MS = 5_000;
+
 export class PublishPump extends ClaimPump<ClaimedTarget> {
+  private readonly leases = new Map<string, TargetLease>();
+
   constructor(
     private readonly ctx: AppContext,
     concurrency = ctx.config.publishing.concurrency,
@@ -31,9 +37,14 @@ export class PublishPump extends ClaimPump<ClaimedTarget> {
     super.run(intervalMs);
   }
 
-  override async stop(): Promise<void> {
+  override stop(graceMs?: number): Promise<number> {
     pumps.delete(this);
-    await super.stop();
+    return super.stop(graceMs);
+  }
+
+  protected override async abandon({ target }: ClaimedTarget): Promise<void> {
+    const repeatable = this.ctx.adapters.get(target.network as NetworkId)?.publishing?.createIsRepeatable;
+    await this.leases.get(target.id)?.release(repeatable ? 0 : SETTLE_AFTER_SHUTDOWN_MS).catch(() => {});
   }
 
   protected claim(free: number) {
@@ -44,6 +55,7 @@ export class PublishPump extends ClaimPump<ClaimedTarget> {
     const row = claimed.target;
     const lease = new TargetLease(this.ctx, row.id, claimed.lease);
     lease.keepAlive();
+    this.leases.set(row.id, lease);
     try {
       await runTarget(this.ctx, claimed, lease);
     } catch (err) {
@@ -52,6 +64,7 @@ export class PublishPump extends ClaimPump<ClaimedTarget> {
       else this.ctx.log.warn({ err, targetId: row.id }, 'publishing a target could not be recorded');
     } finally {
       lease.stop();
+      this.leases.delete(row.id);
     }
   }
 }
