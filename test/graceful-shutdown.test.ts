@@ -17,8 +17,8 @@ import { deliverDue } from '../src/webhooks/delivery.ts';
 import { basicCredentials, formBody, startEmulator, TokenStore, type Emulator } from './emulators/harness.ts';
 import { TestBrowser } from './helpers/browser.ts';
 import { authUrl, configureSandbox, consent, resultParams } from './helpers/flow.ts';
-import { startWorkerProcess } from './helpers/process.ts';
-import { startTestServer, type TestServer } from './helpers/server.ts';
+import { startServerProcess, startWorkerProcess } from './helpers/process.ts';
+import { BOOTSTRAP_KEY, startTestServer, type TestServer } from './helpers/server.ts';
 
 const onPostgres = Boolean(process.env.TEST_DATABASE_URL);
 const X_CLIENT = { id: 'graceful-client', secret: 'graceful-secret' };
@@ -27,6 +27,8 @@ const store = new TokenStore<string>({ accessTtlSeconds: 7200, rotateRefresh: tr
 const presented: string[] = [];
 /** Called when X receives a refresh (before it answers, 2 s later: a slow network). */
 let onRefresh: (() => void) | undefined;
+/** Called when X receives `GET /2/users/me` (answered 2 s later). */
+let onMe: (() => void) | undefined;
 
 const faults = new SandboxFaults();
 let t: TestServer;
@@ -45,6 +47,11 @@ beforeAll(async () => {
       const grant = store.refresh(token);
       if (typeof grant === 'string') return reply.code(400).send({ error: 'invalid_grant', error_description: `refresh token ${grant}` });
       return { token_type: 'bearer', expires_in: 7200, access_token: grant.accessToken, refresh_token: grant.refreshToken };
+    });
+    app.get('/2/users/me', async () => {
+      onMe?.();
+      await new Promise((r) => setTimeout(r, 2_000));
+      return { data: { id: 'graceful-me', username: 'graceful' } };
     });
   });
   t = await startTestServer({ SWITCHBOARD_UPSTREAMS: JSON.stringify({ 'https://api.x.com': x.origin }) }, { worker: false, sandboxFaults: faults });
@@ -81,8 +88,8 @@ const articlesOf = async (username: string) => ((await (await fetch(`${t.url}/sa
 
 it.skipIf(!onPostgres)('SIGTERM mid-publish: the quick create finishes, the slow one is handed back and published by the next worker at once — each post once', async () => {
   await configureSandbox(t);
-  const quick = await connectSandbox('graceful-quick');
-  const slow = await connectSandbox('graceful-slow');
+  const quick = await connectSandbox('solo-graceful-quick');
+  const slow = await connectSandbox('solo-graceful-slow');
   const posts: Record<string, string> = {};
   for (const [name, account] of [['quick', quick], ['slow', slow]]) {
     const created = await t.api('POST', '/v1/posts', { content: `Published once (${name})`, accounts: [account] });
@@ -121,8 +128,8 @@ it.skipIf(!onPostgres)('SIGTERM mid-publish: the quick create finishes, the slow
   }
   // The held create reaches the sandbox late; still one post per account.
   await new Promise((r) => setTimeout(r, Math.max(0, sentAt + 16_000 - Date.now())));
-  expect(await articlesOf('graceful-quick')).toBe(1);
-  expect(await articlesOf('graceful-slow')).toBe(1);
+  expect(await articlesOf('solo-graceful-quick')).toBe(1);
+  expect(await articlesOf('solo-graceful-slow')).toBe(1);
 }, 90_000);
 
 it.skipIf(!onPostgres)('SIGTERM mid-refresh: the refresh sent finishes, the claimed ones not yet started are handed back at once — each refresh token presented once', async () => {
@@ -223,4 +230,40 @@ it.skipIf(!onPostgres)('SIGTERM mid-delivery: the answered delivery is recorded 
     for (const res of stuckHeld) res.destroy();
     receiver.close();
   }
+}, 60_000);
+
+it.skipIf(!onPostgres)('SIGINT on `switchboard serve` mid-request: no new connections, the request in flight is answered, exit 0', async () => {
+  const ctx = t.server.ctx;
+  const orgId: string = (await t.api('GET', '/v1/organizations')).body.data[0].id;
+  await saveNetworkConfig(ctx, orgId, ctx.adapters.get('x')!, { clientKey: X_CLIENT.id, clientSecret: X_CLIENT.secret });
+  const grant = store.issue('proxied', ['offline.access']);
+  const id = newId();
+  await ctx.db.insert(socialAccounts).values({
+    id,
+    orgId,
+    network: 'x',
+    networkUniqueId: 'graceful-proxied',
+    accountType: 'personal',
+    ...encryptTokens(ctx.keyring, id, { accessToken: grant.accessToken, refreshToken: grant.refreshToken, expiresAt: null }),
+    tokenExpiresAt: new Date(Date.now() + 3600_000),
+    nextRefreshAt: new Date(Date.now() + 3000_000),
+  });
+  const server = await startServerProcess({ DATABASE_URL: ctx.config.databaseUrl!, SWITCHBOARD_UPSTREAMS: JSON.stringify({ 'https://api.x.com': x.origin }) });
+  const exited = new Promise<number | null>((resolve) => (server.child.exitCode !== null ? resolve(server.child.exitCode) : server.child.on('exit', resolve)));
+  const reached = new Promise<void>((resolve) => (onMe = resolve));
+  const inFlight = fetch(`${server.url}/v1/social-accounts/${id}/proxy/2/users/me`, { headers: { authorization: `Bearer ${BOOTSTRAP_KEY}` } });
+  await reached; // the request is at X, which answers in 2 s…
+  onMe = undefined;
+  const sentAt = Date.now();
+  server.child.kill('SIGINT'); // …and the server is told to stop
+  await new Promise((r) => setTimeout(r, 300));
+  // No new work: the listening socket is closed (or, on a connection still open, a 503).
+  const late = await fetch(`${server.url}/health`).then((res) => res.status, (err: Error) => err.name);
+  expect([503, 'TypeError']).toContain(late);
+
+  const answer = await inFlight;
+  expect(answer.status).toBe(200);
+  expect(await answer.json()).toEqual({ data: { id: 'graceful-me', username: 'graceful' } });
+  expect(await exited).toBe(0);
+  expect(Date.now() - sentAt).toBeLessThan(10_000);
 }, 60_000);
