@@ -184,15 +184,30 @@ async function seed(env: Record<string, string>, validRefresh: Set<string>): Pro
 interface WorkerProcess {
   child: ChildProcess;
   pid: number;
+  /** Resolves once it logged "worker started" (its signal handlers are installed then). */
+  ready: Promise<void>;
   exited: Promise<number | null>;
 }
 
+/** `switchboard worker`, logging at info so its start is seen; only its warnings and errors are shown. */
 function startWorker(env: Record<string, string>): WorkerProcess {
-  const child = spawn(process.execPath, [BIN, 'worker'], { env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env }, stdio: ['ignore', 'inherit', 'inherit'] });
+  const child = spawn(process.execPath, [BIN, 'worker'], { env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env, LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'inherit'] });
   onCleanup(async () => {
     if (child.exitCode === null) child.kill('SIGKILL');
   });
-  return { child, pid: child.pid!, exited: new Promise((resolve) => child.once('exit', (code) => resolve(code))) };
+  let started: () => void = () => {};
+  const ready = new Promise<void>((resolve) => (started = resolve));
+  let pending = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    const lines = (pending + chunk).split('\n');
+    pending = lines.pop()!;
+    for (const line of lines) {
+      if (line.includes('"worker started"')) started();
+      const level = Number(/"level":(\d+)/.exec(line)?.[1]);
+      if (level >= 40 || !Number.isFinite(level)) console.log(`worker ${child.pid}: ${line}`);
+    }
+  });
+  return { child, pid: child.pid!, ready, exited: new Promise((resolve) => child.once('exit', (code) => resolve(code))) };
 }
 
 /** SIGTERM, and how the worker went: its exit code and how long it took. */
@@ -279,6 +294,7 @@ main(async () => {
     if (made.status !== 201) throw new Error(`creating a webhook failed: ${made.status} ${JSON.stringify(made.body)}`);
   }
   const workers = [startWorker(workerEnv), startWorker(workerEnv)];
+  await Promise.all(workers.map((w) => w.ready));
   noteLoad('before the traffic');
 
   const samples: Sample[] = [];
@@ -321,6 +337,7 @@ main(async () => {
   const restart = await stopWorker(workers[0]);
   console.log(`half time: worker 1 stopped by SIGTERM in ${restart.ms} ms, exit code ${restart.code}; replaced`);
   workers[0] = startWorker(workerEnv);
+  await workers[0].ready;
   await new Promise((r) => setTimeout(r, Math.max(0, endAt - Date.now())));
   for (const t of timers) clearInterval(t);
   clearInterval(rssTimer);
