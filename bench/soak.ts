@@ -329,7 +329,11 @@ main(async () => {
   };
   const perSecond: Record<Route, number> = { 'auth-url': 10 * RATE, 'list accounts': 10 * RATE, 'token read': 10 * RATE, 'create post': 5 * RATE };
   const timers = ROUTES.map((route) => setInterval(() => fire(route), 1000 / perSecond[route]));
-  const sampleRss = () => rss.push({ minute: minuteNow(), api: apis.map((a) => rssMiB(a.pid)), workers: workers.map((w) => rssMiB(w.pid)), bench: Math.round(process.memoryUsage().rss / 2 ** 20) });
+  const sampleRss = () => {
+    const minute = Math.round((Date.now() - startedAt) / 60_000);
+    if (rss.at(-1)?.minute !== minute) rss.push({ minute, api: apis.map((a) => rssMiB(a.pid)), workers: workers.map((w) => rssMiB(w.pid)), bench: Math.round(process.memoryUsage().rss / 2 ** 20) });
+  };
+  sampleRss();
   const rssTimer = setInterval(sampleRss, 60_000);
 
   // Half time: a rolling restart of one worker (SIGTERM while it works, a fresh one in its place).
@@ -385,9 +389,10 @@ main(async () => {
       console.log(`| ${minute + 1} | ${route} | ${mine.length} | ${fmtMs(pct(ms, 50))} | ${fmtMs(pct(ms, 99))} | ${mine.filter((s) => !s.ok).length} |`);
     }
   }
-  console.log('\n| minute | API 1 RSS | API 2 RSS | worker 1 RSS | worker 2 RSS |');
-  console.log('|---|---|---|---|---|');
-  for (const r of rss) console.log(`| ${r.minute} | ${r.api[0]} MiB | ${r.api[1]} MiB | ${r.workers[0]} MiB | ${r.workers[1]} MiB |`);
+  console.log('\n| at minute | API 1 RSS | API 2 RSS | worker 1 RSS | worker 2 RSS | this bench (X, receiver, traffic) |');
+  console.log('|---|---|---|---|---|---|');
+  for (const r of rss) console.log(`| ${r.minute} | ${r.api[0]} MiB | ${r.api[1]} MiB | ${r.workers[0]} MiB | ${r.workers[1]} MiB | ${r.bench} MiB |`);
+  console.log(`(worker 1 is a fresh process from minute ${(MINUTES / 2).toFixed(1)} on: the rolling restart)`);
   const errors = samples.filter((s) => !s.ok).length;
   console.log(`\nrequests ${samples.length}, errors of ours ${errors}${statuses.size ? ` (${JSON.stringify(Object.fromEntries(statuses))})` : ''}`);
   console.log(`X: ${x.stats.refreshes} refreshes (refresh tokens presented twice: ${x.stats.refreshReused}), ${x.stats.created} posts made, injected ${x.stats.injected429} × 429, ${x.stats.injected503Before} × 503 before and ${x.stats.injected503After} × 503 after making the post, ${x.stats.timelineReads} timeline reads (findPart), duplicate creates refused ${x.stats.duplicates}, other refusals ${x.stats.rejected}`);
