@@ -25,8 +25,9 @@ const X_CLIENT = { id: 'graceful-client', secret: 'graceful-secret' };
 const store = new TokenStore<string>({ accessTtlSeconds: 7200, rotateRefresh: true, issueRefresh: true, prefix: 'g_' });
 /** Every refresh token X was shown, in order. */
 const presented: string[] = [];
-/** Called when X receives a refresh (before it answers, 2 s later: a slow network). */
+/** Called when X receives a refresh (before it answers, `refreshDelayMs` later: a slow network). */
 let onRefresh: (() => void) | undefined;
+let refreshDelayMs = 2_000;
 /** Called when X receives `GET /2/users/me` (answered 2 s later). */
 let onMe: (() => void) | undefined;
 
@@ -43,7 +44,7 @@ beforeAll(async () => {
       const token = formBody(req)?.refresh_token;
       if (token) presented.push(token);
       onRefresh?.();
-      await new Promise((r) => setTimeout(r, 2_000));
+      await new Promise((r) => setTimeout(r, refreshDelayMs));
       const grant = store.refresh(token);
       if (typeof grant === 'string') return reply.code(400).send({ error: 'invalid_grant', error_description: `refresh token ${grant}` });
       return { token_type: 'bearer', expires_in: 7200, access_token: grant.accessToken, refresh_token: grant.refreshToken };
@@ -181,6 +182,42 @@ it.skipIf(!onPostgres)('SIGTERM mid-refresh: the refresh sent finishes, the clai
   expect(presented).toHaveLength(2);
   expect(new Set(presented).size).toBe(2);
   expect(store.refreshCount).toBe(2);
+}, 60_000);
+
+it.skipIf(!onPostgres)('SIGTERM with a refresh slower than the grace: the worker exits in time and leaves that account leased, so its refresh token is not presented again at once', async () => {
+  const ctx = t.server.ctx;
+  const orgId: string = (await t.api('GET', '/v1/organizations')).body.data[0].id;
+  const grant = store.issue('slowest', ['offline.access']);
+  const id = newId();
+  await ctx.db.insert(socialAccounts).values({
+    id,
+    orgId,
+    network: 'x',
+    networkUniqueId: 'graceful-slowest',
+    accountType: 'personal',
+    ...encryptTokens(ctx.keyring, id, { accessToken: grant.accessToken, refreshToken: grant.refreshToken, expiresAt: null }),
+    tokenExpiresAt: new Date(Date.now() + 60_000),
+    nextRefreshAt: new Date(Date.now() - 1000),
+  });
+  refreshDelayMs = 12_000; // past the 7 s grace; X may have rotated the token by the time the worker is gone
+  const before = presented.length;
+  try {
+    const requested = new Promise<void>((resolve) => (onRefresh = resolve));
+    const w = worker();
+    await requested;
+    onRefresh = undefined;
+    const { code, afterMs } = await w.signal('SIGTERM');
+    expect(code, w.output()).toBe(0);
+    expect(afterMs).toBeLessThan(10_000);
+
+    const [row] = await ctx.db.select().from(socialAccounts).where(eq(socialAccounts.id, id));
+    expect(row.status).toBe('active');
+    expect(row.refreshLeaseUntil!.getTime()).toBeGreaterThan(Date.now());
+    expect(await refreshDueAccounts(ctx, { batch: 10, concurrency: 1 })).toBe(0);
+    expect(presented.slice(before)).toEqual([grant.refreshToken]);
+  } finally {
+    refreshDelayMs = 2_000;
+  }
 }, 60_000);
 
 it.skipIf(!onPostgres)('SIGTERM mid-delivery: the answered delivery is recorded once, the unanswered one is handed back and delivered by the next worker at once', async () => {
