@@ -38,7 +38,8 @@ export function startWorker(ctx: AppContext): Worker {
 
   async function tick(): Promise<boolean> {
     const refreshed = await refreshDueAccounts(ctx, { batch: refreshBatch, concurrency: refreshConcurrency, stopping: stopping.signal });
-    if (Date.now() - lastSlowJobs >= SLOW_JOBS_EVERY_MS) {
+    // Housekeeping waits for the next start when a stop came during the refreshes.
+    if (!stopped && Date.now() - lastSlowJobs >= SLOW_JOBS_EVERY_MS) {
       lastSlowJobs = Date.now();
       await notifyExpiring(ctx, expiringDays);
       const deleted = await deleteStaleFlows(ctx);
