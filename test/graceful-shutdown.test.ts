@@ -64,6 +64,7 @@ afterAll(async () => {
 });
 
 /** A second process on the test's database, reaching the sandbox (served by the test's server) and the X emulator. */
+// Timeouts are generous: a worker process's first start (loading TypeScript) has taken over a minute on a busy machine.
 const worker = () =>
   startWorkerProcess({
     DATABASE_URL: t.server.ctx.config.databaseUrl!,
@@ -71,7 +72,7 @@ const worker = () =>
     SWITCHBOARD_UPSTREAMS: JSON.stringify({ 'https://api.x.com': x.origin }),
   });
 
-async function poll<T>(read: () => Promise<T>, done: (value: T) => boolean, what: string, tries = 600): Promise<T> {
+async function poll<T>(read: () => Promise<T>, done: (value: T) => boolean, what: string, tries = 2400): Promise<T> {
   for (let i = 0; i < tries; i++) {
     const value = await read();
     if (done(value)) return value;
@@ -131,7 +132,7 @@ it.skipIf(!onPostgres)('SIGTERM mid-publish: the quick create finishes, the slow
   await new Promise((r) => setTimeout(r, Math.max(0, sentAt + 16_000 - Date.now())));
   expect(await articlesOf('solo-graceful-quick')).toBe(1);
   expect(await articlesOf('solo-graceful-slow')).toBe(1);
-}, 90_000);
+}, 180_000);
 
 it.skipIf(!onPostgres)('SIGTERM mid-refresh: the refresh sent finishes, the claimed ones not yet started are handed back at once — each refresh token presented once', async () => {
   const ctx = t.server.ctx;
@@ -182,7 +183,7 @@ it.skipIf(!onPostgres)('SIGTERM mid-refresh: the refresh sent finishes, the clai
   expect(presented).toHaveLength(2);
   expect(new Set(presented).size).toBe(2);
   expect(store.refreshCount).toBe(2);
-}, 60_000);
+}, 150_000);
 
 it.skipIf(!onPostgres)('SIGTERM with a refresh slower than the grace: the worker exits in time and leaves that account leased, so its refresh token is not presented again at once', async () => {
   const ctx = t.server.ctx;
@@ -218,7 +219,7 @@ it.skipIf(!onPostgres)('SIGTERM with a refresh slower than the grace: the worker
   } finally {
     refreshDelayMs = 2_000;
   }
-}, 60_000);
+}, 150_000);
 
 it.skipIf(!onPostgres)('SIGTERM mid-delivery: the answered delivery is recorded once, the unanswered one is handed back and delivered by the next worker at once', async () => {
   const received = { quick: 0, stuck: 0 };
@@ -267,7 +268,7 @@ it.skipIf(!onPostgres)('SIGTERM mid-delivery: the answered delivery is recorded 
     for (const res of stuckHeld) res.destroy();
     receiver.close();
   }
-}, 60_000);
+}, 150_000);
 
 it.skipIf(!onPostgres)('SIGINT on `switchboard serve` mid-request: no new connections, the request in flight is answered, exit 0', async () => {
   const ctx = t.server.ctx;
@@ -303,4 +304,4 @@ it.skipIf(!onPostgres)('SIGINT on `switchboard serve` mid-request: no new connec
   expect(await answer.json()).toEqual({ data: { id: 'graceful-me', username: 'graceful' } });
   expect(await exited).toBe(0);
   expect(Date.now() - sentAt).toBeLessThan(10_000);
-}, 60_000);
+}, 150_000);
