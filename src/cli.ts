@@ -24,12 +24,20 @@ const USAGE = `Usage: switchboard <command>
   In embedded mode (no DATABASE_URL), keys commands go through the running server when one holds DATA_DIR.
 `;
 
-function onShutdown(close: () => Promise<void>) {
+/** Past the grace, what is left to close (leases handed back, the database) gets this long before a hard exit. */
+const CLOSE_AFTER_GRACE_MS = 2_500;
+
+function onShutdown(graceMs: number, close: () => Promise<void>) {
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     process.stderr.write(`\n${signal} received, shutting down…\n`);
+    // Gone in bounded time whatever hangs (an orchestrator kills at 10 s): the leases left behind only run out.
+    setTimeout(() => {
+      process.stderr.write('shutdown did not finish in time; exiting\n');
+      process.exit(1);
+    }, graceMs + CLOSE_AFTER_GRACE_MS).unref();
     close().then(
       () => process.exit(0),
       (err) => {
@@ -51,7 +59,7 @@ async function cmdServe(config: Config) {
     writeFileSync(serverFile(config), JSON.stringify({ pid: process.pid, url: server.url, token: localAdminToken }), { mode: 0o600 });
     chmodSync(serverFile(config), 0o600);
   }
-  onShutdown(async () => {
+  onShutdown(config.shutdownGraceMs, async () => {
     if (localAdminToken) rmSync(serverFile(config), { force: true });
     await server.close();
   });
@@ -61,7 +69,7 @@ async function cmdWorker(config: Config) {
   const ctx = await createContext(config);
   const worker = startWorker(ctx);
   ctx.log.info({ database: ctx.database.kind }, 'worker started');
-  onShutdown(async () => {
+  onShutdown(config.shutdownGraceMs, async () => {
     await worker.stop();
     await ctx.database.close();
   });

@@ -108,6 +108,7 @@ const envSchema = z.object({
   SWITCHBOARD_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: z.coerce.number().int().nonnegative().default(60_000),
   SWITCHBOARD_DB_QUERY_TIMEOUT_MS: z.coerce.number().int().positive().optional(),
   SWITCHBOARD_REQUEST_TIMEOUT_MS: z.coerce.number().int().positive().default(120_000),
+  SWITCHBOARD_SHUTDOWN_GRACE_MS: z.coerce.number().int().nonnegative().default(7_000),
   SWITCHBOARD_LINKEDIN_VERSION: linkedinVersion,
   SWITCHBOARD_META_GRAPH_VERSION: metaGraphVersion,
   SWITCHBOARD_MEDIA_STORE: z
@@ -179,6 +180,11 @@ export interface Config {
   dbTimeouts: DbTimeouts;
   /** An HTTP request not answered within this is answered 503; also the limit for receiving a request. */
   requestTimeoutMs: number;
+  /**
+   * On SIGTERM/SIGINT, how long requests and background jobs in flight may take to finish before their connections
+   * are closed and their leases handed back; kept under 10 s so the process is gone before an orchestrator's kill.
+   */
+  shutdownGraceMs: number;
   /** API versions sent to networks whose APIs are versioned per request. */
   networkVersions: { linkedin: string; metaGraph: string };
   media: {
@@ -254,6 +260,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       queryTimeoutMs: e.SWITCHBOARD_DB_QUERY_TIMEOUT_MS ?? (e.SWITCHBOARD_DB_STATEMENT_TIMEOUT_MS || 10_000) + 2_000,
     },
     requestTimeoutMs: e.SWITCHBOARD_REQUEST_TIMEOUT_MS,
+    shutdownGraceMs: e.SWITCHBOARD_SHUTDOWN_GRACE_MS,
     networkVersions: { linkedin: e.SWITCHBOARD_LINKEDIN_VERSION, metaGraph: e.SWITCHBOARD_META_GRAPH_VERSION },
     media: {
       store: e.SWITCHBOARD_MEDIA_STORE,

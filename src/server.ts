@@ -1,5 +1,5 @@
 // Process assembly: open the database, build the context, serve HTTP and/or run background work, and shut
-// down cleanly (stop accepting, drain connections, stop the worker, close the database).
+// down cleanly (stop accepting, drain connections and stop the worker within the shutdown grace, close the database).
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from './config.ts';
@@ -56,7 +56,8 @@ export interface RunningServer {
   url: string;
   /** The admin key made on first start (printed once), if this start made it. */
   bootstrapKey: string | undefined;
-  close(): Promise<void>;
+  /** Stops accepting, lets what is in flight finish for at most `graceMs` (default SWITCHBOARD_SHUTDOWN_GRACE_MS), closes. */
+  close(graceMs?: number): Promise<void>;
 }
 
 export interface ServeOptions extends ContextOptions {
@@ -91,10 +92,16 @@ export async function serve(config: Config, opts: ServeOptions = {}): Promise<Ru
       ctx,
       bootstrapKey,
       url: `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`,
-      close: () =>
+      close: (graceMs = config.shutdownGraceMs) =>
         (closing ??= (async () => {
-          await app.close();
-          await worker?.stop();
+          // HTTP and the worker wind down side by side, each within the grace: the server stops accepting and lets
+          // requests in flight finish, then cuts the connections still open; the worker hands back what it holds.
+          const cut = setTimeout(() => app.server.closeAllConnections(), graceMs);
+          try {
+            await Promise.all([app.close(), worker?.stop(graceMs)]);
+          } finally {
+            clearTimeout(cut);
+          }
           await sandboxDatabase?.close();
           await ctx.database.close();
         })()),

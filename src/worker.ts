@@ -1,6 +1,7 @@
 // Background work shared by `switchboard worker` and the in-process worker of `serve`: refreshing tokens ahead
 // of expiry, publishing posts, delivering webhooks, `account.expiring` notices, housekeeping. Every job is safe to run in any
 // number of processes at once (claims with FOR UPDATE SKIP LOCKED and leases).
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { AppContext } from './context.ts';
 import { deleteStaleFlows } from './connect/flows.ts';
 import { deleteStaleRateLimits } from './http/rate-limit.ts';
@@ -11,7 +12,13 @@ import { PublishPump } from './publishing/engine.ts';
 import { deleteExpiredMedia } from './media/media.ts';
 
 export interface Worker {
-  stop(): Promise<void>;
+  /**
+   * Stops taking work and waits for what is in flight, at most `graceMs` (default: SWITCHBOARD_SHUTDOWN_GRACE_MS):
+   * refreshes claimed but not started are handed back at once; deliveries and publishes still running after the
+   * grace are handed back (their leases released) so another worker takes them now. A refresh already sent is
+   * never handed back (its refresh token may have been presented): its lease runs out.
+   */
+  stop(graceMs?: number): Promise<void>;
 }
 
 const SLOW_JOBS_EVERY_MS = 60_000;
@@ -19,6 +26,7 @@ const SLOW_JOBS_EVERY_MS = 60_000;
 export function startWorker(ctx: AppContext): Worker {
   const { intervalMs, refreshBatch, refreshConcurrency, expiringDays } = ctx.config.worker;
   let stopped = false;
+  const stopping = new AbortController();
   let wake: (() => void) | undefined;
   let lastSlowJobs = 0;
   // Deliveries run on their own: the refresh loop never waits for a slow receiver, nor they for refreshes.
@@ -29,8 +37,9 @@ export function startWorker(ctx: AppContext): Worker {
   publishing.run(intervalMs);
 
   async function tick(): Promise<boolean> {
-    const refreshed = await refreshDueAccounts(ctx, { batch: refreshBatch, concurrency: refreshConcurrency });
-    if (Date.now() - lastSlowJobs >= SLOW_JOBS_EVERY_MS) {
+    const refreshed = await refreshDueAccounts(ctx, { batch: refreshBatch, concurrency: refreshConcurrency, stopping: stopping.signal });
+    // Housekeeping waits for the next start when a stop came during the refreshes.
+    if (!stopped && Date.now() - lastSlowJobs >= SLOW_JOBS_EVERY_MS) {
       lastSlowJobs = Date.now();
       await notifyExpiring(ctx, expiringDays);
       const deleted = await deleteStaleFlows(ctx);
@@ -41,7 +50,7 @@ export function startWorker(ctx: AppContext): Worker {
       if (media) ctx.log.info({ media }, 'deleted expired media');
     }
     // A full batch means more may be waiting: go again at once.
-    return refreshed === refreshBatch;
+    return refreshed === refreshBatch && !stopped;
   }
 
   const loop = (async () => {
@@ -60,10 +69,15 @@ export function startWorker(ctx: AppContext): Worker {
   })();
 
   return {
-    async stop() {
+    async stop(graceMs = ctx.config.shutdownGraceMs) {
       stopped = true;
+      stopping.abort();
       wake?.();
-      await Promise.all([loop, deliveries.stop(), publishing.stop()]);
+      const refreshesDone = Promise.race([loop.then(() => true), sleep(graceMs, false, { ref: false })]);
+      const [finished, deliveriesLeft, publishesLeft] = await Promise.all([refreshesDone, deliveries.stop(graceMs), publishing.stop(graceMs)]);
+      if (!finished || deliveriesLeft || publishesLeft) {
+        ctx.log.warn({ deliveriesHandedBack: deliveriesLeft, publishesHandedBack: publishesLeft, refreshesUnfinished: !finished }, 'stopped with work in flight');
+      }
     },
   };
 }

@@ -68,6 +68,8 @@ export async function createBenchDatabase(): Promise<BenchDatabase> {
 
 export interface Switchboard {
   server: { close(): Promise<void> };
+  /** The server process's id (for its RSS). */
+  pid: number;
   origin: string;
   apiKey: string;
   api<T = any>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }>;
@@ -79,7 +81,7 @@ const serverProcessPath = fileURLToPath(new URL('./server-process.ts', import.me
  * A real server (`serve()`) on 127.0.0.1 with the given PostgreSQL database, warn-level logs, no background
  * worker, in its own process (server-process.ts).
  */
-export async function startSwitchboard(databaseUrl: string): Promise<Switchboard> {
+export async function startSwitchboard(databaseUrl: string, extraEnv: Record<string, string> = {}): Promise<Switchboard> {
   const port = await freePort();
   const origin = `http://127.0.0.1:${port}`;
   const env = {
@@ -95,6 +97,7 @@ export async function startSwitchboard(databaseUrl: string): Promise<Switchboard
     // (its counter is part of every measured request); only the ceiling is out of reach.
     SWITCHBOARD_RATE_LIMIT_PER_MINUTE: String(RATE_LIMIT_PER_MINUTE),
     LOG_LEVEL: 'warn',
+    ...extraEnv,
   };
   // BENCH_SERVER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=tmp/prof", profiles the server (NODE_OPTIONS refuses those).
   const nodeArgs = process.env.BENCH_SERVER_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [];
@@ -125,6 +128,7 @@ export async function startSwitchboard(databaseUrl: string): Promise<Switchboard
           return closed;
         })() : Promise.resolve()),
     },
+    pid: child.pid!,
     origin,
     apiKey: BENCH_API_KEY,
     async api(method, path, body) {

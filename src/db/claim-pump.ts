@@ -1,8 +1,13 @@
 // The shape every background engine that works through claimed rows shares (webhook deliveries, publishing
 // targets): keep up to N jobs in flight, claim more as soon as one finishes, poll when idle, and on stop wait for
-// what is in flight. What is claimed and how a job runs is the subclass's.
+// what is in flight — for a grace period, after which what still runs is handed back (`abandon`: its lease released
+// so another worker takes it at once, not when the lease runs out). What is claimed and how a job runs is the
+// subclass's.
+import { setTimeout as sleep } from 'node:timers/promises';
+
 export abstract class ClaimPump<Job> {
-  private readonly inFlight = new Set<Promise<void>>();
+  /** The jobs running, by the promise that settles when each is done. */
+  private readonly inFlight = new Map<Promise<void>, Job>();
   private readonly waiters = new Set<() => void>();
   /** A job finished (or stop or a nudge came) since the loop last looked: look again before sleeping. */
   private changed = false;
@@ -27,6 +32,11 @@ export abstract class ClaimPump<Job> {
   protected abstract runJob(job: Job): Promise<void>;
   protected started(_job: Job): void {}
   protected finished(_job: Job): void {}
+  /**
+   * Stop's grace is over and this job still runs (the process is about to exit): give it back so another worker can
+   * take it now, where that cannot make it happen twice. By default nothing: its lease runs out.
+   */
+  protected async abandon(_job: Job): Promise<void> {}
 
   get running(): number {
     return this.inFlight.size;
@@ -52,16 +62,24 @@ export abstract class ClaimPump<Job> {
     for (;;) {
       taken += await this.fill();
       if (!this.inFlight.size) return taken;
-      await Promise.race(this.inFlight);
+      await Promise.race(this.inFlight.keys());
     }
   }
 
-  /** Stops claiming and waits for the jobs in flight: none is dropped or run twice. */
-  async stop(): Promise<void> {
+  /**
+   * Stops claiming and waits for the jobs in flight, at most `graceMs`; those still running then are `abandon`ed.
+   * Resolves with how many were.
+   */
+  async stop(graceMs = Infinity): Promise<number> {
     this.stopped = true;
     this.notify();
     await this.loop;
-    await Promise.allSettled([...this.inFlight]);
+    const done = Promise.allSettled([...this.inFlight.keys()]).then(() => true);
+    const waited = Number.isFinite(graceMs) ? sleep(graceMs, false, { ref: false }) : new Promise<boolean>(() => {});
+    if (await Promise.race([done, waited])) return 0;
+    const left = [...this.inFlight.values()];
+    await Promise.allSettled(left.map((job) => this.abandon(job)));
+    return left.length;
   }
 
   notify(): void {
@@ -91,7 +109,7 @@ export abstract class ClaimPump<Job> {
       this.inFlight.delete(running);
       this.notify();
     });
-    this.inFlight.add(running);
+    this.inFlight.set(running, job);
   }
 
   private nextChange(ms: number): Promise<void> {

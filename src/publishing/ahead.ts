@@ -9,6 +9,7 @@
 // Until a target starts, its post can still be edited or cancelled: that takes the lease back, and the start then
 // leaves the target alone. A worker that stops gives back what it holds; one that dies leaves it to the normal claim
 // once the leases run out, a few seconds after the instant.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { AppContext } from '../context.ts';
 import { accountsById, claimTargetsAhead, releaseClaimedAhead, startClaimedAhead, type ClaimedTarget } from './claim.ts';
 import { TargetLease } from './lease.ts';
@@ -27,7 +28,8 @@ export class TargetsAhead {
   private readonly held = new Map<number, ReadyTarget[]>();
   private readonly timers = new Map<number, NodeJS.Timeout>();
   private heldCount = 0;
-  private readonly inFlight = new Set<Promise<void>>();
+  /** What is publishing, by the promise that settles when it is done. */
+  private readonly inFlight = new Map<Promise<void>, ReadyTarget>();
   private readonly queued: Array<() => void> = [];
   private publishing = 0;
   private stopped = false;
@@ -140,12 +142,15 @@ export class TargetsAhead {
         else this.publishing--;
       }
     })();
-    this.inFlight.add(job);
+    this.inFlight.set(job, ready);
     void job.finally(() => this.inFlight.delete(job));
   }
 
-  /** Stops taking targets ahead, gives back those held and not started, and waits for those publishing. */
-  async stop(): Promise<void> {
+  /**
+   * Stops taking targets ahead, gives back those held and not started, and waits for those publishing, at most
+   * `graceMs`; resolves with those still publishing then (the pump gives them back).
+   */
+  async stop(graceMs = Infinity): Promise<ReadyTarget[]> {
     this.stopped = true;
     clearInterval(this.poller);
     await this.claiming;
@@ -157,13 +162,9 @@ export class TargetsAhead {
     await releaseClaimedAhead(this.ctx, held.map((r) => r.claimed)).catch((err) =>
       this.ctx.log.warn({ err, targets: held.length }, 'giving back targets made ready ahead failed; they are taken again after their leases run out'),
     );
-    await Promise.allSettled([...this.inFlight]);
-  }
-
-  /** Waits until every target held has been started and published (tests and benchmarks). */
-  async settled(): Promise<void> {
-    while (this.heldCount || this.inFlight.size) {
-      await Promise.race([...this.inFlight, new Promise((r) => setTimeout(r, 20))]);
-    }
+    const done = Promise.allSettled([...this.inFlight.keys()]).then(() => true);
+    const waited = Number.isFinite(graceMs) ? sleep(graceMs, false, { ref: false }) : new Promise<boolean>(() => {});
+    if (await Promise.race([done, waited])) return [];
+    return [...this.inFlight.values()];
   }
 }

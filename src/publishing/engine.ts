@@ -11,6 +11,7 @@ import { TargetsAhead } from './ahead.ts';
 import { claimDueTargets, type ClaimedTarget } from './claim.ts';
 import { TargetLease, LeaseLost } from './lease.ts';
 import { publishReady, runTarget } from './run-target.ts';
+import type { NetworkId } from '../providers/types.ts';
 
 const pumps = new Set<PublishPump>();
 
@@ -19,11 +20,16 @@ export function wakePublishers(): void {
   for (const pump of pumps) pump.notify();
 }
 
+/** After a shutdown cut off a create the network cannot take twice: wait this long before looking for the post. */
+const SETTLE_AFTER_SHUTDOWN_MS = 5_000;
+
 export class PublishPump extends ClaimPump<ClaimedTarget> {
   /** Targets due soon, claimed and made ready before their instant (ahead.ts); only while running. */
   private readonly ahead: TargetsAhead;
   /** Targets this pump has worked on, due now or made ready ahead. */
   worked = 0;
+  /** The leases of the targets being published, for a shutdown to give back. */
+  private readonly leases = new Map<string, TargetLease>();
 
   constructor(
     private readonly ctx: AppContext,
@@ -32,7 +38,7 @@ export class PublishPump extends ClaimPump<ClaimedTarget> {
     super(concurrency, (err) => ctx.log.warn({ err }, 'claiming publishing targets failed'), Math.max(1, Math.floor(concurrency / 4)));
     this.ahead = new TargetsAhead(ctx, (ready, lease) => {
       this.worked++;
-      return underLease(ctx, lease, () => publishReady(ctx, ready, lease));
+      return this.underLease(lease, () => publishReady(ctx, ready, lease));
     });
   }
 
@@ -47,9 +53,21 @@ export class PublishPump extends ClaimPump<ClaimedTarget> {
     this.ahead.notify();
   }
 
-  override async stop(): Promise<void> {
+  override async stop(graceMs?: number): Promise<number> {
     pumps.delete(this);
-    await Promise.all([super.stop(), this.ahead.stop()]);
+    const [abandoned, abandonedAhead] = await Promise.all([super.stop(graceMs), this.ahead.stop(graceMs)]);
+    await Promise.allSettled(abandonedAhead.map((ready) => this.giveBack(ready.claimed)));
+    return abandoned + abandonedAhead.length;
+  }
+
+  protected override abandon(claimed: ClaimedTarget): Promise<void> {
+    return this.giveBack(claimed);
+  }
+
+  /** A target still publishing when a shutdown's grace ends: freed for the next claim, anywhere. */
+  private async giveBack({ target }: ClaimedTarget): Promise<void> {
+    const repeatable = this.ctx.adapters.get(target.network as NetworkId)?.publishing?.createIsRepeatable;
+    await this.leases.get(target.id)?.release(repeatable ? 0 : SETTLE_AFTER_SHUTDOWN_MS).catch(() => {});
   }
 
   protected claim(free: number) {
@@ -59,21 +77,23 @@ export class PublishPump extends ClaimPump<ClaimedTarget> {
   protected runJob(claimed: ClaimedTarget): Promise<void> {
     this.worked++;
     const lease = new TargetLease(this.ctx, claimed.target.id, claimed.lease);
-    return underLease(this.ctx, lease, () => runTarget(this.ctx, claimed, lease));
+    return this.underLease(lease, () => runTarget(this.ctx, claimed, lease));
   }
-}
 
-/** Runs one target's publishing with its lease kept alive; what could not be recorded is left to the lease's end. */
-async function underLease(ctx: AppContext, lease: TargetLease, work: () => Promise<void>): Promise<void> {
-  lease.keepAlive();
-  try {
-    await work();
-  } catch (err) {
-    if (err instanceof LeaseLost) ctx.log.warn({ targetId: lease.targetId }, err.message);
-    // Unrecorded: the lease runs out and the target is claimed again, its open create settled first.
-    else ctx.log.warn({ err, targetId: lease.targetId }, 'publishing a target could not be recorded');
-  } finally {
-    lease.stop();
+  /** Runs one target's publishing with its lease kept alive; what could not be recorded is left to the lease's end. */
+  private async underLease(lease: TargetLease, work: () => Promise<void>): Promise<void> {
+    lease.keepAlive();
+    this.leases.set(lease.targetId, lease);
+    try {
+      await work();
+    } catch (err) {
+      if (err instanceof LeaseLost) this.ctx.log.warn({ targetId: lease.targetId }, err.message);
+      // Unrecorded: the lease runs out and the target is claimed again, its open create settled first.
+      else this.ctx.log.warn({ err, targetId: lease.targetId }, 'publishing a target could not be recorded');
+    } finally {
+      lease.stop();
+      this.leases.delete(lease.targetId);
+    }
   }
 }
 

@@ -112,6 +112,30 @@ export class TargetLease {
     });
   }
 
+  /**
+   * Gives the target back while its work is unfinished (the worker is shutting down): the lease is freed and the
+   * target due again with its parts as last stored, so the next claim, by any worker, settles what was left open.
+   * With a create that may have reached the network (a part stored `creating`), due only after `settleMs`: a request
+   * cut off mid-flight may still be completing there, and a network that cannot take a create twice is asked
+   * before anything is sent again — as after a timeout. Every later write of this worker's finds the lease gone.
+   */
+  release(settleMs: number): Promise<void> {
+    return this.enqueue(async () => {
+      const [row] = await this.ctx.db
+        .update(postTargets)
+        .set({
+          leaseUntil: null,
+          dueAt: sql`case when ${postTargets.parts} @> '[{"phase":"creating"}]'::jsonb then now() + ${settleMs} * interval '1 millisecond' else now() end`,
+          updatedAt: sql`now()`,
+        })
+        .where(and(eq(postTargets.id, this.targetId), eq(postTargets.leaseUntil, this.until)))
+        .returning({ id: postTargets.id });
+      this.stop();
+      this.lost = true;
+      return Boolean(row);
+    });
+  }
+
   /** Stores the parts (before a create, or progress worth keeping), group-committed with other targets'. */
   saveParts(parts: TargetPart[]): Promise<void> {
     return this.enqueue(() => partsWriter(this.ctx.db)({ id: this.targetId, lease: this.until.toISOString(), parts }));

@@ -8,8 +8,12 @@ import { emitAccountEvent } from '../accounts/accounts.ts';
 import { NetworkError } from '../providers/types.ts';
 import { AccountUnusableError, LEASE_LOST, refreshLeased } from './refresh.ts';
 
-/** Claims up to `batch` due accounts and refreshes them, `concurrency` at a time. Returns how many it claimed. */
-export async function refreshDueAccounts(ctx: AppContext, opts: { batch: number; concurrency: number }): Promise<number> {
+/**
+ * Claims up to `batch` due accounts and refreshes them, `concurrency` at a time. Returns how many it claimed. When
+ * `stopping` fires (shutdown), the claimed accounts not yet started are handed back at once, for any worker; the
+ * refreshes already sent are left to finish, since their refresh token may have been presented.
+ */
+export async function refreshDueAccounts(ctx: AppContext, opts: { batch: number; concurrency: number; stopping?: AbortSignal }): Promise<number> {
   const now = new Date();
   const lease = new Date(now.getTime() + ctx.config.worker.leaseMs);
   const claimed = await ctx.db.transaction(async (tx) => {
@@ -34,6 +38,19 @@ export async function refreshDueAccounts(ctx: AppContext, opts: { batch: number;
       .returning();
   });
   let next = 0;
+  let handedBack: Promise<unknown> = Promise.resolve();
+  const handBack = () => {
+    const unstarted = claimed.slice(next).map((row) => row.id);
+    next = claimed.length;
+    if (!unstarted.length) return;
+    handedBack = ctx.db
+      .update(socialAccounts)
+      .set({ refreshLeaseUntil: null })
+      .where(and(inArray(socialAccounts.id, unstarted), eq(socialAccounts.refreshLeaseUntil, lease)))
+      .catch((err: unknown) => ctx.log.warn({ err }, 'handing back claimed refreshes failed'));
+  };
+  if (opts.stopping?.aborted) handBack();
+  else opts.stopping?.addEventListener('abort', handBack, { once: true });
   const runner = async () => {
     while (next < claimed.length) {
       const row = claimed[next++];
@@ -47,7 +64,12 @@ export async function refreshDueAccounts(ctx: AppContext, opts: { batch: number;
       });
     }
   };
-  await Promise.all(Array.from({ length: Math.min(opts.concurrency, claimed.length) }, runner));
+  try {
+    await Promise.all(Array.from({ length: Math.min(opts.concurrency, claimed.length) }, runner));
+  } finally {
+    opts.stopping?.removeEventListener('abort', handBack);
+    await handedBack;
+  }
   return claimed.length;
 }
 

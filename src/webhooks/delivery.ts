@@ -77,6 +77,19 @@ export class DeliveryPump extends ClaimPump<Delivery> {
     else this.inFlightByOrg.delete(orgId);
   }
 
+  /**
+   * Shutting down with this attempt unanswered: due again now, for any worker, rather than when the lease runs out.
+   * An attempt whose answer never came counts as not delivered (as after a timeout); deliveries are at least once.
+   * Only while the row still carries our claim (`next_attempt_at` as claimed) and is pending.
+   */
+  protected override async abandon(delivery: Delivery): Promise<void> {
+    await this.ctx.db
+      .update(webhookDeliveries)
+      .set({ nextAttemptAt: new Date() })
+      .where(and(eq(webhookDeliveries.id, delivery.id), eq(webhookDeliveries.status, 'pending'), eq(webhookDeliveries.nextAttemptAt, delivery.nextAttemptAt)))
+      .catch((err) => this.ctx.log.warn({ err, delivery: delivery.id }, 'handing back a webhook delivery failed'));
+  }
+
   protected async runJob(delivery: Delivery): Promise<void> {
     await attemptDelivery(this.ctx, delivery).catch((err) => {
       // Unrecorded: the lease runs out and the delivery is claimed again.

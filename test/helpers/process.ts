@@ -61,3 +61,42 @@ export async function startServerProcess(env: Record<string, string>): Promise<S
     },
   };
 }
+
+export interface WorkerProcess {
+  child: ChildProcess;
+  /** Everything it wrote to stdout and stderr so far. */
+  output(): string;
+  /** Sends `signal` and resolves with the exit code once it is gone, and how long that took. */
+  signal(signal: NodeJS.Signals): Promise<{ code: number | null; afterMs: number }>;
+  exited: Promise<number | null>;
+}
+
+/** `switchboard worker` in its own OS process on the given database (PostgreSQL: the embedded one serves one). */
+export function startWorkerProcess(env: Record<string, string>): WorkerProcess {
+  const child = spawn(process.execPath, [BIN, 'worker'], {
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '/tmp',
+      LOG_LEVEL: 'warn',
+      SWITCHBOARD_ENCRYPTION_KEYS: TEST_KEYS,
+      SWITCHBOARD_ALLOW_PRIVATE_URLS: 'true',
+      SWITCHBOARD_WORKER_INTERVAL_MS: '100',
+      ...env,
+    },
+  });
+  let output = '';
+  child.stdout!.on('data', (d) => (output += d));
+  child.stderr!.on('data', (d) => (output += d));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return {
+    child,
+    exited,
+    output: () => output,
+    async signal(signal) {
+      const sentAt = Date.now();
+      child.kill(signal);
+      const code = await exited;
+      return { code, afterMs: Date.now() - sentAt };
+    },
+  };
+}
