@@ -122,6 +122,12 @@ const envSchema = z.object({
   SWITCHBOARD_MAX_MEDIA_BYTES: z.coerce.number().int().positive().default(1024 * 1024 * 1024),
   SWITCHBOARD_PUBLISH_CONCURRENCY: z.coerce.number().int().positive().default(128),
   SWITCHBOARD_PUBLISH_LEASE_MS: z.coerce.number().int().positive().default(60_000),
+  SWITCHBOARD_METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  SWITCHBOARD_EXPECT_WORKER: z
+    .enum(['true', 'false', '1', '0'])
+    .default('true')
+    .transform((v) => v === 'true' || v === '1'),
+  SWITCHBOARD_WORKER_HEARTBEAT_MAX_AGE_SECONDS: z.coerce.number().positive().default(30),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -190,6 +196,14 @@ export interface Config {
     concurrency: number;
     /** How long a worker holds a target it works on before another may take it over; renewed while it works. */
     leaseMs: number;
+  };
+  observability: {
+    /** `/metrics` from a non-loopback address needs `Authorization: Bearer <this>`; unset: loopback only. */
+    metricsToken: string | undefined;
+    /** `/ready` requires a recent worker heartbeat (the worker inside `serve`, or a `switchboard worker`). */
+    expectWorker: boolean;
+    /** A heartbeat older than this does not count; workers beat a few times within it. */
+    heartbeatMaxAgeMs: number;
   };
   /** Shared rate-limit counters in Redis instead of the database. */
   redisUrl: string | undefined;
@@ -260,6 +274,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     publishing: {
       concurrency: e.SWITCHBOARD_PUBLISH_CONCURRENCY,
       leaseMs: Math.max(e.SWITCHBOARD_PUBLISH_LEASE_MS, e.SWITCHBOARD_UPSTREAM_TIMEOUT_MS * 2),
+    },
+    observability: {
+      metricsToken: e.SWITCHBOARD_METRICS_TOKEN || undefined,
+      expectWorker: e.SWITCHBOARD_EXPECT_WORKER,
+      heartbeatMaxAgeMs: e.SWITCHBOARD_WORKER_HEARTBEAT_MAX_AGE_SECONDS * 1000,
     },
     logLevel: e.LOG_LEVEL,
   };

@@ -9,6 +9,7 @@ import { notifyExpiring, refreshDueAccounts } from './tokens/engine.ts';
 import { DeliveryPump } from './webhooks/delivery.ts';
 import { PublishPump } from './publishing/engine.ts';
 import { deleteExpiredMedia } from './media/media.ts';
+import { startHeartbeat } from './observability/heartbeat.ts';
 
 export interface Worker {
   stop(): Promise<void>;
@@ -21,6 +22,8 @@ export function startWorker(ctx: AppContext): Worker {
   let stopped = false;
   let wake: (() => void) | undefined;
   let lastSlowJobs = 0;
+  // What `/ready` looks for (SWITCHBOARD_EXPECT_WORKER): this worker is alive and reaches the database.
+  const heartbeat = startHeartbeat(ctx.db, ctx.log, ctx.config.observability.heartbeatMaxAgeMs);
   // Deliveries run on their own: the refresh loop never waits for a slow receiver, nor they for refreshes.
   const deliveries = new DeliveryPump(ctx);
   deliveries.run(intervalMs);
@@ -64,6 +67,8 @@ export function startWorker(ctx: AppContext): Worker {
       stopped = true;
       wake?.();
       await Promise.all([loop, deliveries.stop(), publishing.stop()]);
+      // Last, so the row goes only once the work has stopped.
+      await heartbeat.stop();
     },
   };
 }
