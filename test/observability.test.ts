@@ -6,6 +6,7 @@
 import { networkInterfaces } from 'node:os';
 import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.ts';
 import { organizations, socialAccounts } from '../src/db/schema.ts';
 import { SandboxFaults } from '../src/sandbox/authorization-server.ts';
 import { startWorker } from '../src/worker.ts';
@@ -322,9 +323,11 @@ describe('/ready and the worker heartbeat', () => {
     }
   });
 
-  it('a bad setting is refused at start, naming it', async () => {
-    await expect(startTestServer({ SWITCHBOARD_EXPECT_WORKER: 'maybe' })).rejects.toThrow(/SWITCHBOARD_EXPECT_WORKER/);
-    await expect(startTestServer({ SWITCHBOARD_METRICS_TOKEN: 'short' })).rejects.toThrow(/SWITCHBOARD_METRICS_TOKEN/);
+  it('a bad setting is refused at start, naming it', () => {
+    expect(() => loadConfig({ SWITCHBOARD_EXPECT_WORKER: 'maybe' })).toThrow(/SWITCHBOARD_EXPECT_WORKER/);
+    expect(() => loadConfig({ SWITCHBOARD_METRICS_TOKEN: 'short' })).toThrow(/SWITCHBOARD_METRICS_TOKEN: must be at least 16 characters/);
+    expect(() => loadConfig({ SWITCHBOARD_WORKER_HEARTBEAT_MAX_AGE_SECONDS: '0' })).toThrow(/SWITCHBOARD_WORKER_HEARTBEAT_MAX_AGE_SECONDS/);
+    expect(loadConfig({}).observability).toEqual({ metricsToken: undefined, expectWorker: true, heartbeatMaxAgeMs: 30_000 });
   });
 });
 
