@@ -128,6 +128,7 @@ const envSchema = z.object({
     .default('true')
     .transform((v) => v === 'true' || v === '1'),
   SWITCHBOARD_WORKER_HEARTBEAT_MAX_AGE_SECONDS: z.coerce.number().positive().default(30),
+  SWITCHBOARD_WORKER_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -204,6 +205,8 @@ export interface Config {
     expectWorker: boolean;
     /** A heartbeat older than this does not count; workers beat a few times within it. */
     heartbeatMaxAgeMs: number;
+    /** `switchboard worker` serves /metrics, /health and /ready on this port (on HOST); unset: it listens on none. */
+    workerPort: number | undefined;
   };
   /** Shared rate-limit counters in Redis instead of the database. */
   redisUrl: string | undefined;
@@ -279,6 +282,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       metricsToken: e.SWITCHBOARD_METRICS_TOKEN || undefined,
       expectWorker: e.SWITCHBOARD_EXPECT_WORKER,
       heartbeatMaxAgeMs: e.SWITCHBOARD_WORKER_HEARTBEAT_MAX_AGE_SECONDS * 1000,
+      workerPort: e.SWITCHBOARD_WORKER_PORT,
     },
     logLevel: e.LOG_LEVEL,
   };

@@ -3,7 +3,9 @@
 // requests by route pattern; it is refused to other machines without the token; /health and /ready say what is
 // wrong (a database that is down, migrations not applied, no recent worker heartbeat); and log lines about a
 // request or a job name its organization and ids.
+import { spawn } from 'node:child_process';
 import { networkInterfaces } from 'node:os';
+import { join } from 'node:path';
 import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
@@ -14,7 +16,7 @@ import { TestBrowser } from './helpers/browser.ts';
 import { authUrl, configureSandbox, consent, REDIRECT_URI, resultParams } from './helpers/flow.ts';
 import { startPgProxy } from './helpers/pg-proxy.ts';
 import { settledPost } from './helpers/posts.ts';
-import { createTestDatabase, startTestServer, type TestServer } from './helpers/server.ts';
+import { createTestDatabase, freePort, startTestServer, TEST_KEYS, type TestServer } from './helpers/server.ts';
 import { Receiver } from './helpers/webhook-receiver.ts';
 
 const METRICS_TOKEN = 'metrics-token-0123456789abcdef';
@@ -327,7 +329,7 @@ describe('/ready and the worker heartbeat', () => {
     expect(() => loadConfig({ SWITCHBOARD_EXPECT_WORKER: 'maybe' })).toThrow(/SWITCHBOARD_EXPECT_WORKER/);
     expect(() => loadConfig({ SWITCHBOARD_METRICS_TOKEN: 'short' })).toThrow(/SWITCHBOARD_METRICS_TOKEN: must be at least 16 characters/);
     expect(() => loadConfig({ SWITCHBOARD_WORKER_HEARTBEAT_MAX_AGE_SECONDS: '0' })).toThrow(/SWITCHBOARD_WORKER_HEARTBEAT_MAX_AGE_SECONDS/);
-    expect(loadConfig({}).observability).toEqual({ metricsToken: undefined, expectWorker: true, heartbeatMaxAgeMs: 30_000 });
+    expect(loadConfig({}).observability).toEqual({ metricsToken: undefined, expectWorker: true, heartbeatMaxAgeMs: 30_000, workerPort: undefined });
   });
 });
 
@@ -406,4 +408,73 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('when PostgreSQL goes down (Post
     }
     await eventually('healthy after the thaw', async () => (await get(t.url, '/health')).status === 200);
   }, 60_000);
+});
+
+describe.skipIf(!process.env.TEST_DATABASE_URL)('a `switchboard worker` process (PostgreSQL pass only: the embedded database serves one process)', () => {
+  let t: TestServer;
+  beforeAll(async () => {
+    // No worker inside this server; a heartbeat counts for 2 s.
+    t = await startTestServer({ SWITCHBOARD_WORKER_HEARTBEAT_MAX_AGE_SECONDS: '2' }, { worker: false });
+    await configureSandbox(t);
+  }, 60_000);
+  afterAll(() => t?.close());
+
+  it('serves its own counters on SWITCHBOARD_WORKER_PORT; its heartbeat makes the server ready, and goes stale when it is killed', async () => {
+    const startUrl = await authUrl(t, { redirect_uri: REDIRECT_URI });
+    const id = resultParams(await consent(new TestBrowser(), startUrl, 'solo-worker')).get('account_id')!;
+    await t.server.ctx.db.update(socialAccounts).set({ nextRefreshAt: new Date(Date.now() - 1000) }).where(eq(socialAccounts.id, id));
+    expect((await get(t.url, '/ready')).body.reasons).toEqual([expect.stringMatching(/No worker heartbeat/)]);
+    // This test process's own count (its other servers refreshed too): the worker's refresh must not move it.
+    const refreshedHere = () => get(t.url, '/metrics').then((res) => valueOf(parseMetrics(res.text), 'switchboard_token_refreshes_total', { network: 'sandbox', outcome: 'refreshed' }));
+    const before = await refreshedHere();
+
+    const port = await freePort();
+    const child = spawn(process.execPath, [join(import.meta.dirname, '..', 'bin', 'switchboard.mjs'), 'worker'], {
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: process.env.HOME ?? '/tmp',
+        HOST: '127.0.0.1',
+        PUBLIC_URL: t.url,
+        DATABASE_URL: t.server.ctx.config.databaseUrl!,
+        SWITCHBOARD_ENCRYPTION_KEYS: TEST_KEYS,
+        SWITCHBOARD_ALLOW_PRIVATE_URLS: 'true',
+        SWITCHBOARD_WORKER_PORT: String(port),
+        SWITCHBOARD_WORKER_INTERVAL_MS: '100',
+        LOG_LEVEL: 'warn',
+      },
+    });
+    let output = '';
+    child.stdout!.on('data', (d) => (output += d));
+    child.stderr!.on('data', (d) => (output += d));
+    const exited = new Promise((resolve) => child.on('exit', resolve));
+    const worker = `http://127.0.0.1:${port}`;
+    try {
+      // The worker refreshes the due account: its own /metrics counts it, the server's does not.
+      const samples = await eventually(`the worker's refresh (${output})`, async () => {
+        const res = await get(worker, '/metrics');
+        const parsed = res.status === 200 ? parseMetrics(res.text) : [];
+        return valueOf(parsed, 'switchboard_token_refreshes_total', { network: 'sandbox', outcome: 'refreshed' }) === 1 ? parsed : undefined;
+      });
+      expect(valueOf(samples, 'switchboard_http_request_duration_seconds_count', { method: 'GET', route: '/metrics', status_code: '200' })).toBeGreaterThanOrEqual(1);
+      expect(await refreshedHere()).toBe(before);
+      // The worker's listener has only the signals, and the same rule for /metrics from elsewhere.
+      expect((await get(worker, '/v1/social-accounts')).status).toBe(404);
+      expect((await get(worker, '/metrics', { 'x-forwarded-for': '203.0.113.7' })).status).toBe(403);
+      expect((await get(worker, '/health')).body).toEqual({ status: 'ok' });
+
+      await eventually('ready with the worker', async () => (await get(t.url, '/ready')).status === 200);
+      expect((await get(worker, '/ready')).body).toEqual({ status: 'ready' });
+
+      // Killed: no clean stop, its heartbeat stays behind and grows stale.
+      child.kill('SIGKILL');
+      await exited;
+      const stale = await eventually('stale heartbeat', async () => {
+        const res = await get(t.url, '/ready');
+        return res.status === 503 ? res : undefined;
+      });
+      expect(stale.body.reasons).toEqual([expect.stringMatching(/The freshest worker heartbeat is \d+ s old \(at most 2 s expected\)/)]);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
+  }, 180_000);
 });
