@@ -214,6 +214,19 @@ describe('metrics, health and logs of a working server', () => {
     expect(refused[0].res.statusCode).toBe(401);
     expect(refused[0].orgId).toBeUndefined();
 
+    // A dashboard page: the organization is the session's.
+    const login = await fetch(`${t.url}/dashboard/login`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: t.url },
+      body: new URLSearchParams({ api_key: t.apiKey }).toString(),
+    });
+    expect(login.status).toBe(303);
+    const cookie = login.headers.getSetCookie().find((c) => c.startsWith('sb_dashboard='))!.split(';')[0];
+    expect((await fetch(`${t.url}/dashboard/accounts`, { headers: { cookie, 'x-request-id': 'observed-dashboard-1' } })).status).toBe(200);
+    const page = await eventually('dashboard page logged', async () => logLines(t).find((l) => l.reqId === 'observed-dashboard-1' && l.msg === 'request completed'));
+    expect(page).toMatchObject({ orgId, res: { statusCode: 200 } });
+
     const all = logLines(t);
     const attempt = all.find((l) => l.msg === 'webhook attempt');
     expect(attempt).toMatchObject({ orgId, delivered: true });

@@ -59,7 +59,7 @@ export function requireApiKey(app: FastifyInstance, opts: ApiKeyAuthOptions) {
     if (opts.localAdminToken && typeof local === 'string' && safeEqual(local, opts.localAdminToken)) {
       req.caller = await localAdmin(db);
       localAdminRequests.add(req);
-      logAsCaller(req, reply);
+      logAsOrganization(req, reply, req.caller.orgId);
       return;
     }
     const keyHash = presentedKeyHash(req);
@@ -72,7 +72,7 @@ export function requireApiKey(app: FastifyInstance, opts: ApiKeyAuthOptions) {
     const caller = await authenticateApiKeyHash(db, keyHash);
     if (!caller) throw opts.invalidKey();
     req.caller = caller;
-    logAsCaller(req, reply);
+    logAsOrganization(req, reply, caller.orgId);
   });
 }
 
@@ -81,8 +81,8 @@ export function requireApiKey(app: FastifyInstance, opts: ApiKeyAuthOptions) {
  * organization beside the request id. Fastify gives the request and its reply the same child logger; both are
  * replaced, or the reply's lines would miss it.
  */
-function logAsCaller(req: FastifyRequest, reply: FastifyReply) {
-  req.log = reply.log = req.log.child({ orgId: req.caller.orgId });
+export function logAsOrganization(req: FastifyRequest, reply: FastifyReply, orgId: string) {
+  req.log = reply.log = req.log.child({ orgId });
 }
 
 /** The CLI talking to the server that holds the embedded database acts as the first organization's admin. */
