@@ -42,10 +42,11 @@ export function startHeartbeat(db: Db, log: Logger, maxAgeMs: number): Heartbeat
       failing = true;
     }
   };
-  let running: Promise<void> = beat();
-  const timer = setInterval(() => {
-    running = running.then(beat);
-  }, everyMs);
+  // One beat at a time: while the database hangs, beats are skipped rather than queued behind the one waiting.
+  let running: Promise<void> | undefined;
+  const tick = () => void (running ??= beat().finally(() => (running = undefined)));
+  tick();
+  const timer = setInterval(tick, everyMs);
   timer.unref();
   return {
     async stop() {

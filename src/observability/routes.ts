@@ -16,7 +16,11 @@ export const HEALTH_BOUND_MS = 900;
 /** A scrape waits this long for the database's gauges, then answers with the rest (Prometheus' timeout is 10 s). */
 const GAUGES_BOUND_MS = 3_000;
 
-class TooSlow extends Error {}
+class TooSlow extends Error {
+  constructor() {
+    super('no answer in time');
+  }
+}
 
 /** The promise's value, or a TooSlow after `ms`; the promise itself runs on (the database's own timeouts end it). */
 async function within<T>(ms: number, work: Promise<T>): Promise<T> {
