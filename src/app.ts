@@ -32,10 +32,8 @@ import { clientErrorHandler, requestId, useRequestHygiene } from './http/hygiene
 import { refuseUnknownInput } from './http/strict-input.ts';
 import { idempotentPosts } from './http/idempotency.ts';
 import { answerStuckRequests } from './http/request-timeout.ts';
-import { RETRY_AFTER_SECONDS } from './db/unavailable.ts';
-
-/** `/health` answers within this, whether or not the database has. */
-const HEALTH_BOUND_MS = 900;
+import { observabilityRoutes } from './observability/routes.ts';
+import { observeHttpRequests } from './observability/http-metrics.ts';
 
 export interface BuildOptions {
   /** Sandbox storage: on PostgreSQL a separate pool, so a refresh holding a row lock never starves it. */
@@ -63,6 +61,8 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions): Promise<Fas
     requestTimeout: 0,
   });
   useRequestHygiene(app);
+  // Before any surface registers, so every route's requests are counted (by route pattern) and timed.
+  observeHttpRequests(app);
   // A request still unanswered after this gets a 503 through its surface's error handler. The bound is generous:
   // the slowest honest request is a connection callback making a few network calls of upstreamTimeoutMs each.
   answerStuckRequests(app, ctx.config.requestTimeoutMs);
@@ -97,24 +97,7 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions): Promise<Fas
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ success: false, error: 'Not found', code: 'not_found' }));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  // Load balancers and orchestrators wait a second or two for an answer: a frozen database must be reported,
-  // not waited for. The ping itself is shared by concurrent checks (Database.ping), so checks made while the
-  // database hangs do not pile up pings; the one in flight ends at the driver's own timeouts.
-  app.get('/health', { schema: { hide: true } }, async (req, reply) => {
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${HEALTH_BOUND_MS} ms`)), HEALTH_BOUND_MS);
-    });
-    try {
-      await Promise.race([ctx.database.ping(), late]);
-      return { status: 'ok' };
-    } catch (err) {
-      req.log.warn({ err }, 'health check: database did not answer');
-      return reply.code(503).header('retry-after', RETRY_AFTER_SECONDS).send({ status: 'unavailable' });
-    } finally {
-      clearTimeout(timer);
-    }
-  });
+  await app.register(observabilityRoutes(ctx));
 
   const v1Limit = ctx.config.rateLimitPerMinute;
   const v1Limiter = opts.rateLimits.limiter('v1', v1Limit);

@@ -8,11 +8,13 @@ import { keysCreate, keysReencrypt, serverFile } from './keys-commands.ts';
 import { randomToken } from './security/secrets.ts';
 import { createContext, serve } from './server.ts';
 import { startWorker } from './worker.ts';
+import { startSignalsServer } from './observability/signals-server.ts';
 
 const USAGE = `Usage: switchboard <command>
 
   serve                  API, hosted pages and background worker (what "npm start" runs)
-  worker                 background work only (needs DATABASE_URL: the embedded database serves one process)
+  worker                 background work only (needs DATABASE_URL: the embedded database serves one process);
+                         with SWITCHBOARD_WORKER_PORT, /metrics, /health and /ready on that port
   migrate                apply database migrations and exit
   keys create --name N [--admin]
                          create an API key for the first organization and print it once (last line):
@@ -68,8 +70,11 @@ async function cmdServe(config: Config) {
 async function cmdWorker(config: Config) {
   const ctx = await createContext(config);
   const worker = startWorker(ctx);
-  ctx.log.info({ database: ctx.database.kind }, 'worker started');
+  // Its counters are its own: without a listener nobody could read them.
+  const signals = config.observability.workerPort === undefined ? undefined : await startSignalsServer(ctx, config.observability.workerPort);
+  ctx.log.info({ database: ctx.database.kind, signals: signals?.url }, 'worker started');
   onShutdown(config.shutdownGraceMs, async () => {
+    await signals?.close();
     await worker.stop();
     await ctx.database.close();
   });

@@ -126,6 +126,13 @@ const envSchema = z.object({
   SWITCHBOARD_PUBLISH_LOOKAHEAD_MS: z.coerce.number().int().min(0).max(60_000).default(10_000),
   SWITCHBOARD_PUBLISH_PREPARED_MAX: z.coerce.number().int().min(0).default(10_000),
   SWITCHBOARD_PUBLISH_BURST: z.coerce.number().int().positive().default(1_000),
+  SWITCHBOARD_METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  SWITCHBOARD_EXPECT_WORKER: z
+    .enum(['true', 'false', '1', '0'])
+    .default('true')
+    .transform((v) => v === 'true' || v === '1'),
+  SWITCHBOARD_WORKER_HEARTBEAT_MAX_AGE_SECONDS: z.coerce.number().positive().default(30),
+  SWITCHBOARD_WORKER_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -206,6 +213,16 @@ export interface Config {
     /** Targets made ready ahead that one process publishes at once when their instant comes. */
     burst: number;
   };
+  observability: {
+    /** `/metrics` from a non-loopback address needs `Authorization: Bearer <this>`; unset: loopback only. */
+    metricsToken: string | undefined;
+    /** `/ready` requires a recent worker heartbeat (the worker inside `serve`, or a `switchboard worker`). */
+    expectWorker: boolean;
+    /** A heartbeat older than this does not count; workers beat a few times within it. */
+    heartbeatMaxAgeMs: number;
+    /** `switchboard worker` serves /metrics, /health and /ready on this port (on HOST); unset: it listens on none. */
+    workerPort: number | undefined;
+  };
   /** Shared rate-limit counters in Redis instead of the database. */
   redisUrl: string | undefined;
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
@@ -279,6 +296,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       lookaheadMs: e.SWITCHBOARD_PUBLISH_LOOKAHEAD_MS,
       preparedMax: e.SWITCHBOARD_PUBLISH_PREPARED_MAX,
       burst: e.SWITCHBOARD_PUBLISH_BURST,
+    },
+    observability: {
+      metricsToken: e.SWITCHBOARD_METRICS_TOKEN || undefined,
+      expectWorker: e.SWITCHBOARD_EXPECT_WORKER,
+      heartbeatMaxAgeMs: e.SWITCHBOARD_WORKER_HEARTBEAT_MAX_AGE_SECONDS * 1000,
+      workerPort: e.SWITCHBOARD_WORKER_PORT,
     },
     logLevel: e.LOG_LEVEL,
   };

@@ -10,6 +10,7 @@ import { notifyExpiring, refreshDueAccounts } from './tokens/engine.ts';
 import { DeliveryPump } from './webhooks/delivery.ts';
 import { PublishPump } from './publishing/engine.ts';
 import { deleteExpiredMedia } from './media/media.ts';
+import { startHeartbeat } from './observability/heartbeat.ts';
 
 export interface Worker {
   /**
@@ -29,6 +30,8 @@ export function startWorker(ctx: AppContext): Worker {
   const stopping = new AbortController();
   let wake: (() => void) | undefined;
   let lastSlowJobs = 0;
+  // What `/ready` looks for (SWITCHBOARD_EXPECT_WORKER): this worker is alive and reaches the database.
+  const heartbeat = startHeartbeat(ctx.db, ctx.log, ctx.config.observability.heartbeatMaxAgeMs);
   // Deliveries run on their own: the refresh loop never waits for a slow receiver, nor they for refreshes.
   const deliveries = new DeliveryPump(ctx);
   deliveries.run(intervalMs);
@@ -78,6 +81,8 @@ export function startWorker(ctx: AppContext): Worker {
       if (!finished || deliveriesLeft || publishesLeft) {
         ctx.log.warn({ deliveriesHandedBack: deliveriesLeft, publishesHandedBack: publishesLeft, refreshesUnfinished: !finished }, 'stopped with work in flight');
       }
+      // Last, so the row goes only once the work has stopped.
+      await heartbeat.stop();
     },
   };
 }

@@ -225,6 +225,20 @@ export const rateLimits = pgTable('rate_limits', {
   expire: timestamp('expire', { withTimezone: true }),
 });
 
+/**
+ * One row per running worker (`switchboard worker`, or the worker inside `serve`), its `beat_at` renewed every few
+ * seconds: `/ready` reads the freshest. Unlogged: a beat is worthless after a minute, and a crash that empties the
+ * table only means "no recent heartbeat" until the workers' next beat.
+ */
+export const workerHeartbeats = pgTable('worker_heartbeats', {
+  id: text('id').primaryKey(),
+  /** Host name and process id, for the operator reading the table. */
+  host: text('host').notNull(),
+  pid: integer('pid').notNull(),
+  startedAt: timestamp('started_at', { withTimezone: true }).notNull(),
+  beatAt: timestamp('beat_at', { withTimezone: true }).notNull(),
+});
+
 export const webhookEndpoints = pgTable(
   'webhook_endpoints',
   {

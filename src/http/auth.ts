@@ -4,7 +4,7 @@
 // (SWITCHBOARD_RATE_LIMIT_PER_ADDRESS a minute), then looked up. So a flood of made-up keys from one address gets
 // 429s from one counter, instead of costing a lookup and a counter row each; a working key's requests skip the
 // address count while it is remembered (orgs/api-keys.ts, 5 s).
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Db } from '../db/database.ts';
 import { firstOrganization } from '../orgs/organizations.ts';
 import { safeEqual, sha256 } from '../security/secrets.ts';
@@ -59,6 +59,7 @@ export function requireApiKey(app: FastifyInstance, opts: ApiKeyAuthOptions) {
     if (opts.localAdminToken && typeof local === 'string' && safeEqual(local, opts.localAdminToken)) {
       req.caller = await localAdmin(db);
       localAdminRequests.add(req);
+      logAsOrganization(req, reply, req.caller.orgId);
       return;
     }
     const keyHash = presentedKeyHash(req);
@@ -71,7 +72,17 @@ export function requireApiKey(app: FastifyInstance, opts: ApiKeyAuthOptions) {
     const caller = await authenticateApiKeyHash(db, keyHash);
     if (!caller) throw opts.invalidKey();
     req.caller = caller;
+    logAsOrganization(req, reply, caller.orgId);
   });
+}
+
+/**
+ * From here on, every line logged about this request (its handler's, its error's, "request completed") names the
+ * organization beside the request id. Fastify gives the request and its reply the same child logger; both are
+ * replaced, or the reply's lines would miss it.
+ */
+export function logAsOrganization(req: FastifyRequest, reply: FastifyReply, orgId: string) {
+  req.log = reply.log = req.log.child({ orgId });
 }
 
 /** The CLI talking to the server that holds the embedded database acts as the first organization's admin. */

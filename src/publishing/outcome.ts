@@ -15,6 +15,7 @@ import { emitEvents, type EventType } from '../webhooks/events.ts';
 import type { TargetLease } from './lease.ts';
 import type { TargetRow } from './posts.ts';
 import { postViews } from './views.ts';
+import { recordPublishTarget } from '../observability/metrics.ts';
 
 /** Everything a target's end writes; what the caller leaves out keeps the target's current value. */
 export interface TargetEnd {
@@ -113,8 +114,12 @@ function endWriter(ctx: AppContext) {
   return writer;
 }
 
+/** Every line about one publish target names it, its post, its account and its organization. */
+export const publishLog = (ctx: AppContext, target: TargetRow) =>
+  ctx.log.child({ targetId: target.id, postId: target.postId, accountId: target.accountId, orgId: target.orgId, network: target.network });
+
 /** Records a target's end under its lease, and rolls the post up if every target is now done. */
-export function finishTarget(ctx: AppContext, lease: TargetLease, target: TargetRow, end: Partial<TargetEnd> & Pick<TargetEnd, 'status'>): Promise<void> {
+export async function finishTarget(ctx: AppContext, lease: TargetLease, target: TargetRow, end: Partial<TargetEnd> & Pick<TargetEnd, 'status'>): Promise<void> {
   const row: TargetEnd = {
     parts: target.parts,
     attempts: target.attempts,
@@ -125,7 +130,7 @@ export function finishTarget(ctx: AppContext, lease: TargetLease, target: Target
     publishedAt: target.publishedAt,
     ...end,
   };
-  return lease.finish((until) =>
+  await lease.finish((until) =>
     endWriter(ctx)({
       id: target.id,
       lease: until.toISOString(),
@@ -139,6 +144,9 @@ export function finishTarget(ctx: AppContext, lease: TargetLease, target: Target
       published_at: row.publishedAt?.toISOString() ?? null,
     }),
   );
+  // Only once the end is written under our lease (a lost lease throws above): each target is counted once.
+  recordPublishTarget(target.network, row.status);
+  publishLog(ctx, target).info({ status: row.status, attempts: row.attempts, category: row.errorCategory ?? undefined }, 'publish target ended');
 }
 
 /** A publish refused for a dead token, after one refresh: the account needs its person (with its webhook). */

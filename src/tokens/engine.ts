@@ -6,7 +6,7 @@ import type { AppContext } from '../context.ts';
 import { socialAccounts } from '../db/schema.ts';
 import { emitAccountEvent } from '../accounts/accounts.ts';
 import { NetworkError } from '../providers/types.ts';
-import { AccountUnusableError, LEASE_LOST, refreshLeased } from './refresh.ts';
+import { AccountUnusableError, LEASE_LOST, refreshLeased, refreshLog } from './refresh.ts';
 
 /**
  * Claims up to `batch` due accounts and refreshes them, `concurrency` at a time. Returns how many it claimed. When
@@ -57,9 +57,9 @@ export async function refreshDueAccounts(ctx: AppContext, opts: { batch: number;
       // Network failures are recorded on the account (backoff or reauth_required) by refreshLeased.
       await refreshLeased(ctx, row, lease).catch((err) => {
         if (!(err instanceof NetworkError) && !(err instanceof AccountUnusableError)) {
-          ctx.log.error({ err, accountId: row.id }, 'refresh failed unexpectedly');
+          refreshLog(ctx, row).error({ err }, 'refresh failed unexpectedly');
         } else if (err instanceof NetworkError && err.code === LEASE_LOST) {
-          ctx.log.warn({ accountId: row.id }, err.description);
+          refreshLog(ctx, row).warn(err.description);
         }
       });
     }

@@ -15,6 +15,7 @@ import { decryptTokens, emitAccountEvent, findAccountById, tokenColumns, type Ac
 import { appCredentials, findNetworkConfig } from '../networks/network-configs.ts';
 import { NetworkError, type NetworkId, type TokenSet } from '../providers/types.ts';
 import { backoffMs, nextRefreshTime, refreshable } from './schedule.ts';
+import { recordTokenRefresh } from '../observability/metrics.ts';
 
 /** Refresh on demand when the token has less than this left. */
 export const REFRESH_MARGIN_MS = 5 * 60 * 1000;
@@ -127,7 +128,7 @@ async function refreshAndRecord(ctx: AppContext, row: AccountRow, lease: Date): 
     await recordFailure(ctx, row, lease, err);
     throw err;
   }
-  return ctx.db.transaction(async (tx) => {
+  const refreshed = await ctx.db.transaction(async (tx) => {
     const now = new Date();
     const [updated] = await tx
       .update(socialAccounts)
@@ -146,7 +147,12 @@ async function refreshAndRecord(ctx: AppContext, row: AccountRow, lease: Date): 
     if (row.refreshFailures > 0) await emitAccountEvent(tx, updated, 'account.recovered');
     return updated;
   });
+  recordTokenRefresh(row.network, 'refreshed');
+  return refreshed;
 }
+
+/** Every line about one account's refresh names it, its organization and its network. */
+export const refreshLog = (ctx: AppContext, row: AccountRow) => ctx.log.child({ accountId: row.id, orgId: row.orgId, network: row.network });
 
 async function recordFailure(ctx: AppContext, row: AccountRow, lease: Date, err: NetworkError) {
   const permanent = err.kind === 'permanent';
@@ -167,5 +173,6 @@ async function recordFailure(ctx: AppContext, row: AccountRow, lease: Date, err:
       .returning();
     if (updated && permanent) await emitAccountEvent(tx, updated, 'account.reauth_required', { reason: err.description });
   });
-  ctx.log.info({ accountId: row.id, network: row.network, kind: err.kind, failures }, 'refresh failed');
+  recordTokenRefresh(row.network, permanent ? 'reauth_required' : 'retrying');
+  refreshLog(ctx, row).info({ kind: err.kind, failures }, 'refresh failed');
 }

@@ -10,6 +10,7 @@ import { webhookDeliveries, webhookEndpoints, webhookEvents } from '../db/schema
 import { storableText } from '../db/storable-text.ts';
 import { DestinationRefused, UnresolvableHost } from '../security/destinations.ts';
 import { OutboundFailure } from '../security/outbound-http.ts';
+import { recordWebhookDelivery } from '../observability/metrics.ts';
 
 /** Delay before attempt n+1 after n failed attempts (Standard Webhooks' suggested schedule, ~24 h in all). */
 export const RETRY_SCHEDULE_MS = [5_000, 5 * 60_000, 30 * 60_000, 2 * 3600_000, 5 * 3600_000, 8 * 3600_000, 8 * 3600_000];
@@ -51,6 +52,7 @@ export async function attemptDelivery(ctx: AppContext, delivery: Delivery): Prom
   const ok = statusCode !== null && statusCode >= 200 && statusCode < 300;
   const attempts = delivery.attempts + 1;
   const delay = RETRY_SCHEDULE_MS[attempts - 1];
+  const outcome = ok ? 'delivered' : delay === undefined ? 'failed' : 'retrying';
   await ctx.db.transaction(async (tx) => {
     await tx
       .update(webhookDeliveries)
@@ -58,7 +60,7 @@ export async function attemptDelivery(ctx: AppContext, delivery: Delivery): Prom
         attempts,
         lastStatusCode: statusCode,
         lastResponse: response,
-        status: ok ? 'delivered' : delay === undefined ? 'failed' : 'pending',
+        status: outcome === 'retrying' ? 'pending' : outcome,
         deliveredAt: ok ? new Date() : null,
         nextAttemptAt: ok || delay === undefined ? new Date() : new Date(Date.now() + delay * (0.9 + Math.random() * 0.2)),
       })
@@ -80,7 +82,13 @@ export async function attemptDelivery(ctx: AppContext, delivery: Delivery): Prom
         .where(eq(webhookEndpoints.id, endpoint.id));
     }
   });
-  ctx.log.info({ delivery: delivery.id, endpoint: endpoint.id, event: event.type, statusCode, attempts, delivered: ok }, 'webhook attempt');
+  recordWebhookDelivery(outcome);
+  deliveryLog(ctx, delivery).info({ endpoint: endpoint.id, event: event.type, statusCode, attempts, delivered: ok }, 'webhook attempt');
+}
+
+/** Every line about one delivery names it and its organization. */
+export function deliveryLog(ctx: AppContext, delivery: Delivery) {
+  return ctx.log.child({ delivery: delivery.id, orgId: delivery.orgId });
 }
 
 async function send(ctx: AppContext, url: string, headers: Record<string, string>, body: string): Promise<Outcome> {

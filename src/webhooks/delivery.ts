@@ -10,7 +10,7 @@ import { and, eq, inArray, lte, notInArray } from 'drizzle-orm';
 import type { AppContext } from '../context.ts';
 import { webhookDeliveries } from '../db/schema.ts';
 import { ClaimPump } from '../db/claim-pump.ts';
-import { attemptDelivery, type Delivery } from './attempt.ts';
+import { attemptDelivery, deliveryLog, type Delivery } from './attempt.ts';
 
 /** How long a claimed delivery is ours: longer than any attempt may take. */
 const leaseMs = (ctx: AppContext) => Math.max(60_000, ctx.config.webhooks.timeoutMs + 30_000);
@@ -93,7 +93,7 @@ export class DeliveryPump extends ClaimPump<Delivery> {
   protected async runJob(delivery: Delivery): Promise<void> {
     await attemptDelivery(this.ctx, delivery).catch((err) => {
       // Unrecorded: the lease runs out and the delivery is claimed again.
-      this.ctx.log.warn({ err, delivery: delivery.id }, 'webhook attempt could not be recorded');
+      deliveryLog(this.ctx, delivery).warn({ err }, 'webhook attempt could not be recorded');
     });
   }
 }

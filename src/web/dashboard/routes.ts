@@ -5,6 +5,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import type { AppContext } from '../../context.ts';
 import { DATABASE_UNAVAILABLE_MESSAGE, isDatabaseUnavailable, RETRY_AFTER_SECONDS } from '../../db/unavailable.ts';
 import { isRequestTimeout } from '../../http/request-timeout.ts';
+import { logAsOrganization } from '../../http/auth.ts';
 import { withinLimit, type RateLimitStore } from '../../http/rate-limit.ts';
 import { authenticateApiKey } from '../../orgs/api-keys.ts';
 import { getBranding } from '../../orgs/branding.ts';
@@ -106,6 +107,7 @@ export function dashboardRoutes(ctx: AppContext, limits: RateLimitStore) {
           if (req.method === 'GET') return reply.redirect(`${DASHBOARD}/login`, 303);
           return sendDashboard(reply, 401, loginPage('Your session has ended. Sign in again.'));
         }
+        logAsOrganization(req, reply, session.orgId);
         if (req.method === 'POST') {
           const token = (req.body as Record<string, unknown> | undefined)?._csrf;
           if (typeof token !== 'string' || !safeEqual(token, session.csrfToken)) {
