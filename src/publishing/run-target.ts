@@ -28,7 +28,7 @@ import {
 import { AccountUnusableError, ensureFreshToken } from '../tokens/refresh.ts';
 import { activeMedia, publishMediaFor } from './media-refs.ts';
 import { LeaseLost, type TargetLease } from './lease.ts';
-import { finishTarget, markReauthRequired } from './outcome.ts';
+import { finishTarget, markReauthRequired, publishLog } from './outcome.ts';
 import type { ClaimedTarget } from './claim.ts';
 import { checkOptions } from './preflight.ts';
 import { storedTargetOptions } from './posts.ts';
@@ -249,7 +249,7 @@ export async function publishReady(ctx: AppContext, ready: ReadyTarget, lease: T
     if (err instanceof LeaseLost) throw err;
     const failure = classify(err);
     if (!(err instanceof PublishError) && !(err instanceof NetworkError)) {
-      ctx.log.error({ err, targetId: target.id }, 'publishing failed unexpectedly');
+      publishLog(ctx, target).error({ err }, 'publishing failed unexpectedly');
     }
     const attempts = target.attempts + 1;
     const max = MAX_ATTEMPTS[failure.category];
@@ -257,7 +257,7 @@ export async function publishReady(ctx: AppContext, ready: ReadyTarget, lease: T
     if (retried && max !== undefined && attempts < max) {
       const delay = retryDelaySeconds(attempts, failure.retryAfterSeconds);
       await lease.update({ parts, attempts, error: failure.message, errorCategory: failure.category, dueAt: new Date(Date.now() + delay * 1000), leaseUntil: null });
-      ctx.log.info({ targetId: target.id, network: target.network, category: failure.category, attempts, retryInSeconds: Math.round(delay) }, 'publish attempt failed; will retry');
+      publishLog(ctx, target).info({ category: failure.category, attempts, retryInSeconds: Math.round(delay) }, 'publish attempt failed; will retry');
       return;
     }
     // Given up while a create may have reached the network: say so, rather than name only the last failure.
@@ -268,6 +268,6 @@ export async function publishReady(ctx: AppContext, ready: ReadyTarget, lease: T
         : failure;
     await finishTarget(ctx, lease, target, { status: 'failed', error: final.message, errorCategory: final.category, attempts, parts });
     if (final.category === 'auth_expired' && account.status === 'active') await markReauthRequired(ctx, account.id, final.message);
-    ctx.log.info({ targetId: target.id, network: target.network, category: final.category, attempts }, 'publish failed');
+    publishLog(ctx, target).info({ category: final.category, attempts }, 'publish failed');
   }
 }
