@@ -166,6 +166,12 @@ export interface NetworkPublishing {
    * idempotency key in `saved`), so sending it again cannot make a second post.
    */
   createIsRepeatable?: boolean;
+  /**
+   * A post here is prepared at the network before the request that makes it (containers the network fetches and
+   * processes, unseen until published): a scheduled post's preparation begins this long before its instant, and
+   * the create waits for the instant, so the post appears on time rather than a processing time late.
+   */
+  prepareAheadSeconds?: number;
   /** Deletes one published part; absent → `DELETE /v1/posts/{id}/remote` reports `not_supported` for this network. */
   deletePart?(input: PublishContext & { part: PublishedPart }): Promise<void>;
   /**

@@ -4,7 +4,10 @@
 // `claimTargetsAhead`), reads everything publishing them needs (run-target.ts `prepareTarget`: post, account,
 // media, options, the app's credentials) and holds them. A second before their instant it starts them, a batch per
 // statement (`startClaimedAhead`), and publishes them; each waits, after its last write before the network call,
-// until the post's scheduled instant itself (run-target.ts `beforeCreate`), so nothing appears early.
+// until the post's scheduled instant itself (run-target.ts `beforeCreate`), so nothing appears early. Networks that
+// must process a post before it can be made (Instagram's and Threads' containers) declare how long
+// (`prepareAheadSeconds`): their targets are claimed and started that much earlier, and the create, ready early,
+// comes back at the instant.
 //
 // Until a target starts, its post can still be edited or cancelled: that takes the lease back, and the start then
 // leaves the target alone. A worker that stops gives back what it holds; one that dies leaves it to the normal claim
@@ -13,10 +16,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { AppContext } from '../context.ts';
 import { accountsById, claimTargetsAhead, releaseClaimedAhead, startClaimedAhead, type ClaimedTarget } from './claim.ts';
 import { TargetLease } from './lease.ts';
-import { prepareTarget, type ReadyTarget } from './run-target.ts';
+import { prepareTarget, START_LEAD_MS, type ReadyTarget } from './run-target.ts';
 
-/** How long before their instant targets are started: the start and the write before each create fit in it. */
-const START_LEAD_MS = 1_000;
 /** Targets started per statement. */
 const START_BATCH = 1_000;
 /** Targets claimed ahead per statement. */
@@ -86,7 +87,11 @@ export class TargetsAhead {
   }
 
   private hold(ready: ReadyTarget): void {
-    const at = Math.max(Date.now(), ready.claimed.target.dueAt!.getTime() - START_LEAD_MS);
+    // A network that prepares a post before making it (`prepareAheadSeconds`) starts that much earlier — only the
+    // first time: a target already begun is due again at its instant, to make the post.
+    const { target } = ready.claimed;
+    const prepare = target.status === 'pending' ? (ready.publishing.prepareAheadSeconds ?? 0) * 1000 : 0;
+    const at = Math.max(Date.now(), target.dueAt!.getTime() - Math.max(START_LEAD_MS, prepare));
     let batch = this.held.get(at);
     if (!batch) {
       batch = [];

@@ -66,7 +66,9 @@ const HELD_PAST_INSTANT_MS = 5_000;
 const CLAIM_AHEAD = `
 with soon as (
   select id from post_targets
-  where status in ('pending', 'publishing') and due_at > $1 and due_at <= $2 and lease_until is null
+  where status in ('pending', 'publishing') and due_at > $1 and due_at <= $2::timestamptz + $6 * interval '1 millisecond'
+    and lease_until is null
+    and due_at <= $2::timestamptz + case when status = 'pending' then coalesce(($5::jsonb ->> network)::integer, 0) else 0 end * interval '1 millisecond'
   order by due_at
   limit $3
   for update skip locked
@@ -77,10 +79,21 @@ with soon as (
 )
 select ${selectList(postTargets)} from claimed`;
 
+/** Per network, how much earlier than the lookahead its targets not yet begun are taken (`prepareAheadSeconds`). */
+function preparedEarlier(ctx: AppContext): { byNetwork: string; most: number } {
+  const byNetwork: Record<string, number> = {};
+  for (const network of ctx.adapters.supported()) {
+    const seconds = ctx.adapters.get(network)?.publishing?.prepareAheadSeconds;
+    if (seconds) byNetwork[network] = seconds * 1000;
+  }
+  return { byNetwork: JSON.stringify(byNetwork), most: Math.max(0, ...Object.values(byNetwork)) };
+}
+
 export async function claimTargetsAhead(ctx: AppContext, limit: number): Promise<ClaimedTarget[]> {
   const now = new Date();
   const horizon = new Date(now.getTime() + ctx.config.publishing.lookaheadMs);
-  const targets = await rawQuery<TargetRow>(ctx.db, CLAIM_AHEAD, [now, horizon, limit, HELD_PAST_INSTANT_MS], { prepare: true });
+  const earlier = preparedEarlier(ctx);
+  const targets = await rawQuery<TargetRow>(ctx.db, CLAIM_AHEAD, [now, horizon, limit, HELD_PAST_INSTANT_MS, earlier.byNetwork, earlier.most], { prepare: true });
   if (!targets.length) return [];
   return withPostsAndAccounts(ctx, targets, (t) => t.leaseUntil!);
 }

@@ -40,6 +40,22 @@ const MAX_BACKOFF_S = 30 * 60;
 const PROCESSING_LIMIT_MS = 6 * 3600_000;
 const MAX_RESET_WAIT_S = 26 * 3600;
 
+/** How long before its instant a scheduled target is started (ahead.ts): its create then waits for the instant. */
+export const START_LEAD_MS = 1_000;
+
+/**
+ * A scheduled target's create came up long before its instant (a network prepared ahead, `prepareAheadSeconds`):
+ * nothing was sent, and the target is due again at the instant with the adapter's progress.
+ */
+class NotYet extends Error {
+  constructor(
+    readonly index: number,
+    readonly saved: SavedProgress,
+  ) {
+    super('not yet');
+  }
+}
+
 /** Seconds before the next attempt: the network's reset time when it gave one, else exponential with jitter. */
 export function retryDelaySeconds(attempt: number, retryAfterSeconds?: number): number {
   if (retryAfterSeconds !== undefined) return Math.min(Math.max(1, retryAfterSeconds), MAX_RESET_WAIT_S);
@@ -156,6 +172,8 @@ export async function publishReady(ctx: AppContext, ready: ReadyTarget, lease: T
         previous,
         saved: part.saved,
         beforeCreate: async (saved) => {
+          // Prepared ahead and ready early: come back at the instant rather than hold a worker's slot till then.
+          if (scheduledAt - Date.now() > 2 * START_LEAD_MS) throw new NotYet(i, saved);
           part = { ...part, phase: 'creating', saved };
           parts[i] = part;
           await saveParts();
@@ -206,8 +224,8 @@ export async function publishReady(ctx: AppContext, ready: ReadyTarget, lease: T
           outcome = await publishing.publishPart(input(await context()));
           break;
         } catch (err) {
+          if (err instanceof LeaseLost || err instanceof NotYet) throw err;
           const failure = classify(err);
-          if (err instanceof LeaseLost) throw err;
           // A refusal the network answered leaves nothing at the network; a 5xx or a lost answer may have.
           if (part.phase === 'creating' && failure.category !== 'platform_error') {
             part = { ...part, phase: 'preparing' };
@@ -247,6 +265,11 @@ export async function publishReady(ctx: AppContext, ready: ReadyTarget, lease: T
     });
   } catch (err) {
     if (err instanceof LeaseLost) throw err;
+    if (err instanceof NotYet) {
+      parts[err.index] = { ...parts[err.index], phase: 'processing', saved: err.saved };
+      await lease.update({ parts, dueAt: new Date(scheduledAt), leaseUntil: null });
+      return;
+    }
     const failure = classify(err);
     if (!(err instanceof PublishError) && !(err instanceof NetworkError)) {
       publishLog(ctx, target).error({ err }, 'publishing failed unexpectedly');

@@ -30,7 +30,7 @@ import { configureNetwork, connectThroughBrowser, resultOf } from '../helpers/ne
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { settledPost } from '../helpers/posts.ts';
 import { eq } from 'drizzle-orm';
-import { postTargets } from '../../src/db/schema.ts';
+import { posts, postTargets } from '../../src/db/schema.ts';
 import { appSecretProof, graphError, metaFailures, metaUpstreams, startMetaEmulator, type InjectedAnswer, type MetaEmulator } from '../emulators/meta.ts';
 
 const FB_APP = { id: '710000000000003', secret: 'facebook-app-secret' };
@@ -682,6 +682,45 @@ describe('through our API (Instagram Login)', () => {
     expect([...meta.instagram.comments.values()].some((c) => c.mediaId === media.id && c.text === 'First!')).toBe(true);
     expect(post.socialAccounts[0]).toMatchObject({ status: 'published', platformPostId: media.id, platformPostUrl: `https://www.instagram.com/p/${media.shortcode}/` });
     expect(meta.state.calls.slice(n).every((c) => c.query.appsecret_proof === undefined)).toBe(true);
+  });
+
+  it('makes a scheduled post’s container ahead of its instant, and publishes that container at the instant', async () => {
+    const created = await t.api('POST', '/v1/media/upload', { filename: 'ahead.jpg' });
+    await fetch(created.body.data.upload_url, { method: 'PUT', headers: { 'content-type': 'image/jpeg' }, body: makeJpeg(1080, 1080) });
+    const photo = ((await t.api('POST', `/v1/media/${created.body.data.id}/confirm`, {})).body.data ?? {}).id;
+    const text = unique('Scheduled, its container made ahead');
+    // Inside the five minutes ahead that Instagram's containers are made.
+    const scheduledAt = new Date(Date.now() + 300_000 + 3_000).toISOString();
+    const post = await t.api('POST', '/v1/posts', { containers: [{ content: text, media: [{ id: photo }] }], accounts: [accountId], scheduledAt });
+    expect(post.status, JSON.stringify(post.body)).toBe(201);
+    const id = post.body.post.id;
+    const targetOf = async () => (await t.server.ctx.db.select().from(postTargets).where(eq(postTargets.postId, id)))[0];
+    const containersOf = () => [...meta.instagram.containers.values()].filter((c) => c.igUserId === IG_IG && c.params.caption === text);
+
+    // A few seconds later: the container is made and ready, nothing is published, and the target waits for its instant
+    // without holding a worker.
+    for (let i = 0; !((await targetOf()).parts[0]?.phase === 'processing' && (await targetOf()).leaseUntil === null); i++) {
+      if (i > 300) throw new Error(`the container was not made ahead: ${JSON.stringify(await targetOf())}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const waiting = await targetOf();
+    expect(containersOf()).toHaveLength(1);
+    expect(waiting.parts[0].saved).toMatchObject({ containerId: containersOf()[0].id });
+    expect(waiting.dueAt!.toISOString()).toBe(scheduledAt);
+    expect(meta.instagram.mediaOf(IG_IG).some((m) => m.caption === text)).toBe(false);
+    expect((await t.api('GET', `/v1/posts/${id}`)).body.post.status).toBe('publishing');
+
+    // The instant comes (brought nearer here, as the clock would): that container is published, at the instant.
+    const instant = new Date(Date.now() + 3_000);
+    await t.server.ctx.db.update(posts).set({ scheduledAt: instant }).where(eq(posts.id, id));
+    await t.server.ctx.db.update(postTargets).set({ dueAt: instant }).where(eq(postTargets.postId, id));
+    const done = await settled(id);
+    expect(done.status, JSON.stringify(done)).toBe('published');
+    const media = meta.instagram.mediaOf(IG_IG).filter((m) => m.caption === text);
+    expect(media).toHaveLength(1);
+    expect(media[0].containerId).toBe(waiting.parts[0].saved.containerId);
+    expect(media[0].timestamp).toBeGreaterThanOrEqual(instant.getTime());
+    expect(containersOf()).toHaveLength(1);
   });
 
   it('reads metrics and calls graph.instagram.com through the proxy with the Instagram token', async () => {

@@ -89,6 +89,8 @@ import { accountLogin, INSTAGRAM_GRAPH, loginOf, type Login } from './connection
 const MB = 1024 * 1024;
 /** Seconds between looks at a container still being made (Meta: "once per minute"). */
 const CHECK_SECONDS = 60;
+/** A scheduled post's containers are made this long before its instant (see `prepareAheadSeconds`). */
+const PREPARE_AHEAD_SECONDS = 300;
 /** How long before the attempt a post found among the recent media may be dated (clock differences). */
 const FIND_SLACK_MS = 2 * 60 * 1000;
 const FIND_LIMIT = 25;
@@ -465,6 +467,9 @@ export function instagramPublishing(ctx: AdapterContext, graph: MetaGraph): Netw
 
   return {
     rules: INSTAGRAM_RULES,
+    // Containers are unseen until published and live 24 hours; Meta's polling advice (once a minute, up to five)
+    // bounds their processing at about five minutes: a scheduled post's containers are made that long ahead.
+    prepareAheadSeconds: PREPARE_AHEAD_SECONDS,
     optionsSchema: Options as unknown as z.ZodType<Record<string, unknown>>,
 
     check({ containers, options: raw }) {

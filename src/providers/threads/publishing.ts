@@ -99,6 +99,8 @@ export const REPLY_CONTROLS = ['everyone', 'accounts_you_follow', 'mentioned_onl
 /** "Wait about 30 seconds before publishing", then "once per minute". */
 const FIRST_CHECK_SECONDS = 30;
 const CHECK_SECONDS = 60;
+/** A scheduled post's containers are made this long before its instant (see `prepareAheadSeconds`). */
+const PREPARE_AHEAD_SECONDS = 300;
 /** "For no more than 5 minutes": we allow twice that before calling the container stuck. */
 const MAX_CHECKS = 10;
 /** How long before the attempt a post found among the profile's may be dated (clock differences), in ms. */
@@ -479,6 +481,9 @@ export function threadsPublishing(upstream: UpstreamClient): NetworkPublishing &
 
   return {
     rules: THREADS_RULES,
+    // Containers are unseen until published and live 24 hours; Meta's polling advice (once a minute, up to five)
+    // bounds their processing at about five minutes: a scheduled post's containers are made that long ahead.
+    prepareAheadSeconds: PREPARE_AHEAD_SECONDS,
     optionsSchema: Options as unknown as z.ZodType<Record<string, unknown>>,
 
     check({ containers, options }) {
