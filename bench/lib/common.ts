@@ -70,6 +70,8 @@ export interface Switchboard {
   server: { close(): Promise<void> };
   origin: string;
   apiKey: string;
+  /** The server process's id (for its /proc/<pid>/status). */
+  pid: number;
   api<T = any>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }>;
 }
 
@@ -77,9 +79,10 @@ const serverProcessPath = fileURLToPath(new URL('./server-process.ts', import.me
 
 /**
  * A real server (`serve()`) on 127.0.0.1 with the given PostgreSQL database, warn-level logs, no background
- * worker, in its own process (server-process.ts).
+ * worker, in its own process (server-process.ts). `extraEnv` adds to or overrides its environment (a media store
+ * on disk that worker processes share, say, or SWITCHBOARD_UPSTREAMS).
  */
-export async function startSwitchboard(databaseUrl: string): Promise<Switchboard> {
+export async function startSwitchboard(databaseUrl: string, extraEnv: Record<string, string> = {}): Promise<Switchboard> {
   const port = await freePort();
   const origin = `http://127.0.0.1:${port}`;
   const env = {
@@ -95,6 +98,7 @@ export async function startSwitchboard(databaseUrl: string): Promise<Switchboard
     // (its counter is part of every measured request); only the ceiling is out of reach.
     SWITCHBOARD_RATE_LIMIT_PER_MINUTE: String(RATE_LIMIT_PER_MINUTE),
     LOG_LEVEL: 'warn',
+    ...extraEnv,
   };
   // BENCH_SERVER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=tmp/prof", profiles the server (NODE_OPTIONS refuses those).
   const nodeArgs = process.env.BENCH_SERVER_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [];
@@ -127,6 +131,7 @@ export async function startSwitchboard(databaseUrl: string): Promise<Switchboard
     },
     origin,
     apiKey: BENCH_API_KEY,
+    pid: child.pid!,
     async api(method, path, body) {
       const headers: Record<string, string> = { authorization: `Bearer ${BENCH_API_KEY}` };
       if (body !== undefined) headers['content-type'] = 'application/json';
