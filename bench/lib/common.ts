@@ -79,7 +79,8 @@ const serverProcessPath = fileURLToPath(new URL('./server-process.ts', import.me
 
 /**
  * A real server (`serve()`) on 127.0.0.1 with the given PostgreSQL database, warn-level logs, no background
- * worker, in its own process (server-process.ts).
+ * worker, in its own process (server-process.ts). `extraEnv` adds to or overrides its environment (a media store
+ * on disk that worker processes share, say, or SWITCHBOARD_UPSTREAMS).
  */
 export async function startSwitchboard(databaseUrl: string, extraEnv: Record<string, string> = {}): Promise<Switchboard> {
   const port = await freePort();

@@ -158,6 +158,8 @@ export async function startGoogleBusinessEmulator(opts: { app: { clientId: strin
   const settings = {
     /** Reads of a new post before it leaves PROCESSING (0: LIVE or REJECTED at once). */
     processingReads: 0,
+    /** A new post also stays PROCESSING for at least this long (0: reads alone decide). The publishing bench sets it. */
+    processingMs: 0,
     outcome: 'LIVE' as 'LIVE' | 'REJECTED',
     /** Google's limit of edits per minute per profile ("cannot be increased"). */
     editsPerMinute: 10,
@@ -437,7 +439,7 @@ export async function startGoogleBusinessEmulator(opts: { app: { clientId: strin
         name: `${location}/localPosts/${id}`,
         location,
         body: req.body as Record<string, unknown>,
-        state: settings.processingReads > 0 ? 'PROCESSING' : settings.outcome,
+        state: settings.processingReads > 0 || settings.processingMs > 0 ? 'PROCESSING' : settings.outcome,
         outcome: settings.outcome,
         readsUntilDone: settings.processingReads,
         searchUrl: `https://local.google.com/place?id=${req.params.location}&use=posts&lpsid=${id}`,
@@ -466,7 +468,8 @@ export async function startGoogleBusinessEmulator(opts: { app: { clientId: strin
       if (!location) return;
       const post = posts.get(`${location}/localPosts/${req.params.post}`);
       if (!post) return reply.code(404).send(apiError(404, 'NOT_FOUND', 'Requested entity was not found.'));
-      if (post.state === 'PROCESSING' && --post.readsUntilDone <= 0) post.state = post.outcome;
+      const processedFor = Date.now() - Date.parse(post.createTime);
+      if (post.state === 'PROCESSING' && processedFor >= settings.processingMs && --post.readsUntilDone <= 0) post.state = post.outcome;
       return view(post);
     });
 

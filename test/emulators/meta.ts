@@ -557,6 +557,9 @@ export async function startMetaEmulator(opts: MetaEmulatorOptions) {
     /** Status reads a video container answers IN_PROGRESS before it is FINISHED (or ends in `videoOutcome`). */
     videoReadsUntilFinished: 1,
     videoOutcome: 'FINISHED' as 'FINISHED' | 'ERROR',
+    /** Every photo or video container answers IN_PROGRESS for at least this long after it was made, as Meta's
+     * processing takes time (0: photos are FINISHED at once, videos count reads only). The publishing bench sets it. */
+    processingMs: 0,
     /** The daily cap content_publishing_limit reports (its `quota_total`) and its window. */
     quotaTotal: 100,
     quotaDurationSeconds: 86_400,
@@ -630,6 +633,7 @@ export async function startMetaEmulator(opts: MetaEmulatorOptions) {
   const isMp4OrMov = (b: Buffer) => b.subarray(4, 8).toString('latin1') === 'ftyp';
 
   function igStatusRead(c: IgContainer): IgContainer {
+    if (c.status === 'IN_PROGRESS' && Date.now() - c.createdAt < igSettings.processingMs) return c;
     if (c.status === 'IN_PROGRESS') {
       if (c.readsLeft > 0) c.readsLeft--;
       else if (c.errorStatus) c.status = 'ERROR';
@@ -684,6 +688,7 @@ export async function startMetaEmulator(opts: MetaEmulatorOptions) {
         container.readsLeft = igSettings.videoReadsUntilFinished;
         if (!isMp4OrMov(bytes) || igSettings.videoOutcome === 'ERROR') container.errorStatus = 'Error: Media upload has failed with error code 2207026';
       }
+      if (igSettings.processingMs > 0) container.status = 'IN_PROGRESS';
     }
     igContainers.set(container.id, container);
     return { id: container.id };

@@ -151,6 +151,9 @@ export async function startThreadsEmulator(opts: ThreadsEmulatorOptions) {
   const settings = {
     /** Status reads a container of each type answers IN_PROGRESS before its processing ends (0: done at once). */
     readsUntilDone: { TEXT: 0, IMAGE: 0, VIDEO: 2, CAROUSEL: 0 } as Record<ThreadsContainer['mediaType'], number>,
+    /** Every container also stays IN_PROGRESS for at least this long after it was made, as Threads' processing
+     * takes time (0: reads alone decide). The publishing bench sets it. */
+    processingMs: 0,
     /** The next container made fails its processing with this error_message. */
     nextContainerFailure: undefined as string | undefined,
     /** The next threads_publish publishes, then answers a 502 (the answer is lost). */
@@ -164,6 +167,7 @@ export async function startThreadsEmulator(opts: ThreadsEmulatorOptions) {
   /** The container's status; a read (`counted`) moves its processing along. */
   function readStatus(container: ThreadsContainer, counted = false): ThreadsContainer['status'] {
     if (container.status !== 'IN_PROGRESS') return container.status;
+    if (Date.now() - container.createdAt < settings.processingMs) return container.status;
     if (counted) container.reads++;
     if (container.reads >= settings.readsUntilDone[container.mediaType]) container.status = container.failure ? 'ERROR' : 'FINISHED';
     return container.status;

@@ -146,6 +146,9 @@ export async function startTikTokEmulator(opts: TikTokEmulatorOptions) {
     /** Status reads a publish stays processing, and (public posts) in moderation before its post id shows. */
     processingPolls: 1,
     moderationPolls: 1,
+    /** A publish also stays processing for at least this long after its init, as TikTok's processing takes time
+     * (0: polls alone decide). The publishing bench sets it. */
+    processingMs: 0,
     /** The next publishes to finish processing fail with these fail_reasons instead. */
     failReasons: [] as string[],
     /** The next such request is carried out, then its connection cut before the answer (a lost answer). */
@@ -465,6 +468,7 @@ export async function startTikTokEmulator(opts: TikTokEmulatorOptions) {
       if (!p.postId && p.postInfo.privacy_level === 'PUBLIC_TO_EVERYONE' && p.moderationPollsLeft-- <= 0) p.postId = String(7_400_000_000_000_000_000n + BigInt(posting.publishes.size));
       return;
     }
+    if (Date.now() - p.createdAt < posting.processingMs) return;
     if (p.processingPollsLeft-- > 0) return;
     const reason = posting.failReasons.shift();
     if (reason) {

@@ -51,6 +51,8 @@ export interface EmulatedVideo {
   /** videos.list looks left before processing ends. */
   pollsLeft: number;
   outcome: ProcessingOutcome;
+  /** When the last byte arrived (processing's `processingMs` counts from here). */
+  uploadedAt?: number;
 }
 
 export interface EmulatedComment {
@@ -142,6 +144,10 @@ export function registerYouTubePublishing<U extends GoogleUser>(app: FastifyInst
       channelUploadLimit: Number.POSITIVE_INFINITY,
       /** How processing ends and after how many looks. */
       processing: { polls: 1, outcome: { uploadStatus: 'processed' } as ProcessingOutcome },
+      /** Processing also lasts at least this long after the upload's last byte (0: polls alone decide). The publishing bench sets it. */
+      processingMs: 0,
+      /** Whether uploaded bytes are kept (`videoOf(id).bytes`); the publishing bench, sending 20 large videos at once, only counts them. */
+      keepBytes: true,
       /** The pre-2026-11-02 rule for unverified API projects: every upload locked private. */
       restrictUnverifiedProject: false,
       /** Custom thumbnails need a verified channel. */
@@ -303,7 +309,7 @@ export function registerYouTubePublishing<U extends GoogleUser>(app: FastifyInst
       req.raw.socket.destroy();
       return;
     }
-    session.chunks.push(body);
+    if (state.settings.keepBytes) session.chunks.push(body);
     session.received += body.length;
     if (!final) return incomplete(reply, session);
     session.video = createVideo(session);
@@ -345,6 +351,7 @@ export function registerYouTubePublishing<U extends GoogleUser>(app: FastifyInst
       deleted: false,
       pollsLeft: state.settings.processing.polls,
       outcome: state.settings.processing.outcome,
+      uploadedAt: Date.now(),
     };
     state.videos.set(video.id, video);
     return video;
@@ -364,7 +371,7 @@ export function registerYouTubePublishing<U extends GoogleUser>(app: FastifyInst
       .map((id) => state.videos.get(id))
       .filter((v): v is EmulatedVideo => Boolean(v && !v.deleted && v.channelId === who.channelId))
       .map((video) => {
-        if (video.status.uploadStatus === 'uploaded') {
+        if (video.status.uploadStatus === 'uploaded' && Date.now() - (video.uploadedAt ?? 0) >= state.settings.processingMs) {
           if (video.pollsLeft > 0) video.pollsLeft--;
           else Object.assign(video.status, video.outcome);
         }
