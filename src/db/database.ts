@@ -12,7 +12,7 @@ import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
 import * as schema from './schema.ts';
 import { acquireDataDirLock, type DataDirLock } from './data-dir-lock.ts';
-import { pgliteTemplate } from './pglite-template.ts';
+import { copyPgliteTemplate, pgliteTemplate } from './pglite-template.ts';
 import { DatabaseUnavailableError, unavailability } from './unavailable.ts';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -258,9 +258,9 @@ async function openPglite(opts: OpenOptions): Promise<Database> {
     lock = acquireDataDirLock(opts.dataDir);
     const pgdata = `${opts.dataDir}/pgdata`;
     // A new data directory (and an in-memory one, above) starts as a copy of the template, if there is one for
-    // this PGlite (pglite-template.ts).
-    const loadDataDir = existsSync(`${pgdata}/PG_VERSION`) ? undefined : pgliteTemplate();
-    client = new PGlite(pgdata, { startParams: PGLITE_START_PARAMS, loadDataDir });
+    // this PGlite (pglite-template.ts); otherwise PGlite runs initdb in it.
+    if (!existsSync(pgdata)) copyPgliteTemplate(pgdata);
+    client = new PGlite(pgdata, { startParams: PGLITE_START_PARAMS });
   }
   try {
     await client.waitReady;
