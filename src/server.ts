@@ -46,7 +46,7 @@ export async function createContext(config: Config, opts: ContextOptions = {}): 
     sandboxApp: { clientId: 'switchboard-sandbox', clientSecret: internalSecrets.sandboxClientSecret },
     versions: config.networkVersions,
   });
-  const mediaStore = createMediaStore(config);
+  const mediaStore = await createMediaStore(config);
   return { config, database, db: database.db, keyring, internalSecrets, outbound, upstream, adapters, mediaStore, log };
 }
 

@@ -1,7 +1,7 @@
 // Text length the way each network counts it (`TextCounting` in the publishing contract): the count a user is
 // told about in a preflight refusal must be the network's, or a post we accept is cut or refused later.
-import twitterText from 'twitter-text';
 import type { TextCounting } from '../providers/types.ts';
+import { twitterText } from '../providers/x/twitter-text.ts';
 
 const graphemes = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
 
@@ -14,7 +14,7 @@ export function textLength(text: string, counting: TextCounting): number {
     }
     case 'x_weighted':
       // X's own reference implementation of its weighted count: URLs count 23, CJK and emoji 2.
-      return twitterText.parseTweet(text).weightedLength;
+      return twitterText().parseTweet(text).weightedLength;
     case 'code_points':
       return [...text].length;
     case 'utf16':

@@ -12,12 +12,11 @@
 import type { IncomingMessage } from 'node:http';
 import type { MediaStore } from '../media/store.ts';
 import type { FastifyInstance } from 'fastify';
-import type Provider from 'oidc-provider';
 import type { Db } from '../db/database.ts';
 import { faultHook, holdBack, type SandboxFaults } from './faults.ts';
 import { interactionRoutes } from './interaction-routes.ts';
 import { PageTokens } from './page-tokens.ts';
-import { createSandboxProvider, presentAsPublicUrl, SANDBOX_PATH, type SandboxSecrets } from './provider.ts';
+import { createSandboxProvider, lazySandboxProvider, presentAsPublicUrl, SANDBOX_PATH, type SandboxProvider, type SandboxSecrets } from './provider.ts';
 import { resourceRoutes } from './resource-routes.ts';
 import { timelineRoutes } from './timeline-routes.ts';
 
@@ -42,9 +41,13 @@ export interface SandboxServerOptions {
 /** Register with `app.register(sandboxAuthorizationServer, opts)`, without a prefix: routes carry `/sandbox`. */
 export async function sandboxAuthorizationServer(app: FastifyInstance, opts: SandboxServerOptions): Promise<void> {
   const publicUrl = opts.publicUrl.replace(/\/+$/, '');
-  const provider = createSandboxProvider({ ...opts, publicUrl });
-  // oidc-provider answers its own failures ("server_error"); this is the only place they can be seen.
-  provider.on('server_error', (_ctx: unknown, err: Error) => app.log.error({ err }, 'sandbox authorization server failed'));
+  // Made on the first request that needs it (provider.ts): the routes are registered now, the provider is not.
+  const provider = lazySandboxProvider(async () => {
+    const made = await createSandboxProvider({ ...opts, publicUrl });
+    // oidc-provider answers its own failures ("server_error"); this is the only place they can be seen.
+    made.on('server_error', (_ctx: unknown, err: Error) => app.log.error({ err }, 'sandbox authorization server failed'));
+    return made;
+  });
   const pageTokens = new PageTokens(opts.secrets.pageTokenKey);
 
   // Not part of Switchboard's API: keep these routes out of its OpenAPI document.
@@ -64,13 +67,14 @@ export async function sandboxAuthorizationServer(app: FastifyInstance, opts: San
 }
 
 /** Hands every other `/sandbox/*` request to oidc-provider's Koa app, untouched. */
-function mountProvider(scope: FastifyInstance, provider: Provider, publicUrl: string): void {
+function mountProvider(scope: FastifyInstance, provider: SandboxProvider, publicUrl: string): void {
   // oidc-provider reads request bodies itself: Fastify must leave the stream unread.
   scope.removeAllContentTypeParsers();
   scope.addContentTypeParser('*', (_req, _payload, done) => done(null));
 
-  const handle = provider.callback();
+  let handler: Promise<ReturnType<Awaited<ReturnType<SandboxProvider>>['callback']>> | undefined;
   scope.all(`${SANDBOX_PATH}/*`, async (req, reply) => {
+    const handle = await (handler ??= provider().then((p) => p.callback()));
     reply.hijack();
     const raw = req.raw as IncomingMessage & { originalUrl?: string };
     // Mounted like `app.use('/sandbox', …)`: the provider routes on the rest of the path and finds its mount

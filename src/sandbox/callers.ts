@@ -1,9 +1,9 @@
 // Who is calling the sandbox's resource API: a user's access token (oidc-provider's opaque tokens) or a page token
 // (page-tokens.ts), and the errors a resource server answers with (RFC 6750 §3.1 codes plus the API's own).
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type Provider from 'oidc-provider';
 import { PageTokens } from './page-tokens.ts';
 import { pagesOf, userIdentity, type SandboxIdentity } from './people.ts';
+import type { SandboxProvider } from './provider.ts';
 
 /**
  * A user's access token, or a page token. `identity` is who posts: the user, or the page. `scopes` of a page
@@ -33,10 +33,11 @@ export function sendApiError(reply: FastifyReply, err: ApiError) {
   return reply.code(err.status).send({ error: err.code, error_description: err.description });
 }
 
-export function createAuthenticator(opts: { provider: Provider; publicUrl: string; pageTokens: PageTokens }) {
-  const { provider, publicUrl, pageTokens } = opts;
+export function createAuthenticator(opts: { provider: SandboxProvider; publicUrl: string; pageTokens: PageTokens }) {
+  const { publicUrl, pageTokens } = opts;
 
   async function userCaller(token: string): Promise<Caller> {
+    const provider = await opts.provider();
     // `find` returns nothing for unknown, expired or revoked tokens.
     const accessToken = await provider.AccessToken.find(token);
     if (!accessToken?.accountId || !accessToken.grantId) throw invalidToken('The access token is invalid, expired or revoked');
@@ -47,6 +48,7 @@ export function createAuthenticator(opts: { provider: Provider; publicUrl: strin
   async function pageCaller(token: string): Promise<Caller> {
     const opened = pageTokens.open(token);
     if (!opened) throw invalidToken('The page access token is invalid');
+    const provider = await opts.provider();
     const grant = await provider.Grant.find(opened.grantId);
     const page = grant?.accountId ? pagesOf(publicUrl, grant.accountId).find((p) => p.id === opened.pageId) : undefined;
     if (!grant || !page) throw invalidToken('The page access token has been revoked');

@@ -1,11 +1,11 @@
 // The sandbox's sign-in and consent screen: one form, a username and Allow/Deny. Allow logs the user in and grants
 // everything the client asked for in one step; Deny sends the client `access_denied`.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { errors, type InteractionResults } from 'oidc-provider';
+import type { InteractionResults } from 'oidc-provider';
 import type Provider from 'oidc-provider';
 import { consentPage, errorPage, PAGE_CSP } from './pages.ts';
 import { USERNAME_PATTERN } from './people.ts';
-import { SANDBOX_PATH } from './provider.ts';
+import { SANDBOX_PATH, type SandboxProvider } from './provider.ts';
 
 type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
 type InteractionRequest = FastifyRequest<{ Params: { uid: string }; Body: Record<string, string> | undefined }>;
@@ -13,7 +13,7 @@ type InteractionRequest = FastifyRequest<{ Params: { uid: string }; Body: Record
 const BAD_USERNAME = 'A username is 1 to 40 letters, digits, dots, dashes or underscores, starting with a letter or digit.';
 const DENIED = { error: 'access_denied', error_description: 'The user denied the request' };
 
-export function interactionRoutes(scope: FastifyInstance, provider: Provider): void {
+export function interactionRoutes(scope: FastifyInstance, sandboxProvider: SandboxProvider): void {
   // This context's only body is the consent form; parsed here so the sandbox does not depend on the host app.
   scope.removeAllContentTypeParsers();
   scope.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 4096 }, (_req, body, done) => {
@@ -21,12 +21,14 @@ export function interactionRoutes(scope: FastifyInstance, provider: Provider): v
   });
 
   scope.get(`${SANDBOX_PATH}/interaction/:uid`, async (req: InteractionRequest, reply) => {
+    const provider = await sandboxProvider();
     const interaction = await findInteraction(provider, req, reply);
     if (!interaction) return sendExpired(reply);
     return sendHtml(reply, 200, consentPage({ action: actionOf(interaction), scopes: requestedScopes(interaction) }));
   });
 
   scope.post(`${SANDBOX_PATH}/interaction/:uid`, async (req: InteractionRequest, reply) => {
+    const provider = await sandboxProvider();
     const interaction = await findInteraction(provider, req, reply);
     if (!interaction) return sendExpired(reply);
     const form = req.body ?? {};
@@ -57,6 +59,8 @@ async function findInteraction(provider: Provider, req: InteractionRequest, repl
     const interaction = await provider.interactionDetails(req.raw, reply.raw);
     return interaction.uid === req.params.uid ? interaction : undefined;
   } catch (err) {
+    // Already loaded with the provider: this import only looks the module up.
+    const { errors } = await import('oidc-provider');
     if (err instanceof errors.SessionNotFound) return undefined;
     throw err;
   }

@@ -1,7 +1,7 @@
 // oidc-provider's storage (its "Adapter" contract) in the `sandbox_oidc_models` table, so that grants, codes and
 // tokens survive a restart and are shared by every process on one PostgreSQL.
 import { and, eq, gt, isNull, or, sql } from 'drizzle-orm';
-import { errors, type Adapter, type AdapterFactory, type AdapterPayload } from 'oidc-provider';
+import type { Adapter, AdapterFactory, AdapterPayload, errors as OidcErrors } from 'oidc-provider';
 import type { Db } from '../db/database.ts';
 import { sandboxOidcModels } from '../db/schema.ts';
 
@@ -12,6 +12,8 @@ class DrizzleOidcAdapter implements Adapter {
     private readonly db: Db,
     /** oidc-provider's model name: `AccessToken`, `Grant`, `Session`, `Interaction`… */
     private readonly kind: string,
+    /** oidc-provider's error classes (the module is loaded with the provider: provider.ts). */
+    private readonly errors: typeof OidcErrors,
   ) {}
 
   async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
@@ -52,7 +54,7 @@ class DrizzleOidcAdapter implements Adapter {
       .set({ consumedAt: new Date() })
       .where(and(eq(table.kind, this.kind), eq(table.id, id), isNull(table.consumedAt)))
       .returning({ id: table.id });
-    if (consumed.length === 0) throw new errors.InvalidGrant(`${this.kind} already used`);
+    if (consumed.length === 0) throw new this.errors.InvalidGrant(`${this.kind} already used`);
   }
 
   async destroy(id: string): Promise<void> {
@@ -77,6 +79,6 @@ class DrizzleOidcAdapter implements Adapter {
 }
 
 /** The `adapter` option for oidc-provider: one adapter per model, all in the given database. */
-export function drizzleOidcAdapter(db: Db): AdapterFactory {
-  return (kind: string) => new DrizzleOidcAdapter(db, kind);
+export function drizzleOidcAdapter(db: Db, errors: typeof OidcErrors): AdapterFactory {
+  return (kind: string) => new DrizzleOidcAdapter(db, kind, errors);
 }

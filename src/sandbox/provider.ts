@@ -2,7 +2,8 @@
 // opaque 1-hour access tokens, rotating 30-day refresh tokens, storage in the database.
 import { createPrivateKey, type JsonWebKey } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import Provider, { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import type Provider from 'oidc-provider';
+import type { Configuration, KoaContextWithOIDC, errors, interactionPolicy } from 'oidc-provider';
 import type { Db } from '../db/database.ts';
 import { drizzleOidcAdapter } from './oidc-adapter.ts';
 import { errorPage, PAGE_CSP } from './pages.ts';
@@ -35,13 +36,28 @@ export interface SandboxSecrets {
   signingKeySeed: Buffer;
 }
 
-export function createSandboxProvider(opts: SandboxProviderOptions): Provider {
-  const provider = new Provider(`${opts.publicUrl}${SANDBOX_PATH}`, configuration(opts));
+type OidcProviderModule = typeof import('oidc-provider');
+
+/**
+ * Loads oidc-provider here, not at start: importing it takes ~1 s of CPU and ~20 MiB (bench/footprint.ts), which
+ * an installation that never opens the sandbox should not pay. The first `/sandbox` request waits for it.
+ */
+export async function createSandboxProvider(opts: SandboxProviderOptions): Promise<Provider> {
+  const oidc = await import('oidc-provider');
+  const provider = new oidc.default(`${opts.publicUrl}${SANDBOX_PATH}`, configuration(opts, oidc));
   // Requests reach the provider with the forwarded headers `presentAsPublicUrl` sets, so every URL it builds
   // (redirects, discovery) and the Secure flag of its cookies follow PUBLIC_URL, never the request's Host.
   provider.proxy = true;
-  exposeGrantErrorDetail(provider);
+  exposeGrantErrorDetail(provider, oidc.errors);
   return provider;
+}
+
+/** A getter of the one provider of a server: made on the first call, the same promise after. */
+export type SandboxProvider = () => Promise<Provider>;
+
+export function lazySandboxProvider(make: () => Promise<Provider>): SandboxProvider {
+  let made: Promise<Provider> | undefined;
+  return () => (made ??= make());
 }
 
 /** Makes oidc-provider see the request as addressed to PUBLIC_URL (with `provider.proxy` on). */
@@ -51,9 +67,9 @@ export function presentAsPublicUrl(req: IncomingMessage, publicUrl: string): voi
   req.headers['x-forwarded-proto'] = url.protocol.slice(0, -1);
 }
 
-function configuration(opts: SandboxProviderOptions): Configuration {
+function configuration(opts: SandboxProviderOptions, oidc: OidcProviderModule): Configuration {
   return {
-    adapter: drizzleOidcAdapter(opts.db),
+    adapter: drizzleOidcAdapter(opts.db, oidc.errors),
     clients: [
       {
         client_id: opts.client.clientId,
@@ -88,7 +104,7 @@ function configuration(opts: SandboxProviderOptions): Configuration {
     pkce: { required: () => true, methods: ['S256'] },
     interactions: {
       url: (_ctx, interaction) => `${SANDBOX_PATH}/interaction/${interaction.uid}`,
-      policy: alwaysAskPolicy(),
+      policy: alwaysAskPolicy(oidc.interactionPolicy),
     },
     // oidc-provider grants `offline_access` only with `prompt=consent`; a social network hands its client a refresh
     // token regardless, and the tokens must not die with the browser session the consent happened in.
@@ -114,7 +130,7 @@ function configuration(opts: SandboxProviderOptions): Configuration {
  * The consent page on every authorization, even in a browser with a live sandbox session: connecting is always a
  * deliberate choice of user (tests connect several sandbox users from one browser).
  */
-function alwaysAskPolicy(): interactionPolicy.Prompt[] {
+function alwaysAskPolicy(interactionPolicy: OidcProviderModule['interactionPolicy']): interactionPolicy.Prompt[] {
   const policy = interactionPolicy.base();
   policy.get('login')!.checks.add(
     new interactionPolicy.Check('sandbox_asks_every_time', 'The sandbox asks who is connecting on every authorization', (ctx) => !ctx.oidc.result?.login),
@@ -137,7 +153,7 @@ function signingKey(seed: Buffer): JsonWebKey {
  * `invalid_grant` with "grant request is invalid" and keeps the reason in `error_detail`. The `grant.error`
  * event fires after the error body is set and before it is sent, so the reason can go into it.
  */
-function exposeGrantErrorDetail(provider: Provider): void {
+function exposeGrantErrorDetail(provider: Provider, errors: OidcProviderModule['errors']): void {
   provider.on('grant.error', (ctx: KoaContextWithOIDC, err: errors.OIDCProviderError) => {
     const body = ctx.body as { error?: string } | undefined;
     if (err instanceof errors.InvalidGrant && err.error_detail && body?.error === 'invalid_grant') {

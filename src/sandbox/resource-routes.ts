@@ -2,7 +2,6 @@
 // with its own token), profile pictures, and publishing (post-routes.ts). Errors look like a real resource server's.
 import type { MediaStore } from '../media/store.ts';
 import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
-import type Provider from 'oidc-provider';
 import type { Db } from '../db/database.ts';
 import { isDatabaseUnavailable, RETRY_AFTER_SECONDS } from '../db/unavailable.ts';
 import { ApiError, createAuthenticator, sendApiError } from './callers.ts';
@@ -11,10 +10,10 @@ import { PAGE_CSP } from './pages.ts';
 import { pagesOf } from './people.ts';
 import { postRoutes } from './post-routes.ts';
 import { accountDataRoutes } from './account-data-routes.ts';
-import { SANDBOX_PATH } from './provider.ts';
+import { SANDBOX_PATH, type SandboxProvider } from './provider.ts';
 
 export interface ResourceRouteOptions {
-  provider: Provider;
+  provider: SandboxProvider;
   publicUrl: string;
   pageTokens: PageTokens;
   /** Where posts and media are kept (`sandbox_posts`, `sandbox_media`). */

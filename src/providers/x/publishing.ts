@@ -46,7 +46,7 @@
 //               headers (not in X's docs; seen by integrators: PLhery/node-twitter-api-v2#495, #553), so a 429 is
 //               retried at the reset of the window that is used up, not at the 15-minute one.
 import type { Readable } from 'node:stream';
-import twitterText from 'twitter-text';
+import { twitterText } from './twitter-text.ts';
 import { z } from 'zod';
 import { retryAfterSeconds, type UpstreamClient, type UpstreamRequest, type UpstreamResponse } from '../upstream.ts';
 import {
@@ -358,7 +358,7 @@ function comparableText(text: string): string {
   const decoded = text.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&').normalize('NFC');
   let out = '';
   let at = 0;
-  for (const { indices } of twitterText.extractUrlsWithIndices(decoded)) {
+  for (const { indices } of twitterText().extractUrlsWithIndices(decoded)) {
     out += `${decoded.slice(at, indices[0])}\u0000`;
     at = indices[1];
   }
