@@ -46,6 +46,7 @@ import { BENCH_KEYS, createBenchDatabase, freePort, machineNotes, main, noteLoad
 
 const POSTS = Number(process.env.BENCH_POSTS ?? 500);
 const SCHEDULED = Number(process.env.BENCH_SCHEDULED ?? 1_000);
+const SCHEDULE_LEAD_MS = Number(process.env.BENCH_SCHEDULE_LEAD_MS ?? 3_000);
 const VIDEOS = Number(process.env.BENCH_VIDEOS ?? 20);
 const MiB = 1024 * 1024;
 const VIDEO_BYTES = Number(process.env.BENCH_VIDEO_BYTES ?? 64 * MiB);
@@ -615,12 +616,13 @@ main(async () => {
     if (SCHEDULED) {
       const phase = accounts.slice(POSTS, POSTS + SCHEDULED);
       // The worker first (on a busy machine it takes many seconds to load), then the posts, for a day ahead, then
-      // moved to one instant 3 s away.
+      // moved to one instant BENCH_SCHEDULE_LEAD_MS away (3 s; a minute or more lets networks that prepare ahead —
+      // Instagram's and Threads' containers — do so).
       const worker = startWorker(workerEnv);
       await worker.ready;
       const postIds = await createPosts(sb, bench, phase, mediaId, new Date(Date.now() + 24 * 3600_000));
       recorder.reset();
-      const at = await rescheduleTo(db, postIds, 3_000);
+      const at = await rescheduleTo(db, postIds, SCHEDULE_LEAD_MS);
       const leadSeconds = (at.getTime() - Date.now()) / 1000;
       noteLoad(`before ${SCHEDULED} scheduled posts to ${bench.name}, ${leadSeconds.toFixed(1)} s before they are due`);
       const statuses = await settle(db, postIds, SCHEDULED, worker, 10 * 60_000 + leadSeconds * 1000);
