@@ -28,6 +28,9 @@ const FLAG_START_PAGE = 2;
 const FLAG_REDIRECT = 4;
 const PACKED_ID = 255;
 const ID_BYTES = 15;
+/** The longest text field, in UTF-8 bytes (a length byte of 255 means a packed id). */
+const MAX_TEXT_BYTES = 254;
+const MAX_PAYLOAD_BYTES = 6 + NONCE_BYTES + REDIRECT_FINGERPRINT_BYTES + 5 * (1 + MAX_TEXT_BYTES);
 
 /** What the flow will be, once the link is opened. */
 export interface StartLink {
@@ -49,24 +52,35 @@ export interface StartLink {
 /** What sealStartLink is given: the redirect URI itself, the nonce made here. */
 export type StartLinkInput = Omit<StartLink, 'nonce' | 'redirectFingerprint'> & { redirectUri?: string };
 
-const fingerprintBytes = (uri: string) => hash('sha256', uri, 'buffer').subarray(0, REDIRECT_FINGERPRINT_BYTES);
+// An organization asks for links to the same few redirect URIs over and over: their fingerprints are remembered.
+const fingerprints = new Map<string, Buffer>();
+function fingerprintBytes(uri: string): Buffer {
+  let known = fingerprints.get(uri);
+  if (!known) {
+    if (fingerprints.size >= 10_000) fingerprints.clear();
+    known = hash('sha256', uri, 'buffer').subarray(0, REDIRECT_FINGERPRINT_BYTES);
+    fingerprints.set(uri, known);
+  }
+  return known;
+}
 
 /** How a link names its redirect URI among its configuration's `redirect_uris`. */
 export const redirectFingerprint = (uri: string): string => fingerprintBytes(uri).toString('base64url');
 
 export function sealStartLink(keyring: Keyring, link: StartLinkInput): { token: string; expiresAt: Date; nonce: string } {
   const expirySeconds = Math.floor(link.expiresAt.getTime() / 1000);
+  // One buffer, written in place: this runs on every auth-url request.
+  const out = Buffer.allocUnsafe(MAX_PAYLOAD_BYTES);
+  out[0] = VERSION;
+  out[1] = (link.selection === 'headless' ? FLAG_HEADLESS : 0) | (link.startPage ? FLAG_START_PAGE : 0) | (link.redirectUri ? FLAG_REDIRECT : 0);
+  out.writeUInt32BE(expirySeconds, 2);
   const nonce = secureRandomBytes(NONCE_BYTES);
-  const parts: Buffer[] = [];
-  const head = Buffer.alloc(6);
-  head[0] = VERSION;
-  head[1] = (link.selection === 'headless' ? FLAG_HEADLESS : 0) | (link.startPage ? FLAG_START_PAGE : 0) | (link.redirectUri ? FLAG_REDIRECT : 0);
-  head.writeUInt32BE(expirySeconds, 2);
-  parts.push(head, nonce);
-  if (link.redirectUri) parts.push(fingerprintBytes(link.redirectUri));
-  for (const text of [link.orgId, link.networkConfigId, link.workspaceId, link.accountId, link.tenantId]) parts.push(encodeText(text));
+  nonce.copy(out, 6);
+  let at = 6 + NONCE_BYTES;
+  if (link.redirectUri) at += fingerprintBytes(link.redirectUri).copy(out, at);
+  for (const text of [link.orgId, link.networkConfigId, link.workspaceId, link.accountId, link.tenantId]) at = writeText(out, at, text);
   return {
-    token: keyring.encryptBytes(Buffer.concat(parts), CONTEXT),
+    token: keyring.encryptBytes(out.subarray(0, at), CONTEXT),
     expiresAt: new Date(expirySeconds * 1000),
     nonce: nonce.toString('base64url'),
   };
@@ -107,13 +121,21 @@ export function openStartLink(keyring: Keyring, token: string): StartLink | unde
   };
 }
 
-function encodeText(text: string | undefined): Buffer {
-  if (text === undefined || text === '') return Buffer.of(0);
-  if (ID_PATTERN.test(text)) return Buffer.concat([Buffer.of(PACKED_ID), packId(text)]);
-  const utf8 = Buffer.from(text, 'utf8');
+function writeText(out: Buffer, at: number, text: string | undefined): number {
+  if (text === undefined || text === '') {
+    out[at] = 0;
+    return at + 1;
+  }
+  if (ID_PATTERN.test(text)) {
+    out[at] = PACKED_ID;
+    packId(text, out, at + 1);
+    return at + 1 + ID_BYTES;
+  }
+  const length = out.write(text, at + 1, MAX_TEXT_BYTES + 1, 'utf8');
   // Every field is bounded well below this by its schema (tenant ids: 128 characters).
-  if (utf8.length >= PACKED_ID) throw new Error(`A start link field is ${utf8.length} bytes long`);
-  return Buffer.concat([Buffer.of(utf8.length), utf8]);
+  if (length > MAX_TEXT_BYTES) throw new Error('A start link field is too long');
+  out[at] = length;
+  return at + 1 + length;
 }
 
 function decodeText(reader: { bytes: Buffer; at: number }): string | undefined {
@@ -123,15 +145,17 @@ function decodeText(reader: { bytes: Buffer; at: number }): string | undefined {
   return reader.bytes.subarray(reader.at, (reader.at += length)).toString('utf8');
 }
 
-/** 24 base32 characters (5 bits each) into 15 bytes, 8 characters (40 bits, exact in a double) at a time. */
-function packId(id: string): Buffer {
-  const out = Buffer.alloc(ID_BYTES);
+/** Each id character's value (ID_PATTERN has already said it is one of ID_ALPHABET). */
+const ID_DIGITS = new Uint8Array(128);
+for (let i = 0; i < ID_ALPHABET.length; i++) ID_DIGITS[ID_ALPHABET.charCodeAt(i)] = i;
+
+/** 24 base32 characters (5 bits each) into 15 bytes at `at`, 8 characters (40 bits, exact in a double) at a time. */
+function packId(id: string, out: Buffer, at: number) {
   for (let chunk = 0; chunk < 3; chunk++) {
     let value = 0;
-    for (let i = chunk * 8; i < chunk * 8 + 8; i++) value = value * 32 + ID_ALPHABET.indexOf(id[i]);
-    out.writeUIntBE(value, chunk * 5, 5);
+    for (let i = chunk * 8; i < chunk * 8 + 8; i++) value = value * 32 + ID_DIGITS[id.charCodeAt(i)];
+    out.writeUIntBE(value, at + chunk * 5, 5);
   }
-  return out;
 }
 
 function unpackId(bytes: Buffer): string {
