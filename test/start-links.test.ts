@@ -8,8 +8,10 @@ import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FLOW_TTL_MS } from '../src/connect/flows.ts';
 import { connectFlows, networkConfigs, organizations } from '../src/db/schema.ts';
+import { newId } from '../src/security/ids.ts';
 import { Keyring } from '../src/security/keyring.ts';
 import { reencryptStep, START, type ReencryptCursor } from '../src/security/reencrypt.ts';
+import { randomToken, sha256 } from '../src/security/secrets.ts';
 import { TestBrowser } from './helpers/browser.ts';
 import { authUrl, configureSandbox, consent, later, REDIRECT_URI, resultParams } from './helpers/flow.ts';
 import { createTestDatabase, startTestServer, type TestServer } from './helpers/server.ts';
@@ -172,6 +174,31 @@ describe('opening a link', () => {
     expect(res.status).toBe(400);
     expect(res.body).toContain('no longer configured');
     expect(await flowsOf('sealed-org-gone')).toHaveLength(0);
+  });
+});
+
+describe('links made before the upgrade', () => {
+  it('a start token whose flow an earlier version wrote at auth-url time opens once', async () => {
+    const [config] = await t.server.ctx.db.select().from(networkConfigs).where(eq(networkConfigs.network, 'sandbox'));
+    const token = randomToken(32);
+    // The row as the earlier version's createFlow wrote it.
+    await t.server.ctx.db.insert(connectFlows).values({
+      id: newId(),
+      orgId: config.orgId,
+      network: 'sandbox',
+      networkConfigId: config.id,
+      status: 'created',
+      startTokenHash: sha256(token),
+      redirectUri: REDIRECT_URI,
+      tenantId: 'legacy-link',
+      selection: 'hosted',
+      expiresAt: new Date(Date.now() + FLOW_TTL_MS),
+    });
+    const url = `${t.url}/connect/${token}`;
+    expect((await fetch(url, { method: 'HEAD' })).status).toBe(200);
+    expect(resultParams(await consent(new TestBrowser(), url, 'solo-legacy-link')).get('tenant_id')).toBe('legacy-link');
+    expect(resultParams(await new TestBrowser().request(url)).get('error_description')).toMatch(/already used/);
+    expect(await flowsOf('legacy-link')).toHaveLength(1);
   });
 });
 

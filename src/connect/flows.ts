@@ -9,7 +9,7 @@
 // Every secret a browser or client carries (the start link's nonce, state, binding cookie, selection session) is
 // stored as its SHA-256. Opening a start link inserts its flow only if no flow has its nonce yet, and each later
 // step claims the flow with a conditional UPDATE, so each is single use even when two requests race.
-import { and, eq, lte, or } from 'drizzle-orm';
+import { and, eq, gt, lte, or } from 'drizzle-orm';
 import type { AppContext } from '../context.ts';
 import { callbackUrl } from '../context.ts';
 import { findAccount, upsertConnectedAccounts, type AccountRow } from '../accounts/accounts.ts';
@@ -108,6 +108,8 @@ export interface StartingFlow {
   flow: FlowRow;
   config: NetworkConfigRow;
   adapter: NetworkAdapter;
+  /** A start token of the versions that wrote the flow at auth-url time: its row exists, `created`. */
+  legacy?: true;
 }
 
 const NO_LONGER_CONFIGURED = 'This connection link no longer works: its network is no longer configured. Start the connection again.';
@@ -119,7 +121,7 @@ const NO_LONGER_CONFIGURED = 'This connection link no longer works: its network 
  */
 export async function readStartLink(ctx: AppContext, token: string): Promise<StartingFlow> {
   const link = openStartLink(ctx.keyring, token);
-  if (!link) throw unusable(undefined, 'connection link');
+  if (!link) return readLegacyStartToken(ctx, token);
   // The row itself, not networkConfigForFlow's remembered copy: a configuration removed a moment ago is gone.
   const [config] = await ctx.db
     .select()
@@ -157,8 +159,20 @@ export async function readStartLink(ctx: AppContext, token: string): Promise<Sta
   return { flow, config, adapter };
 }
 
+// Links made just before an upgrade (or by a process not yet upgraded) keep working for their 15 minutes: the
+// 43-character random start token of earlier versions, whose flow was written at auth-url time.
+const LEGACY_TOKEN = /^[A-Za-z0-9_-]{43}$/;
+
+async function readLegacyStartToken(ctx: AppContext, token: string): Promise<StartingFlow> {
+  if (!LEGACY_TOKEN.test(token)) throw unusable(undefined, 'connection link');
+  const [flow] = await ctx.db.select().from(connectFlows).where(eq(connectFlows.startTokenHash, sha256(token)));
+  if (!flow || flow.status !== 'created' || flow.expiresAt.getTime() <= Date.now()) throw unusable(flow, 'connection link');
+  return { flow, ...(await loadConfig(ctx, flow).catch(duringFlow(flow))), legacy: true };
+}
+
 /** Refuses a start link that was opened already (its nonce has a flow). */
 export async function ensureUnopened(ctx: AppContext, starting: StartingFlow): Promise<void> {
+  if (starting.legacy) return; // readLegacyStartToken found it unopened
   const [opened] = await ctx.db.select().from(connectFlows).where(eq(connectFlows.startTokenHash, starting.flow.startTokenHash));
   if (opened) throw unusable(opened, 'connection link');
 }
@@ -185,21 +199,28 @@ export async function beginFlow(ctx: AppContext, starting: StartingFlow) {
   const state = randomToken(32);
   const binding = randomToken(32);
   const pkce = pkcePair();
-  const [flow] = await ctx.db
-    .insert(connectFlows)
-    .values({
-      ...starting.flow,
-      stateHash: sha256(state),
-      browserBindingHash: sha256(binding),
-      codeVerifierEnc: adapter.usesPkce ? ctx.keyring.encrypt(pkce.verifier, contexts.connectFlowCodeVerifier(starting.flow.id)) : null,
-    })
-    .onConflictDoNothing({ target: connectFlows.startTokenHash })
-    .returning()
-    .catch((err: unknown) => {
-      // Its configuration was removed between readStartLink and here (the flow's foreign key).
-      if (isForeignKeyViolation(err)) throw new FlowError('invalid_request', NO_LONGER_CONFIGURED);
-      throw err;
-    });
+  const started = {
+    status: 'authorizing' as const,
+    stateHash: sha256(state),
+    browserBindingHash: sha256(binding),
+    codeVerifierEnc: adapter.usesPkce ? ctx.keyring.encrypt(pkce.verifier, contexts.connectFlowCodeVerifier(starting.flow.id)) : null,
+  };
+  const [flow] = starting.legacy
+    ? await ctx.db
+        .update(connectFlows)
+        .set(started)
+        .where(and(eq(connectFlows.id, starting.flow.id), eq(connectFlows.status, 'created'), gt(connectFlows.expiresAt, new Date())))
+        .returning()
+    : await ctx.db
+        .insert(connectFlows)
+        .values({ ...starting.flow, ...started })
+        .onConflictDoNothing({ target: connectFlows.startTokenHash })
+        .returning()
+        .catch((err: unknown) => {
+          // Its configuration was removed between readStartLink and here (the flow's foreign key).
+          if (isForeignKeyViolation(err)) throw new FlowError('invalid_request', NO_LONGER_CONFIGURED);
+          throw err;
+        });
   if (!flow) {
     const [opened] = await ctx.db.select().from(connectFlows).where(eq(connectFlows.startTokenHash, starting.flow.startTokenHash));
     throw unusable(opened, 'connection link');
