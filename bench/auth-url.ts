@@ -114,7 +114,7 @@ Markdown (README):
 
 | \`POST /v1/social-networks/sandbox/auth-url\`, ${CONNECTIONS} connections, median of ${ROUNDS} × ${DURATION_S} s | req/s | p50 | p99 | non-2xx |
 | --- | ---: | ---: | ---: | ---: |
-| Switchboard (rate limit, API key, validation, flow insert; PostgreSQL) | ${fmtInt(switchboard.requestsPerSecond)} | ${fmtMs(switchboard.latencyMs.p50)} | ${fmtMs(switchboard.latencyMs.p99)} | ${switchboard.non2xx} |
+| Switchboard (rate limit, API key, validation, start link sealed — no write; PostgreSQL) | ${fmtInt(switchboard.requestsPerSecond)} | ${fmtMs(switchboard.latencyMs.p50)} | ${fmtMs(switchboard.latencyMs.p99)} | ${switchboard.non2xx} |
 | Bare Fastify route, similar JSON body | ${fmtInt(baseline.requestsPerSecond)} | ${fmtMs(baseline.latencyMs.p50)} | ${fmtMs(baseline.latencyMs.p99)} | ${baseline.non2xx} |
 | **Switchboard / bare** | **${ratio.toFixed(1)} %** (rounds: ${ratios.map((r) => r.toFixed(1)).join(' / ')}) | | | |
 
