@@ -1,5 +1,6 @@
 // Benchmark: `POST /v1/social-networks/sandbox/auth-url` on PostgreSQL, against a bare Fastify route returning
-// a similar body, to show what the API key check, validation and the flow insert cost on top of the framework.
+// a similar body, to show what the API key check, validation and sealing the start link cost on top of the
+// framework (auth-url writes no row: src/connect/start-links.ts).
 //
 //   node --import tsx bench/auth-url.ts        (BENCH_DATABASE_URL overrides postgres://postgres@127.0.0.1:5432)
 import Fastify from 'fastify';
@@ -51,6 +52,8 @@ main(async () => {
   if (configured.status !== 201 && configured.status !== 200) throw new Error(`configuring sandbox failed: ${configured.status} ${JSON.stringify(configured.body)}`);
   const probe = await sb.api('POST', PATH, JSON.parse(BODY));
   if (probe.status !== 200 || !probe.body?.data?.auth_url) throw new Error(`auth-url probe failed: ${probe.status} ${JSON.stringify(probe.body)}`);
+  const startUrl = probe.body.data.auth_url as string;
+  console.log(`start URL for this body: ${startUrl.length} characters, ${startUrl.length - sb.origin.length} after the origin`);
 
   // The baseline: the same framework, one POST route, a JSON body parsed and a similar small body returned.
   const bare = Fastify({ logger: false });
@@ -111,7 +114,7 @@ Markdown (README):
 
 | \`POST /v1/social-networks/sandbox/auth-url\`, ${CONNECTIONS} connections, median of ${ROUNDS} × ${DURATION_S} s | req/s | p50 | p99 | non-2xx |
 | --- | ---: | ---: | ---: | ---: |
-| Switchboard (rate limit, API key, validation, flow insert; PostgreSQL) | ${fmtInt(switchboard.requestsPerSecond)} | ${fmtMs(switchboard.latencyMs.p50)} | ${fmtMs(switchboard.latencyMs.p99)} | ${switchboard.non2xx} |
+| Switchboard (rate limit, API key, validation, start link sealed — no write; PostgreSQL) | ${fmtInt(switchboard.requestsPerSecond)} | ${fmtMs(switchboard.latencyMs.p50)} | ${fmtMs(switchboard.latencyMs.p99)} | ${switchboard.non2xx} |
 | Bare Fastify route, similar JSON body | ${fmtInt(baseline.requestsPerSecond)} | ${fmtMs(baseline.latencyMs.p50)} | ${fmtMs(baseline.latencyMs.p99)} | ${baseline.non2xx} |
 | **Switchboard / bare** | **${ratio.toFixed(1)} %** (rounds: ${ratios.map((r) => r.toFixed(1)).join(' / ')}) | | | |
 

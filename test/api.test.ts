@@ -111,7 +111,7 @@ describe('auth-url', () => {
     const res = await t.api('POST', '/v1/social-networks/sandbox/auth-url', { redirect_uri: REDIRECT_URI, tenant_id: 'tenant_1' });
     expect(res.status).toBe(200);
     expect(res.body.success).toBe(true);
-    expect(res.body.data.auth_url).toMatch(new RegExp(`^${t.url}/connect/[A-Za-z0-9_-]{43}$`));
+    expect(res.body.data.auth_url).toMatch(new RegExp(`^${t.url}/connect/v1\\.k1\\.[A-Za-z0-9_-]+$`));
     const ttl = Date.parse(res.body.data.expires_at) - Date.now();
     expect(ttl).toBeGreaterThan(14 * 60 * 1000);
     expect(ttl).toBeLessThanOrEqual(15 * 60 * 1000);

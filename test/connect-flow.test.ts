@@ -1,9 +1,10 @@
 // The whole connection flow over real HTTP against the sandbox network, including its failure paths.
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FLOW_TTL_MS } from '../src/connect/flows.ts';
 import { connectFlows, socialAccounts } from '../src/db/schema.ts';
 import { TestBrowser } from './helpers/browser.ts';
-import { authUrl, configureSandbox, consent, decide, openConsent, REDIRECT_URI, resultParams } from './helpers/flow.ts';
+import { authUrl, configureSandbox, consent, decide, later, openConsent, REDIRECT_URI, resultParams } from './helpers/flow.ts';
 import { startTestServer, type TestServer } from './helpers/server.ts';
 
 let t: TestServer;
@@ -196,10 +197,11 @@ describe('failure paths', () => {
 
   it('an expired flow is refused, and a start URL works once', async () => {
     const url = await authUrl(t, { redirect_uri: REDIRECT_URI, tenant_id: 'tenant-expired' });
-    await t.server.ctx.db.update(connectFlows).set({ expiresAt: new Date(Date.now() - 1000) }).where(eq(connectFlows.tenantId, 'tenant-expired'));
-    const expired = resultParams(await new TestBrowser().request(url));
+    // Opened 15 minutes later: the link carries its expiry, so the clock is what moves.
+    const expired = resultParams(await later(FLOW_TTL_MS + 1000, () => new TestBrowser().request(url)));
     expect(expired.get('status')).toBe('error');
     expect(expired.get('error_description')).toMatch(/expired/);
+    expect(expired.get('tenant_id')).toBe('tenant-expired');
 
     const once = await authUrl(t, { redirect_uri: REDIRECT_URI, tenant_id: 'tenant-once' });
     const browser = new TestBrowser();

@@ -1,6 +1,7 @@
-// The API's hot paths under concurrency: auth-url flows and rate-limit counters are written in batches
-// (src/db/batch.ts), keys and network configs are remembered briefly. None of that may change what a client
-// sees: every flow lands and works, the limit is exact, a change to a key or a config takes effect at once.
+// The API's hot paths under concurrency: auth-url writes nothing (its flow is made when the link is opened),
+// rate-limit counters are written in batches (src/db/batch.ts), keys and network configs are remembered briefly.
+// None of that may change what a client sees: every link works, the limit is exact, a change to a key or a config
+// takes effect at once.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eq, sql } from 'drizzle-orm';
 import { RateLimiterRes } from 'rate-limiter-flexible';
@@ -21,15 +22,19 @@ beforeAll(async () => {
 afterAll(() => t?.close());
 
 describe('auth-url under concurrency', () => {
-  it('gives 40 simultaneous requests 40 distinct flows that each work', async () => {
+  it('gives 40 simultaneous requests 40 distinct links that each start their own flow', async () => {
     const responses = await Promise.all(
       Array.from({ length: 40 }, (_, i) => t.api('POST', '/v1/social-networks/sandbox/auth-url', { redirect_uri: REDIRECT_URI, tenant_id: `burst-${i}` })),
     );
     expect(responses.map((r) => r.status)).toEqual(Array(40).fill(200));
     const urls = responses.map((r) => r.body.data.auth_url as string);
     expect(new Set(urls).size).toBe(40);
+    // Links are written nowhere; opened at once, each makes the flow of its own tenant.
+    expect(await t.server.ctx.db.select().from(connectFlows)).toHaveLength(0);
+    const opened = await Promise.all(urls.slice(0, 39).map((url) => new TestBrowser().request(url)));
+    expect(opened.map((hop) => hop.status)).toEqual(Array(39).fill(302));
     const flows = await t.server.ctx.db.select().from(connectFlows);
-    for (let i = 0; i < 40; i++) expect(flows.filter((f) => f.tenantId === `burst-${i}`)).toHaveLength(1);
+    for (let i = 0; i < 39; i++) expect(flows.filter((f) => f.tenantId === `burst-${i}`)).toHaveLength(1);
     // Any of them (here the last) goes through to a connected account for its own tenant.
     const back = resultParams(await consent(new TestBrowser(), urls[39], 'solo-burst'));
     expect(back.get('status')).toBe('success');

@@ -288,7 +288,8 @@ describe('Idempotency-Key', () => {
     const again = await send();
     expect(again.headers.get('idempotency-replayed')).toBe('true');
     expect(((await again.json()) as any).url).toBe(((await first.json()) as any).url);
-    expect(await flowCount()).toBe(before + 1);
+    // A start URL is written nowhere (its flow is made when it is opened): the replay answered the same URL.
+    expect(await flowCount()).toBe(before);
     const rows = await t.server.ctx.db.select().from(idempotencyKeys).where(and(eq(idempotencyKeys.key, 'ocoya-1')));
     expect(rows).toHaveLength(1);
   });

@@ -83,7 +83,7 @@ describe('connection URL', () => {
     expect(res.body).toEqual({
       provider: 'instagram',
       authProvider: 'facebook',
-      authUrl: expect.stringMatching(new RegExp(`^${t.url}/connect/[A-Za-z0-9_-]{43}$`)),
+      authUrl: expect.stringMatching(new RegExp(`^${t.url}/connect/v1\\.k1\\.[A-Za-z0-9_-]+$`)),
       callbackUrl: `${t.url}/oauth/instagram/callback`,
       instructions: expect.stringContaining('Instagram'),
     });

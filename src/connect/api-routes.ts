@@ -9,7 +9,7 @@ import { errorResponses, SocialAccount, success, TenantId } from '../http/schema
 import { networkConfigForFlow } from '../networks/network-configs.ts';
 import { defaultWorkspaceId } from '../orgs/organizations.ts';
 import { canonicalNetwork } from '../providers/registry.ts';
-import { createFlow, findPendingSelection, finishSelection, FlowError } from './flows.ts';
+import { createStartUrl, findPendingSelection, finishSelection, FlowError } from './flows.ts';
 
 const AuthUrlBody = z
   .object({
@@ -90,7 +90,7 @@ export function connectApiRoutes(ctx: AppContext) {
           if (!account) throw notFound('Social account');
           if (account.network !== adapter.network) throw badRequest('Account belongs to another network', `Account ${account.id} is a ${account.network} account`);
         }
-        const { authUrl, expiresAt } = await createFlow(ctx, orgId, config, {
+        const { authUrl, expiresAt } = createStartUrl(ctx, orgId, config, {
           redirectUri: body.redirect_uri,
           tenantId: body.tenant_id,
           accountId: body.account_id,

@@ -10,14 +10,17 @@ import {
   beginFlow,
   completeCallback,
   duringFlow,
+  ensureUnopened,
   failFlow,
   findPendingSelection,
   finishSelection,
   FlowError,
   peekStartFlow,
+  readStartLink,
   type FlowOutcome,
   type FlowRow,
   OUTAGE_DESCRIPTION,
+  type StartingFlow,
 } from './flows.ts';
 import { isDatabaseUnavailable, RETRY_AFTER_SECONDS } from '../db/unavailable.ts';
 import { isRequestTimeout } from '../http/request-timeout.ts';
@@ -114,10 +117,10 @@ export function browserRoutes(ctx: AppContext) {
       return sendPage(reply, err.statusCode, errorPage(branding, { title: 'The connection could not be completed', description }));
     });
 
-    /** Claims the start link and sends the browser on to the network, with the cookie that binds the flow to it. */
-    async function start(req: FastifyRequest<{ Params: { token: string } }>, reply: FastifyReply, status: 302 | 303) {
+    /** Starts the link's flow and sends the browser on to the network, with the cookie that binds the flow to it. */
+    async function start(req: FastifyRequest<{ Params: { token: string } }>, reply: FastifyReply, status: 302 | 303, starting?: StartingFlow) {
       try {
-        const { location, cookie } = await beginFlow(ctx, req.params.token);
+        const { location, cookie } = await beginFlow(ctx, starting ?? (await readStartLink(ctx, req.params.token)));
         reply.setCookie(cookie.name, cookie.value, { ...cookieOptions, expires: cookie.expiresAt });
         return reply.header('referrer-policy', 'no-referrer').header('cache-control', 'no-store').redirect(ctx.upstream.rewrite(location), status);
       } catch (err) {
@@ -128,13 +131,16 @@ export function browserRoutes(ctx: AppContext) {
     // A link made to be forwarded opens a page whose button starts the flow: chat apps and mail scanners open
     // links to preview them, and a preview must not use up a single-use link.
     app.get<{ Params: { token: string } }>('/connect/:token', { exposeHeadRoute: false }, async (req, reply) => {
-      let flow: FlowRow;
+      let starting: StartingFlow;
       try {
-        flow = await peekStartFlow(ctx, req.params.token);
+        starting = await readStartLink(ctx, req.params.token);
+        // Without a page, starting the flow is what tells an opened link (its nonce is taken).
+        if (starting.flow.startPage) await ensureUnopened(ctx, starting);
       } catch (err) {
         return sendFailure(req, reply, err);
       }
-      if (!flow.startPage) return start(req, reply, 302);
+      const { flow } = starting;
+      if (!flow.startPage) return start(req, reply, 302, starting);
       const branding = await pageBranding(ctx.db, flow.orgId);
       const html = continuePage(branding, { networkName: networkName(flow.network), action: `/connect/${encodeURIComponent(req.params.token)}` });
       // The form's 303 goes on to the network's sign-in page, which CSP's form-action must allow.

@@ -1,27 +1,26 @@
 // The connection flow, network-agnostic: every network-specific step is a call on its adapter.
 //
-//   createFlow      POST /v1/social-networks/{network}/auth-url → one-time start URL (15 min)
-//   beginFlow       GET  /connect/{token}        → state + PKCE + browser-binding cookie → network
+//   createStartUrl  POST /v1/social-networks/{network}/auth-url → one-time start URL (15 min), written nowhere:
+//                   the flow's start is sealed into the URL (start-links.ts)
+//   beginFlow       GET  /connect/{token}        → the flow's row, state + PKCE + browser-binding cookie → network
 //   completeCallback GET /oauth/{network}/callback → code exchange → profiles → account(s) or selection
 //   finishSelection hosted page or headless finalize → account(s)
 //
-// Every secret a browser or client carries (start token, state, binding cookie, selection session) is stored
-// as its SHA-256; each step claims the flow with a conditional UPDATE, so each is single use even when two
-// requests race.
+// Every secret a browser or client carries (the start link's nonce, state, binding cookie, selection session) is
+// stored as its SHA-256. Opening a start link inserts its flow only if no flow has its nonce yet, and each later
+// step claims the flow with a conditional UPDATE, so each is single use even when two requests race.
 import { and, eq, gt, lte, or } from 'drizzle-orm';
 import type { AppContext } from '../context.ts';
 import { callbackUrl } from '../context.ts';
 import { findAccount, upsertConnectedAccounts, type AccountRow } from '../accounts/accounts.ts';
-import { batched } from '../db/batch.ts';
-import { perDatabase } from '../db/database.ts';
 import { isDatabaseUnavailable } from '../db/unavailable.ts';
-import { insertRows, rawQuery } from '../db/raw.ts';
 import { connectFlows, networkConfigs } from '../db/schema.ts';
 import { appCredentials, type NetworkConfigRow } from '../networks/network-configs.ts';
 import { NetworkError, type ConnectableProfile, type NetworkAdapter, type NetworkId } from '../providers/types.ts';
 import { contexts } from '../security/encrypted-columns.ts';
 import { newId } from '../security/ids.ts';
 import { pkcePair, randomToken, safeEqual, sha256 } from '../security/secrets.ts';
+import { openStartLink, redirectFingerprint, sealStartLink } from './start-links.ts';
 
 export const FLOW_TTL_MS = 15 * 60 * 1000;
 export type FlowRow = typeof connectFlows.$inferSelect;
@@ -70,32 +69,21 @@ export interface CreateFlowInput {
   startPage?: boolean;
 }
 
-// auth-url is the hot write of the API: its flow rows are inserted in batches (see db/batch.ts).
-const flowInserts = perDatabase((db) =>
-  batched(async (rows: (typeof connectFlows.$inferInsert)[]) => {
-    const insert = insertRows(connectFlows, rows);
-    await rawQuery(db, insert.text, insert.params, { prepare: true });
-    return rows.map(() => undefined);
-  }),
-);
-
-export async function createFlow(ctx: AppContext, orgId: string, config: NetworkConfigRow, input: CreateFlowInput) {
-  const token = randomToken(32);
-  const expiresAt = new Date(Date.now() + FLOW_TTL_MS);
-  await flowInserts(ctx.db)({
-    id: newId(),
+/**
+ * A one-time start URL for a flow of this organization's `config`. It writes nothing: most start URLs are made
+ * ahead of time and never opened, and the flow's row is made when one is (beginFlow).
+ */
+export function createStartUrl(ctx: AppContext, orgId: string, config: NetworkConfigRow, input: CreateFlowInput) {
+  const { token, expiresAt } = sealStartLink(ctx.keyring, {
     orgId,
-    network: config.network,
     networkConfigId: config.id,
-    status: 'created',
-    startTokenHash: sha256(token),
-    redirectUri: input.redirectUri ?? null,
-    tenantId: input.tenantId ?? null,
-    workspaceId: input.workspaceId ?? null,
-    accountId: input.accountId ?? null,
+    workspaceId: input.workspaceId,
+    accountId: input.accountId,
+    tenantId: input.tenantId,
+    redirectUri: input.redirectUri,
     selection: input.selection,
     startPage: input.startPage ?? false,
-    expiresAt,
+    expiresAt: new Date(Date.now() + FLOW_TTL_MS),
   });
   return { authUrl: `${ctx.config.publicUrl}/connect/${token}`, expiresAt };
 }
@@ -114,35 +102,128 @@ function unusable(flow: FlowRow | undefined, what: string): FlowError {
   return new FlowError('invalid_request', `This ${what} was already used. Start the connection again.`, flow, false);
 }
 
+/** A start link read and checked against the database as it is now: the flow it begins, not yet stored. */
+export interface StartingFlow {
+  /** The row beginFlow will insert (its `id` is new; `startTokenHash` is the hash of the link's nonce). */
+  flow: FlowRow;
+  config: NetworkConfigRow;
+  adapter: NetworkAdapter;
+  /** A start token of the versions that wrote the flow at auth-url time: its row exists, `created`. */
+  legacy?: true;
+}
+
+const NO_LONGER_CONFIGURED = 'This connection link no longer works: its network is no longer configured. Start the connection again.';
+
 /**
- * The flow behind a start token, without claiming it: for the "Continue" page and HEAD requests, which link
+ * Opens a start link: refused when it was not sealed here with a key still in the ring (or was altered), when
+ * its organization or network configuration was removed meanwhile (the configuration goes with its organization),
+ * when its redirect URI is no longer allowed, or when it has expired. Writes nothing.
+ */
+export async function readStartLink(ctx: AppContext, token: string): Promise<StartingFlow> {
+  const link = openStartLink(ctx.keyring, token);
+  if (!link) return readLegacyStartToken(ctx, token);
+  // The row itself, not networkConfigForFlow's remembered copy: a configuration removed a moment ago is gone.
+  const [config] = await ctx.db
+    .select()
+    .from(networkConfigs)
+    .where(and(eq(networkConfigs.id, link.networkConfigId), eq(networkConfigs.orgId, link.orgId)));
+  const adapter = config && ctx.adapters.get(config.network as NetworkId);
+  if (!config || !adapter) throw new FlowError('invalid_request', NO_LONGER_CONFIGURED);
+  const redirectUri = link.redirectFingerprint === undefined ? null : config.redirectUris.find((uri) => redirectFingerprint(uri) === link.redirectFingerprint);
+  if (redirectUri === undefined) {
+    throw new FlowError('invalid_request', 'This connection link no longer works: the address it returns to is no longer allowed. Start the connection again.');
+  }
+  const flow: FlowRow = {
+    id: newId(),
+    orgId: link.orgId,
+    network: config.network,
+    networkConfigId: config.id,
+    status: 'authorizing',
+    startTokenHash: sha256(link.nonce),
+    stateHash: null,
+    browserBindingHash: null,
+    codeVerifierEnc: null,
+    sessionHash: null,
+    pendingProfilesEnc: null,
+    redirectUri,
+    tenantId: link.tenantId ?? null,
+    workspaceId: link.workspaceId ?? null,
+    accountId: link.accountId ?? null,
+    selection: link.selection,
+    startPage: link.startPage,
+    expiresAt: link.expiresAt,
+    createdAt: new Date(),
+  };
+  // Told at its redirect_uri, as a stored flow's expiry is; there is no row to end.
+  if (flow.expiresAt.getTime() <= Date.now()) throw new FlowError('invalid_request', 'This connection link has expired. Start the connection again.', flow, false);
+  return { flow, config, adapter };
+}
+
+// Links made just before an upgrade (or by a process not yet upgraded) keep working for their 15 minutes: the
+// 43-character random start token of earlier versions, whose flow was written at auth-url time.
+const LEGACY_TOKEN = /^[A-Za-z0-9_-]{43}$/;
+
+async function readLegacyStartToken(ctx: AppContext, token: string): Promise<StartingFlow> {
+  if (!LEGACY_TOKEN.test(token)) throw unusable(undefined, 'connection link');
+  const [flow] = await ctx.db.select().from(connectFlows).where(eq(connectFlows.startTokenHash, sha256(token)));
+  if (!flow || flow.status !== 'created' || flow.expiresAt.getTime() <= Date.now()) throw unusable(flow, 'connection link');
+  return { flow, ...(await loadConfig(ctx, flow).catch(duringFlow(flow))), legacy: true };
+}
+
+/** Refuses a start link that was opened already (its nonce has a flow). */
+export async function ensureUnopened(ctx: AppContext, starting: StartingFlow): Promise<void> {
+  if (starting.legacy) return; // readLegacyStartToken found it unopened
+  const [opened] = await ctx.db.select().from(connectFlows).where(eq(connectFlows.startTokenHash, starting.flow.startTokenHash));
+  if (opened) throw unusable(opened, 'connection link');
+}
+
+/**
+ * The flow behind a start link, without starting it: for the "Continue" page and HEAD requests, which link
  * previews and mail scanners send before the person opens the link.
  */
 export async function peekStartFlow(ctx: AppContext, token: string): Promise<FlowRow> {
-  const [flow] = await ctx.db.select().from(connectFlows).where(eq(connectFlows.startTokenHash, sha256(token)));
-  if (!flow || flow.status !== 'created' || flow.expiresAt.getTime() <= Date.now()) throw unusable(flow, 'connection link');
-  return flow;
+  const starting = await readStartLink(ctx, token);
+  await ensureUnopened(ctx, starting);
+  return starting.flow;
 }
 
-/** GET /connect/{token}: claims the start token and returns where to send the browser, plus the cookie to set. */
-export async function beginFlow(ctx: AppContext, token: string) {
+const isForeignKeyViolation = (err: unknown): boolean =>
+  (err as { code?: unknown })?.code === '23503' || (err as { cause?: { code?: unknown } })?.cause?.code === '23503';
+
+/**
+ * GET /connect/{token}: stores the link's flow, once (a second opening, even a simultaneous one, finds its nonce
+ * taken), and returns where to send the browser, plus the cookie to set.
+ */
+export async function beginFlow(ctx: AppContext, starting: StartingFlow) {
+  const { config, adapter } = starting;
   const state = randomToken(32);
   const binding = randomToken(32);
   const pkce = pkcePair();
-  const now = new Date();
-  const [flow] = await ctx.db
-    .update(connectFlows)
-    .set({ status: 'authorizing', stateHash: sha256(state), browserBindingHash: sha256(binding) })
-    .where(and(eq(connectFlows.startTokenHash, sha256(token)), eq(connectFlows.status, 'created'), gt(connectFlows.expiresAt, now)))
-    .returning();
+  const started = {
+    status: 'authorizing' as const,
+    stateHash: sha256(state),
+    browserBindingHash: sha256(binding),
+    codeVerifierEnc: adapter.usesPkce ? ctx.keyring.encrypt(pkce.verifier, contexts.connectFlowCodeVerifier(starting.flow.id)) : null,
+  };
+  const [flow] = starting.legacy
+    ? await ctx.db
+        .update(connectFlows)
+        .set(started)
+        .where(and(eq(connectFlows.id, starting.flow.id), eq(connectFlows.status, 'created'), gt(connectFlows.expiresAt, new Date())))
+        .returning()
+    : await ctx.db
+        .insert(connectFlows)
+        .values({ ...starting.flow, ...started })
+        .onConflictDoNothing({ target: connectFlows.startTokenHash })
+        .returning()
+        .catch((err: unknown) => {
+          // Its configuration was removed between readStartLink and here (the flow's foreign key).
+          if (isForeignKeyViolation(err)) throw new FlowError('invalid_request', NO_LONGER_CONFIGURED);
+          throw err;
+        });
   if (!flow) {
-    const [known] = await ctx.db.select().from(connectFlows).where(eq(connectFlows.startTokenHash, sha256(token)));
-    throw unusable(known, 'connection link');
-  }
-  const { config, adapter } = await loadConfig(ctx, flow).catch(duringFlow(flow));
-  if (adapter.usesPkce) {
-    const codeVerifierEnc = ctx.keyring.encrypt(pkce.verifier, contexts.connectFlowCodeVerifier(flow.id));
-    await ctx.db.update(connectFlows).set({ codeVerifierEnc }).where(eq(connectFlows.id, flow.id)).catch(duringFlow(flow));
+    const [opened] = await ctx.db.select().from(connectFlows).where(eq(connectFlows.startTokenHash, starting.flow.startTokenHash));
+    throw unusable(opened, 'connection link');
   }
   let location: string;
   try {

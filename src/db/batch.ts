@@ -1,7 +1,8 @@
-// Group commit for hot single-row writes (a connection flow per auth-url request, a rate-limit counter per API
-// request). Each caller still waits until its own row is durably written, but rows that arrive while a write
-// is in flight go to the database together in the next one: under load, N concurrent requests cost one round
-// trip and one commit instead of N, and a lone request waits for nothing (there is no timer).
+// Group commit for hot single-row writes (a rate-limit counter per API request; until start links were sealed
+// into their URLs, a connection flow per auth-url request too). Each caller still waits until its own row is
+// durably written, but rows that arrive while a write is in flight go to the database together in the next one:
+// under load, N concurrent requests cost one round trip and one commit instead of N, and a lone request waits
+// for nothing (there is no timer).
 
 import { isDatabaseUnavailable } from './unavailable.ts';
 

@@ -100,7 +100,10 @@ export const connectFlows = pgTable(
     orgId: text('org_id').notNull(),
     network: text('network').notNull(),
     networkConfigId: text('network_config_id').notNull(),
+    // A flow's row is made when its start link is opened (connect/start-links.ts), already `authorizing`;
+    // `created` is the state of rows written at auth-url time by versions before that.
     status: text('status', { enum: ['created', 'authorizing', 'selecting', 'completed', 'failed'] }).notNull(),
+    /** SHA-256 of the start link's nonce (unique: a link makes one flow), or of the start token of older versions. */
     startTokenHash: text('start_token_hash').notNull(),
     stateHash: text('state_hash'),
     browserBindingHash: text('browser_binding_hash'),

@@ -9,7 +9,7 @@ import { and, asc, eq, ne } from 'drizzle-orm';
 import { z } from 'zod';
 import type { AppContext } from '../context.ts';
 import { callbackUrl } from '../context.ts';
-import { createFlow, FLOW_TTL_MS } from '../connect/flows.ts';
+import { createStartUrl, FLOW_TTL_MS } from '../connect/flows.ts';
 import { organizations, socialAccounts } from '../db/schema.ts';
 import { requireApiKey } from '../http/auth.ts';
 import { refuseUnknownInput } from '../http/strict-input.ts';
@@ -65,7 +65,7 @@ export function ocoyaRoutes(ctx: AppContext, limits: RateLimitStore, addressLimi
     if (!config) {
       throw new OcoyaError(400, `Provider "${provider}" is not configured: add your ${adapter.displayName} app with POST /v1/social-networks first.`);
     }
-    const { authUrl } = await createFlow(ctx, caller.orgId, config, { workspaceId: workspace.id, selection: 'hosted' });
+    const { authUrl } = createStartUrl(ctx, caller.orgId, config, { workspaceId: workspace.id, selection: 'hosted' });
     return {
       provider: toOcoyaName(adapter.network),
       authProvider: toOcoyaName(adapter.loginNetwork?.(appCredentials(ctx, config, adapter)) ?? adapter.network),

@@ -2,7 +2,7 @@
 // Shape: 10 chars of millisecond time (base32, lexicographically sortable) + 14 random chars (70 bits).
 import { secureRandomBytes } from './secrets.ts';
 
-const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz'; // Crockford base32, lowercase
+export const ID_ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz'; // Crockford base32, lowercase
 
 let lastTime = 0;
 let lastRandom: number[] = [];
@@ -10,7 +10,7 @@ let lastRandom: number[] = [];
 function encodeTime(ms: number): string {
   let out = '';
   for (let i = 0; i < 10; i++) {
-    out = ALPHABET[ms % 32] + out;
+    out = ID_ALPHABET[ms % 32] + out;
     ms = Math.floor(ms / 32);
   }
   return out;
@@ -34,7 +34,7 @@ export function newId(now = Date.now()): string {
   }
   lastTime = now;
   lastRandom = random;
-  return encodeTime(now) + random.map((n) => ALPHABET[n]).join('');
+  return encodeTime(now) + random.map((n) => ID_ALPHABET[n]).join('');
 }
 
 export const ID_PATTERN = /^[0-9a-z]{24}$/;

@@ -1,5 +1,5 @@
 // Driving the sandbox network's consent page like a person would, over HTTP.
-import { expect } from 'vitest';
+import { expect, vi } from 'vitest';
 import type { TestBrowser, Hop } from './browser.ts';
 import type { TestServer } from './server.ts';
 
@@ -40,4 +40,17 @@ export async function consent(browser: TestBrowser, startUrl: string, username: 
 export function resultParams(hop: Hop): URLSearchParams {
   expect(hop.location, `expected a redirect, got ${hop.status}: ${hop.body.slice(0, 300)}`).toBeDefined();
   return new URL(hop.location!).searchParams;
+}
+
+/**
+ * Runs `step` with the process's clock (Date only: timers and the database keep real time) `ms` ahead: a start
+ * link carries its own expiry, so "opened 15 minutes later" is the clock having moved.
+ */
+export async function later<T>(ms: number, step: () => Promise<T>): Promise<T> {
+  vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + ms });
+  try {
+    return await step();
+  } finally {
+    vi.useRealTimers();
+  }
 }

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { AppContext } from '../../context.ts';
 import { findAccount, listAccounts, type AccountRow, type ListedAccount } from '../../accounts/accounts.ts';
 import { disconnectAccount } from '../../accounts/disconnect.ts';
-import { createFlow } from '../../connect/flows.ts';
+import { createStartUrl } from '../../connect/flows.ts';
 import { findNetworkConfig } from '../../networks/network-configs.ts';
 import { TENANT_ID } from '../../http/schemas.ts';
 import type { NetworkId } from '../../providers/types.ts';
@@ -134,7 +134,7 @@ ${paging.length ? `<nav aria-label="Pages" class="actions">${paging.join(' ')}</
     if (!config || !reconnectable(account)) {
       return sendDashboard(reply, 400, dashboardPage({ ...frame, error: `${name} cannot be reconnected with a link: its network is not configured or connects with an app password.` }, back));
     }
-    const { authUrl, expiresAt } = await createFlow(ctx, session.orgId, config, {
+    const { authUrl, expiresAt } = createStartUrl(ctx, session.orgId, config, {
       selection: 'hosted',
       accountId: account.id,
       workspaceId: account.workspaceId ?? undefined,

@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { AppContext } from '../../context.ts';
 import { callbackUrl } from '../../context.ts';
-import { createFlow } from '../../connect/flows.ts';
+import { createStartUrl } from '../../connect/flows.ts';
 import { findNetworkConfig, listNetworkConfigs, saveNetworkConfig, toView } from '../../networks/network-configs.ts';
 import { defaultWorkspaceId } from '../../orgs/organizations.ts';
 import { urlProblem } from '../../security/private-urls.ts';
@@ -117,14 +117,14 @@ ${csrfField(session.csrfToken)}
   });
 
   // A link (not a form) so the browser may follow the redirects to the network: a form post's redirects are
-  // bound by the page's CSP `form-action 'self'`. A GET that only creates a 15-minute flow, and the session
+  // bound by the page's CSP `form-action 'self'`. A GET that only makes a 15-minute start link, and the session
   // cookie is SameSite=Strict, so another site cannot make a signed-in browser do it.
   app.get<{ Params: { network: string } }>(`${DASHBOARD}/networks/:network/test`, async (req, reply) => {
     const { orgId } = signedIn(req);
     const adapter = ctx.adapters.resolve(req.params.network);
     const config = adapter && (await findNetworkConfig(ctx.db, orgId, adapter.network));
     if (!config) return sendDashboard(reply, 404, await render(orgId, { error: 'That network is not configured yet: save it first.' }, req));
-    const { authUrl } = await createFlow(ctx, orgId, config, { selection: 'hosted', workspaceId: await defaultWorkspaceId(ctx.db, orgId) });
+    const { authUrl } = createStartUrl(ctx, orgId, config, { selection: 'hosted', workspaceId: await defaultWorkspaceId(ctx.db, orgId) });
     return reply.header('referrer-policy', 'no-referrer').redirect(authUrl, 303);
   });
 }
