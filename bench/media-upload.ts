@@ -18,7 +18,7 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { makeMp4 } from '../test/helpers/media-fixtures.ts';
+import { paddedMp4Stream } from './lib/video-stream.ts';
 import { BENCH_API_KEY, BENCH_KEYS, freePort } from './lib/common.ts';
 
 const TOTAL = Number(process.env.BENCH_MEDIA_BYTES ?? 1024 ** 3);
@@ -41,27 +41,6 @@ async function resetPeak(pid: number): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-/** The upload body: a valid MP4 whose tail is a `free` box, `total` bytes in all, made 1 MiB at a time. */
-function movieStream(total: number): Readable {
-  const movie = makeMp4({ width: 1280, height: 720, durationSeconds: 10 });
-  const free = Buffer.alloc(8);
-  free.writeUInt32BE(total - movie.length, 0);
-  free.write('free', 4, 'latin1');
-  const zeros = Buffer.alloc(MiB);
-  let left = total - movie.length - 8;
-  return Readable.from(
-    (function* () {
-      yield movie;
-      yield free;
-      while (left > 0) {
-        const n = Math.min(left, MiB);
-        left -= n;
-        yield n === MiB ? zeros : zeros.subarray(0, n);
-      }
-    })(),
-  );
 }
 
 function send(method: string, url: string, opts: { headers?: Record<string, string>; body?: Readable | string; discard?: boolean } = {}) {
@@ -174,7 +153,7 @@ async function main() {
 
     // Warm-up: one small upload, confirm and download, so the first-use costs (modules, JIT) are not counted.
     const warm = (await api('POST', '/v1/media/upload', { filename: 'warm.mp4' })).body.data;
-    await send('PUT', warm.upload_url, { body: movieStream(4 * MiB), headers: { 'content-length': String(4 * MiB) } });
+    await send('PUT', warm.upload_url, { body: paddedMp4Stream(4 * MiB, { width: 1280, height: 720 }), headers: { 'content-length': String(4 * MiB) } });
     const warmMedia = (await api('POST', `/v1/media/${warm.id}/confirm`)).body.data;
     await send('GET', warmMedia.url, { discard: true });
 
@@ -184,7 +163,7 @@ async function main() {
     let sampledPeak = before.rss;
     const sampler = setInterval(() => void status(pid).then((s) => (sampledPeak = Math.max(sampledPeak, s.rss))), 20);
     const t0 = process.hrtime.bigint();
-    const put = await send('PUT', started.upload_url, { body: movieStream(TOTAL), headers: { 'content-length': String(TOTAL) } });
+    const put = await send('PUT', started.upload_url, { body: paddedMp4Stream(TOTAL, { width: 1280, height: 720 }), headers: { 'content-length': String(TOTAL) } });
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     clearInterval(sampler);
     const afterUpload = await status(pid);

@@ -42,6 +42,7 @@ import { startThreadsEmulator } from '../test/emulators/threads.ts';
 import { startTikTokEmulator, TIKTOK_ORIGINS } from '../test/emulators/tiktok.ts';
 import { startYouTubeEmulator } from '../test/emulators/youtube.ts';
 import { makeJpeg, makeMp4 } from '../test/helpers/media-fixtures.ts';
+import { paddedMp4Stream } from './lib/video-stream.ts';
 import { BENCH_KEYS, createBenchDatabase, freePort, machineNotes, main, noteLoad, onCleanup, postgresVersion, startSwitchboard, type Switchboard } from './lib/common.ts';
 
 const POSTS = Number(process.env.BENCH_POSTS ?? 500);
@@ -314,27 +315,6 @@ async function recordingUpstreams(bench: NetworkBench, recorder: Recorder): Prom
   }
   onCleanup(async () => agent.destroy());
   return Object.fromEntries(Object.entries(bench.upstreams).map(([origin, target]) => [origin, proxies.get(target)!]));
-}
-
-/** The upload body of a video of `total` bytes: a small valid MP4, then a `free` box of zeros, made 1 MiB at a time. */
-function videoStream(total: number): Readable {
-  const movie = makeMp4({ width: 720, height: 1280, durationSeconds: 10 });
-  const free = Buffer.alloc(8);
-  free.writeUInt32BE(total - movie.length, 0);
-  free.write('free', 4, 'latin1');
-  const zeros = Buffer.alloc(MiB);
-  let left = total - movie.length - 8;
-  return Readable.from(
-    (function* () {
-      yield movie;
-      yield free;
-      while (left > 0) {
-        const n = Math.min(left, MiB);
-        left -= n;
-        yield n === MiB ? zeros : zeros.subarray(0, n);
-      }
-    })(),
-  );
 }
 
 /** A file uploaded through our API (presigned PUT, then confirm): its media id. */
@@ -642,7 +622,7 @@ main(async () => {
       if (VIDEOS && VIDEO_NETWORKS.includes(bench.name)) {
         bench.forVideos?.();
         const t0 = Date.now();
-        const bigId = await upload(sb, 'big.mp4', 'video/mp4', videoStream(VIDEO_BYTES), VIDEO_BYTES);
+        const bigId = await upload(sb, 'big.mp4', 'video/mp4', paddedMp4Stream(VIDEO_BYTES, { width: 720, height: 1280 }), VIDEO_BYTES);
         const uploadSeconds = (Date.now() - t0) / 1000;
         const videoAccounts = accounts.slice(POSTS + SCHEDULED, POSTS + SCHEDULED + VIDEOS);
         const videoPosts = await createPosts(sb, bench, videoAccounts, bigId, new Date(Date.now() + 24 * 3600_000));

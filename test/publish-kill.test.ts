@@ -2,14 +2,13 @@
 // answer arrives leaves the target `publishing` with its create open. Once the dead worker's lease runs out, the next
 // worker looks for the post at X, finds it, and records it — X holds exactly one copy. Needs PostgreSQL (the
 // embedded database serves one process).
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { postTargets } from '../src/db/schema.ts';
 import { publishDue } from '../src/publishing/engine.ts';
 import { configureNetwork, connectThroughBrowser, resultOf, startServerFor } from './helpers/network-flow.ts';
-import { TEST_KEYS, type TestServer } from './helpers/server.ts';
+import type { TestServer } from './helpers/server.ts';
+import { startWorkerProcess } from './helpers/process.ts';
 import { startXEmulator, X_ORIGINS, type XEmulator, type XPost } from './emulators/x.ts';
 
 const onPostgres = Boolean(process.env.TEST_DATABASE_URL);
@@ -32,6 +31,14 @@ afterAll(async () => {
   await x?.close();
 });
 
+/** A `switchboard worker` process on the test server's database, publishing to the X emulator. */
+const startWorker = () =>
+  startWorkerProcess({
+    DATABASE_URL: t.server.ctx.config.databaseUrl!,
+    SWITCHBOARD_UPSTREAMS: JSON.stringify(Object.fromEntries(X_ORIGINS.map((o) => [o, x.origin]))),
+    ...LEASE_ENV,
+  });
+
 it.skipIf(!onPostgres)('a worker killed while X holds the answer: the next worker finds the post at X instead of posting again', async () => {
   x.signIn(USER.id);
   const accountId = resultOf(await connectThroughBrowser(t, 'x')).get('account_id')!;
@@ -39,22 +46,9 @@ it.skipIf(!onPostgres)('a worker killed while X holds the answer: the next worke
   expect(created.status).toBe(201);
 
   const madeAtX = new Promise<XPost>((resolve) => (x.publishing.holdNextCreate = resolve));
-  const worker = spawn(process.execPath, [join(import.meta.dirname, '..', 'bin', 'switchboard.mjs'), 'worker'], {
-    env: {
-      PATH: process.env.PATH ?? '',
-      DATABASE_URL: t.server.ctx.config.databaseUrl!,
-      SWITCHBOARD_ENCRYPTION_KEYS: TEST_KEYS,
-      SWITCHBOARD_UPSTREAMS: JSON.stringify(Object.fromEntries(X_ORIGINS.map((o) => [o, x.origin]))),
-      SWITCHBOARD_WORKER_INTERVAL_MS: '100',
-      SWITCHBOARD_ALLOW_PRIVATE_URLS: 'true',
-      LOG_LEVEL: 'warn',
-      ...LEASE_ENV,
-    },
-  });
-  const exited = new Promise((resolve) => worker.on('exit', resolve));
+  const worker = startWorker();
   const post = await madeAtX; // X made the post; its answer is on the way…
-  worker.kill('SIGKILL'); // …and the worker dies before reading it
-  await exited;
+  await worker.signal('SIGKILL'); // …and the worker dies before reading it
 
   const [open] = await t.server.ctx.db.select().from(postTargets).where(eq(postTargets.postId, created.body.post.id));
   expect(open.status).toBe('publishing');
@@ -71,19 +65,7 @@ it.skipIf(!onPostgres)('a worker killed while X holds the answer: the next worke
 
 it.skipIf(!onPostgres)('a worker killed while it holds a scheduled post ready: another publishes it once, soon after its instant', async () => {
   const accountId = (await t.api('GET', '/v1/social-accounts')).body.data[0].id;
-  const worker = spawn(process.execPath, [join(import.meta.dirname, '..', 'bin', 'switchboard.mjs'), 'worker'], {
-    env: {
-      PATH: process.env.PATH ?? '',
-      DATABASE_URL: t.server.ctx.config.databaseUrl!,
-      SWITCHBOARD_ENCRYPTION_KEYS: TEST_KEYS,
-      SWITCHBOARD_UPSTREAMS: JSON.stringify(Object.fromEntries(X_ORIGINS.map((o) => [o, x.origin]))),
-      SWITCHBOARD_WORKER_INTERVAL_MS: '100',
-      SWITCHBOARD_ALLOW_PRIVATE_URLS: 'true',
-      LOG_LEVEL: 'warn',
-      ...LEASE_ENV,
-    },
-  });
-  const exited = new Promise((resolve) => worker.on('exit', resolve));
+  const worker = startWorker();
   // Once the worker is up (it has published a post due now), a post scheduled a few seconds ahead.
   const warmUp = await t.api('POST', '/v1/posts', { content: 'The worker is up', accounts: [accountId] });
   for (let i = 0; (await t.api('GET', `/v1/posts/${warmUp.body.post.id}`)).body.post.status !== 'published'; i++) {
@@ -99,8 +81,7 @@ it.skipIf(!onPostgres)('a worker killed while it holds a scheduled post ready: a
     if (i > 600) throw new Error('the worker never held the post');
     await new Promise((r) => setTimeout(r, 20));
   }
-  worker.kill('SIGKILL');
-  await exited;
+  await worker.signal('SIGKILL');
   const held = await targetOf();
   expect(held.status).toBe('pending');
   expect(held.leaseUntil!.getTime()).toBeGreaterThan(Date.parse(scheduledAt));
