@@ -13,12 +13,13 @@
 //   node --import tsx bench/footprint.ts
 //   BENCH_COMPARE=/work/main node --import tsx bench/footprint.ts   # also another checkout, same rounds
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { request } from 'node:http';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BENCH_KEYS, createBenchDatabase, freePort } from './lib/common.ts';
+import { procMemory } from './lib/proc-memory.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const IDLE_MS = Number(process.env.BENCH_IDLE_MS ?? 5_000);
@@ -45,12 +46,6 @@ const app = Fastify();
 app.get('/health', async () => ({ status: 'ok' }));
 await app.listen({ port: Number(process.env.PORT), host: '127.0.0.1' });
 `;
-
-async function status(pid: number): Promise<{ rss: number; hwm: number }> {
-  const text = await readFile(`/proc/${pid}/status`, 'utf8');
-  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text)![1]) * 1024;
-  return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
-}
 
 function healthStatus(port: number): Promise<number> {
   return new Promise((resolve) => {
@@ -92,9 +87,9 @@ async function measure(dir: string, scenario: Scenario, env: Record<string, stri
       await sleep(POLL_MS);
     }
     const startMs = performance.now() - t0;
-    const atStart = await status(child.pid!);
+    const atStart = await procMemory(child.pid!);
     await sleep(IDLE_MS);
-    const later = await status(child.pid!);
+    const later = await procMemory(child.pid!);
     return { startMs, ratio: NaN, startPeak: atStart.hwm, idle: later.rss, lifePeak: later.hwm };
   } finally {
     child.kill('SIGTERM');

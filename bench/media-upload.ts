@@ -12,7 +12,7 @@
 //   node --import tsx bench/media-upload.ts            # 1 GiB
 //   BENCH_MEDIA_BYTES=268435456 BENCH_VIDEOS=20 node --import tsx bench/media-upload.ts
 import { fork } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, request } from 'node:http';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
@@ -20,28 +20,13 @@ import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { paddedMp4Stream } from './lib/video-stream.ts';
 import { BENCH_API_KEY, BENCH_KEYS, freePort } from './lib/common.ts';
+import { procMemory, resetPeak } from './lib/proc-memory.ts';
 
 const TOTAL = Number(process.env.BENCH_MEDIA_BYTES ?? 1024 ** 3);
 /** Videos published at once in the last phase (issue 16: memory while 20 are in flight). */
 const VIDEOS = Number(process.env.BENCH_VIDEOS ?? 20);
 const MiB = 1024 * 1024;
 const serverProcessPath = fileURLToPath(new URL('./lib/server-process.ts', import.meta.url));
-
-async function status(pid: number): Promise<{ rss: number; hwm: number }> {
-  const text = await readFile(`/proc/${pid}/status`, 'utf8');
-  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text)![1]) * 1024;
-  return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
-}
-
-/** Resets VmHWM to the current RSS (Linux ≥ 4.0), so the next reading is the peak of what follows. */
-async function resetPeak(pid: number): Promise<boolean> {
-  try {
-    await writeFile(`/proc/${pid}/clear_refs`, '5');
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function send(method: string, url: string, opts: { headers?: Record<string, string>; body?: Readable | string; discard?: boolean } = {}) {
   return new Promise<{ status: number; text: string; bytes: number }>((resolve, reject) => {
@@ -158,15 +143,15 @@ async function main() {
     await send('GET', warmMedia.url, { discard: true });
 
     const started = (await api('POST', '/v1/media/upload', { filename: 'big.mp4' })).body.data;
-    const before = await status(pid);
+    const before = await procMemory(pid);
     const canReset = await resetPeak(pid);
     let sampledPeak = before.rss;
-    const sampler = setInterval(() => void status(pid).then((s) => (sampledPeak = Math.max(sampledPeak, s.rss))), 20);
+    const sampler = setInterval(() => void procMemory(pid).then((s) => (sampledPeak = Math.max(sampledPeak, s.rss))), 20);
     const t0 = process.hrtime.bigint();
     const put = await send('PUT', started.upload_url, { body: paddedMp4Stream(TOTAL, { width: 1280, height: 720 }), headers: { 'content-length': String(TOTAL) } });
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     clearInterval(sampler);
-    const afterUpload = await status(pid);
+    const afterUpload = await procMemory(pid);
     if (put.status !== 200) throw new Error(`PUT answered ${put.status}: ${put.text}`);
     const uploadPeak = Math.max(canReset ? afterUpload.hwm : 0, sampledPeak);
 
@@ -174,15 +159,15 @@ async function main() {
     if (confirmed.status !== 200) throw new Error(`confirm answered ${confirmed.status}: ${JSON.stringify(confirmed.body)}`);
     const m = confirmed.body.data;
 
-    const beforeGet = await status(pid);
+    const beforeGet = await procMemory(pid);
     await resetPeak(pid);
     let getPeak = beforeGet.rss;
-    const sampler2 = setInterval(() => void status(pid).then((s) => (getPeak = Math.max(getPeak, s.rss))), 20);
+    const sampler2 = setInterval(() => void procMemory(pid).then((s) => (getPeak = Math.max(getPeak, s.rss))), 20);
     const t1 = process.hrtime.bigint();
     const got = await send('GET', m.url, { discard: true });
     const getSeconds = Number(process.hrtime.bigint() - t1) / 1e9;
     clearInterval(sampler2);
-    const afterGet = await status(pid);
+    const afterGet = await procMemory(pid);
     if (got.bytes !== TOTAL) throw new Error(`GET returned ${got.bytes} bytes`);
     getPeak = Math.max(canReset ? afterGet.hwm : 0, getPeak);
 
@@ -195,15 +180,15 @@ async function main() {
     const { accountId } = await ask<{ accountId: string }>({ seedAccount: { network: 'youtube', accountType: 'channel', uniqueId: 'UCbenchbenchbenchbench00' } });
     const post = await api('POST', '/v1/posts', { containers: [{ content: 'A big video', media: [{ id: started.id }] }], accounts: [accountId], youtube: { title: 'Benchmark', privacyStatus: 'private' } });
     if (post.status !== 201) throw new Error(`POST /v1/posts answered ${post.status}: ${JSON.stringify(post.body)}`);
-    const beforePublish = await status(pid);
+    const beforePublish = await procMemory(pid);
     await resetPeak(pid);
     let publishPeak = beforePublish.rss;
-    const sampler3 = setInterval(() => void status(pid).then((s) => (publishPeak = Math.max(publishPeak, s.rss))), 20);
+    const sampler3 = setInterval(() => void procMemory(pid).then((s) => (publishPeak = Math.max(publishPeak, s.rss))), 20);
     const t2 = process.hrtime.bigint();
     await ask('publishDue');
     const publishSeconds = Number(process.hrtime.bigint() - t2) / 1e9;
     clearInterval(sampler3);
-    const afterPublish = await status(pid);
+    const afterPublish = await procMemory(pid);
     publishPeak = Math.max(canReset ? afterPublish.hwm : 0, publishPeak);
     if (youtube.received() !== TOTAL) throw new Error(`YouTube received ${youtube.received()} of ${TOTAL} bytes`);
 
@@ -216,15 +201,15 @@ async function main() {
       const many = await api('POST', '/v1/posts', { containers: [{ content: 'One of many', media: [{ id: started.id }] }], accounts: [id], youtube: { title: 'Many', privacyStatus: 'private' } });
       if (many.status !== 201) throw new Error(`POST /v1/posts answered ${many.status}: ${JSON.stringify(many.body)}`);
     }
-    const beforeMany = await status(pid);
+    const beforeMany = await procMemory(pid);
     await resetPeak(pid);
     let manyPeak = beforeMany.rss;
-    const sampler4 = setInterval(() => void status(pid).then((s) => (manyPeak = Math.max(manyPeak, s.rss))), 20);
+    const sampler4 = setInterval(() => void procMemory(pid).then((s) => (manyPeak = Math.max(manyPeak, s.rss))), 20);
     const t3 = process.hrtime.bigint();
     await ask('publishDue');
     const manySeconds = Number(process.hrtime.bigint() - t3) / 1e9;
     clearInterval(sampler4);
-    const afterMany = await status(pid);
+    const afterMany = await procMemory(pid);
     manyPeak = Math.max(canReset ? afterMany.hwm : 0, manyPeak);
     if (youtube.received() !== TOTAL * (VIDEOS + 1)) throw new Error(`YouTube received ${youtube.received()} of ${TOTAL * (VIDEOS + 1)} bytes`);
     await youtube.close();

@@ -22,7 +22,7 @@
 //   node --import tsx bench/network-publish.ts
 //   BENCH_NETWORKS=youtube,tiktok BENCH_VIDEO_BYTES=1073741824 node --import tsx bench/network-publish.ts
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { Agent, createServer, request, type IncomingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -44,6 +44,7 @@ import { startYouTubeEmulator } from '../test/emulators/youtube.ts';
 import { makeJpeg, makeMp4 } from '../test/helpers/media-fixtures.ts';
 import { paddedMp4Stream } from './lib/video-stream.ts';
 import { BENCH_KEYS, createBenchDatabase, freePort, machineNotes, main, noteLoad, onCleanup, postgresVersion, startSwitchboard, type Switchboard } from './lib/common.ts';
+import { procMemory, resetPeak } from './lib/proc-memory.ts';
 
 const POSTS = Number(process.env.BENCH_POSTS ?? 500);
 const SCHEDULED = Number(process.env.BENCH_SCHEDULED ?? 1_000);
@@ -441,34 +442,18 @@ const spread = (ms: number[]) => {
 };
 const fmtS = (s: number) => `${s.toFixed(s < 10 ? 2 : 1)} s`;
 
-async function procStatus(pid: number): Promise<{ rss: number; hwm: number }> {
-  const text = await readFile(`/proc/${pid}/status`, 'utf8');
-  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text)![1]) * 1024;
-  return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
-}
-
-/** Resets VmHWM to the current RSS (Linux ≥ 4.0), so the next reading is the peak of what follows. */
-async function resetPeak(pid: number): Promise<boolean> {
-  try {
-    await writeFile(`/proc/${pid}/clear_refs`, '5');
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Peak RSS growth of these processes over `during`: VmHWM after a reset, and VmRSS sampled every 20 ms. */
 async function peakGrowth(pids: number[], during: () => Promise<void>): Promise<number[]> {
-  const before = await Promise.all(pids.map(procStatus));
+  const before = await Promise.all(pids.map(procMemory));
   const canReset = (await Promise.all(pids.map(resetPeak))).every(Boolean);
   const peaks = before.map((b) => b.rss);
-  const sampler = setInterval(() => void Promise.all(pids.map(procStatus)).then((s) => s.forEach((x, i) => (peaks[i] = Math.max(peaks[i], x.rss)))), 20);
+  const sampler = setInterval(() => void Promise.all(pids.map(procMemory)).then((s) => s.forEach((x, i) => (peaks[i] = Math.max(peaks[i], x.rss)))), 20);
   try {
     await during();
   } finally {
     clearInterval(sampler);
   }
-  const after = await Promise.all(pids.map(procStatus));
+  const after = await Promise.all(pids.map(procMemory));
   return pids.map((_, i) => Math.max(peaks[i], canReset ? after[i].hwm : 0) - before[i].rss);
 }
 
