@@ -5,6 +5,7 @@
 // 429s from one counter, instead of costing a lookup and a counter row each; a working key's requests skip the
 // address count while it is remembered (orgs/api-keys.ts, 5 s).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
 import type { Db } from '../db/database.ts';
 import { firstOrganization } from '../orgs/organizations.ts';
 import { safeEqual, sha256 } from '../security/secrets.ts';
@@ -59,7 +60,7 @@ export function requireApiKey(app: FastifyInstance, opts: ApiKeyAuthOptions) {
     if (opts.localAdminToken && typeof local === 'string' && safeEqual(local, opts.localAdminToken)) {
       req.caller = await localAdmin(db);
       localAdminRequests.add(req);
-      logAsOrganization(req, reply, req.caller.orgId);
+      logAsOrganization(req, req.caller.orgId);
       return;
     }
     const keyHash = presentedKeyHash(req);
@@ -72,17 +73,18 @@ export function requireApiKey(app: FastifyInstance, opts: ApiKeyAuthOptions) {
     const caller = await authenticateApiKeyHash(db, keyHash);
     if (!caller) throw opts.invalidKey();
     req.caller = caller;
-    logAsOrganization(req, reply, caller.orgId);
+    logAsOrganization(req, caller.orgId);
   });
 }
 
 /**
  * From here on, every line logged about this request (its handler's, its error's, "request completed") names the
- * organization beside the request id. Fastify gives the request and its reply the same child logger; both are
- * replaced, or the reply's lines would miss it.
+ * organization beside the request id. Fastify gives the request and its reply the same child logger, made for this
+ * request: the binding is added to it in place (a new child per request cost ~10 µs, most of it pino's redaction
+ * set-up — 5 % of auth-url's CPU).
  */
-export function logAsOrganization(req: FastifyRequest, reply: FastifyReply, orgId: string) {
-  req.log = reply.log = req.log.child({ orgId });
+export function logAsOrganization(req: FastifyRequest, orgId: string) {
+  (req.log as unknown as Logger).setBindings({ orgId });
 }
 
 /** The CLI talking to the server that holds the embedded database acts as the first organization's admin. */

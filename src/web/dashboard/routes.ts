@@ -107,7 +107,7 @@ export function dashboardRoutes(ctx: AppContext, limits: RateLimitStore) {
           if (req.method === 'GET') return reply.redirect(`${DASHBOARD}/login`, 303);
           return sendDashboard(reply, 401, loginPage('Your session has ended. Sign in again.'));
         }
-        logAsOrganization(req, reply, session.orgId);
+        logAsOrganization(req, session.orgId);
         if (req.method === 'POST') {
           const token = (req.body as Record<string, unknown> | undefined)?._csrf;
           if (typeof token !== 'string' || !safeEqual(token, session.csrfToken)) {
