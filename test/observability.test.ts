@@ -468,7 +468,11 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)('a `switchboard worker` process 
         const parsed = res.status === 200 ? parseMetrics(res.text) : [];
         return valueOf(parsed, 'switchboard_token_refreshes_total', { network: 'sandbox', outcome: 'refreshed' }) === 1 ? parsed : undefined;
       });
-      expect(valueOf(samples, 'switchboard_http_request_duration_seconds_count', { method: 'GET', route: '/metrics', status_code: '200' })).toBeGreaterThanOrEqual(1);
+      expect(samples.length).toBeGreaterThan(0);
+      // A scrape is counted once answered: the next one shows the earlier ones (the worker may have refreshed before
+      // the first one was made).
+      const next = parseMetrics((await get(worker, '/metrics')).text);
+      expect(valueOf(next, 'switchboard_http_request_duration_seconds_count', { method: 'GET', route: '/metrics', status_code: '200' })).toBeGreaterThanOrEqual(1);
       expect(await refreshedHere()).toBe(before);
       // The worker's listener has only the signals, and the same rule for /metrics from elsewhere.
       expect((await get(worker, '/v1/social-accounts')).status).toBe(404);
