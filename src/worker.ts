@@ -1,13 +1,13 @@
 // Background work shared by `switchboard worker` and the in-process worker of `serve`: refreshing tokens ahead
 // of expiry, publishing posts, delivering webhooks, `account.expiring` notices, housekeeping. Every job is safe to run in any
 // number of processes at once (claims with FOR UPDATE SKIP LOCKED and leases).
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { AppContext } from './context.ts';
 import { deleteStaleFlows } from './connect/flows.ts';
 import { deleteStaleRateLimits } from './http/rate-limit.ts';
 import { deleteExpiredIdempotencyKeys } from './http/idempotency.ts';
 import { notifyExpiring, refreshDueAccounts } from './tokens/engine.ts';
 import { DeliveryPump } from './webhooks/delivery.ts';
+import { settlesWithin } from './db/claim-pump.ts';
 import { PublishPump } from './publishing/engine.ts';
 import { deleteExpiredMedia } from './media/media.ts';
 import { startHeartbeat } from './observability/heartbeat.ts';
@@ -76,7 +76,7 @@ export function startWorker(ctx: AppContext): Worker {
       stopped = true;
       stopping.abort();
       wake?.();
-      const refreshesDone = Promise.race([loop.then(() => true), sleep(graceMs, false, { ref: false })]);
+      const refreshesDone = settlesWithin(loop, graceMs);
       const [finished, deliveriesLeft, publishesLeft] = await Promise.all([refreshesDone, deliveries.stop(graceMs), publishing.stop(graceMs)]);
       if (!finished || deliveriesLeft || publishesLeft) {
         ctx.log.warn({ deliveriesHandedBack: deliveriesLeft, publishesHandedBack: publishesLeft, refreshesUnfinished: !finished }, 'stopped with work in flight');

@@ -5,6 +5,15 @@
 // subclass's.
 import { setTimeout as sleep } from 'node:timers/promises';
 
+/** Whether `work` settles within `graceMs` (Infinity: waits for it); a shutdown's wait, which never holds the process open. */
+export function settlesWithin(work: Promise<unknown>, graceMs: number): Promise<boolean> {
+  const settled = work.then(
+    () => true,
+    () => true,
+  );
+  return Number.isFinite(graceMs) ? Promise.race([settled, sleep(graceMs, false, { ref: false })]) : settled;
+}
+
 export abstract class ClaimPump<Job> {
   /** The jobs running, by the promise that settles when each is done. */
   private readonly inFlight = new Map<Promise<void>, Job>();
@@ -74,9 +83,7 @@ export abstract class ClaimPump<Job> {
     this.stopped = true;
     this.notify();
     await this.loop;
-    const done = Promise.allSettled([...this.inFlight.keys()]).then(() => true);
-    const waited = Number.isFinite(graceMs) ? sleep(graceMs, false, { ref: false }) : new Promise<boolean>(() => {});
-    if (await Promise.race([done, waited])) return 0;
+    if (await settlesWithin(Promise.allSettled([...this.inFlight.keys()]), graceMs)) return 0;
     const left = [...this.inFlight.values()];
     await Promise.allSettled(left.map((job) => this.abandon(job)));
     return left.length;

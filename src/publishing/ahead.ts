@@ -12,8 +12,8 @@
 // Until a target starts, its post can still be edited or cancelled: that takes the lease back, and the start then
 // leaves the target alone. A worker that stops gives back what it holds; one that dies leaves it to the normal claim
 // once the leases run out, a few seconds after the instant.
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { AppContext } from '../context.ts';
+import { settlesWithin } from '../db/claim-pump.ts';
 import { accountsById, claimTargetsAhead, releaseClaimedAhead, startClaimedAhead, type ClaimedTarget } from './claim.ts';
 import { TargetLease } from './lease.ts';
 import { prepareTarget, START_LEAD_MS, type ReadyTarget } from './run-target.ts';
@@ -25,9 +25,8 @@ const CLAIM_BATCH = 1_000;
 const LOOK_EVERY_MS = 250;
 
 export class TargetsAhead {
-  /** Held targets by the instant (ms) they start at. */
-  private readonly held = new Map<number, ReadyTarget[]>();
-  private readonly timers = new Map<number, NodeJS.Timeout>();
+  /** Held targets by the instant (ms) they start at, with the timer that starts them. */
+  private readonly held = new Map<number, { targets: ReadyTarget[]; timer: NodeJS.Timeout }>();
   private heldCount = 0;
   /** What is publishing, by the promise that settles when it is done. */
   private readonly inFlight = new Map<Promise<void>, ReadyTarget>();
@@ -94,25 +93,24 @@ export class TargetsAhead {
     const at = Math.max(Date.now(), target.dueAt!.getTime() - Math.max(START_LEAD_MS, prepare));
     let batch = this.held.get(at);
     if (!batch) {
-      batch = [];
+      batch = { targets: [], timer: setTimeout(() => void this.start(at), at - Date.now()) };
       this.held.set(at, batch);
-      const timer = setTimeout(() => void this.start(at), at - Date.now());
-      this.timers.set(at, timer);
     }
-    batch.push(ready);
+    batch.targets.push(ready);
     this.heldCount++;
   }
 
   private async start(at: number): Promise<void> {
-    const batch = this.held.get(at) ?? [];
+    const batch = this.held.get(at)?.targets ?? [];
     this.held.delete(at);
-    this.timers.delete(at);
-    for (let i = 0; i < batch.length && !this.stopped; i += START_BATCH) {
+    for (let i = 0; i < batch.length; i += START_BATCH) {
       const chunk = batch.slice(i, i + START_BATCH);
       try {
-        await this.startChunk(chunk);
+        // A stop that came meanwhile gives the rest back, as it does what is still held.
+        if (this.stopped) await releaseClaimedAhead(this.ctx, chunk.map((r) => r.claimed));
+        else await this.startChunk(chunk);
       } catch (err) {
-        // Not started: the leases run out after the instant and the normal claim takes them then.
+        // Neither started nor given back: the leases run out after the instant and the normal claim takes them then.
         this.ctx.log.warn({ err, targets: chunk.length }, 'starting targets made ready ahead failed');
       } finally {
         this.heldCount -= chunk.length;
@@ -159,17 +157,14 @@ export class TargetsAhead {
     this.stopped = true;
     clearInterval(this.poller);
     await this.claiming;
-    for (const timer of this.timers.values()) clearTimeout(timer);
-    this.timers.clear();
-    const held = [...this.held.values()].flat();
+    for (const { timer } of this.held.values()) clearTimeout(timer);
+    const held = [...this.held.values()].flatMap((batch) => batch.targets);
     this.held.clear();
     this.heldCount = 0;
     await releaseClaimedAhead(this.ctx, held.map((r) => r.claimed)).catch((err) =>
       this.ctx.log.warn({ err, targets: held.length }, 'giving back targets made ready ahead failed; they are taken again after their leases run out'),
     );
-    const done = Promise.allSettled([...this.inFlight.keys()]).then(() => true);
-    const waited = Number.isFinite(graceMs) ? sleep(graceMs, false, { ref: false }) : new Promise<boolean>(() => {});
-    if (await Promise.race([done, waited])) return [];
+    if (await settlesWithin(Promise.allSettled([...this.inFlight.keys()]), graceMs)) return [];
     return [...this.inFlight.values()];
   }
 }

@@ -28,7 +28,7 @@ import {
 import { AccountUnusableError, ensureFreshToken } from '../tokens/refresh.ts';
 import { activeMedia, publishMediaFor } from './media-refs.ts';
 import { LeaseLost, type TargetLease } from './lease.ts';
-import { finishTarget, markReauthRequired, publishLog } from './outcome.ts';
+import { finishTarget, markReauthRequired, publishFields } from './outcome.ts';
 import type { ClaimedTarget } from './claim.ts';
 import { checkOptions } from './preflight.ts';
 import { storedTargetOptions } from './posts.ts';
@@ -272,7 +272,7 @@ export async function publishReady(ctx: AppContext, ready: ReadyTarget, lease: T
     }
     const failure = classify(err);
     if (!(err instanceof PublishError) && !(err instanceof NetworkError)) {
-      publishLog(ctx, target).error({ err }, 'publishing failed unexpectedly');
+      ctx.log.error({ ...publishFields(target), err }, 'publishing failed unexpectedly');
     }
     const attempts = target.attempts + 1;
     const max = MAX_ATTEMPTS[failure.category];
@@ -280,7 +280,7 @@ export async function publishReady(ctx: AppContext, ready: ReadyTarget, lease: T
     if (retried && max !== undefined && attempts < max) {
       const delay = retryDelaySeconds(attempts, failure.retryAfterSeconds);
       await lease.update({ parts, attempts, error: failure.message, errorCategory: failure.category, dueAt: new Date(Date.now() + delay * 1000), leaseUntil: null });
-      publishLog(ctx, target).info({ category: failure.category, attempts, retryInSeconds: Math.round(delay) }, 'publish attempt failed; will retry');
+      ctx.log.info({ ...publishFields(target), category: failure.category, attempts, retryInSeconds: Math.round(delay) }, 'publish attempt failed; will retry');
       return;
     }
     // Given up while a create may have reached the network: say so, rather than name only the last failure.
@@ -291,6 +291,6 @@ export async function publishReady(ctx: AppContext, ready: ReadyTarget, lease: T
         : failure;
     await finishTarget(ctx, lease, target, { status: 'failed', error: final.message, errorCategory: final.category, attempts, parts });
     if (final.category === 'auth_expired' && account.status === 'active') await markReauthRequired(ctx, account.id, final.message);
-    publishLog(ctx, target).info({ category: final.category, attempts }, 'publish failed');
+    ctx.log.info({ ...publishFields(target), category: final.category, attempts }, 'publish failed');
   }
 }
