@@ -162,6 +162,19 @@ describe('Switchboard.connect in a popup', () => {
     await page.close();
   });
 
+  it('ignores a well-formed result the popup posts from any origin but the server’s', async () => {
+    const page = await openClient(originA);
+    const { popup, result } = await connectInPopup(page, await authUrl('popup-elsewhere'));
+    // The popup wanders off (a network's pages, or any page it is sent to) and posts a result from there.
+    await popup.goto(`${originB}/elsewhere`);
+    const forged = { type: 'switchboard:connect-result', result: { status: 'success', network: 'sandbox', accounts: [{ id: 'forged', network: 'sandbox', username: 'x' }], tenant_id: null } };
+    await popup.evaluate((m) => (globalThis as any).opener.postMessage(m, '*'), forged);
+    await expect.poll(async () => (await switchboardMessages(page)).length).toBe(1); // it did arrive…
+    await popup.close();
+    expect(await result).toEqual({ status: 'closed', accounts: [], tenant_id: null }); // …and was not taken
+    await page.close();
+  });
+
   it('resolves with status closed when the person closes the popup', async () => {
     const page = await openClient(originA);
     const { popup, result } = await connectInPopup(page, await authUrl('popup-closed'));
