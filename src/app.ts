@@ -12,6 +12,7 @@ import { accountRoutes } from './accounts/routes.ts';
 import { blueskyRoutes } from './accounts/bluesky-routes.ts';
 import { connectApiRoutes } from './connect/api-routes.ts';
 import { browserRoutes } from './connect/browser-routes.ts';
+import { sdkRoutes } from './connect/sdk-routes.ts';
 import { dashboardRoutes } from './web/dashboard/routes.ts';
 import { networkConfigRoutes } from './networks/routes.ts';
 import { organizationRoutes } from './orgs/routes.ts';
@@ -144,6 +145,7 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions): Promise<Fas
   await app.register(ocoyaRoutes(ctx, opts.rateLimits, addressLimiter), { prefix: OCOYA_PREFIX });
 
   await app.register(browserRoutes(ctx));
+  await app.register(sdkRoutes());
   await app.register(publicMediaRoutes(ctx));
   await app.register(dashboardRoutes(ctx, opts.rateLimits));
 

@@ -1,11 +1,28 @@
 // What the end user's browser hits: the start URL, the per-network callback, and the hosted selection page.
 // Results go back to the organization's `redirect_uri` (PRODUCT.md, "The connection flow") or to a hosted page.
+//
+// A flow opened in a popup (clients/typescript/src/connect.ts opens the start URL with `display=popup`) ends
+// instead on popupResultPage, which posts the result to the opener at the redirect_uri's origin and closes. The
+// start route keeps the marker in the `sb_popup_{flow id}` cookie beside the binding cookie; it only chooses how
+// the end is shown (the browser's holder can set or drop it for their own flow), never where a result may go:
+// a flow without a redirect_uri, or with headless selection, ends as it would outside a popup.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../context.ts';
 import type { AccountRow } from '../accounts/accounts.ts';
 import type { NetworkId } from '../providers/types.ts';
 import { pageBranding } from '../orgs/branding.ts';
-import { connectedPage, continuePage, errorPage, imageOrigins, selectionPage, sendPage } from '../web/pages.ts';
+import {
+  connectedPage,
+  continuePage,
+  errorPage,
+  imageOrigins,
+  popupResultPage,
+  POPUP_SCRIPT_HASH,
+  selectionPage,
+  sendPage,
+  type Branding,
+  type PopupResult,
+} from '../web/pages.ts';
 import {
   beginFlow,
   completeCallback,
@@ -40,12 +57,42 @@ function stringParams(query: unknown): Record<string, string> {
   return out;
 }
 
+const popupCookieName = (flowId: string) => `sb_popup_${flowId}`;
+const START_ROUTE = '/connect/:token';
+
+/** `display=popup` on the start URL, or anything else there: a 400 that consumes nothing. */
+function startDisplay(req: FastifyRequest): 'popup' | 'page' | undefined {
+  const display = (req.query as Record<string, unknown> | undefined)?.display;
+  if (display === undefined) return 'page';
+  return display === 'popup' ? 'popup' : undefined;
+}
+
+/** The origin a popup's result may be posted to, when this flow ends in a popup; undefined otherwise. */
+function popupOrigin(req: FastifyRequest, flow: FlowRow): string | undefined {
+  if (!flow.redirectUri) return undefined;
+  const marked = req.routeOptions.url === START_ROUTE ? startDisplay(req) === 'popup' : req.cookies[popupCookieName(flow.id)] === '1';
+  if (!marked) return undefined;
+  const { origin, protocol } = new URL(flow.redirectUri);
+  return protocol === 'https:' || protocol === 'http:' ? origin : undefined;
+}
+
 export function browserRoutes(ctx: AppContext) {
   const networkName = (network: string) => ctx.adapters.get(network as NetworkId)?.displayName ?? network;
   const cookieOptions = { httpOnly: true, sameSite: 'lax' as const, path: '/', secure: ctx.config.publicUrl.startsWith('https:') };
 
-  async function sendAccounts(reply: FastifyReply, flow: FlowRow, accounts: AccountRow[], status = 302) {
+  function clearFlowCookies(reply: FastifyReply, flow: FlowRow) {
     reply.clearCookie(`sb_flow_${flow.id}`, cookieOptions);
+    if (reply.request.cookies[popupCookieName(flow.id)]) reply.clearCookie(popupCookieName(flow.id), cookieOptions);
+  }
+
+  function sendPopupResult(reply: FastifyReply, branding: Branding, origin: string, result: PopupResult, fallbackUrl: string) {
+    const html = popupResultPage(branding, { networkName: networkName(result.network), result, origin, fallbackUrl });
+    return sendPage(reply, 200, html, [], imageOrigins(branding), [POPUP_SCRIPT_HASH]);
+  }
+
+  async function sendAccounts(reply: FastifyReply, flow: FlowRow, accounts: AccountRow[], status = 302) {
+    const popup = popupOrigin(reply.request, flow);
+    clearFlowCookies(reply, flow);
     if (!flow.redirectUri) {
       const names = accounts.map((a) => ({ name: a.nickname ?? a.username ?? a.networkUniqueId }));
       const branding = await pageBranding(ctx.db, flow.orgId);
@@ -61,6 +108,15 @@ export function browserRoutes(ctx: AppContext) {
       ]),
       ['tenant_id', flow.tenantId],
     ]);
+    if (popup) {
+      const result: PopupResult = {
+        status: 'success',
+        network: flow.network,
+        accounts: accounts.map((a) => ({ id: a.id, network: flow.network, username: a.username })),
+        tenant_id: flow.tenantId,
+      };
+      return sendPopupResult(reply, await pageBranding(ctx.db, flow.orgId), popup, result, target);
+    }
     return reply.code(status).header('referrer-policy', 'no-referrer').redirect(target, status);
   }
 
@@ -86,9 +142,10 @@ export function browserRoutes(ctx: AppContext) {
         : new FlowError('server_error', 'Something went wrong while connecting. Please try again.');
     }
     const failure = err as FlowError;
+    const popup = failure.flow && popupOrigin(req, failure.flow);
     if (failure.flow && failure.endsFlow) {
       await failFlow(ctx, failure.flow);
-      reply.clearCookie(`sb_flow_${failure.flow.id}`, cookieOptions);
+      clearFlowCookies(reply, failure.flow);
     }
     req.log.info({ error: failure.code, network: failure.flow?.network }, 'connection flow ended with an error');
     if (failure.flow?.redirectUri) {
@@ -99,6 +156,17 @@ export function browserRoutes(ctx: AppContext) {
         ['network', failure.flow.network],
         ['tenant_id', failure.flow.tenantId],
       ]);
+      if (popup) {
+        const result: PopupResult = {
+          status: 'error',
+          network: failure.flow.network,
+          accounts: [],
+          tenant_id: failure.flow.tenantId,
+          error: failure.code,
+          error_description: failure.description,
+        };
+        return sendPopupResult(reply, await pageBranding(ctx.db, outage ? undefined : failure.flow.orgId), popup, result, target);
+      }
       return reply.header('referrer-policy', 'no-referrer').redirect(target, status);
     }
     const title = failure.code === 'access_denied' ? 'Connection cancelled' : 'The connection could not be completed';
@@ -120,8 +188,9 @@ export function browserRoutes(ctx: AppContext) {
     /** Starts the link's flow and sends the browser on to the network, with the cookie that binds the flow to it. */
     async function start(req: FastifyRequest<{ Params: { token: string } }>, reply: FastifyReply, status: 302 | 303, starting?: StartingFlow) {
       try {
-        const { location, cookie } = await beginFlow(ctx, starting ?? (await readStartLink(ctx, req.params.token)));
+        const { flow, location, cookie } = await beginFlow(ctx, starting ?? (await readStartLink(ctx, req.params.token)));
         reply.setCookie(cookie.name, cookie.value, { ...cookieOptions, expires: cookie.expiresAt });
+        if (popupOrigin(req, flow)) reply.setCookie(popupCookieName(flow.id), '1', { ...cookieOptions, expires: cookie.expiresAt });
         return reply.header('referrer-policy', 'no-referrer').header('cache-control', 'no-store').redirect(ctx.upstream.rewrite(location), status);
       } catch (err) {
         return sendFailure(req, reply, err, status);
@@ -130,7 +199,9 @@ export function browserRoutes(ctx: AppContext) {
 
     // A link made to be forwarded opens a page whose button starts the flow: chat apps and mail scanners open
     // links to preview them, and a preview must not use up a single-use link.
-    app.get<{ Params: { token: string } }>('/connect/:token', { exposeHeadRoute: false }, async (req, reply) => {
+    app.get<{ Params: { token: string } }>(START_ROUTE, { exposeHeadRoute: false }, async (req, reply) => {
+      const display = startDisplay(req);
+      if (!display) return sendInvalidDisplay(reply);
       let starting: StartingFlow;
       try {
         starting = await readStartLink(ctx, req.params.token);
@@ -142,12 +213,13 @@ export function browserRoutes(ctx: AppContext) {
       const { flow } = starting;
       if (!flow.startPage) return start(req, reply, 302, starting);
       const branding = await pageBranding(ctx.db, flow.orgId);
-      const html = continuePage(branding, { networkName: networkName(flow.network), action: `/connect/${encodeURIComponent(req.params.token)}` });
+      const action = `/connect/${encodeURIComponent(req.params.token)}${display === 'popup' ? '?display=popup' : ''}`;
+      const html = continuePage(branding, { networkName: networkName(flow.network), action });
       // The form's 303 goes on to the network's sign-in page, which CSP's form-action must allow.
       return sendPage(reply, 200, html, ['https:', ...Object.values(ctx.config.upstreams)], imageOrigins(branding));
     });
 
-    app.post<{ Params: { token: string } }>('/connect/:token', async (req, reply) => start(req, reply, 303));
+    app.post<{ Params: { token: string } }>(START_ROUTE, async (req, reply) => (startDisplay(req) ? start(req, reply, 303) : sendInvalidDisplay(reply)));
 
     // HEAD never starts anything: it only says whether the link is still good.
     app.head<{ Params: { token: string } }>('/connect/:token', async (req, reply) => {
@@ -194,6 +266,13 @@ export function browserRoutes(ctx: AppContext) {
       }
     });
   };
+
+  // Before the link is read, so a mistyped marker uses nothing up.
+  async function sendInvalidDisplay(reply: FastifyReply) {
+    const branding = await pageBranding(ctx.db, undefined);
+    const description = 'This connection link has an unknown "display" parameter (only "popup" is known). Start the connection again.';
+    return sendPage(reply, 400, errorPage(branding, { title: 'The connection could not be completed', description }));
+  }
 
   async function sendSelection(
     reply: FastifyReply,

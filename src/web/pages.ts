@@ -1,5 +1,7 @@
 // Hosted pages the organization's end users see: selection, connected, error. They carry the organization's
-// name (never ours), work without JavaScript, and are served with a strict CSP and no referrer.
+// name (never ours), work without JavaScript, and are served with a strict CSP and no referrer. The one script
+// is the popup's end page's (popupResultPage), allowed by its hash and by nothing else.
+import { createHash } from 'node:crypto';
 import type { FastifyReply } from 'fastify';
 
 export function escapeHtml(value: unknown): string {
@@ -99,17 +101,19 @@ ${supportFooter(branding)}
 
 /**
  * Sends a hosted page. `formTargets` are the origins a form on the page may submit to or be redirected to
- * (CSP `form-action` also governs the redirect after a form post).
+ * (CSP `form-action` also governs the redirect after a form post). `scriptHashes` are CSP hashes of the page's
+ * inline scripts; without them the page runs no script at all (`default-src 'none'`).
  */
-export function sendPage(reply: FastifyReply, status: number, html: string, formTargets: string[] = [], imageSources: string[] = []) {
+export function sendPage(reply: FastifyReply, status: number, html: string, formTargets: string[] = [], imageSources: string[] = [], scriptHashes: string[] = []) {
   const formAction = ["'self'", ...formTargets].join(' ');
   const imgSrc = ['https:', 'data:', "'self'", ...imageSources].join(' ');
+  const scriptSrc = scriptHashes.length ? `; script-src ${scriptHashes.map((h) => `'${h}'`).join(' ')}` : '';
   return reply
     .code(status)
     .header('content-type', 'text/html; charset=utf-8')
     .header(
       'content-security-policy',
-      `default-src 'none'; style-src 'unsafe-inline'; img-src ${imgSrc}; form-action ${formAction}; base-uri 'none'; frame-ancestors 'none'`,
+      `default-src 'none'; style-src 'unsafe-inline'; img-src ${imgSrc}; form-action ${formAction}; base-uri 'none'; frame-ancestors 'none'${scriptSrc}`,
     )
     .header('referrer-policy', 'no-referrer')
     .header('x-content-type-options', 'nosniff')
@@ -193,5 +197,60 @@ export function errorPage(branding: Branding, input: { title: string; descriptio
 <p class="muted">Go back to the app you came from and start the connection again. If it keeps failing, contact ${
       branding.supportUrl ? 'support with the link below' : `${escapeHtml(branding.organizationName) || 'its'} support`
     }.</p>`,
+  );
+}
+
+/**
+ * What a flow run in a popup tells the page that opened it (clients/typescript/src/connect.ts checks this shape).
+ * Nothing secret: ids, network, username and tenant only — never a token or a selection session.
+ */
+export interface PopupResult {
+  status: 'success' | 'error';
+  network: string;
+  accounts: Array<{ id: string; network: string; username: string | null }>;
+  tenant_id: string | null;
+  error?: string;
+  error_description?: string;
+}
+
+export const POPUP_MESSAGE_TYPE = 'switchboard:connect-result';
+
+// The page's one script, the same bytes on every page (the result is a JSON data block beside it, which is not
+// run), so its CSP hash is computed once. It posts to the one origin the page names — the flow's redirect_uri's,
+// which the organization allowed — and the browser drops the message when the opener is on any other origin.
+// Without an opener (the popup was opened some other way, or a network's sign-in page cut it off with COOP),
+// it goes on to the redirect_uri as a flow outside a popup would.
+const POPUP_SCRIPT = `(function () {
+  var data = document.getElementById('sb-result');
+  var result = JSON.parse(data.textContent);
+  var opener = window.opener;
+  if (opener && !opener.closed) {
+    opener.postMessage({ type: '${POPUP_MESSAGE_TYPE}', result: result }, data.getAttribute('data-origin'));
+    setTimeout(function () { window.close(); }, 500);
+  } else {
+    location.replace(data.getAttribute('data-fallback'));
+  }
+})();`;
+
+export const POPUP_SCRIPT_HASH = `sha256-${createHash('sha256').update(POPUP_SCRIPT).digest('base64')}`;
+
+/** JSON inside a <script> element: `<` escaped so no value can close the element. */
+const scriptJson = (value: unknown) => JSON.stringify(value).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+
+/**
+ * The end of a flow run in a popup: posts `result` to the opener at `origin` and closes. Without JavaScript, or
+ * without an opener, the link (and the script) go on to `fallbackUrl`, the redirect the flow makes outside a popup.
+ */
+export function popupResultPage(branding: Branding, input: { networkName: string; result: PopupResult; origin: string; fallbackUrl: string }): string {
+  const ok = input.result.status === 'success';
+  const title = ok ? `${input.networkName} connected` : input.result.error === 'access_denied' ? 'Connection cancelled' : 'The connection could not be completed';
+  return layout(
+    branding,
+    title,
+    `<h1>${escapeHtml(title)}</h1>
+${ok ? '' : `<p role="alert">${escapeHtml(input.result.error_description ?? '')}</p>`}
+<p class="muted">You can close this window, or <a href="${escapeHtml(input.fallbackUrl)}">continue</a>.</p>
+<script type="application/json" id="sb-result" data-origin="${escapeHtml(input.origin)}" data-fallback="${escapeHtml(input.fallbackUrl)}">${scriptJson(input.result)}</script>
+<script>${POPUP_SCRIPT}</script>`,
   );
 }
