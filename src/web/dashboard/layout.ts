@@ -155,7 +155,6 @@ pre { white-space: pre-wrap; overflow-wrap: anywhere; min-width: 16rem; backgrou
 .thumb { max-width: 12rem; max-height: 12rem; border-radius: 6px; border: 1px solid #d9dce3; }
 .problem ul { margin: .25rem 0 0; padding-left: 1.25rem; }
 .problem p { margin: 0; }
-.visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
 input[type=datetime-local] { font: inherit; padding: .45rem .6rem; border: 1px solid #767b88; border-radius: 6px; }
 @media (max-width: 40rem) {
   header .signout { margin-left: 0; }

@@ -84,7 +84,7 @@ export function postPages(app: FastifyInstance, ctx: AppContext) {
       : '';
   const targetLink = (t: TargetView) => {
     const url = safeLink(t.platformPostUrl);
-    return url ? `<a href="${escapeHtml(url)}" rel="noopener noreferrer">View on ${escapeHtml(networkName(t.network))}<span class="visually-hidden"> (${escapeHtml(accountLabel(t))})</span></a>` : '';
+    return url ? `<a href="${escapeHtml(url)}" rel="noopener noreferrer" aria-label="View on ${escapeHtml(networkName(t.network))} (${escapeHtml(accountLabel(t))})">View on ${escapeHtml(networkName(t.network))}</a>` : '';
   };
   const status = (s: string, label: string) => `<span class="status-${s}">${label}</span>`;
   const excerpt = (post: PostView) => {
