@@ -172,6 +172,16 @@ it('re-renders bad input with a clear message and what was typed, and creates no
   expect(big.status).toBe(400);
   expect(big.body).toContain(`big.png: The most this installation accepts is ${MAX_MEDIA_BYTES} bytes`);
 
+  // Multipart fields do not pass the server's body checks: the form's own schema refuses what could not be stored.
+  const nulText = await compose([['_csrf', csrf], ['text', 'a\u0000b'], ['accounts', accountId]]);
+  expect(nulText.status).toBe(400);
+  expect(nulText.body).toContain('Text: must not contain a NUL character.');
+  const badAccount = await compose([['_csrf', csrf], ['text', 'To a forged id'], ['accounts', 'x\u0000y'], ['media', 'nope\u0000']]);
+  expect(badAccount.status).toBe(400);
+  expect(badAccount.body).toContain('Accounts: one of them is not an account of this list.');
+  const gone = await compose([['_csrf', csrf], ['text', 'With a file that is gone'], ['accounts', accountId], ['media', '0'.repeat(24)]]);
+  expect(gone.status).toBe(400);
+  expect(gone.body).toContain('Attached files: one of them is no longer available; attach it again.');
   const nul = await browser.request(`${t.url}/dashboard/posts/new`, { form: { _csrf: csrf, text: 'a\u0000b', accounts: accountId } });
   expect(nul.status).toBe(400);
   expect({ posts: await postCount(), media: await mediaCount() }).toEqual(before);

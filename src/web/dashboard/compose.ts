@@ -15,6 +15,7 @@ import { PostRefused } from '../../publishing/posts.ts';
 import { CreatePostBody } from '../../publishing/schemas.ts';
 import { submitPost } from '../../publishing/submit.ts';
 import type { NetworkId } from '../../providers/types.ts';
+import { ID_PATTERN } from '../../security/ids.ts';
 import { safeEqual } from '../../security/secrets.ts';
 import { escapeHtml } from '../pages.ts';
 import { field, listField } from './forms.ts';
@@ -40,11 +41,11 @@ const LOCAL_DATETIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?$/;
 const ComposeForm = z
   .object({
     text: field.pipe(z.string().max(100_000, 'is longer than 100,000 characters').refine(noNul, 'must not contain a NUL character')),
-    accounts: listField.pipe(z.array(z.string().max(64)).max(100, 'choose at most 100 accounts at once')),
+    accounts: listField.pipe(z.array(z.string().regex(ID_PATTERN, 'one of them is not an account of this list')).max(100, 'choose at most 100 accounts at once')),
     when: field.pipe(z.union([z.literal('').transform(() => 'now' as const), z.enum(['now', 'schedule', 'draft'])])),
     scheduled_at: field.pipe(z.string().trim().max(40)),
     alt: field.pipe(z.string().trim().max(2000, 'is longer than 2,000 characters').refine(noNul, 'must not contain a NUL character')),
-    media: listField.pipe(z.array(z.string().max(64)).max(35)),
+    media: listField.pipe(z.array(z.string().regex(ID_PATTERN, 'one of them is not a file of this form')).max(35, 'attach at most 35 files')),
   })
   .superRefine((f, issues) => {
     if (f.when !== 'draft' && !f.accounts.length) issues.addIssue({ code: 'custom', path: ['accounts'], message: 'choose at least one account, or save the post as a draft' });
@@ -216,7 +217,8 @@ ${attached}
         fields = body;
       }
 
-      const kept = [...(await activeMediaByIds(ctx.db, session.orgId, asList(fields.media))).values()];
+      const keptIds = asList(fields.media).filter((id) => ID_PATTERN.test(id));
+      const kept = [...(await activeMediaByIds(ctx.db, session.orgId, keptIds)).values()];
       const attached = [...kept, ...uploaded];
       const state: FormState = {
         text: asString(fields.text),
@@ -225,7 +227,8 @@ ${attached}
         scheduledAt: asString(fields.scheduled_at),
         alt: asString(fields.alt),
         attached,
-        problems: [...uploadProblems],
+        // A file attached to an earlier try that is gone meanwhile (deleted, expired) is said, not left out silently.
+        problems: [...uploadProblems, ...(kept.length < new Set(keptIds).size ? ['Attached files: one of them is no longer available; attach it again.'] : [])],
         accountProblems: new Map(),
       };
       const parsed = ComposeForm.safeParse(fields);
