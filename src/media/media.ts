@@ -268,6 +268,24 @@ async function confirmStored(ctx: AppContext, row: MediaRow): Promise<MediaRow> 
   throw notFound();
 }
 
+/**
+ * A file that arrives inside another request (the dashboard's compose form): stored and confirmed exactly as an
+ * upload to its presigned URL followed by confirm would be — streamed into the store with the same size limit,
+ * its type read from the bytes. Nothing is kept when it fails.
+ */
+export async function receiveFile(ctx: AppContext, orgId: string, filename: string, body: Readable): Promise<MediaRow> {
+  const { row } = await createUpload(ctx, orgId, { filename });
+  try {
+    await receiveUpload(ctx, row.id, body);
+    return await confirmMedia(ctx, orgId, row.id);
+  } catch (err) {
+    const [current] = await ctx.db.select().from(media).where(eq(media.id, row.id));
+    if (current?.size !== null && current?.size !== undefined) await ctx.mediaStore.delete(current.storageKey).catch(() => {});
+    await ctx.db.delete(media).where(eq(media.id, row.id));
+    throw err;
+  }
+}
+
 // ---- import from a URL ----
 
 const unreachable = (detail: string) => new ApiError(400, 'Media URL unreachable', detail, 'media_unreachable');

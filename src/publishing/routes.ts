@@ -6,26 +6,23 @@ import { z } from 'zod';
 import type { AppContext } from '../context.ts';
 import { conflict, invalidPayload, notFound } from '../http/errors.ts';
 import { errorResponses, IdParam } from '../http/schemas.ts';
-import { NETWORKS } from '../providers/types.ts';
 import { resolveContainers } from './containers.ts';
 import { wakePublishers } from './engine.ts';
 import {
   cancelPost,
-  createPost,
   findPost,
   listPosts,
   PostRefused,
   PostStateConflict,
   preflight,
   accountsById,
-  resolveAccounts,
   retryFailedTargets,
   storedTargetOptions,
-  targetOptions,
   targetsOf,
   updatePost,
   type PostRow,
 } from './posts.ts';
+import { submitPost } from './submit.ts';
 import { deleteAtNetworks } from './remote-delete.ts';
 import { CreatePostBody, ListPostsQuery, PostResponse, PostView, UpdatePostBody } from './schemas.ts';
 import { postView, postViews } from './views.ts';
@@ -57,27 +54,8 @@ export function postRoutes(ctx: AppContext) {
         },
       },
       async (req, reply) => {
-        const body = req.body;
-        if (body.content === undefined && !body.containers) {
-          return invalidPayload(reply, { _errors: [], content: { _errors: ['Required (or containers)'] } });
-        }
-        const options: Record<string, Record<string, unknown>> = {};
-        for (const network of NETWORKS) if (body[network]) options[network] = body[network];
         try {
-          const containers = await resolveContainers(ctx, req.caller.orgId, body.containers ?? [{ content: body.content }]);
-          const accounts = await resolveAccounts(ctx, req.caller.orgId, body.accounts ?? [], body.tenant_id);
-          await preflight(ctx, accounts, containers, (account) => targetOptions(account, options));
-          const post = await createPost(ctx, {
-            orgId: req.caller.orgId,
-            tenantId: body.tenant_id ?? null,
-            containers,
-            accounts,
-            scheduledAt: body.scheduledAt ? new Date(body.scheduledAt) : null,
-            isDraft: body.isDraft ?? false,
-            options,
-          });
-          wakePublishers();
-          return send(reply, post, 201);
+          return send(reply, await submitPost(ctx, req.caller.orgId, req.body), 201);
         } catch (err) {
           return refused(reply, err);
         }

@@ -9,6 +9,7 @@ export const STYLESHEET = `${DASHBOARD}/assets/dashboard.css`;
 const SECTIONS = [
   ['networks', 'Networks'],
   ['accounts', 'Accounts'],
+  ['posts', 'Posts'],
   ['webhooks', 'Webhooks'],
   ['api-keys', 'API keys'],
   ['branding', 'Branding'],
@@ -140,6 +141,21 @@ th { font-size: .85rem; color: #4a4f5c; white-space: nowrap; }
 .filters > div { flex: 1 1 12rem; }
 .filters button { margin-top: .75rem; }
 pre { white-space: pre-wrap; overflow-wrap: anywhere; min-width: 16rem; background: #f4f5f7; padding: .75rem; border-radius: 6px; max-height: 20rem; overflow: auto; }
+/* Posts and compose */
+.status-published, .status-scheduled { color: #0d5224; font-weight: 600; }
+.status-partial, .status-cancelled { color: #4a4f5c; font-weight: 600; }
+.targets { list-style: none; margin: 0; padding: 0; }
+.targets li + li { margin-top: .4rem; }
+.target-error, .field-problem { color: #7a1014; }
+.field-problem { margin: 0 0 .5rem 1.6rem; font-size: .9rem; }
+.choice label { margin-bottom: 0; }
+.post-text { white-space: pre-wrap; overflow-wrap: anywhere; margin: 0; }
+.media-list { list-style: none; padding: 0; margin: .75rem 0 0; display: flex; flex-wrap: wrap; gap: .75rem; }
+.media-list li { display: flex; flex-direction: column; gap: .25rem; }
+.thumb { max-width: 12rem; max-height: 12rem; border-radius: 6px; border: 1px solid #d9dce3; }
+.problem ul { margin: .25rem 0 0; padding-left: 1.25rem; }
+.problem p { margin: 0; }
+input[type=datetime-local] { font: inherit; padding: .45rem .6rem; border: 1px solid #767b88; border-radius: 6px; }
 @media (max-width: 40rem) {
   header .signout { margin-left: 0; }
   main { margin-top: 1rem; }

@@ -16,6 +16,9 @@ import { brandingPages } from './branding.ts';
 import { field } from './forms.ts';
 import { DASHBOARD, dashboardPage, sendDashboard, STYLES, STYLESHEET } from './layout.ts';
 import { networkPages } from './networks.ts';
+import { checksOwnCsrf } from './multipart.ts';
+import { composePages } from './compose.ts';
+import { postPages } from './posts.ts';
 import { createSession, deleteSession, findSession, rememberSignedIn, SESSION_COOKIE } from './sessions.ts';
 import { webhookPages } from './webhooks.ts';
 
@@ -108,7 +111,8 @@ export function dashboardRoutes(ctx: AppContext, limits: RateLimitStore) {
           return sendDashboard(reply, 401, loginPage('Your session has ended. Sign in again.'));
         }
         logAsOrganization(req, session.orgId);
-        if (req.method === 'POST') {
+        // A form with files is read by its page, which checks the token first (multipart.ts).
+        if (req.method === 'POST' && !checksOwnCsrf(req)) {
           const token = (req.body as Record<string, unknown> | undefined)?._csrf;
           if (typeof token !== 'string' || !safeEqual(token, session.csrfToken)) {
             req.log.warn({ path: req.routeOptions.url }, 'dashboard form without a valid CSRF token');
@@ -131,6 +135,8 @@ export function dashboardRoutes(ctx: AppContext, limits: RateLimitStore) {
 
       networkPages(pages, ctx);
       accountPages(pages, ctx);
+      postPages(pages, ctx);
+      composePages(pages, ctx);
       webhookPages(pages, ctx);
       apiKeyPages(pages, ctx);
       brandingPages(pages, ctx);
