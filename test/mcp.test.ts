@@ -108,7 +108,7 @@ describe('the server and its key', () => {
     expect(good.status).toBe(200);
     expect(good.headers.get('x-request-id')).toBeTruthy();
     expect(good.headers.get('x-ratelimit-limit')).toBeTruthy();
-    expect((await good.json()).result.serverInfo.name).toBe('switchboard');
+    expect(((await good.json()) as any).result.serverInfo.name).toBe('switchboard');
   });
 
   it('answers GET and DELETE with 405: there are no sessions or streams to serve', async () => {

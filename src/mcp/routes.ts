@@ -4,11 +4,14 @@
 // GET (a server-to-client stream) and DELETE (ending a session) have nothing to serve without sessions: 405.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
 import type { AppContext } from '../context.ts';
-import { mcpServerFor } from './tools.ts';
 
 export const MCP_PATH = '/mcp';
+
+// The SDK costs ~0.4 s and ~25 MB to load (it brings its own JSON Schema and validation stack): loaded on the first
+// MCP request, not at every start (bench/footprint.ts).
+let loading: Promise<[typeof import('./tools.ts'), typeof import('@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js')]> | undefined;
+const loadSdk = () => (loading ??= Promise.all([import('./tools.ts'), import('@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js')]));
 
 // Connection-level headers describe Fastify's socket, not the request the transport reads.
 const HOP_BY_HOP = new Set(['host', 'connection', 'content-length', 'transfer-encoding', 'keep-alive', 'upgrade', 'expect']);
@@ -16,6 +19,7 @@ const HOP_BY_HOP = new Set(['host', 'connection', 'content-length', 'transfer-en
 export function mcpRoutes(ctx: AppContext) {
   return async function routes(app: FastifyInstance) {
     app.post(MCP_PATH, { schema: { hide: true } }, async (req, reply) => {
+      const [{ mcpServerFor }, { WebStandardStreamableHTTPServerTransport }] = await loadSdk();
       const server = mcpServerFor(ctx, { orgId: req.caller.orgId, log: req.log as unknown as Logger });
       const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
       try {
