@@ -5,6 +5,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { publishDue } from '../src/publishing/engine.ts';
 import { TestBrowser } from './helpers/browser.ts';
 import { configureSandbox, consent, REDIRECT_URI, resultParams } from './helpers/flow.ts';
 import { startTestServer, type TestServer } from './helpers/server.ts';
@@ -179,7 +180,7 @@ describe('posts', () => {
     expect((await ok(mcp, 'list_posts', { status: 'scheduled', social_account_id: accountId })).posts.map((p: { id: string }) => p.id)).not.toContain(post.id);
   });
 
-  it('keeps a draft, and publishes through the same engine as /v1 (a post made here is seen there)', async () => {
+  it('keeps a draft, seen through /v1 as well', async () => {
     const { post } = await ok(mcp, 'create_post', { containers: [{ content: 'Draft one' }, { content: 'and its reply' }], isDraft: true, accounts: [accountId] });
     expect(post.status).toBe('draft');
     expect(post.containers.map((c: { content: string }) => c.content)).toEqual(['Draft one', 'and its reply']);
@@ -204,10 +205,18 @@ describe('posts', () => {
     expect((await ok(mcp, 'list_posts')).pagination.total).toBe(before);
   });
 
-  it('refuses to cancel a post that is no longer cancellable, in /v1 words', async () => {
+  it('publishes a post made now, and refuses to cancel it once publishing has begun, in /v1 words', async () => {
     const { post } = await ok(mcp, 'create_post', { content: 'Out now', accounts: [accountId] });
     expect(post.status).toBe('publishing');
     expect(await refused(mcp, 'cancel_post', { post_id: post.id })).toBe('The post cannot be cancelled: The post is publishing: publishing has begun');
+    expect(await publishDue(t.server.ctx)).toBe(1);
+    const published = (await ok(mcp, 'get_post', { post_id: post.id })).post;
+    expect(published.status).toBe('published');
+    expect(published.socialAccounts[0]).toMatchObject({ status: 'published', error: null });
+    expect(published.socialAccounts[0].platformPostUrl).toMatch(/^http/);
+    expect(await refused(mcp, 'cancel_post', { post_id: post.id })).toBe(
+      'The post cannot be cancelled: The post is already published: delete it at the networks with DELETE /v1/posts/{id}/remote',
+    );
   });
 });
 
@@ -248,5 +257,30 @@ describe('invalid input', () => {
     });
     expect(res.status).toBe(400);
     expect(await res.json()).toMatchObject({ success: false, error: 'Invalid payload' });
+  });
+});
+
+describe('the rate limit', () => {
+  it("counts /mcp against the key's /v1 budget and answers 429 past it, as /v1 does", async () => {
+    const limited = await startTestServer({ SWITCHBOARD_RATE_LIMIT_PER_MINUTE: '3' });
+    try {
+      const listTools = () =>
+        fetch(`${limited.url}/mcp`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${limited.apiKey}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+          body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+        });
+      expect((await listTools()).status).toBe(200);
+      expect((await limited.api('GET', '/v1/social-accounts')).status).toBe(200);
+      const third = await listTools();
+      expect(third.status).toBe(200);
+      expect(third.headers.get('x-ratelimit-remaining')).toBe('0');
+      const past = await listTools();
+      expect(past.status).toBe(429);
+      expect(await past.json()).toMatchObject({ success: false, code: 'rate_limited' });
+      expect((await limited.api('GET', '/v1/social-accounts')).status).toBe(429);
+    } finally {
+      await limited.close();
+    }
   });
 });
