@@ -50,7 +50,9 @@ async function startX(latencyMs: number) {
     });
   });
   const port = await freePort();
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  // X's front end does not drop connections past Node's default listen backlog (511): the emulator must not either,
+  // or a burst on more sockets than that measures SYN retries (1 s, 3 s) instead of the engine.
+  await new Promise<void>((resolve) => server.listen({ port, host: '127.0.0.1', backlog: 4096 }, resolve));
   onCleanup(() => new Promise((resolve) => server.close(resolve)));
   return { origin: `http://127.0.0.1:${port}`, received, stats, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
 }

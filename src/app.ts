@@ -5,7 +5,9 @@ import fastifyFormbody from '@fastify/formbody';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import type { Logger } from 'pino';
 import type { AppContext } from './context.ts';
+import { lazyRequestLogger } from './http/logging.ts';
 import { accountRoutes } from './accounts/routes.ts';
 import { blueskyRoutes } from './accounts/bluesky-routes.ts';
 import { connectApiRoutes } from './connect/api-routes.ts';
@@ -52,6 +54,7 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions): Promise<Fas
     forceCloseConnections: 'idle',
     return503OnClosing: true,
     genReqId: requestId,
+    childLoggerFactory: (logger, bindings, options) => lazyRequestLogger(logger as unknown as Logger, bindings, options) as unknown as FastifyBaseLogger,
     // Ids are validated by each route's schema (a 400 naming the field); the router's own cut-off would make an
     // over-long id a 404.
     routerOptions: { maxParamLength: 2048 },

@@ -89,6 +89,7 @@ const envSchema = z.object({
   SWITCHBOARD_ALLOW_PRIVATE_URLS: booleanFlag,
   SWITCHBOARD_UPSTREAM_TIMEOUT_MS: z.coerce.number().int().positive().default(15_000),
   SWITCHBOARD_UPSTREAM_MAX_RESPONSE_BYTES: z.coerce.number().int().positive().default(4 * 1024 * 1024),
+  SWITCHBOARD_UPSTREAM_SOCKETS_PER_ORIGIN: z.coerce.number().int().min(1).max(10_000).default(256),
   SWITCHBOARD_DNS_SERVERS: dnsServers,
   SWITCHBOARD_WEBHOOK_CONCURRENCY: z.coerce.number().int().positive().default(32),
   SWITCHBOARD_WEBHOOK_CONCURRENCY_PER_ORG: z.coerce.number().int().positive().default(4),
@@ -151,6 +152,8 @@ export interface Config {
   upstreamTimeoutMs: number;
   /** A network's answer longer than this is refused (read as a stream and cut there, never held whole). */
   upstreamMaxResponseBytes: number;
+  /** Kept-alive connections to one network API origin, at most (a burst beyond them queues). */
+  upstreamSocketsPerOrigin: number;
   allowPrivateUrls: boolean;
   /** Resolve caller-chosen hosts through these DNS servers (`ip[:port]`); empty: the system resolver. */
   dnsServers: string[];
@@ -249,6 +252,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     upstreams: e.SWITCHBOARD_UPSTREAMS,
     upstreamTimeoutMs: e.SWITCHBOARD_UPSTREAM_TIMEOUT_MS,
     upstreamMaxResponseBytes: e.SWITCHBOARD_UPSTREAM_MAX_RESPONSE_BYTES,
+    upstreamSocketsPerOrigin: e.SWITCHBOARD_UPSTREAM_SOCKETS_PER_ORIGIN,
     allowPrivateUrls: e.SWITCHBOARD_ALLOW_PRIVATE_URLS,
     dnsServers: e.SWITCHBOARD_DNS_SERVERS,
     webhooks: {

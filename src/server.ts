@@ -12,7 +12,7 @@ import { bootstrap } from './orgs/organizations.ts';
 import { createAdapterRegistry } from './providers/registry.ts';
 import { UpstreamClient } from './providers/upstream.ts';
 import { HostResolver } from './security/destinations.ts';
-import { OutboundHttp } from './security/outbound-http.ts';
+import { OutboundHttp, setUpstreamSocketsPerOrigin } from './security/outbound-http.ts';
 import { loadInternalSecrets } from './security/internal-secrets.ts';
 import { Keyring } from './security/keyring.ts';
 import type { SandboxFaults } from './sandbox/authorization-server.ts';
@@ -38,6 +38,7 @@ export async function createContext(config: Config, opts: ContextOptions = {}): 
     await database.close();
     throw err;
   }
+  setUpstreamSocketsPerOrigin(config.upstreamSocketsPerOrigin);
   const outbound = new OutboundHttp(new HostResolver(config.dnsServers), config.allowPrivateUrls);
   const upstream = new UpstreamClient(config.upstreams, config.upstreamTimeoutMs, { http: outbound, maxResponseBytes: config.upstreamMaxResponseBytes });
   const adapters = createAdapterRegistry({

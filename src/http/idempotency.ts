@@ -111,10 +111,15 @@ export function idempotentPosts(app: FastifyInstance, opts: IdempotencyOptions) 
   });
 
   // The answer is stored before it is sent: a client that sees it and retries anyway gets the same one.
-  app.addHook('onSend', async (req, reply, payload) => {
+  // A callback hook, for the requests that hold no key (most): an async one costs each a promise and a microtask.
+  app.addHook('onSend', (req, reply, payload, done) => {
     const held = holding.get(req);
-    if (!held) return payload;
+    if (!held) return done(null, payload);
     holding.delete(req);
+    store(held, reply, payload).then((sent) => done(null, sent), done);
+  });
+
+  async function store(held: { orgId: string; key: string }, reply: FastifyReply, payload: unknown): Promise<unknown> {
     const where = and(eq(idempotencyKeys.orgId, held.orgId), eq(idempotencyKeys.key, held.key));
     const status = reply.statusCode;
     const body = typeof payload === 'string' ? payload : Buffer.isBuffer(payload) ? payload.toString('utf8') : undefined;
@@ -128,7 +133,7 @@ export function idempotentPosts(app: FastifyInstance, opts: IdempotencyOptions) 
       .set({ responseStatus: status, responseEnc: keyring.encrypt(JSON.stringify(stored), contexts.idempotencyResponse(held.orgId, held.key)), lockedUntil: null })
       .where(where);
     return payload;
-  });
+  }
 }
 
 /** Housekeeping for the worker: keys past their 24 hours. */

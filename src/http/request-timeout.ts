@@ -31,13 +31,15 @@ export function answerStuckRequests(app: FastifyInstance, timeoutMs: number) {
     }
   }, Math.min(SWEEP_MS, timeoutMs));
   sweep.unref();
-  app.addHook('onRequest', async (req, reply) => {
+  // Callback hooks: an async one costs every request a promise and a microtask.
+  app.addHook('onRequest', (req, reply, done) => {
     // A route that receives a large body (media uploads) declares it and bounds itself by silence instead.
-    if ((req.routeOptions.config as { longUpload?: boolean } | undefined)?.longUpload) return;
-    inFlight.set(reply, Date.now());
+    if (!(req.routeOptions.config as { longUpload?: boolean } | undefined)?.longUpload) inFlight.set(reply, Date.now());
+    done();
   });
-  app.addHook('onResponse', async (_req, reply) => {
+  app.addHook('onResponse', (_req, reply, done) => {
     inFlight.delete(reply);
+    done();
   });
   app.addHook('onClose', async () => clearInterval(sweep));
 }

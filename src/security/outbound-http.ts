@@ -14,15 +14,24 @@ import { Readable } from 'node:stream';
 import { HostResolver, type ResolvedAddress } from './destinations.ts';
 
 /**
- * Unguarded requests (network APIs at the adapters' own hosts) share kept-alive connections, at most this many per
- * origin: a burst of thousands (posts scheduled for one instant) queues on warm connections rather than opening
- * thousands at once — each a TLS handshake, and past the server's listen backlog a SYN retried a second later.
+ * Unguarded requests (network APIs at the adapters' own hosts) share kept-alive connections, at most
+ * SWITCHBOARD_UPSTREAM_SOCKETS_PER_ORIGIN (256) per origin: a burst of thousands (posts scheduled for one instant)
+ * queues on warm connections rather than opening thousands at once — each a TLS handshake, and past the server's
+ * listen backlog a SYN retried a second later. One pool per process, whatever the number of clients in it.
  */
-const SOCKETS_PER_ORIGIN = 256;
+const DEFAULT_SOCKETS_PER_ORIGIN = 256;
 const pooled = {
-  http: new http.Agent({ keepAlive: true, maxSockets: SOCKETS_PER_ORIGIN, maxFreeSockets: SOCKETS_PER_ORIGIN, scheduling: 'lifo' }),
-  https: new https.Agent({ keepAlive: true, maxSockets: SOCKETS_PER_ORIGIN, maxFreeSockets: SOCKETS_PER_ORIGIN, scheduling: 'lifo' }),
+  http: new http.Agent({ keepAlive: true, maxSockets: DEFAULT_SOCKETS_PER_ORIGIN, maxFreeSockets: DEFAULT_SOCKETS_PER_ORIGIN, scheduling: 'lifo' }),
+  https: new https.Agent({ keepAlive: true, maxSockets: DEFAULT_SOCKETS_PER_ORIGIN, maxFreeSockets: DEFAULT_SOCKETS_PER_ORIGIN, scheduling: 'lifo' }),
 };
+
+/** SWITCHBOARD_UPSTREAM_SOCKETS_PER_ORIGIN, for the process's pool. */
+export function setUpstreamSocketsPerOrigin(sockets: number) {
+  for (const agent of [pooled.http, pooled.https]) {
+    agent.maxSockets = sockets;
+    agent.maxFreeSockets = sockets;
+  }
+}
 /** A pinned lookup must not hand its socket to a pool that later requests (other checks) would share. */
 const agentFor = (url: URL, lookup: LookupFunction | undefined) => (lookup ? false : url.protocol === 'https:' ? pooled.https : pooled.http);
 
