@@ -27,6 +27,7 @@ import { networkDataRoutes } from './accounts/network-data-routes.ts';
 import { publishingDefaultsRoutes } from './accounts/publishing-defaults-routes.ts';
 import { ocoyaRoutes, OCOYA_PREFIX } from './ocoya/routes.ts';
 import { workspaceRoutes } from './orgs/workspace-routes.ts';
+import { mcpRoutes } from './mcp/routes.ts';
 import { requireApiKey } from './http/auth.ts';
 import { localAdminRoutes } from './http/local-admin-routes.ts';
 import { rateLimit, type RateLimitStore } from './http/rate-limit.ts';
@@ -107,18 +108,18 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions): Promise<Fas
   const v1Limiter = opts.rateLimits.limiter('v1', v1Limit);
   const v1Limited = () => ({ success: false, error: 'Too many requests', code: 'rate_limited', message: `The limit is ${v1Limit} requests per minute per API key` });
   const addressLimiter = opts.rateLimits.limiter('address', ctx.config.rateLimitPerAddress);
+  const v1Keys = {
+    db: ctx.db,
+    addressLimiter,
+    addressLimit: ctx.config.rateLimitPerAddress,
+    missingKey: () => new ApiError(401, 'Missing API key', 'Send it as "Authorization: Bearer <key>" or "X-API-Key: <key>"', 'missing_api_key'),
+    invalidKey: () => new ApiError(401, 'Invalid API key', undefined, 'invalid_api_key'),
+    limitedBody: v1Limited,
+  };
   await app.register(async (v1) => {
     useNativeErrors(v1);
     refuseUnknownInput(v1);
-    requireApiKey(v1, {
-      db: ctx.db,
-      addressLimiter,
-      addressLimit: ctx.config.rateLimitPerAddress,
-      missingKey: () => new ApiError(401, 'Missing API key', 'Send it as "Authorization: Bearer <key>" or "X-API-Key: <key>"', 'missing_api_key'),
-      invalidKey: () => new ApiError(401, 'Invalid API key', undefined, 'invalid_api_key'),
-      limitedBody: v1Limited,
-      localAdminToken: opts.localAdminToken,
-    });
+    requireApiKey(v1, { ...v1Keys, localAdminToken: opts.localAdminToken });
     rateLimit(v1, v1Limiter, v1Limit, v1Limited);
     idempotentPosts(v1, {
       db: ctx.db,
@@ -140,6 +141,14 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions): Promise<Fas
     await v1.register(networkDataRoutes(ctx));
     await v1.register(publishingDefaultsRoutes(ctx));
     if (opts.localAdminToken) await v1.register(localAdminRoutes(ctx));
+  });
+
+  // The MCP server: the same keys, and the same per-key budget, as /v1 (it is another door to the same operations).
+  await app.register(async (mcp) => {
+    useNativeErrors(mcp);
+    requireApiKey(mcp, v1Keys);
+    rateLimit(mcp, v1Limiter, v1Limit, v1Limited);
+    await mcp.register(mcpRoutes(ctx));
   });
 
   await app.register(ocoyaRoutes(ctx, opts.rateLimits, addressLimiter), { prefix: OCOYA_PREFIX });

@@ -6,6 +6,7 @@ import type { Db, DbOrTx, Tx } from '../db/database.ts';
 import { columnName, rawQuery, selectList } from '../db/raw.ts';
 import { getTableColumns, type Column } from 'drizzle-orm';
 import { socialAccounts } from '../db/schema.ts';
+import { canonicalNetwork } from '../providers/registry.ts';
 import type { SocialAccountView } from '../http/schemas.ts';
 import type { AccountType, ConnectableProfile, NetworkId, PublishAccount, TokenSet } from '../providers/types.ts';
 import { contexts } from '../security/encrypted-columns.ts';
@@ -341,6 +342,17 @@ export async function listAccountsJson(
   const fetched = await rawQuery<(string | null)[]>(db, text, params, { prepare: true, rowMode: 'array' });
   const rows = fetched.slice(0, page.limit);
   return { data: `[${rows.map(listedJson).join(',')}]`, count: rows.length, lastId: rows.at(-1)?.[ID_INDEX] ?? null, more: fetched.length > page.limit };
+}
+
+/**
+ * One page of the API's account list (`GET /v1/social-accounts`, the MCP tool `list_social_accounts`): `data` is
+ * the JSON text of listAccountsJson; a network may be named by an alias (`twitter`); the last page has no
+ * next_cursor (listAccountsJson looks one row further to know).
+ */
+export async function accountsPage(db: Db, orgId: string, filters: AccountFilters, page: ListPage) {
+  const network = filters.network ? (canonicalNetwork(filters.network) ?? filters.network) : undefined;
+  const found = await listAccountsJson(db, orgId, { ...filters, network }, page);
+  return { data: found.data, count: found.count, limit: page.limit, offset: page.cursor ? 0 : page.offset, next_cursor: found.more ? found.lastId : null };
 }
 
 export interface ListPage {

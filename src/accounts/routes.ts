@@ -5,12 +5,11 @@ import { z } from 'zod';
 import type { AppContext } from '../context.ts';
 import { ApiError, notFound } from '../http/errors.ts';
 import { Cursor, errorResponses, IdParam, listOf, sendSerialized, SocialAccount, success, TenantId } from '../http/schemas.ts';
-import { appCredentials, findNetworkConfig } from '../networks/network-configs.ts';
-import { canonicalNetwork } from '../providers/registry.ts';
-import { NetworkError, type NetworkId } from '../providers/types.ts';
+import { NetworkError } from '../providers/types.ts';
 import { AccountUnusableError, ensureFreshToken } from '../tokens/refresh.ts';
 import { disconnectAccount } from './disconnect.ts';
-import { decryptTokens, findAccount, listAccountsJson, toAccountView, type AccountRow } from './accounts.ts';
+import { accountsPage, decryptTokens, findAccount, toAccountView, type AccountRow } from './accounts.ts';
+import { checkHealth, Health } from './health.ts';
 
 const ListQuery = z.object({
   tenantId: TenantId.optional().describe('Only this tenant\'s accounts (also accepted as `tenant_id`)'),
@@ -28,15 +27,6 @@ const ListQuery = z.object({
 });
 
 const AccessToken = z.object({ access_token: z.string(), token_type: z.string(), expires_at: z.string().nullable() });
-
-const Health = z.object({
-  id: z.string(),
-  healthy: z.boolean(),
-  status: z.enum(['active', 'reauth_required', 'disconnected']),
-  token_expires_at: z.string().nullable(),
-  checked_at: z.string(),
-  error: z.string().optional(),
-});
 
 export function accountRoutes(ctx: AppContext) {
   async function accountOr404(orgId: string, id: string) {
@@ -67,26 +57,18 @@ export function accountRoutes(ctx: AppContext) {
       { schema: { tags: ['Social accounts'], summary: 'List connected accounts', querystring: ListQuery, response: { 200: listOf(SocialAccount), ...errorResponses } } },
       async (req, reply) => {
         const q = req.query;
-        const page = await listAccountsJson(
+        const page = await accountsPage(
           ctx.db,
           req.caller.orgId,
-          {
-            tenantId: q.tenantId ?? q.tenant_id,
-            network: q.network ? (canonicalNetwork(q.network) ?? q.network) : undefined,
-            networkUniqueId: q.networkUniqueId,
-            username: q.username,
-            status: q.status,
-          },
+          { tenantId: q.tenantId ?? q.tenant_id, network: q.network, networkUniqueId: q.networkUniqueId, username: q.username, status: q.status },
           { limit: q.limit, offset: q.offset, cursor: q.cursor },
         );
-        // The most read response: the page's JSON comes ready-made from listAccountsJson and goes out as it is.
-        // The last page has no next_cursor (listAccountsJson looks one row further to know).
-        const nextCursor = page.more ? page.lastId : null;
+        // The most read response: the page's JSON comes ready-made and goes out as it is.
         return sendSerialized(
           reply,
           '{"success":true,"data":',
           page.data,
-          `,"count":${page.count},"limit":${q.limit},"offset":${q.cursor ? 0 : q.offset},"next_cursor":${JSON.stringify(nextCursor)}}`,
+          `,"count":${page.count},"limit":${page.limit},"offset":${page.offset},"next_cursor":${JSON.stringify(page.next_cursor)}}`,
         );
       },
     );
@@ -144,48 +126,7 @@ export function accountRoutes(ctx: AppContext) {
           response: { 200: success(Health), ...errorResponses },
         },
       },
-      async (req) => {
-        let account = await accountOr404(req.caller.orgId, req.params.id);
-        const adapter = ctx.adapters.get(account.network as NetworkId);
-        const config = await findNetworkConfig(ctx.db, account.orgId, account.network);
-        const report = (healthy: boolean, row: AccountRow, error?: string) => ({
-          success: true as const,
-          data: {
-            id: row.id,
-            healthy,
-            status: row.status,
-            token_expires_at: row.tokenExpiresAt?.toISOString() ?? null,
-            checked_at: new Date().toISOString(),
-            ...(error ? { error } : {}),
-          },
-        });
-        if (!adapter || !config || account.status !== 'active') return report(false, account, 'The account is not active');
-        const app = appCredentials(ctx, config, adapter);
-        const check = async (row: AccountRow) => adapter.verify({ app, accessToken: decryptTokens(ctx.keyring, row)!.accessToken, metadata: row.metadata });
-        try {
-          account = await ensureFreshToken(ctx, account);
-          await check(account);
-          return report(true, account);
-        } catch (err) {
-          if (!(err instanceof NetworkError) || err.kind !== 'permanent' || !adapter.refresh) {
-            return report(false, (await findAccount(ctx.db, account.orgId, account.id)) ?? account, errorText(err));
-          }
-        }
-        // The network said the token is dead: refresh once and check again.
-        try {
-          account = await ensureFreshToken(ctx, account, { force: true });
-          await check(account);
-          return report(true, account);
-        } catch (err) {
-          return report(false, (await findAccount(ctx.db, account.orgId, account.id)) ?? account, errorText(err));
-        }
-      },
+      async (req) => ({ success: true as const, data: await checkHealth(ctx, await accountOr404(req.caller.orgId, req.params.id)) }),
     );
   };
-}
-
-function errorText(err: unknown): string {
-  if (err instanceof NetworkError) return err.description;
-  if (err instanceof AccountUnusableError) return err.reason;
-  throw err;
 }

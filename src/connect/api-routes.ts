@@ -3,34 +3,13 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AppContext } from '../context.ts';
-import { findAccount, toAccountView } from '../accounts/accounts.ts';
-import { ApiError, badRequest, formatIssues, invalidPayload, notFound } from '../http/errors.ts';
-import { errorResponses, SocialAccount, success, TenantId } from '../http/schemas.ts';
-import { networkConfigForFlow } from '../networks/network-configs.ts';
-import { defaultWorkspaceId } from '../orgs/organizations.ts';
-import { canonicalNetwork } from '../providers/registry.ts';
-import { createStartUrl, findPendingSelection, finishSelection, FlowError } from './flows.ts';
+import { toAccountView } from '../accounts/accounts.ts';
+import { ApiError, formatIssues, invalidPayload } from '../http/errors.ts';
+import { errorResponses, SocialAccount, success } from '../http/schemas.ts';
+import { AuthUrl, authUrlFor, AuthUrlRequest } from './auth-url.ts';
+import { findPendingSelection, finishSelection, FlowError } from './flows.ts';
 
-const AuthUrlBody = z
-  .object({
-    redirect_uri: z
-      .string()
-      .url()
-      .optional()
-      .describe("Where the user's browser returns with the result. Must exactly match one of the network config's redirect_uris."),
-    tenant_id: TenantId.optional().describe('Your own identifier for the end user; stored on the connected accounts.'),
-    account_id: z.string().max(64).optional().describe('Reconnect this account: it keeps its id and gets fresh tokens.'),
-    selection: z
-      .enum(['hosted', 'headless'])
-      .optional()
-      .describe('When one login yields several profiles: our hosted picker (default), or back to redirect_uri with ?session= for your own.'),
-  })
-  .default({});
-
-const AuthUrl = z.object({
-  auth_url: z.string().describe('One-time start URL (valid 15 minutes). Send the user there.'),
-  expires_at: z.string(),
-});
+const AuthUrlBody = AuthUrlRequest.default({});
 
 const SessionParam = z.object({ session: z.string().min(1).max(128) });
 
@@ -57,48 +36,7 @@ export function connectApiRoutes(ctx: AppContext) {
           response: { 200: success(AuthUrl), ...errorResponses },
         },
       },
-      async (req, reply) => {
-        const { orgId } = req.caller;
-        const network = canonicalNetwork(req.params.network);
-        const adapter = network && ctx.adapters.get(network);
-        if (!adapter) {
-          throw badRequest('Unsupported network', `"${req.params.network}" is not a network this server connects. Supported: ${ctx.adapters.supported().join(', ')}`);
-        }
-        if (adapter.connection === 'app_password') {
-          throw badRequest('No authorization URL for this network', `${adapter.displayName} connects with an app password: POST /v1/social-accounts/${adapter.network}`);
-        }
-        const config = await networkConfigForFlow(ctx.db, orgId, adapter.network);
-        if (!config) {
-          throw badRequest('Network not configured', `Configure ${adapter.network} first with POST /v1/social-networks`);
-        }
-        const body = req.body;
-        const issues: z.core.$ZodIssue[] = [];
-        if (body.redirect_uri && !config.redirectUris.includes(body.redirect_uri)) {
-          issues.push({
-            code: 'custom',
-            path: ['redirect_uri'],
-            message: `redirect_uri is not in the allowed redirect_uris of the ${adapter.network} configuration (exact match required)`,
-            input: undefined,
-          } as z.core.$ZodIssue);
-        }
-        if (body.selection === 'headless' && !body.redirect_uri) {
-          issues.push({ code: 'custom', path: ['selection'], message: 'headless selection needs a redirect_uri to send the session to', input: undefined } as z.core.$ZodIssue);
-        }
-        if (issues.length) return invalidPayload(reply, formatIssues(issues));
-        if (body.account_id) {
-          const account = await findAccount(ctx.db, orgId, body.account_id);
-          if (!account) throw notFound('Social account');
-          if (account.network !== adapter.network) throw badRequest('Account belongs to another network', `Account ${account.id} is a ${account.network} account`);
-        }
-        const { authUrl, expiresAt } = createStartUrl(ctx, orgId, config, {
-          redirectUri: body.redirect_uri,
-          tenantId: body.tenant_id,
-          accountId: body.account_id,
-          selection: body.selection ?? 'hosted',
-          workspaceId: await defaultWorkspaceId(ctx.db, orgId),
-        });
-        return { success: true as const, data: { auth_url: authUrl, expires_at: expiresAt.toISOString() } };
-      },
+      async (req) => ({ success: true as const, data: await authUrlFor(ctx, req.caller.orgId, req.params.network, req.body) }),
     );
 
     r.get(

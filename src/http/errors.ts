@@ -49,6 +49,23 @@ export const badRequest = (error: string, detail?: string, code?: string) => new
 export const notFound = (what: string) => new ApiError(404, `${what} not found`);
 export const conflict = (error: string, detail?: string, code?: string) => new ApiError(409, error, detail, code);
 
+/**
+ * Input that passed its schema but is refused by a rule only the handler knows (an allowlist, the network's own
+ * rules): answered 400 `Invalid payload` with these issues as `details`, like a schema failure. Thrown by the
+ * modules that both the routes and the MCP tools call.
+ */
+export class InvalidPayload extends Error {
+  constructor(readonly issues: z.core.$ZodIssue[]) {
+    super('Invalid payload');
+  }
+  get details(): unknown {
+    return formatIssues(this.issues);
+  }
+}
+
+/** One issue at `path`, as InvalidPayload takes it. */
+export const issueAt = (path: (string | number)[], message: string) => ({ code: 'custom', path, message, input: undefined }) as z.core.$ZodIssue;
+
 /** The zod issues behind a Fastify validation error raised by fastify-type-provider-zod. */
 export function validationIssues(err: FastifyError): z.core.$ZodIssue[] {
   return (err.validation ?? []).map((v) => ({
@@ -78,6 +95,7 @@ export function useNativeErrors(app: FastifyInstance) {
     if (hasZodFastifySchemaValidationErrors(err)) {
       return invalidPayload(reply, formatIssues(validationIssues(err)));
     }
+    if (err instanceof InvalidPayload) return invalidPayload(reply, err.details);
     if (err instanceof ApiError) {
       return reply
         .code(err.statusCode)

@@ -8,7 +8,7 @@ import { errorResponses, IdParam, listOf, success } from '../http/schemas.ts';
 import { urlProblem } from '../security/private-urls.ts';
 import { deleteNetworkConfig, findNetworkConfig, listNetworkConfigs, saveNetworkConfig, toView } from './network-configs.ts';
 
-const NetworkConfig = z
+export const NetworkConfig = z
   .object({
     id: z.string(),
     network: z.string(),

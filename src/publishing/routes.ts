@@ -8,10 +8,8 @@ import { conflict, invalidPayload, notFound } from '../http/errors.ts';
 import { errorResponses, IdParam } from '../http/schemas.ts';
 import { resolveContainers } from './containers.ts';
 import { wakePublishers } from './engine.ts';
+import { cancelOrRefuse, listPostViews, postOrNotFound, submitPost } from './post-requests.ts';
 import {
-  cancelPost,
-  findPost,
-  listPosts,
   PostRefused,
   PostStateConflict,
   preflight,
@@ -22,10 +20,9 @@ import {
   updatePost,
   type PostRow,
 } from './posts.ts';
-import { submitPost } from './submit.ts';
 import { deleteAtNetworks } from './remote-delete.ts';
 import { CreatePostBody, ListPostsQuery, PostResponse, PostView, UpdatePostBody } from './schemas.ts';
-import { postView, postViews } from './views.ts';
+import { postView } from './views.ts';
 
 export function postRoutes(ctx: AppContext) {
   return async function routes(app: FastifyInstance) {
@@ -36,11 +33,7 @@ export function postRoutes(ctx: AppContext) {
       if (err instanceof PostRefused) return invalidPayload(reply, { _errors: [], ...err.details });
       throw err;
     };
-    const postOr404 = async (orgId: string, id: string) => {
-      const post = await findPost(ctx.db, orgId, id);
-      if (!post) throw notFound('Post');
-      return post;
-    };
+    const postOr404 = (orgId: string, id: string) => postOrNotFound(ctx, orgId, id);
     const send = async (reply: FastifyReply, post: PostRow, status = 200) => reply.code(status).send({ success: true, post: await postView(ctx, ctx.db, post) });
 
     r.post(
@@ -82,22 +75,7 @@ export function postRoutes(ctx: AppContext) {
       },
       async (req) => {
         const q = req.query;
-        const date = (v?: string) => (v ? new Date(v) : undefined);
-        const { rows, total } = await listPosts(
-          ctx.db,
-          req.caller.orgId,
-          {
-            socialAccountId: q.social_account_id,
-            tenantId: q.tenant_id ?? q.tenantId,
-            statuses: q.status ? [q.status] : undefined,
-            createdAfter: date(q.created_after),
-            createdBefore: date(q.created_before),
-            scheduledAfter: date(q.scheduled_after),
-            scheduledBefore: date(q.scheduled_before),
-          },
-          { limit: q.limit, offset: q.offset },
-        );
-        const views = await postViews(ctx, ctx.db, rows);
+        const { views, total } = await listPostViews(ctx, req.caller.orgId, q);
         return { success: true as const, posts: views, data: views, pagination: { limit: q.limit, offset: q.offset, total } };
       },
     );
@@ -148,16 +126,7 @@ export function postRoutes(ctx: AppContext) {
     r.delete(
       '/v1/posts/:id',
       { schema: { tags, summary: 'Cancel a draft or scheduled post; 409 once published (use /remote)', params: IdParam, response: { 200: PostResponse, ...errorResponses } } },
-      async (req, reply) => {
-        try {
-          const cancelled = await cancelPost(ctx, req.caller.orgId, req.params.id);
-          if (!cancelled) throw notFound('Post');
-          return send(reply, cancelled);
-        } catch (err) {
-          if (err instanceof PostStateConflict) throw conflict('The post cannot be cancelled', err.message, 'post_not_cancellable');
-          throw err;
-        }
-      },
+      async (req, reply) => send(reply, await cancelOrRefuse(ctx, req.caller.orgId, req.params.id)),
     );
 
     r.delete(

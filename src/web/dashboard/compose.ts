@@ -13,7 +13,7 @@ import { activeMediaByIds, deleteMedia, receiveFile, type MediaRow } from '../..
 import { MediaTooLarge } from '../../media/store.ts';
 import { PostRefused } from '../../publishing/posts.ts';
 import { CreatePostBody } from '../../publishing/schemas.ts';
-import { submitPost } from '../../publishing/submit.ts';
+import { submitPost } from '../../publishing/post-requests.ts';
 import type { NetworkId } from '../../providers/types.ts';
 import { ID_PATTERN } from '../../security/ids.ts';
 import { safeEqual } from '../../security/secrets.ts';
