@@ -5,11 +5,11 @@ import { z } from 'zod';
 import type { AppContext } from '../context.ts';
 import { ApiError, notFound } from '../http/errors.ts';
 import { Cursor, errorResponses, IdParam, listOf, sendSerialized, SocialAccount, success, TenantId } from '../http/schemas.ts';
-import { appCredentials, findNetworkConfig } from '../networks/network-configs.ts';
 import { canonicalNetwork } from '../providers/registry.ts';
-import { NetworkError, type NetworkId } from '../providers/types.ts';
+import { NetworkError } from '../providers/types.ts';
 import { AccountUnusableError, ensureFreshToken } from '../tokens/refresh.ts';
 import { disconnectAccount } from './disconnect.ts';
+import { checkAccountHealth } from './health.ts';
 import { decryptTokens, findAccount, listAccountsJson, toAccountView, type AccountRow } from './accounts.ts';
 
 const ListQuery = z.object({
@@ -145,47 +145,19 @@ export function accountRoutes(ctx: AppContext) {
         },
       },
       async (req) => {
-        let account = await accountOr404(req.caller.orgId, req.params.id);
-        const adapter = ctx.adapters.get(account.network as NetworkId);
-        const config = await findNetworkConfig(ctx.db, account.orgId, account.network);
-        const report = (healthy: boolean, row: AccountRow, error?: string) => ({
+        const { healthy, account, error } = await checkAccountHealth(ctx, await accountOr404(req.caller.orgId, req.params.id));
+        return {
           success: true as const,
           data: {
-            id: row.id,
+            id: account.id,
             healthy,
-            status: row.status,
-            token_expires_at: row.tokenExpiresAt?.toISOString() ?? null,
+            status: account.status,
+            token_expires_at: account.tokenExpiresAt?.toISOString() ?? null,
             checked_at: new Date().toISOString(),
             ...(error ? { error } : {}),
           },
-        });
-        if (!adapter || !config || account.status !== 'active') return report(false, account, 'The account is not active');
-        const app = appCredentials(ctx, config, adapter);
-        const check = async (row: AccountRow) => adapter.verify({ app, accessToken: decryptTokens(ctx.keyring, row)!.accessToken, metadata: row.metadata });
-        try {
-          account = await ensureFreshToken(ctx, account);
-          await check(account);
-          return report(true, account);
-        } catch (err) {
-          if (!(err instanceof NetworkError) || err.kind !== 'permanent' || !adapter.refresh) {
-            return report(false, (await findAccount(ctx.db, account.orgId, account.id)) ?? account, errorText(err));
-          }
-        }
-        // The network said the token is dead: refresh once and check again.
-        try {
-          account = await ensureFreshToken(ctx, account, { force: true });
-          await check(account);
-          return report(true, account);
-        } catch (err) {
-          return report(false, (await findAccount(ctx.db, account.orgId, account.id)) ?? account, errorText(err));
-        }
+        };
       },
     );
   };
-}
-
-function errorText(err: unknown): string {
-  if (err instanceof NetworkError) return err.description;
-  if (err instanceof AccountUnusableError) return err.reason;
-  throw err;
 }
