@@ -26,8 +26,13 @@ export async function grantIdOf(db: Db, pageTokens: PageTokens, tokens: { access
  * Revokes the grant behind these tokens with every code and token issued under it (page tokens die with it: they
  * are checked against the grant on each use). Whether there was a live grant to revoke.
  */
-export async function revokeSandboxGrant(db: Db, pageTokens: PageTokens, tokens: { accessToken: string; refreshToken?: string }): Promise<boolean> {
-  const grantId = await grantIdOf(db, pageTokens, tokens);
+export async function revokeSandboxGrant(
+  db: Db,
+  /** The sandbox's page-token key (internal secrets, base64url), to read the grant a page token names. */
+  pageTokenKey: string,
+  tokens: { accessToken: string; refreshToken?: string },
+): Promise<boolean> {
+  const grantId = await grantIdOf(db, new PageTokens(Buffer.from(pageTokenKey, 'base64url')), tokens);
   if (!grantId) return false;
   const deleted = await db
     .delete(table)
