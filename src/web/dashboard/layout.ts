@@ -118,6 +118,7 @@ export const scrollingTable = (label: string, table: string) =>
 export const STYLES = `
 :root { color-scheme: light; }
 * { box-sizing: border-box; }
+[hidden] { display: none !important; }
 body { font: 16px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0; background: #f4f5f7; color: #16181d; }
 a { color: #1a44b8; }
 a:focus-visible, button:focus-visible, input:focus-visible, select:focus-visible, textarea:focus-visible, summary:focus-visible, .table-wrap:focus-visible, main:focus-visible {
@@ -176,11 +177,14 @@ pre { white-space: pre-wrap; overflow-wrap: anywhere; min-width: 16rem; backgrou
 dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .25rem 1rem; margin: 0; }
 dl.facts dt { font-weight: 600; }
 dl.facts dd { margin: 0; overflow-wrap: anywhere; }
+table.accounts tbody th { min-width: 16rem; max-width: 20rem; white-space: normal; overflow-wrap: anywhere; }
+table.accounts .actions button, table.accounts .actions .button { white-space: nowrap; font-size: .9rem; padding: .4rem .7rem; }
 /* A table of class "cards" becomes one card per row on a narrow screen: each cell shows its column's name. */
 @media (max-width: 60rem) {
   table.cards thead { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
   table.cards, table.cards tbody, table.cards tr, table.cards th, table.cards td { display: block; width: 100%; }
   table.cards tr { border-bottom: 2px solid #d9dce3; padding: .5rem 0; }
+  table.cards tbody th { min-width: 0; max-width: none; }
   table.cards th, table.cards td { border: 0; padding: .3rem .75rem; overflow-wrap: anywhere; }
   table.cards td[data-label]::before { content: attr(data-label); display: block; font-size: .8rem; font-weight: 600; color: #4a4f5c; }
 }
