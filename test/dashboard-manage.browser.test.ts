@@ -2,7 +2,7 @@
 // accounts page fits a laptop and a phone, disconnecting asks first, a webhook's secret is rotated and deliveries
 // verify with the new one, copy buttons put values on the clipboard (and stay out of the way without JavaScript),
 // and the sandbox's "make this grant die" ends in `account.reauth_required` at the client's receiver.
-// The README's screenshots come from here (docs/screenshots/dashboard-accounts-*.png, dashboard-webhooks.png).
+// The README's screenshots docs/screenshots/dashboard-accounts-{1280,375}.png and dashboard-webhooks.png come from here.
 import { mkdirSync } from 'node:fs';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { Webhook } from 'standardwebhooks';
@@ -18,7 +18,8 @@ let browser: Browser;
 let context: BrowserContext;
 let page: Page;
 const receiver = new Receiver();
-const screenshots = 'docs/screenshots';
+// Copied by hand to docs/screenshots when the pages change (as dashboard.browser.test.ts's are).
+const screenshots = 'test-results/screenshots';
 const accounts: Record<string, string> = {};
 let secret = '';
 
