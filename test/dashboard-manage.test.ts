@@ -139,6 +139,25 @@ describe('the sandbox grant switch', () => {
   });
 });
 
+describe('the sandbox grant switch through the API', () => {
+  it('revokes the grant and reports the account reauth_required; refuses twice and for other organizations', async () => {
+    await configureSandbox(t, [REDIRECT_URI], other.apiKey);
+    const id = await connect('solo-hal');
+    const theirs = await connect('solo-ivy', other.apiKey);
+    expect((await t.api('POST', `/v1/social-accounts/${theirs}/sandbox/revoke-grant`, {})).status).toBe(404);
+    expect((await t.api('POST', `/v1/social-accounts/${id}/sandbox/revoke-grant`, { check_now: 'yes' })).status).toBe(400);
+    expect((await account(id)).status).toBe('active');
+
+    const died = await t.api('POST', `/v1/social-accounts/${id}/sandbox/revoke-grant`, {});
+    expect(died.status).toBe(200);
+    expect(died.body.data).toMatchObject({ revoked: true, account: { id, status: 'reauth_required' } });
+    expect(await eventsOf(id)).toContain('account.reauth_required');
+    const again = await t.api('POST', `/v1/social-accounts/${id}/sandbox/revoke-grant`);
+    expect(again.status, JSON.stringify(again.body)).toBe(409);
+    expect((await t.api('GET', `/v1/social-accounts/${theirs}`, undefined, other.apiKey)).body.data.status).toBe('active');
+  });
+});
+
 describe('webhooks', () => {
   let endpointId: string;
   let secret: string;

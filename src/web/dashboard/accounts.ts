@@ -4,10 +4,9 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { AppContext } from '../../context.ts';
-import { countAccounts, decryptTokens, findAccount, listAccounts, type AccountRow, type ListedAccount } from '../../accounts/accounts.ts';
+import { countAccounts, findAccount, listAccounts, type AccountRow, type ListedAccount } from '../../accounts/accounts.ts';
 import { disconnectAccount } from '../../accounts/disconnect.ts';
-import { checkAccountHealth } from '../../accounts/health.ts';
-import { revokeSandboxGrant } from '../../sandbox/grants.ts';
+import { isSandboxAccount, makeSandboxGrantDie } from '../../accounts/sandbox-grant.ts';
 import { createStartUrl } from '../../connect/flows.ts';
 import { findNetworkConfig } from '../../networks/network-configs.ts';
 import { TENANT_ID } from '../../http/schemas.ts';
@@ -86,7 +85,7 @@ export function accountPages(app: FastifyInstance, ctx: AppContext) {
           a.status === 'disconnected'
             ? ''
             : `<a class="button danger" href="${DASHBOARD}/accounts/${id}/disconnect?back=${back}" aria-label="Disconnect ${escapeHtml(name)}">Disconnect…</a>`,
-          a.network === 'sandbox' && a.status === 'active'
+          isSandboxAccount(a) && a.status === 'active'
             ? `<a class="button secondary" href="${DASHBOARD}/accounts/${id}/sandbox-grant?back=${back}" aria-label="Make the grant of ${escapeHtml(name)} die">Make this grant die…</a>`
             : '',
         ].filter(Boolean);
@@ -214,7 +213,7 @@ ${opts.extra ?? ''}
 
   async function sandboxAccount(req: { params: { id: string } } & object) {
     const account = await findAccount(ctx.db, signedIn(req).orgId, req.params.id);
-    return account?.network === 'sandbox' ? account : undefined;
+    return account && isSandboxAccount(account) ? account : undefined;
   }
 
   app.get<{ Params: { id: string }; Querystring: { back?: string } }>(`${DASHBOARD}/accounts/:id/sandbox-grant`, async (req, reply) => {
@@ -232,17 +231,11 @@ ${opts.extra ?? ''}
     if (field.parse(body.confirm) !== 'yes') {
       return sendDashboard(reply, 400, grantConfirmation(session, account, back, 'Confirm first: the grant is still alive.'));
     }
-    const tokens = decryptTokens(ctx.keyring, account);
-    if (account.status !== 'active' || !tokens) {
+    const died = await makeSandboxGrantDie(ctx, account, { checkNow: field.parse(body.check_now) === 'yes' });
+    if (!died) {
       return sendDashboard(reply, 409, grantConfirmation(session, account, back, 'This account has no live tokens (it is disconnected or already needs reconnecting): there is no grant to kill.'));
     }
-    const revoked = await revokeSandboxGrant(ctx.db, ctx.internalSecrets.sandboxPageTokenKey, tokens);
-    req.log.info({ accountId: account.id, revoked }, 'sandbox grant revoked from the dashboard');
-    let notice = revoked ? 'grant-revoked' : 'grant-gone';
-    if (field.parse(body.check_now) === 'yes') {
-      const health = await checkAccountHealth(ctx, account);
-      if (revoked && health.account.status === 'reauth_required') notice = 'grant-died';
-    }
+    const notice = !died.revoked ? 'grant-gone' : died.account.status === 'reauth_required' ? 'grant-died' : 'grant-revoked';
     back.set('notice', notice);
     return reply.redirect(`${DASHBOARD}/accounts?${back.toString()}`, 303);
   });
