@@ -61,7 +61,8 @@ it('refuses a wrong key, then signs in with a right one', async () => {
   expect(res!.headers()['referrer-policy']).toBe('no-referrer');
   expect(res!.headers()['x-frame-options']).toBe('DENY');
   expect(res!.headers()['content-security-policy']).toContain("frame-ancestors 'none'");
-  expect(res!.headers()['content-security-policy']).not.toContain('script-src');
+  // The only script allowed is the copy buttons', by its hash.
+  expect(res!.headers()['content-security-policy']).toMatch(/script-src 'sha256-[^']+';/);
 
   await page.getByLabel('API key').fill('sb_not_a_real_key');
   await page.getByRole('button', { name: 'Sign in' }).click();
@@ -115,7 +116,8 @@ it('lists the accounts with their token expiry, filters them, and disconnects on
   expect(await table.locator('time').count()).toBeGreaterThan(0);
   await shot(page, 'accounts');
 
-  await page.getByRole('button', { name: 'Disconnect Dana Page 1' }).click();
+  await page.getByRole('link', { name: 'Disconnect Dana Page 1' }).click();
+  await page.getByRole('button', { name: 'Disconnect the account' }).click();
   await expect.poll(() => page.getByRole('status').textContent()).toContain('disconnected');
   const listed = await t.api('GET', '/v1/social-accounts?status=disconnected');
   expect(listed.body.data.map((a: any) => a.nickname)).toEqual(['Dana Page 1']);
@@ -137,7 +139,8 @@ it('lists the accounts with their token expiry, filters them, and disconnects on
   await tab.close();
   expect((await t.api('GET', `/v1/social-accounts/${disconnected.id}`)).body.data.status).toBe('active');
   await page.getByRole('link', { name: 'Back to the accounts' }).click();
-  await page.getByRole('button', { name: 'Disconnect Dana Page 1' }).click();
+  await page.getByRole('link', { name: 'Disconnect Dana Page 1' }).click();
+  await page.getByRole('button', { name: 'Disconnect the account' }).click();
   await expect.poll(() => page.getByRole('status').textContent()).toContain('disconnected');
 
   await page.getByLabel('Status', { exact: true }).selectOption('active');

@@ -308,9 +308,16 @@ const c = {
  * for the dashboard; the API's list is listAccountsJson. Both run on the driver (db/raw.ts): Drizzle's builder
  * and row mapping cost more CPU than the query itself on a 50-row page.
  */
-export async function listAccounts(db: Db, orgId: string, filters: AccountFilters, page: ListPage): Promise<ListedAccount[]> {
+export async function listAccounts(db: Db, orgId: string, filters: AccountFilters, page: ListPage & { newestFirst?: boolean }): Promise<ListedAccount[]> {
   const { where, params, limitOffset } = listQuery(orgId, filters, page);
-  return rawQuery<ListedAccount>(db, `select ${LISTED_COLUMNS} from "social_accounts" where ${where} order by ${c.id} ${limitOffset}`, params);
+  return rawQuery<ListedAccount>(db, `select ${LISTED_COLUMNS} from "social_accounts" where ${where} order by ${c.id}${page.newestFirst ? ' desc' : ''} ${limitOffset}`, params);
+}
+
+/** How many of an organization's accounts match the filters (the dashboard shows it above its pages). */
+export async function countAccounts(db: Db, orgId: string, filters: AccountFilters): Promise<number> {
+  const { where, params } = listQuery(orgId, filters, { limit: 0, offset: 0 });
+  const [row] = await rawQuery<{ n: string }>(db, `select count(*) as n from "social_accounts" where ${where}`, params.slice(0, -2));
+  return Number(row?.n ?? 0);
 }
 
 // The statement's text for each combination of filters (a handful), built once: the same string each time
@@ -361,7 +368,7 @@ export interface ListPage {
   cursor?: string;
 }
 
-function listQuery(orgId: string, filters: AccountFilters, page: ListPage) {
+function listQuery(orgId: string, filters: AccountFilters, page: ListPage & { newestFirst?: boolean }) {
   const params: unknown[] = [orgId];
   const where = [`${c.orgId} = $1`];
   const add = (condition: (param: string) => string, value: unknown) => {
@@ -374,7 +381,7 @@ function listQuery(orgId: string, filters: AccountFilters, page: ListPage) {
   if (filters.networkUniqueId) add((p) => `${c.networkUniqueId} = ${p}`, filters.networkUniqueId);
   if (filters.username) add((p) => `${c.username} ilike ${p}`, `%${escapeLike(filters.username)}%`);
   if (filters.status) add((p) => `${c.status} = ${p}`, filters.status);
-  if (page.cursor) add((p) => `${c.id} > ${p}`, page.cursor);
+  if (page.cursor) add((p) => `${c.id} ${page.newestFirst ? '<' : '>'} ${p}`, page.cursor);
   params.push(page.limit, page.cursor ? 0 : page.offset);
   return { where: where.join(' and '), params, limitOffset: `limit $${params.length - 1} offset $${params.length}` };
 }

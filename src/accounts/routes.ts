@@ -10,6 +10,7 @@ import { AccountUnusableError, ensureFreshToken } from '../tokens/refresh.ts';
 import { disconnectAccount } from './disconnect.ts';
 import { accountsPage, decryptTokens, findAccount, toAccountView, type AccountRow } from './accounts.ts';
 import { checkHealth, Health } from './health.ts';
+import { isSandboxAccount, makeSandboxGrantDie } from './sandbox-grant.ts';
 
 const ListQuery = z.object({
   tenantId: TenantId.optional().describe('Only this tenant\'s accounts (also accepted as `tenant_id`)'),
@@ -93,6 +94,28 @@ export function accountRoutes(ctx: AppContext) {
         const account = await accountOr404(req.caller.orgId, req.params.id);
         const row = await disconnectAccount(ctx, account, { reason: 'Disconnected through the API', log: req.log });
         return { success: true as const, data: toAccountView(row) };
+      },
+    );
+
+    r.post(
+      '/v1/social-accounts/:id/sandbox/revoke-grant',
+      {
+        schema: {
+          tags: ['Social accounts'],
+          summary: "Sandbox accounts only: make the account's grant die at the sandbox, to test how your app handles `reauth_required`",
+          description:
+            'The sandbox revokes the grant (and every token) the account was connected with, as a person removing your app in a network\'s settings would; accounts connected through the same sandbox sign-in lose it too. Switchboard finds out as it would from a real network: at the next refresh, publish or health check, or at once with `check_now` (the default), which runs the health check. The account then becomes `reauth_required` and `account.reauth_required` is sent to your webhooks.',
+          params: IdParam,
+          body: z.object({ check_now: z.boolean().default(true).describe('Run the health check at once (default true)') }).nullish(),
+          response: { 200: success(z.object({ revoked: z.boolean().describe('Whether the sandbox had a live grant to revoke'), account: SocialAccount })), ...errorResponses },
+        },
+      },
+      async (req) => {
+        const account = await accountOr404(req.caller.orgId, req.params.id);
+        if (!isSandboxAccount(account)) throw new ApiError(409, 'Not a sandbox account', 'Only sandbox accounts have a sandbox grant to revoke');
+        const died = await makeSandboxGrantDie(ctx, account, { checkNow: req.body?.check_now ?? true });
+        if (!died) throw new ApiError(409, 'Account has no live tokens', 'The account is disconnected or already needs reconnecting: there is no grant to revoke');
+        return { success: true as const, data: { revoked: died.revoked, account: toAccountView(died.account) } };
       },
     );
 

@@ -27,14 +27,16 @@ export class EndpointLimitReached extends Error {
   }
 }
 
+/** Standard Webhooks secret: `whsec_` + base64 of 32 random bytes. */
+const newSecret = () => `whsec_${randomBytes(32).toString('base64')}`;
+
 /**
  * Creates an endpoint (the URL already checked) and returns its signing secret, which is shown once. Every endpoint
  * costs a delivery per event, so an organization has at most `config.webhooks.maxEndpoints` (EndpointLimitReached).
  */
 export async function createEndpoint(ctx: AppContext, orgId: string, input: { url: string; events?: EventType[]; description?: string }) {
   const id = newId();
-  // Standard Webhooks secret: `whsec_` + base64 of 32 random bytes.
-  const secret = `whsec_${randomBytes(32).toString('base64')}`;
+  const secret = newSecret();
   const limit = ctx.config.webhooks.maxEndpoints;
   const row = await ctx.db.transaction(async (tx) => {
     // The organization's row is the lock that makes count-then-insert safe against concurrent creations.
@@ -55,6 +57,44 @@ export async function createEndpoint(ctx: AppContext, orgId: string, input: { ur
     return inserted;
   });
   return { row, secret };
+}
+
+/** Changes an endpoint's URL (already checked), events and description; undefined if it is not this organization's. */
+export async function updateEndpoint(
+  ctx: AppContext,
+  orgId: string,
+  id: string,
+  input: { url: string; events: EventType[]; description?: string },
+): Promise<EndpointRow | undefined> {
+  const [row] = await ctx.db
+    .update(webhookEndpoints)
+    .set({ url: input.url, events: [...new Set(input.events)], description: input.description || null, updatedAt: new Date() })
+    .where(and(eq(webhookEndpoints.orgId, orgId), eq(webhookEndpoints.id, id)))
+    .returning();
+  return row;
+}
+
+/**
+ * A new signing secret, returned once; the old one stops at once (deliveries still pending are signed with the new
+ * one when they go out). Undefined if the endpoint is not this organization's.
+ */
+export async function rotateEndpointSecret(ctx: AppContext, orgId: string, id: string): Promise<{ row: EndpointRow; secret: string } | undefined> {
+  const secret = newSecret();
+  const [row] = await ctx.db
+    .update(webhookEndpoints)
+    .set({ secretEnc: ctx.keyring.encrypt(secret, secretContext(id)), updatedAt: new Date() })
+    .where(and(eq(webhookEndpoints.orgId, orgId), eq(webhookEndpoints.id, id)))
+    .returning();
+  return row ? { row, secret } : undefined;
+}
+
+/** Deletes an endpoint with its delivery log; whether it was this organization's. */
+export async function deleteEndpoint(ctx: AppContext, orgId: string, id: string): Promise<boolean> {
+  const deleted = await ctx.db
+    .delete(webhookEndpoints)
+    .where(and(eq(webhookEndpoints.orgId, orgId), eq(webhookEndpoints.id, id)))
+    .returning({ id: webhookEndpoints.id });
+  return deleted.length > 0;
 }
 
 export async function listEndpoints(ctx: AppContext, orgId: string): Promise<EndpointRow[]> {

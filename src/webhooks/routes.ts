@@ -8,7 +8,7 @@ import { webhookDeliveries, webhookEndpoints } from '../db/schema.ts';
 import { conflict, formatIssues, invalidPayload, notFound } from '../http/errors.ts';
 import { Cursor, errorResponses, IdParam, listOf, success } from '../http/schemas.ts';
 import { urlProblem } from '../security/private-urls.ts';
-import { createEndpoint, EndpointLimitReached, endpointView, findEndpoint, listDeliveries, listEndpoints, resendDelivery, sendTestEvent } from './endpoints.ts';
+import { createEndpoint, deleteEndpoint, EndpointLimitReached, endpointView, findEndpoint, listDeliveries, listEndpoints, resendDelivery, sendTestEvent } from './endpoints.ts';
 import { EVENT_TYPES } from './events.ts';
 
 const Endpoint = z
@@ -96,7 +96,7 @@ export function webhookRoutes(ctx: AppContext) {
       { schema: { tags, summary: 'Delete an endpoint', params: IdParam, response: { 200: success(z.object({ id: z.string(), deleted: z.literal(true) })), ...errorResponses } } },
       async (req) => {
         const row = await endpointOr404(req.caller.orgId, req.params.id);
-        await ctx.db.delete(webhookEndpoints).where(eq(webhookEndpoints.id, row.id));
+        await deleteEndpoint(ctx, req.caller.orgId, row.id);
         return { success: true as const, data: { id: row.id, deleted: true as const } };
       },
     );

@@ -1,5 +1,6 @@
-// The dashboard's page frame: skip link, navigation with aria-current, one stylesheet from our own origin
-// (so the CSP needs neither inline styles nor scripts), and the response headers every dashboard page gets.
+// The dashboard's page frame: skip link, navigation with aria-current, one stylesheet from our own origin (so the
+// CSP needs no inline styles), one small copy script allowed by its hash, and the headers every dashboard page gets.
+import { createHash } from 'node:crypto';
 import type { FastifyReply } from 'fastify';
 import { escapeHtml } from '../pages.ts';
 
@@ -31,6 +32,29 @@ export interface PageFrame {
 /** A hidden field with the session's CSRF token: every POST form of the dashboard carries one. */
 export const csrfField = (token: string) => `<input type="hidden" name="_csrf" value="${escapeHtml(token)}">`;
 
+/**
+ * The dashboard's one script: shows the copy buttons and copies their value. Inline, and allowed by its hash in the
+ * CSP (nothing else may run); without it the buttons stay hidden and the values can be selected by hand.
+ */
+export const COPY_SCRIPT = `for (const b of document.querySelectorAll('button[data-copy]')) {
+  b.hidden = false;
+  b.addEventListener('click', async () => {
+    const el = document.getElementById(b.dataset.copy);
+    const said = b.nextElementSibling;
+    try {
+      await navigator.clipboard.writeText('value' in el ? el.value : el.textContent);
+      said.textContent = 'Copied';
+    } catch {
+      said.textContent = 'Could not copy: select the text and copy it';
+    }
+  });
+}`;
+const COPY_SCRIPT_HASH = `'sha256-${createHash('sha256').update(COPY_SCRIPT).digest('base64')}'`;
+
+/** A copy button for the text of the element `targetId` (an input's value, or an element's text). */
+export const copyButton = (targetId: string, what: string) =>
+  `<button type="button" class="secondary copy" data-copy="${escapeHtml(targetId)}" hidden>Copy<span class="visually-hidden"> ${escapeHtml(what)}</span></button><span class="copied" aria-live="polite"></span>`;
+
 export function dashboardPage(frame: PageFrame, body: string): string {
   const nav = frame.section
     ? `<nav aria-label="Dashboard"><ul>${SECTIONS.map(
@@ -61,6 +85,7 @@ ${frame.notice ? `<p class="notice" role="status">${escapeHtml(frame.notice)}</p
 ${frame.error ? `<p class="problem" role="alert">${escapeHtml(frame.error)}</p>` : ''}
 ${body}
 </main>
+<script>${COPY_SCRIPT}</script>
 </body>
 </html>`;
 }
@@ -71,7 +96,7 @@ export function sendDashboard(reply: FastifyReply, status: number, html: string)
     .header('content-type', 'text/html; charset=utf-8')
     .header(
       'content-security-policy',
-      "default-src 'none'; style-src 'self'; img-src 'self' https: data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+      `default-src 'none'; script-src ${COPY_SCRIPT_HASH}; style-src 'self'; img-src 'self' https: data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'`,
     )
     .header('referrer-policy', 'no-referrer')
     .header('x-frame-options', 'DENY')
@@ -94,6 +119,7 @@ export const scrollingTable = (label: string, table: string) =>
 export const STYLES = `
 :root { color-scheme: light; }
 * { box-sizing: border-box; }
+[hidden] { display: none !important; }
 body { font: 16px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0; background: #f4f5f7; color: #16181d; }
 a { color: #1a44b8; }
 a:focus-visible, button:focus-visible, input:focus-visible, select:focus-visible, textarea:focus-visible, summary:focus-visible, .table-wrap:focus-visible, main:focus-visible {
@@ -123,7 +149,8 @@ fieldset { border: 1px solid #d9dce3; border-radius: 8px; margin: .75rem 0; max-
 fieldset label { display: inline-flex; gap: .4rem; font-weight: normal; margin: .25rem 1rem .25rem 0; }
 button, .button { font: inherit; background: #1f4fd1; color: #fff; border: 0; border-radius: 6px; padding: .55rem 1.1rem; cursor: pointer; text-decoration: none; display: inline-block; }
 button.secondary, .button.secondary { background: #fff; color: #1a44b8; border: 1px solid #1a44b8; }
-button.danger { background: #a4161a; }
+button.danger, .button.danger { background: #a4161a; }
+.actions.stacked button, .actions.stacked .button { width: 100%; text-align: center; }
 .actions { margin-top: 1rem; display: flex; flex-wrap: wrap; gap: .5rem; align-items: center; }
 .inline { display: inline; }
 .notice { background: #e6f4ea; border: 1px solid #137333; color: #0d5224; padding: .75rem 1rem; border-radius: 8px; }
@@ -156,6 +183,27 @@ pre { white-space: pre-wrap; overflow-wrap: anywhere; min-width: 16rem; backgrou
 .problem ul { margin: .25rem 0 0; padding-left: 1.25rem; }
 .problem p { margin: 0; }
 input[type=datetime-local] { font: inherit; padding: .45rem .6rem; border: 1px solid #767b88; border-radius: 6px; }
+.visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
+.copy { padding: .3rem .7rem; font-size: .9rem; margin-left: .5rem; }
+.copied { color: #0d5224; font-size: .9rem; margin-left: .5rem; }
+.copyable { display: flex; flex-wrap: wrap; align-items: center; gap: .25rem; }
+.copyable input { flex: 1 1 16rem; }
+.count { color: #4a4f5c; margin: 0 0 .75rem; }
+.actions.stacked { flex-direction: column; align-items: stretch; margin-top: 0; }
+dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .25rem 1rem; margin: 0; }
+dl.facts dt { font-weight: 600; }
+dl.facts dd { margin: 0; overflow-wrap: anywhere; }
+table.accounts tbody th { min-width: 16rem; max-width: 20rem; white-space: normal; overflow-wrap: anywhere; }
+table.accounts .actions button, table.accounts .actions .button { white-space: nowrap; font-size: .9rem; padding: .4rem .7rem; }
+/* A table of class "cards" becomes one card per row on a narrow screen: each cell shows its column's name. */
+@media (max-width: 60rem) {
+  table.cards thead { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
+  table.cards, table.cards tbody, table.cards tr, table.cards th, table.cards td { display: block; width: 100%; }
+  table.cards tr { border-bottom: 2px solid #d9dce3; padding: .5rem 0; }
+  table.cards tbody th { min-width: 0; max-width: none; }
+  table.cards th, table.cards td { border: 0; padding: .3rem .75rem; overflow-wrap: anywhere; }
+  table.cards td[data-label]::before { content: attr(data-label); display: block; font-size: .8rem; font-weight: 600; color: #4a4f5c; }
+}
 @media (max-width: 40rem) {
   header .signout { margin-left: 0; }
   main { margin-top: 1rem; }
