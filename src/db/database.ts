@@ -2,7 +2,6 @@
 // Both get the same Drizzle schema and the same migrations.
 import { existsSync, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import v8 from 'node:v8';
 import { PGlite } from '@electric-sql/pglite';
 import { sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
@@ -249,24 +248,7 @@ function watchClient(client: pg.PoolClient, reach: Reachability) {
  */
 const PGLITE_START_PARAMS = [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB'];
 
-/**
- * PGlite's PostgreSQL is 9 MB of WebAssembly. V8 compiles it first with its baseline compiler (Liftoff) and then,
- * on background threads, recompiles the functions that run often with its optimising one (TurboFan): at start that
- * took ~1 s of CPU from the two cores the start runs on and kept ~45 MiB more memory for the life of the process
- * (idle RSS of an embedded server, bench/footprint.ts). Baseline code only, the embedded database's statements cost
- * ~1.4x the CPU once warm (a PGlite statement mix measured both ways): it is meant for one small installation,
- * where memory is what is short; PostgreSQL (DATABASE_URL) is the way to more throughput. Read by V8 when the
- * module is compiled, so it is set before the first PGlite is made.
- */
-let wasmBaselineOnly = false;
-function compileWasmBaselineOnly() {
-  if (wasmBaselineOnly) return;
-  v8.setFlagsFromString('--liftoff-only');
-  wasmBaselineOnly = true;
-}
-
 async function openPglite(opts: OpenOptions): Promise<Database> {
-  compileWasmBaselineOnly();
   let lock: DataDirLock | undefined;
   let client: PGlite;
   if (opts.dataDir === 'memory://') {
