@@ -115,7 +115,7 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions): Promise<Fas
     transformObject: jsonSchemaTransformObject,
   });
   if (ctx.config.checkResponses) checkResponsesAgainstDocument(app);
-  await app.register(fastifySwaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' } });
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list', displayOperationId: true, defaultModelsExpandDepth: 0 } });
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ success: false, error: 'Not found', code: 'not_found' }));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 

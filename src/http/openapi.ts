@@ -90,6 +90,8 @@ export function openApiTransform(surfaces: SurfaceDocs[]) {
       response[status] = { description: description ?? SUCCESS_DESCRIPTION[Number(status)] ?? 'OK', content: { 'application/json': media } };
     }
     out.schema.response = response;
+    // A POST without a body schema takes no fields (strict-input.ts): nothing to document.
+    if (out.schema.body && !/"properties":\{"|"additionalProperties":\{/.test(JSON.stringify(out.schema.body))) delete out.schema.body;
     if (method === 'POST') {
       out.schema.headers = {
         type: 'object',
