@@ -4,7 +4,8 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AppContext } from '../context.ts';
 import { ApiError, notFound } from '../http/errors.ts';
-import { Cursor, errorResponses, IdParam, listOf, sendSerialized, SocialAccount, success, TenantId } from '../http/schemas.ts';
+import { Cursor, IdParam, listOf, sendSerialized, SocialAccount, SOCIAL_ACCOUNT_EXAMPLE, success, TenantId } from '../http/schemas.ts';
+import { documentedOnly } from '../http/openapi.ts';
 import { NetworkError } from '../providers/types.ts';
 import { AccountUnusableError, ensureFreshToken } from '../tokens/refresh.ts';
 import { disconnectAccount } from './disconnect.ts';
@@ -55,7 +56,17 @@ export function accountRoutes(ctx: AppContext) {
 
     r.get(
       '/v1/social-accounts',
-      { schema: { tags: ['Social accounts'], summary: 'List connected accounts', querystring: ListQuery, response: { 200: listOf(SocialAccount), ...errorResponses } } },
+      {
+        schema: {
+          tags: ['Social accounts'],
+          operationId: 'listSocialAccounts', summary: 'List connected accounts',
+          description:
+            'Accounts of this organization, newest first, filtered by tenant, network, network id, username or status. Page with `limit` and `next_cursor` (constant time at any depth), or `offset`.',
+          querystring: ListQuery,
+          // The most read route: written straight from text rows (listAccountsJson); documented, not run.
+          response: { 200: documentedOnly(listOf(SocialAccount, SOCIAL_ACCOUNT_EXAMPLE)) },
+        },
+      },
       async (req, reply) => {
         const q = req.query;
         const page = await accountsPage(
@@ -76,7 +87,7 @@ export function accountRoutes(ctx: AppContext) {
 
     r.get(
       '/v1/social-accounts/:id',
-      { schema: { tags: ['Social accounts'], summary: 'One account', params: IdParam, response: { 200: success(SocialAccount), ...errorResponses } } },
+      { schema: { tags: ['Social accounts'], operationId: 'getSocialAccount', summary: 'One account', description: 'The account as every route shows it: its network, ids, profile, tenant, status and token expiry (never the tokens themselves).', params: IdParam, response: { 200: success(SocialAccount, SOCIAL_ACCOUNT_EXAMPLE) }, errors: { 404: 'Social account not found' } } },
       async (req) => ({ success: true as const, data: toAccountView(await accountOr404(req.caller.orgId, req.params.id)) }),
     );
 
@@ -85,9 +96,11 @@ export function accountRoutes(ctx: AppContext) {
       {
         schema: {
           tags: ['Social accounts'],
-          summary: 'Disconnect: revoke at the network where it can, then remove the tokens',
+          operationId: 'disconnectSocialAccount', summary: 'Disconnect: revoke at the network where it can, then remove the tokens',
+          description: 'Revokes the grant at networks that offer it, removes the tokens and marks the account `disconnected` (an `account.disconnected` event). Its posts stay; it can be connected again with auth-url.',
           params: IdParam,
-          response: { 200: success(SocialAccount), ...errorResponses },
+          response: { 200: success(SocialAccount, { ...SOCIAL_ACCOUNT_EXAMPLE, status: 'disconnected', token_expires_at: null, scopes: [] }) },
+          errors: { 404: 'Social account not found' },
         },
       },
       async (req) => {
@@ -102,12 +115,22 @@ export function accountRoutes(ctx: AppContext) {
       {
         schema: {
           tags: ['Social accounts'],
+          operationId: 'revokeSandboxGrant',
           summary: "Sandbox accounts only: make the account's grant die at the sandbox, to test how your app handles `reauth_required`",
           description:
             'The sandbox revokes the grant (and every token) the account was connected with, as a person removing your app in a network\'s settings would; accounts connected through the same sandbox sign-in lose it too. Switchboard finds out as it would from a real network: at the next refresh, publish or health check, or at once with `check_now` (the default), which runs the health check. The account then becomes `reauth_required` and `account.reauth_required` is sent to your webhooks.',
           params: IdParam,
-          body: z.object({ check_now: z.boolean().default(true).describe('Run the health check at once (default true)') }).nullish(),
-          response: { 200: success(z.object({ revoked: z.boolean().describe('Whether the sandbox had a live grant to revoke'), account: SocialAccount })), ...errorResponses },
+          body: z.object({ check_now: z.boolean().default(true).describe('Run the health check at once (default true)') }).nullish().meta({ examples: [{ check_now: true }] }),
+          response: {
+            200: success(z.object({ revoked: z.boolean().describe('Whether the sandbox had a live grant to revoke'), account: SocialAccount }), {
+              revoked: true,
+              account: { ...SOCIAL_ACCOUNT_EXAMPLE, network: 'sandbox', status: 'reauth_required' },
+            }),
+          },
+          errors: {
+            404: 'Social account not found',
+            409: { description: 'Not a sandbox account, or one with no live tokens', example: { success: false, error: 'Not a sandbox account', code: 'conflict', message: 'Only sandbox accounts have a sandbox grant to revoke' } },
+          },
         },
       },
       async (req) => {
@@ -124,9 +147,14 @@ export function accountRoutes(ctx: AppContext) {
       {
         schema: {
           tags: ['Social accounts'],
-          summary: 'A currently valid access token (refreshed first when near expiry)',
+          operationId: 'getSocialAccountToken', summary: 'A currently valid access token (refreshed first when near expiry)',
+          description: "The account's access token, valid for at least 5 more minutes (refreshed first otherwise, once for all callers), to call the network yourself. 409 when its person must connect it again.",
           params: IdParam,
-          response: { 200: success(AccessToken), ...errorResponses },
+          response: { 200: success(AccessToken, { access_token: 'AQXd3kd92jf…', token_type: 'Bearer', expires_at: '2027-02-05T16:00:00.000Z' }) },
+          errors: {
+            404: 'Social account not found',
+            409: { description: 'The account needs to be reconnected (its grant was revoked or has ended)', example: { success: false, error: 'Account needs to be reconnected', code: 'conflict', message: 'The refresh token was revoked' } },
+          },
         },
       },
       async (req) => {
@@ -144,9 +172,11 @@ export function accountRoutes(ctx: AppContext) {
       {
         schema: {
           tags: ['Social accounts'],
-          summary: "Check the token against the network's identity endpoint (refreshes once on 401)",
+          operationId: 'checkSocialAccountHealth', summary: "Check the token against the network's identity endpoint (refreshes once on 401)",
+          description: 'Calls the network with the account\'s token (refreshing it first when due, and once more when the network says it died): `healthy` and, when not, the error in words.',
           params: IdParam,
-          response: { 200: success(Health), ...errorResponses },
+          response: { 200: success(Health, { id: SOCIAL_ACCOUNT_EXAMPLE.id, healthy: true, status: 'active', token_expires_at: '2027-02-05T16:00:00.000Z', checked_at: '2026-12-07T16:01:00.000Z' }) },
+          errors: { 404: 'Social account not found' },
         },
       },
       async (req) => ({ success: true as const, data: await checkHealth(ctx, await accountOr404(req.caller.orgId, req.params.id)) }),

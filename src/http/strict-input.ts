@@ -23,8 +23,15 @@ function strictObject(schema: z.ZodObject, what: string): z.ZodObject {
   return schema.clone(z.core.util.mergeDefs(schema._zod.def, { catchall: z.never(), error })) as z.ZodObject;
 }
 
-/** Makes the object at the top of a route's body or query schema strict, through `.default()` and `.optional()`. */
+/** Makes the object at the top of a route's body or query schema strict, keeping its documentation (examples, description). */
 function strict(schema: z.ZodType, what: string): z.ZodType {
+  const made = strictTop(schema, what);
+  const { id: _id, ...meta } = (z.globalRegistry.get(schema) ?? {}) as Record<string, unknown>;
+  return made !== schema && Object.keys(meta).length ? made.meta(meta) : made;
+}
+
+/** Through `.default()` and `.optional()`. */
+function strictTop(schema: z.ZodType, what: string): z.ZodType {
   if (schema instanceof z.ZodObject) return strictObject(schema, what);
   if (schema instanceof z.ZodDefault) {
     const inner = schema.unwrap();

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { socialAccounts } from '../db/schema.ts';
 import type { AppContext } from '../context.ts';
 import { ApiError } from '../http/errors.ts';
+import { documentedOnly } from '../http/openapi.ts';
 import type { Caller } from '../orgs/api-keys.ts';
 import { resolveContainers } from '../publishing/containers.ts';
 import { wakePublishers } from '../publishing/engine.ts';
@@ -79,13 +80,35 @@ function postGroup(view: PostView, accounts: Map<string, { image: string | null 
     posts: view.containers.slice(0, 1).map((c) => ({
       provider: 'GENERAL' as const,
       caption: c.content,
-      creatives: c.media.map((m) => ({ url: m.url, type: m.content_type?.startsWith('video/') ? 'VIDEO' : 'IMAGE' })),
+      creatives: c.media.map((m) => ({ url: m.url, type: m.content_type?.startsWith('video/') ? ('VIDEO' as const) : ('IMAGE' as const) })),
     })),
     socialProfiles: view.socialAccounts.map((t) => ({
       socialProfile: { id: t.id, provider: toOcoyaProvider(t.network), name: t.nickname ?? t.username ?? t.id, image: accounts.get(t.id)?.image ?? null },
     })),
   };
 }
+
+/** A post group as Ocoya shows it (postGroup), for the document. */
+const PostGroup = z
+  .object({
+    id: z.string(),
+    postType: z.literal('REGULAR'),
+    status: z.enum(['DRAFT', 'SCHEDULED', 'POSTED', 'ERROR']),
+    scheduledAt: z.string().nullable(),
+    posts: z.array(z.object({ provider: z.literal('GENERAL'), caption: z.string(), creatives: z.array(z.object({ url: z.string().nullable(), type: z.enum(['IMAGE', 'VIDEO']) })) })),
+    socialProfiles: z.array(z.object({ socialProfile: z.object({ id: z.string(), provider: z.string(), name: z.string(), image: z.string().nullable() }) })),
+  })
+  .meta({ id: 'OcoyaPostGroup' });
+
+const POST_GROUP_EXAMPLE: z.output<typeof PostGroup> = {
+  id: 'post_01jf3m7v2c8d9e0f1g2h',
+  postType: 'REGULAR',
+  status: 'SCHEDULED',
+  scheduledAt: '2026-12-08T09:00:00.000Z',
+  posts: [{ provider: 'GENERAL', caption: 'We just shipped scheduled posts 🎉', creatives: [{ url: 'https://api.example.com/media/tok_3kd92/launch.png', type: 'IMAGE' }] }],
+  socialProfiles: [{ socialProfile: { id: 'acc_01jf3k2n8q9x4b7c6d5e', provider: 'linkedin', name: 'Ada Lovelace', image: null } }],
+};
+const POST_NOT_FOUND = 'Post not found.';
 
 export function ocoyaPostRoutes(ctx: AppContext, workspaceOf: (caller: Caller, workspaceId: string) => Promise<{ id: string }>) {
   return async function routes(app: FastifyInstance) {
@@ -109,15 +132,20 @@ export function ocoyaPostRoutes(ctx: AppContext, workspaceOf: (caller: Caller, w
       {
         schema: {
           tags,
-          summary: 'Create a scheduled or a draft post',
+          operationId: 'ocoyaCreatePost', summary: 'Create a scheduled or a draft post',
           querystring: WorkspaceQuery,
-          body: z.object({
-            caption: z.string().max(10_000).optional(),
-            mediaUrls: z.array(z.string().url().max(2048)).max(10).optional(),
-            socialProfileIds: z.array(z.string().min(1).max(64)).max(100).optional(),
-            scheduledAt: z.iso.datetime({ offset: true }).optional(),
-          }),
-          response: { 201: z.object({ postGroupId: z.string() }) },
+          description:
+            "Ocoya's `POST /post`: a post group in the workspace, to the given profiles, checked against each network's rules (a refusal is a 400 naming every problem). With profiles and `scheduledAt` it is scheduled (a past instant: now); otherwise a draft. Media URLs are imported first. Each account's publishing defaults apply.",
+          body: z
+            .object({
+              caption: z.string().max(10_000).optional(),
+              mediaUrls: z.array(z.string().url().max(2048)).max(10).optional(),
+              socialProfileIds: z.array(z.string().min(1).max(64)).max(100).optional(),
+              scheduledAt: z.iso.datetime({ offset: true }).optional(),
+            })
+            .meta({ examples: [{ caption: 'We just shipped scheduled posts 🎉', mediaUrls: ['https://cdn.example.com/launch.png'], socialProfileIds: ['acc_01jf3k2n8q9x4b7c6d5e'], scheduledAt: '2026-12-08T09:00:00.000Z' }] }),
+          response: { 201: documentedOnly(z.object({ postGroupId: z.string() }).meta({ examples: [{ postGroupId: 'post_01jf3m7v2c8d9e0f1g2h' }] })) },
+          errors: { 400: 'Invalid request. caption: Required when there is no media', 404: 'Workspace not found.' },
         },
       },
       async (req, reply) => {
@@ -154,7 +182,7 @@ export function ocoyaPostRoutes(ctx: AppContext, workspaceOf: (caller: Caller, w
       {
         schema: {
           tags,
-          summary: 'List post groups',
+          operationId: 'ocoyaListPosts', summary: 'List post groups',
           querystring: WorkspaceQuery.extend({
             statuses: z
               .union([z.string(), z.array(z.string())])
@@ -164,6 +192,9 @@ export function ocoyaPostRoutes(ctx: AppContext, workspaceOf: (caller: Caller, w
             page: z.coerce.number().int().min(0).default(0).describe('0-based'),
             perPage: z.coerce.number().int().min(1).default(20).transform((n) => Math.min(n, 100)),
           }),
+          description: "Ocoya's `GET /post`: the workspace's post groups (cancelled ones left out), filtered by Ocoya's statuses (DRAFT, SCHEDULED, POSTED, ERROR; comma-separated or repeated), a page at a time.",
+          response: { 200: documentedOnly(z.array(PostGroup).meta({ examples: [[POST_GROUP_EXAMPLE]] })) },
+          errors: { 404: 'Workspace not found.' },
         },
       },
       async (req) => {
@@ -181,10 +212,12 @@ export function ocoyaPostRoutes(ctx: AppContext, workspaceOf: (caller: Caller, w
       {
         schema: {
           tags,
-          summary: 'Reschedule a post group',
+          operationId: 'ocoyaUpdatePost', summary: 'Reschedule a post group',
+          description: "Ocoya's `PATCH /post/{id}`: a new `scheduledAt` for a group that has not started publishing (a draft with profiles becomes scheduled).",
           params: z.object({ id: z.string().min(1).max(64) }),
-          body: z.object({ scheduledAt: z.iso.datetime({ offset: true }) }),
-          response: { 200: z.object({}) },
+          body: z.object({ scheduledAt: z.iso.datetime({ offset: true }) }).meta({ examples: [{ scheduledAt: '2026-12-09T09:00:00.000Z' }] }),
+          response: { 200: z.object({}).meta({ examples: [{}] }) },
+          errors: { 404: POST_NOT_FOUND, 409: 'The post is already publishing.' },
         },
       },
       async (req) => {
@@ -203,7 +236,16 @@ export function ocoyaPostRoutes(ctx: AppContext, workspaceOf: (caller: Caller, w
 
     r.delete(
       '/post/:id',
-      { schema: { tags, summary: 'Delete a post group that has not been published', params: z.object({ id: z.string().min(1).max(64) }) } },
+      {
+        schema: {
+          tags,
+          operationId: 'ocoyaDeletePost', summary: 'Delete a post group that has not been published',
+          description: "Ocoya's `DELETE /post/{id}`: cancels a group that has not gone out; nothing is sent.",
+          params: z.object({ id: z.string().min(1).max(64) }),
+          response: { 200: documentedOnly(z.object({}).meta({ examples: [{}] })) },
+          errors: { 404: POST_NOT_FOUND, 409: 'The post is already published.' },
+        },
+      },
       async (req, reply) => {
         const post = await groupOr404(req.caller, req.params.id);
         try {

@@ -15,6 +15,7 @@ import { requireApiKey } from '../http/auth.ts';
 import { refuseUnknownInput } from '../http/strict-input.ts';
 import { idempotentPosts } from '../http/idempotency.ts';
 import { ApiError, validationIssues } from '../http/errors.ts';
+import { documentedOnly, type SurfaceDocs } from '../http/openapi.ts';
 import { isDatabaseUnavailable, RETRY_AFTER_SECONDS } from '../db/unavailable.ts';
 import { isRequestTimeout } from '../http/request-timeout.ts';
 import { rateLimit, type RateLimiter, type RateLimitStore } from '../http/rate-limit.ts';
@@ -40,6 +41,27 @@ class OcoyaError extends Error {
     super(message);
   }
 }
+
+/** Ocoya's error body: one sentence. */
+export const OcoyaErrorBody = z.object({ message: z.string() }).meta({ id: 'OcoyaError', description: "Ocoya's error body: one sentence" });
+
+/** The errors every route of the Ocoya surface can give, for the OpenAPI document (http/openapi.ts). */
+export const ocoyaSurfaceDocs: SurfaceDocs = {
+  prefix: `${OCOYA_PREFIX}/`,
+  errorComponent: 'OcoyaError',
+  errorBody: (_status, text) => ({ message: text }),
+  common: ({ method, hasParams }) => ({
+    400: { description: 'The request is invalid (the message names each field)', example: { message: 'Invalid request. workspaceId: Required' } },
+    401: { description: 'No API token', example: { message: 'Missing API token.' } },
+    403: { description: 'Not a valid API token', example: { message: 'Invalid API token.' } },
+    ...(hasParams ? { 404: { description: 'Not found in this organization', example: { message: 'Not found.' } } } : {}),
+    ...(method === 'POST'
+      ? { 409: { description: 'The Idempotency-Key was used for a different request, or its first request is still running', example: { message: 'This Idempotency-Key was already used for a different request: use a new key for a new request' } } }
+      : {}),
+    429: { description: `Over ${OCOYA_REQUESTS_PER_MINUTE} requests per minute for this API token`, example: { message: 'Too many requests.' } },
+    503: { description: 'Temporarily unavailable: retry after Retry-After seconds', example: { message: 'Service temporarily unavailable. Try again in a few seconds.' } },
+  }),
+};
 
 const WorkspaceQuery = z.object({ workspaceId: z.string().min(1).max(64) });
 const ProviderField = z.string().min(1).max(32);
@@ -117,7 +139,14 @@ export function ocoyaRoutes(ctx: AppContext, limits: RateLimitStore, addressLimi
 
     r.get(
       '/me',
-      { schema: { tags, summary: 'The organization behind the API key', response: { 200: z.object({ id: z.string(), name: z.string(), email: z.string().nullable() }) } } },
+      {
+        schema: {
+          tags,
+          operationId: 'ocoyaGetMe', summary: 'The organization behind the API key',
+          description: "Ocoya's `GET /me`: the organization the API token belongs to.",
+          response: { 200: z.object({ id: z.string(), name: z.string(), email: z.string().nullable() }).meta({ examples: [{ id: 'org_01jf3h0a1b2c3d4e5f6g', name: 'Acme Social', email: null }] }) },
+        },
+      },
       async (req) => {
         const [org] = await ctx.db.select().from(organizations).where(eq(organizations.id, req.caller.orgId));
         return { id: org.id, name: org.name, email: org.email };
@@ -126,7 +155,14 @@ export function ocoyaRoutes(ctx: AppContext, limits: RateLimitStore, addressLimi
 
     r.get(
       '/workspaces',
-      { schema: { tags, summary: 'Workspaces', response: { 200: z.array(z.object({ id: z.string(), name: z.string(), userCount: z.number().int() })) } } },
+      {
+        schema: {
+          tags,
+          operationId: 'ocoyaListWorkspaces', summary: 'Workspaces',
+          description: "Ocoya's `GET /workspaces`: the organization's workspaces (userCount: its API keys).",
+          response: { 200: z.array(z.object({ id: z.string(), name: z.string(), userCount: z.number().int() })).meta({ examples: [[{ id: 'ws_01jf3h3d4e5f6g7h8j9k', name: 'Default', userCount: 1 }]] }) },
+        },
+      },
       async (req) => {
         const [rows, userCount] = await Promise.all([listWorkspaces(ctx.db, req.caller.orgId), workspaceUserCount(ctx.db, req.caller.orgId)]);
         return rows.map((w) => ({ id: w.id, name: w.name, userCount }));
@@ -138,12 +174,20 @@ export function ocoyaRoutes(ctx: AppContext, limits: RateLimitStore, addressLimi
       {
         schema: {
           tags,
-          summary: 'Connected social profiles of a workspace',
+          operationId: 'ocoyaListSocialProfiles', summary: 'Connected social profiles of a workspace',
           querystring: WorkspaceQuery.extend({
             page: z.coerce.number().int().min(0).default(0).describe('0-based'),
             perPage: z.coerce.number().int().min(1).default(50).transform((n) => Math.min(n, 50)).describe('At most 50; larger values are clamped'),
           }),
-          response: { 200: z.array(z.object({ id: z.string(), provider: z.string(), name: z.string(), image: z.string().nullable() })) },
+          description: "Ocoya's `GET /social-profiles`: the workspace's connected (not disconnected) accounts, by Ocoya's provider names (`twitter` for X), a page at a time.",
+          response: {
+            200: documentedOnly(
+              z
+                .array(z.object({ id: z.string(), provider: z.string(), name: z.string(), image: z.string().nullable() }))
+                .meta({ examples: [[{ id: 'acc_01jf3k2n8q9x4b7c6d5e', provider: 'linkedin', name: 'Ada Lovelace', image: 'https://media.licdn.com/dms/image/ada.jpg' }]] }),
+            ),
+          },
+          errors: { 404: 'Workspace not found.' },
         },
       },
       async (req) => {
@@ -169,11 +213,15 @@ export function ocoyaRoutes(ctx: AppContext, limits: RateLimitStore, addressLimi
       {
         schema: {
           tags,
-          summary: 'Get social connection URL',
+          operationId: 'ocoyaGetConnectionUrl', summary: 'Get social connection URL',
           querystring: WorkspaceQuery.extend({ provider: ProviderField.describe(`One of ${OCOYA_PROVIDERS.join(', ')}`) }),
+          description: "Ocoya's `GET /social-profiles/connection-url`: a one-time URL (15 minutes) that connects the provider's profiles into the workspace, with the callback URL to register at the network and what to do.",
           response: {
-            200: z.object({ provider: z.string(), authProvider: z.string(), authUrl: z.string(), callbackUrl: z.string(), instructions: z.string() }),
+            200: documentedOnly(
+              z.object({ provider: z.string(), authProvider: z.string(), authUrl: z.string(), callbackUrl: z.string(), instructions: z.string() }).meta({ examples: [{ provider: 'linkedin', authProvider: 'linkedin', authUrl: 'https://api.example.com/connect/AbC123sealed', callbackUrl: 'https://api.example.com/oauth/linkedin/callback', instructions: 'Open authUrl in a browser within 15 minutes, sign in to LinkedIn and approve access, then choose the profiles to connect. They then appear in GET /social-profiles?workspaceId=ws_01jf3h3d4e5f6g7h8j9k. The link works once; ask for a new one to connect more.' }] }),
+            ),
           },
+          errors: { 400: 'Provider "linkedin" is not configured: add your LinkedIn app with POST /v1/social-networks first.', 404: 'Workspace not found.' },
         },
       },
       async (req) => connection(req.caller, req.query.workspaceId, req.query.provider),
@@ -184,10 +232,12 @@ export function ocoyaRoutes(ctx: AppContext, limits: RateLimitStore, addressLimi
       {
         schema: {
           tags,
-          summary: 'Create a social connection URL',
+          operationId: 'ocoyaCreateConnectionUrl', summary: 'Create a social connection URL',
           querystring: WorkspaceQuery,
-          body: z.object({ provider: ProviderField.describe(`One of ${[...OCOYA_PROVIDERS, 'x'].join(', ')}`) }),
-          response: { 200: z.object({ url: z.string() }) },
+          description: 'The same connection URL as the GET form, answered as `{url}`.',
+          body: z.object({ provider: ProviderField.describe(`One of ${[...OCOYA_PROVIDERS, 'x'].join(', ')}`) }).meta({ examples: [{ provider: 'linkedin' }] }),
+          response: { 200: documentedOnly(z.object({ url: z.string() }).meta({ examples: [{ url: 'https://api.example.com/connect/AbC123sealed' }] })) },
+          errors: { 400: 'Provider "linkedin" is not configured: add your LinkedIn app with POST /v1/social-networks first.', 404: 'Workspace not found.' },
         },
       },
       async (req) => ({ url: (await connection(req.caller, req.query.workspaceId, req.body.provider)).authUrl }),

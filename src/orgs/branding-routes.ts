@@ -4,7 +4,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AppContext } from '../context.ts';
 import { notFound } from '../http/errors.ts';
-import { errorResponses, success } from '../http/schemas.ts';
+import { success } from '../http/schemas.ts';
 import { brandingInput, getBranding, saveBranding } from './branding.ts';
 
 const Branding = z
@@ -21,7 +21,7 @@ export function brandingRoutes(ctx: AppContext) {
     const r = app.withTypeProvider<ZodTypeProvider>();
     const tags = ['Branding'];
 
-    r.get('/v1/branding', { schema: { tags, summary: "The hosted pages' branding", response: { 200: success(Branding), ...errorResponses } } }, async (req) => {
+    r.get('/v1/branding', { schema: { tags, operationId: 'getBranding', summary: "The hosted pages' branding", description: 'What the hosted connection pages (profile selection, connected, error) show: name, logo, accent colour and support link.', response: { 200: success(Branding, { name: 'Acme Social', logo_url: 'https://acme.example.com/logo.svg', accent_color: '#0b6e4f', support_url: 'https://acme.example.com/support' }) } } }, async (req) => {
       const view = await getBranding(ctx.db, req.caller.orgId);
       if (!view) throw notFound('Organization');
       return { success: true as const, data: view };
@@ -32,9 +32,10 @@ export function brandingRoutes(ctx: AppContext) {
       {
         schema: {
           tags,
-          summary: 'Change the branding (fields left out stay as they are; null or "" clears one)',
-          body: brandingInput(ctx.config.allowPrivateUrls),
-          response: { 200: success(Branding), ...errorResponses },
+          operationId: 'updateBranding', summary: 'Change the branding (fields left out stay as they are; null or "" clears one)',
+          description: 'Fields left out stay as they are; null or "" clears one. URLs must be public https URLs; the accent colour is #rrggbb (the text colour on it is chosen to stay readable).',
+          body: brandingInput(ctx.config.allowPrivateUrls).meta({ examples: [{ name: 'Acme Social', logo_url: 'https://acme.example.com/logo.svg', accent_color: '#0b6e4f', support_url: 'https://acme.example.com/support' }] }),
+          response: { 200: success(Branding, { name: 'Acme Social', logo_url: 'https://acme.example.com/logo.svg', accent_color: '#0b6e4f', support_url: 'https://acme.example.com/support' }) },
         },
       },
       async (req) => {

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { AppContext } from '../context.ts';
 import { adminRequired, requireAdmin } from '../http/auth.ts';
 import { notFound } from '../http/errors.ts';
-import { errorResponses, IdParam, listOf, success } from '../http/schemas.ts';
+import { IdParam, listOf, success } from '../http/schemas.ts';
 import { createApiKey, listApiKeys, revokeApiKey } from './api-keys.ts';
 import { createOrganization, listOrganizations } from './organizations.ts';
 
@@ -31,9 +31,11 @@ export function organizationRoutes(ctx: AppContext) {
       {
         schema: {
           tags: ['Organizations'],
-          summary: 'Create an organization (admin key); returns its first API key once',
-          body: z.object({ name: Name }),
-          response: { 201: success(z.object({ id: z.string(), name: z.string(), api_key: z.string() })), ...errorResponses },
+          operationId: 'createOrganization', summary: 'Create an organization (admin key); returns its first API key once',
+          description: 'A new organization of this installation, with its own accounts, networks, posts and webhooks, and its first (admin) API key — shown only in this answer.',
+          body: z.object({ name: Name }).meta({ examples: [{ name: 'Acme Social' }] }),
+          response: { 201: success(z.object({ id: z.string(), name: z.string(), api_key: z.string() }), { id: 'org_01jf3h0a1b2c3d4e5f6g', name: 'Acme Social', api_key: 'sb_live_3kd92jf83kdl0a9s8d7f6g5h4j3k2l1' }) },
+          errors: { 403: { description: 'The API key is not an admin key', example: { success: false, error: 'This needs an admin API key', code: 'admin_required' } } },
         },
       },
       async (req, reply) => {
@@ -48,8 +50,10 @@ export function organizationRoutes(ctx: AppContext) {
       {
         schema: {
           tags: ['Organizations'],
-          summary: 'List organizations (admin key)',
-          response: { 200: listOf(z.object({ id: z.string(), name: z.string(), created_at: z.string() })), ...errorResponses },
+          operationId: 'listOrganizations', summary: 'List organizations (admin key)',
+          description: 'Every organization of this installation.',
+          response: { 200: listOf(z.object({ id: z.string(), name: z.string(), created_at: z.string() }), { id: 'org_01jf3h0a1b2c3d4e5f6g', name: 'Acme Social', created_at: '2026-12-07T15:40:00.000Z' }) },
+          errors: { 403: { description: 'The API key is not an admin key', example: { success: false, error: 'This needs an admin API key', code: 'admin_required' } } },
         },
       },
       async (req) => {
@@ -67,7 +71,7 @@ export function organizationRoutes(ctx: AppContext) {
 
     r.get(
       '/v1/api-keys',
-      { schema: { tags: ['API keys'], summary: "List this organization's API keys", response: { 200: listOf(ApiKey), ...errorResponses } } },
+      { schema: { tags: ['API keys'], operationId: 'listApiKeys', summary: "List this organization's API keys", description: 'Every key of this organization with its prefix, role, last use and revocation (never the key itself).', response: { 200: listOf(ApiKey, { id: 'key_01jf3h1b2c3d4e5f6g7h', name: 'CI', prefix: 'sb_live_3kd9', role: 'standard', created_at: '2026-12-07T15:41:00.000Z', last_used_at: '2026-12-07T16:00:00.000Z', revoked_at: null }) } } },
       async (req) => {
         const keys = await listApiKeys(ctx.db, req.caller.orgId);
         return { success: true as const, data: keys, count: keys.length, limit: keys.length, offset: 0 };
@@ -79,10 +83,11 @@ export function organizationRoutes(ctx: AppContext) {
       {
         schema: {
           tags: ['API keys'],
-          summary: 'Create an API key (shown once)',
+          operationId: 'createApiKey', summary: 'Create an API key (shown once)',
           description: 'A standard key by default; `"role": "admin"` (an admin caller only) makes an admin key, which may also manage organizations and revoke admin keys.',
-          body: z.object({ name: Name, role: Role.default('standard') }),
-          response: { 201: success(z.object({ id: z.string(), name: z.string(), role: Role, key: z.string() })), ...errorResponses },
+          body: z.object({ name: Name, role: Role.default('standard') }).meta({ examples: [{ name: 'CI', role: 'standard' }] }),
+          response: { 201: success(z.object({ id: z.string(), name: z.string(), role: Role, key: z.string() }), { id: 'key_01jf3h1b2c3d4e5f6g7h', name: 'CI', role: 'standard', key: 'sb_live_3kd92jf83kdl0a9s8d7f6g5h4j3k2l1' }) },
+          errors: { 403: { description: 'An admin key was asked for by a standard key', example: { success: false, error: 'This needs an admin API key', code: 'admin_required' } } },
         },
       },
       async (req, reply) => {
@@ -98,9 +103,11 @@ export function organizationRoutes(ctx: AppContext) {
       {
         schema: {
           tags: ['API keys'],
-          summary: 'Revoke an API key (an admin key only with an admin key)',
+          operationId: 'revokeApiKey', summary: 'Revoke an API key (an admin key only with an admin key)',
+          description: 'The key stops working at once, in every process. Revoking an admin key needs an admin key.',
           params: IdParam,
-          response: { 200: success(z.object({ id: z.string(), revoked: z.literal(true) })), ...errorResponses },
+          response: { 200: success(z.object({ id: z.string(), revoked: z.literal(true) }), { id: 'key_01jf3h1b2c3d4e5f6g7h', revoked: true }) },
+          errors: { 403: { description: 'An admin key, revoked by a standard key', example: { success: false, error: 'This needs an admin API key', code: 'admin_required' } }, 404: 'API key not found' },
         },
       },
       async (req) => {

@@ -4,30 +4,31 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AppContext } from '../context.ts';
 import { notFound } from '../http/errors.ts';
-import { errorResponses, IdParam, listOf, success } from '../http/schemas.ts';
+import { IdParam, listOf, success } from '../http/schemas.ts';
 import { createWorkspace, listWorkspaces, renameWorkspace, toWorkspaceView } from './workspaces.ts';
 
 const Workspace = z.object({ id: z.string(), name: z.string(), is_default: z.boolean(), created_at: z.string() }).meta({ id: 'Workspace' });
-const Body = z.object({ name: z.string().trim().min(1).max(200) });
+const Body = z.object({ name: z.string().trim().min(1).max(200) }).meta({ examples: [{ name: 'Marketing' }] });
+const WORKSPACE_EXAMPLE = { id: 'ws_01jf3h3d4e5f6g7h8j9k', name: 'Marketing', is_default: false, created_at: '2026-12-07T15:45:00.000Z' };
 
 export function workspaceRoutes(ctx: AppContext) {
   return async function routes(app: FastifyInstance) {
     const r = app.withTypeProvider<ZodTypeProvider>();
 
-    r.get('/v1/workspaces', { schema: { tags: ['Workspaces'], summary: 'List workspaces', response: { 200: listOf(Workspace), ...errorResponses } } }, async (req) => {
+    r.get('/v1/workspaces', { schema: { tags: ['Workspaces'], operationId: 'listWorkspaces', summary: 'List workspaces', description: 'Workspaces of this organization; the default one holds the accounts connected through /v1.', response: { 200: listOf(Workspace, WORKSPACE_EXAMPLE) } } }, async (req) => {
       const rows = await listWorkspaces(ctx.db, req.caller.orgId);
       return { success: true as const, data: rows.map(toWorkspaceView), count: rows.length, limit: rows.length, offset: 0 };
     });
 
     r.post(
       '/v1/workspaces',
-      { schema: { tags: ['Workspaces'], summary: 'Create a workspace', body: Body, response: { 201: success(Workspace), ...errorResponses } } },
+      { schema: { tags: ['Workspaces'], operationId: 'createWorkspace', summary: 'Create a workspace', description: 'A new group of accounts (Ocoya connects accounts into a workspace).', body: Body, response: { 201: success(Workspace, WORKSPACE_EXAMPLE) } } },
       async (req, reply) => reply.code(201).send({ success: true, data: toWorkspaceView(await createWorkspace(ctx.db, req.caller.orgId, req.body.name)) }),
     );
 
     r.patch(
       '/v1/workspaces/:id',
-      { schema: { tags: ['Workspaces'], summary: 'Rename a workspace', params: IdParam, body: Body, response: { 200: success(Workspace), ...errorResponses } } },
+      { schema: { tags: ['Workspaces'], operationId: 'updateWorkspace', summary: 'Rename a workspace', description: 'Changes the name of a workspace; its accounts stay.', params: IdParam, body: Body, response: { 200: success(Workspace, WORKSPACE_EXAMPLE) }, errors: { 404: 'Workspace not found' } } },
       async (req) => {
         const row = await renameWorkspace(ctx.db, req.caller.orgId, req.params.id, req.body.name);
         if (!row) throw notFound('Workspace');

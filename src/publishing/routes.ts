@@ -5,7 +5,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AppContext } from '../context.ts';
 import { conflict, invalidPayload, notFound } from '../http/errors.ts';
-import { errorResponses, IdParam } from '../http/schemas.ts';
+import { IdParam } from '../http/schemas.ts';
 import { resolveContainers } from './containers.ts';
 import { wakePublishers } from './engine.ts';
 import { cancelOrRefuse, listPostViews, postOrNotFound, submitPost } from './post-requests.ts';
@@ -21,7 +21,7 @@ import {
   type PostRow,
 } from './posts.ts';
 import { deleteAtNetworks } from './remote-delete.ts';
-import { CreatePostBody, ListPostsQuery, PostResponse, PostView, UpdatePostBody } from './schemas.ts';
+import { CreatePostBody, ListPostsQuery, POST_EXAMPLE, postResponse, PostView, SCHEDULED_POST_EXAMPLE, UpdatePostBody } from './schemas.ts';
 import { postView } from './views.ts';
 
 export function postRoutes(ctx: AppContext) {
@@ -41,9 +41,26 @@ export function postRoutes(ctx: AppContext) {
       {
         schema: {
           tags,
-          summary: 'Create a post: publish now, schedule it, or keep it as a draft',
-          body: CreatePostBody,
-          response: { 201: PostResponse, ...errorResponses },
+          operationId: 'createPost', summary: 'Create a post: publish now, schedule it, or keep it as a draft',
+          description:
+            "One post to many accounts at once: `accounts` names them by id, network name or username. Every target is checked first against its network's rules (text length counted the network's way, media types and counts, options) — any refusal is a 400 naming the target and field, and nothing is created. Without `scheduledAt` (or with one in the past) it goes out now; with one, at that instant; with `isDraft` (or no accounts), it waits. Each network's options go under its name (`\"tiktok\": {\"privacyLevel\": …}`), over the account's publishing defaults. The outcome arrives as `post.published`, `post.partial` or `post.error`.",
+          body: CreatePostBody.meta({
+            examples: [
+              {
+                content: 'We just shipped scheduled posts 🎉',
+                accounts: ['acc_01jf3k2n8q9x4b7c6d5e'],
+                scheduledAt: '2026-12-07T16:00:00.000Z',
+                tenant_id: 'customer_42',
+              },
+            ],
+          }),
+          response: { 201: postResponse(SCHEDULED_POST_EXAMPLE) },
+          errors: {
+            400: {
+              description: 'Invalid, or refused by a network\'s rules before anything is created: `details` names each target and field',
+              example: { success: false, error: 'Invalid payload', code: 'invalid_payload', details: { _errors: [], accounts: { _errors: ['No active account matches "acc_unknown"'] } } },
+            },
+          },
         },
       },
       async (req, reply) => {
@@ -60,16 +77,18 @@ export function postRoutes(ctx: AppContext) {
       {
         schema: {
           tags,
-          summary: 'List posts, newest first',
+          operationId: 'listPosts', summary: 'List posts, newest first',
+          description: 'Posts of this organization, newest first, filtered by account, tenant, status, creation or schedule time; `limit`/`offset` paging with the `total`.',
           querystring: ListPostsQuery,
           response: {
-            200: z.object({
-              success: z.literal(true),
-              posts: z.array(PostView),
-              data: z.array(PostView).describe('The same list (Outstand names it both ways)'),
-              pagination: z.object({ limit: z.number().int(), offset: z.number().int(), total: z.number().int() }),
-            }),
-            ...errorResponses,
+            200: z
+              .object({
+                success: z.literal(true),
+                posts: z.array(PostView),
+                data: z.array(PostView).describe('The same list (Outstand names it both ways)'),
+                pagination: z.object({ limit: z.number().int(), offset: z.number().int(), total: z.number().int() }),
+              })
+              .meta({ examples: [{ success: true, posts: [POST_EXAMPLE], data: [POST_EXAMPLE], pagination: { limit: 50, offset: 0, total: 1 } }] }),
           },
         },
       },
@@ -82,7 +101,7 @@ export function postRoutes(ctx: AppContext) {
 
     r.get(
       '/v1/posts/:id',
-      { schema: { tags, summary: 'One post, with every target’s status, ids, URL and error', params: IdParam, response: { 200: PostResponse, ...errorResponses } } },
+      { schema: { tags, operationId: 'getPost', summary: 'One post, with every target’s status, ids, URL and error', description: "The post's containers and media, and for each account (target) its status, the post's ids and URL at the network once published, or the error and its category.", params: IdParam, response: { 200: postResponse() }, errors: { 404: 'Post not found' } } },
       async (req, reply) => send(reply, await postOr404(req.caller.orgId, req.params.id)),
     );
 
@@ -91,10 +110,12 @@ export function postRoutes(ctx: AppContext) {
       {
         schema: {
           tags,
-          summary: 'Reschedule or edit a draft or scheduled post (checked again); 409 once publishing has begun',
+          operationId: 'updatePost', summary: 'Reschedule or edit a draft or scheduled post (checked again); 409 once publishing has begun',
+          description: 'Changes the schedule (`scheduledAt`; null → now), the containers (checked again against every target\'s network) or the draft flag of a post that has not started publishing. Refused with 409 `post_not_editable` once it has.',
           params: IdParam,
-          body: UpdatePostBody,
-          response: { 200: PostResponse, ...errorResponses },
+          body: UpdatePostBody.meta({ examples: [{ scheduledAt: '2026-12-08T09:00:00.000Z' }] }),
+          response: { 200: postResponse({ ...SCHEDULED_POST_EXAMPLE, scheduledAt: '2026-12-08T09:00:00.000Z' }) },
+          errors: { 404: 'Post not found', 409: { description: 'Publishing has begun (or ended): the post can no longer be changed', example: { success: false, error: 'The post can no longer be changed', code: 'post_not_editable', message: 'The post is published' } } },
         },
       },
       async (req, reply) => {
@@ -125,7 +146,16 @@ export function postRoutes(ctx: AppContext) {
 
     r.delete(
       '/v1/posts/:id',
-      { schema: { tags, summary: 'Cancel a draft or scheduled post; 409 once published (use /remote)', params: IdParam, response: { 200: PostResponse, ...errorResponses } } },
+      {
+        schema: {
+          tags,
+          operationId: 'cancelPost', summary: 'Cancel a draft or scheduled post; 409 once published (use /remote)',
+          description: 'Cancels a post that has not gone out: its targets are cancelled and nothing is sent. A published post is deleted at the networks with DELETE /v1/posts/{id}/remote instead.',
+          params: IdParam,
+          response: { 200: postResponse({ ...SCHEDULED_POST_EXAMPLE, status: 'cancelled', socialAccounts: SCHEDULED_POST_EXAMPLE.socialAccounts.map((t) => ({ ...t, status: 'cancelled' })) }) },
+          errors: { 404: 'Post not found', 409: { description: 'The post is publishing or has been published', example: { success: false, error: 'The post cannot be cancelled', code: 'post_not_cancellable', message: 'The post is published' } } },
+        },
+      },
       async (req, reply) => send(reply, await cancelOrRefuse(ctx, req.caller.orgId, req.params.id)),
     );
 
@@ -134,9 +164,11 @@ export function postRoutes(ctx: AppContext) {
       {
         schema: {
           tags,
-          summary: 'Delete the post at every network that allows it; the others report errorCategory "not_supported"',
+          operationId: 'deleteRemotePost', summary: 'Delete the post at every network that allows it; the others report errorCategory "not_supported"',
+          description: "Deletes a published (or partly published) post at each network that allows deleting, and records `remoteDeletedAt` per target; a network that does not allow it leaves the target's error and errorCategory `not_supported`.",
           params: IdParam,
-          response: { 200: PostResponse, ...errorResponses },
+          response: { 200: postResponse({ ...POST_EXAMPLE, socialAccounts: POST_EXAMPLE.socialAccounts.map((t) => ({ ...t, remoteDeletedAt: '2026-12-07T17:00:00.000Z' })) }) },
+          errors: { 404: 'Post not found', 409: { description: 'The post is not published', example: { success: false, error: 'The post is not published', code: 'post_not_published', message: 'It is scheduled: cancel it with DELETE /v1/posts/{id} instead' } } },
         },
       },
       async (req, reply) => {
@@ -154,9 +186,11 @@ export function postRoutes(ctx: AppContext) {
       {
         schema: {
           tags,
-          summary: 'Publish again to the targets that failed, and only to them',
+          operationId: 'retryPost', summary: 'Publish again to the targets that failed, and only to them',
+          description: 'Makes the failed targets of a partial or failed post due again, now; the published ones are left alone. The new outcome arrives as a post event again.',
           params: IdParam,
-          response: { 200: PostResponse, ...errorResponses },
+          response: { 200: postResponse({ ...SCHEDULED_POST_EXAMPLE, status: 'publishing' }) },
+          errors: { 404: 'Post not found', 409: { description: 'No target of the post has failed (or the Idempotency-Key conflicts)', example: { success: false, error: 'Nothing to retry', code: 'nothing_to_retry', message: 'No target of this post has failed' } } },
         },
       },
       async (req, reply) => {
