@@ -1,0 +1,5 @@
+// @switchboard/client: the typed client for the Switchboard API.
+export { createSwitchboard, createSwitchboardClient, type SwitchboardOptions } from './client.js';
+export { SwitchboardError, type SwitchboardErrorBody } from './errors.js';
+export { Switchboard } from './generated/sdk.gen.js';
+export type * from './generated/types.gen.js';
