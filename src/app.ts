@@ -4,7 +4,7 @@ import fastifyCookie from '@fastify/cookie';
 import fastifyFormbody from '@fastify/formbody';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
-import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import { jsonSchemaTransformObject, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { AppContext } from './context.ts';
 import { accountRoutes } from './accounts/routes.ts';
 import { blueskyRoutes } from './accounts/bluesky-routes.ts';
@@ -34,6 +34,7 @@ import { idempotentPosts } from './http/idempotency.ts';
 import { answerStuckRequests } from './http/request-timeout.ts';
 import { observabilityRoutes } from './observability/routes.ts';
 import { observeHttpRequests } from './observability/http-metrics.ts';
+import { openApiTransform } from './http/openapi.ts';
 
 export interface BuildOptions {
   /** Sandbox storage: on PostgreSQL a separate pool, so a refresh holding a row lock never starves it. */
@@ -90,7 +91,7 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions): Promise<Fas
       },
       security: [{ bearer: [] }, { apiKey: [] }],
     },
-    transform: jsonSchemaTransform,
+    transform: openApiTransform(['/v1/', `${OCOYA_PREFIX}/`]),
     transformObject: jsonSchemaTransformObject,
   });
   await app.register(fastifySwaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' } });

@@ -71,7 +71,7 @@ export function blueskyRoutes(ctx: AppContext) {
       {
         schema: {
           tags: ['Social accounts'],
-          summary: 'Connect a Bluesky account with its handle and an app password',
+          operationId: 'connectBlueskyAccount', summary: 'Connect a Bluesky account with its handle and an app password',
           body: ConnectBody,
           response: { 201: success(SocialAccount), ...errorResponses, 503: errorResponses[500] },
         },

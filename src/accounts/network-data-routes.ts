@@ -90,7 +90,7 @@ export function networkDataRoutes(ctx: AppContext) {
       {
         schema: {
           tags: ['Social accounts'],
-          summary: "The account's followers, following, posts and engagement in a period, read from its network (null where the network does not say)",
+          operationId: 'getSocialAccountMetrics', summary: "The account's followers, following, posts and engagement in a period, read from its network (null where the network does not say)",
           params: IdParam,
           querystring: MetricsQuery,
           response: { 200: success(Metrics), ...errorResponses },
@@ -131,7 +131,7 @@ export function networkDataRoutes(ctx: AppContext) {
       {
         schema: {
           tags: ['Social accounts'],
-          summary: 'What the account may choose for a post, read from its network (privacy levels, boards, categories, posts left today)',
+          operationId: 'getSocialAccountPublishingOptions', summary: 'What the account may choose for a post, read from its network (privacy levels, boards, categories, posts left today)',
           params: IdParam,
           response: { 200: success(PublishingOptions), ...errorResponses },
         },

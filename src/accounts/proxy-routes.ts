@@ -115,7 +115,7 @@ export function proxyRoutes(ctx: AppContext) {
       app.route({
         method,
         url: '/v1/social-accounts/:id/proxy/*',
-        schema: { tags: ['Social accounts'], summary: "Call the account's network API with its current token (the adapter's API origin only)", hide: method !== 'GET' },
+        schema: { tags: ['Social accounts'], operationId: 'proxySocialAccountRequest', summary: "Call the account's network API with its current token (the adapter's API origin only)", hide: method !== 'GET' },
         config: { passesInputThrough: true } as object,
         handler,
       });

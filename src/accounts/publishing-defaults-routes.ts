@@ -63,7 +63,7 @@ export function publishingDefaultsRoutes(ctx: AppContext) {
 
     r.get(
       path,
-      { schema: { tags, summary: "The account's publishing defaults", params: IdParam, response: { 200: success(DefaultsView), ...errorResponses } } },
+      { schema: { tags, operationId: 'getPublishingDefaults', summary: "The account's publishing defaults", params: IdParam, response: { 200: success(DefaultsView), ...errorResponses } } },
       async (req) => view(await accountOr404(req.caller.orgId, req.params.id)),
     );
 
@@ -72,7 +72,7 @@ export function publishingDefaultsRoutes(ctx: AppContext) {
       {
         schema: {
           tags,
-          summary: "Replace the account's publishing defaults (checked by its network's options schema; refused → nothing changes)",
+          operationId: 'replacePublishingDefaults', summary: "Replace the account's publishing defaults (checked by its network's options schema; refused → nothing changes)",
           params: IdParam,
           body: DefaultsBody,
           response: { 200: success(DefaultsView), ...errorResponses },
@@ -94,7 +94,7 @@ export function publishingDefaultsRoutes(ctx: AppContext) {
 
     r.delete(
       path,
-      { schema: { tags, summary: "Clear the account's publishing defaults", params: IdParam, response: { 200: success(DefaultsView), ...errorResponses } } },
+      { schema: { tags, operationId: 'clearPublishingDefaults', summary: "Clear the account's publishing defaults", params: IdParam, response: { 200: success(DefaultsView), ...errorResponses } } },
       async (req) => {
         const saved = await saveDefaults(ctx.db, await accountOr404(req.caller.orgId, req.params.id), {});
         if (!saved) throw notFound('Social account');

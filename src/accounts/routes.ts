@@ -64,7 +64,7 @@ export function accountRoutes(ctx: AppContext) {
 
     r.get(
       '/v1/social-accounts',
-      { schema: { tags: ['Social accounts'], summary: 'List connected accounts', querystring: ListQuery, response: { 200: listOf(SocialAccount), ...errorResponses } } },
+      { schema: { tags: ['Social accounts'], operationId: 'listSocialAccounts', summary: 'List connected accounts', querystring: ListQuery, response: { 200: listOf(SocialAccount), ...errorResponses } } },
       async (req, reply) => {
         const q = req.query;
         const page = await listAccountsJson(
@@ -93,7 +93,7 @@ export function accountRoutes(ctx: AppContext) {
 
     r.get(
       '/v1/social-accounts/:id',
-      { schema: { tags: ['Social accounts'], summary: 'One account', params: IdParam, response: { 200: success(SocialAccount), ...errorResponses } } },
+      { schema: { tags: ['Social accounts'], operationId: 'getSocialAccount', summary: 'One account', params: IdParam, response: { 200: success(SocialAccount), ...errorResponses } } },
       async (req) => ({ success: true as const, data: toAccountView(await accountOr404(req.caller.orgId, req.params.id)) }),
     );
 
@@ -102,7 +102,7 @@ export function accountRoutes(ctx: AppContext) {
       {
         schema: {
           tags: ['Social accounts'],
-          summary: 'Disconnect: revoke at the network where it can, then remove the tokens',
+          operationId: 'disconnectSocialAccount', summary: 'Disconnect: revoke at the network where it can, then remove the tokens',
           params: IdParam,
           response: { 200: success(SocialAccount), ...errorResponses },
         },
@@ -119,7 +119,7 @@ export function accountRoutes(ctx: AppContext) {
       {
         schema: {
           tags: ['Social accounts'],
-          summary: 'A currently valid access token (refreshed first when near expiry)',
+          operationId: 'getSocialAccountToken', summary: 'A currently valid access token (refreshed first when near expiry)',
           params: IdParam,
           response: { 200: success(AccessToken), ...errorResponses },
         },
@@ -139,7 +139,7 @@ export function accountRoutes(ctx: AppContext) {
       {
         schema: {
           tags: ['Social accounts'],
-          summary: "Check the token against the network's identity endpoint (refreshes once on 401)",
+          operationId: 'checkSocialAccountHealth', summary: "Check the token against the network's identity endpoint (refreshes once on 401)",
           params: IdParam,
           response: { 200: success(Health), ...errorResponses },
         },

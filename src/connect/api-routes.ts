@@ -51,7 +51,7 @@ export function connectApiRoutes(ctx: AppContext) {
       {
         schema: {
           tags: ['Connect'],
-          summary: 'Get an authorization URL to connect an account',
+          operationId: 'createAuthUrl', summary: 'Get an authorization URL to connect an account',
           params: z.object({ network: z.string() }),
           body: AuthUrlBody,
           response: { 200: success(AuthUrl), ...errorResponses },
@@ -106,7 +106,7 @@ export function connectApiRoutes(ctx: AppContext) {
       {
         schema: {
           tags: ['Connect'],
-          summary: 'Profiles waiting to be chosen (headless selection)',
+          operationId: 'getPendingConnection', summary: 'Profiles waiting to be chosen (headless selection)',
           params: SessionParam,
           response: {
             200: success(z.object({ network: z.string(), expiresAt: z.string(), availablePages: z.array(PendingPage) })),
@@ -138,7 +138,7 @@ export function connectApiRoutes(ctx: AppContext) {
       {
         schema: {
           tags: ['Connect'],
-          summary: 'Connect the chosen profiles (headless selection)',
+          operationId: 'finalizePendingConnection', summary: 'Connect the chosen profiles (headless selection)',
           params: SessionParam,
           body: z.object({ selectedPageIds: z.array(z.string().min(1)).min(1).max(100) }),
           response: { 200: z.object({ success: z.literal(true), connectedAccounts: z.array(SocialAccount) }), ...errorResponses },

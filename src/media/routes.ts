@@ -45,7 +45,7 @@ export function mediaRoutes(ctx: AppContext) {
       {
         schema: {
           tags,
-          summary: 'Start an upload: PUT the raw bytes to the returned upload_url (no API key; valid for an hour), then confirm',
+          operationId: 'createMediaUpload', summary: 'Start an upload: PUT the raw bytes to the returned upload_url (no API key; valid for an hour), then confirm',
           body: z.object({
             filename: Filename.describe('1–255 characters, with an extension'),
             content_type: z.string().max(255).optional().describe('Kept for the record; the type is read from the bytes'),
@@ -64,7 +64,7 @@ export function mediaRoutes(ctx: AppContext) {
       {
         schema: {
           tags,
-          summary: 'Confirm an upload: its type, size, dimensions and duration are read from the bytes',
+          operationId: 'confirmMediaUpload', summary: 'Confirm an upload: its type, size, dimensions and duration are read from the bytes',
           params: MediaIdParam,
           body: z.object({ size: z.number().int().nonnegative().optional().describe('The size you sent: a mismatch (a cut-short upload) is refused') }).nullish(),
           response: { 200: success(Media), ...errorResponses },
@@ -81,7 +81,7 @@ export function mediaRoutes(ctx: AppContext) {
       {
         schema: {
           tags,
-          summary: 'Import a file from a URL (public addresses only; same size limit as uploads) and confirm it',
+          operationId: 'importMedia', summary: 'Import a file from a URL (public addresses only; same size limit as uploads) and confirm it',
           body: z.object({ url: z.string().max(2048), filename: Filename.optional() }),
           response: { 201: success(Media), ...with413 },
         },
@@ -97,7 +97,7 @@ export function mediaRoutes(ctx: AppContext) {
       {
         schema: {
           tags,
-          summary: 'The organization’s media, newest first',
+          operationId: 'listMedia', summary: 'The organization’s media, newest first',
           querystring: z.object({
             limit: z.coerce.number().int().min(1).max(100).default(50),
             offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
@@ -111,7 +111,7 @@ export function mediaRoutes(ctx: AppContext) {
       },
     );
 
-    r.get('/v1/media/:id', { schema: { tags, summary: 'One media file', params: MediaIdParam, response: { 200: success(Media), ...errorResponses } } }, async (req) => {
+    r.get('/v1/media/:id', { schema: { tags, operationId: 'getMedia', summary: 'One media file', params: MediaIdParam, response: { 200: success(Media), ...errorResponses } } }, async (req) => {
       const row = await findMedia(ctx, req.caller.orgId, req.params.id);
       if (!row) throw new ApiError(404, 'Media not found');
       return { success: true as const, data: mediaView(ctx, row) };
@@ -122,7 +122,7 @@ export function mediaRoutes(ctx: AppContext) {
       {
         schema: {
           tags,
-          summary: 'Delete a file (its bytes leave the store); refused while a scheduled or publishing post uses it',
+          operationId: 'deleteMedia', summary: 'Delete a file (its bytes leave the store); refused while a scheduled or publishing post uses it',
           params: MediaIdParam,
           response: { 200: success(z.object({ id: z.string(), deleted: z.literal(true) })), ...errorResponses },
         },

@@ -48,7 +48,7 @@ export function networkConfigRoutes(ctx: AppContext) {
       {
         schema: {
           tags: ['Social networks'],
-          summary: "Configure your app for a network (replaces any existing one)",
+          operationId: 'configureSocialNetwork', summary: "Configure your app for a network (replaces any existing one)",
           body: SaveBody,
           response: { 200: success(NetworkConfig), 201: success(NetworkConfig), ...errorResponses },
         },
@@ -91,7 +91,7 @@ export function networkConfigRoutes(ctx: AppContext) {
 
     r.get(
       '/v1/social-networks',
-      { schema: { tags: ['Social networks'], summary: 'List configured networks', response: { 200: listOf(NetworkConfig), ...errorResponses } } },
+      { schema: { tags: ['Social networks'], operationId: 'listSocialNetworks', summary: 'List configured networks', response: { 200: listOf(NetworkConfig), ...errorResponses } } },
       async (req) => {
         const rows = await listNetworkConfigs(ctx.db, req.caller.orgId);
         return { success: true as const, data: rows.map((row) => toView(ctx, row)), count: rows.length, limit: rows.length, offset: 0 };
@@ -101,7 +101,7 @@ export function networkConfigRoutes(ctx: AppContext) {
     r.get(
       '/v1/social-networks/:id',
       {
-        schema: { tags: ['Social networks'], summary: 'One configured network (by id or network name)', params: IdParam, response: { 200: success(NetworkConfig), ...errorResponses } },
+        schema: { tags: ['Social networks'], operationId: 'getSocialNetwork', summary: 'One configured network (by id or network name)', params: IdParam, response: { 200: success(NetworkConfig), ...errorResponses } },
       },
       async (req) => {
         const row = await findNetworkConfig(ctx.db, req.caller.orgId, req.params.id);
@@ -115,7 +115,7 @@ export function networkConfigRoutes(ctx: AppContext) {
       {
         schema: {
           tags: ['Social networks'],
-          summary: "Remove a network's app; its accounts are marked disconnected",
+          operationId: 'deleteSocialNetwork', summary: "Remove a network's app; its accounts are marked disconnected",
           params: IdParam,
           response: { 200: success(z.object({ id: z.string(), deleted: z.literal(true) })), ...errorResponses },
         },

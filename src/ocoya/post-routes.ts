@@ -109,7 +109,7 @@ export function ocoyaPostRoutes(ctx: AppContext, workspaceOf: (caller: Caller, w
       {
         schema: {
           tags,
-          summary: 'Create a scheduled or a draft post',
+          operationId: 'ocoyaCreatePost', summary: 'Create a scheduled or a draft post',
           querystring: WorkspaceQuery,
           body: z.object({
             caption: z.string().max(10_000).optional(),
@@ -154,7 +154,7 @@ export function ocoyaPostRoutes(ctx: AppContext, workspaceOf: (caller: Caller, w
       {
         schema: {
           tags,
-          summary: 'List post groups',
+          operationId: 'ocoyaListPosts', summary: 'List post groups',
           querystring: WorkspaceQuery.extend({
             statuses: z
               .union([z.string(), z.array(z.string())])
@@ -181,7 +181,7 @@ export function ocoyaPostRoutes(ctx: AppContext, workspaceOf: (caller: Caller, w
       {
         schema: {
           tags,
-          summary: 'Reschedule a post group',
+          operationId: 'ocoyaUpdatePost', summary: 'Reschedule a post group',
           params: z.object({ id: z.string().min(1).max(64) }),
           body: z.object({ scheduledAt: z.iso.datetime({ offset: true }) }),
           response: { 200: z.object({}) },
@@ -203,7 +203,7 @@ export function ocoyaPostRoutes(ctx: AppContext, workspaceOf: (caller: Caller, w
 
     r.delete(
       '/post/:id',
-      { schema: { tags, summary: 'Delete a post group that has not been published', params: z.object({ id: z.string().min(1).max(64) }) } },
+      { schema: { tags, operationId: 'ocoyaDeletePost', summary: 'Delete a post group that has not been published', params: z.object({ id: z.string().min(1).max(64) }) } },
       async (req, reply) => {
         const post = await groupOr404(req.caller, req.params.id);
         try {

@@ -117,7 +117,7 @@ export function ocoyaRoutes(ctx: AppContext, limits: RateLimitStore, addressLimi
 
     r.get(
       '/me',
-      { schema: { tags, summary: 'The organization behind the API key', response: { 200: z.object({ id: z.string(), name: z.string(), email: z.string().nullable() }) } } },
+      { schema: { tags, operationId: 'ocoyaGetMe', summary: 'The organization behind the API key', response: { 200: z.object({ id: z.string(), name: z.string(), email: z.string().nullable() }) } } },
       async (req) => {
         const [org] = await ctx.db.select().from(organizations).where(eq(organizations.id, req.caller.orgId));
         return { id: org.id, name: org.name, email: org.email };
@@ -126,7 +126,7 @@ export function ocoyaRoutes(ctx: AppContext, limits: RateLimitStore, addressLimi
 
     r.get(
       '/workspaces',
-      { schema: { tags, summary: 'Workspaces', response: { 200: z.array(z.object({ id: z.string(), name: z.string(), userCount: z.number().int() })) } } },
+      { schema: { tags, operationId: 'ocoyaListWorkspaces', summary: 'Workspaces', response: { 200: z.array(z.object({ id: z.string(), name: z.string(), userCount: z.number().int() })) } } },
       async (req) => {
         const [rows, userCount] = await Promise.all([listWorkspaces(ctx.db, req.caller.orgId), workspaceUserCount(ctx.db, req.caller.orgId)]);
         return rows.map((w) => ({ id: w.id, name: w.name, userCount }));
@@ -138,7 +138,7 @@ export function ocoyaRoutes(ctx: AppContext, limits: RateLimitStore, addressLimi
       {
         schema: {
           tags,
-          summary: 'Connected social profiles of a workspace',
+          operationId: 'ocoyaListSocialProfiles', summary: 'Connected social profiles of a workspace',
           querystring: WorkspaceQuery.extend({
             page: z.coerce.number().int().min(0).default(0).describe('0-based'),
             perPage: z.coerce.number().int().min(1).default(50).transform((n) => Math.min(n, 50)).describe('At most 50; larger values are clamped'),
@@ -169,7 +169,7 @@ export function ocoyaRoutes(ctx: AppContext, limits: RateLimitStore, addressLimi
       {
         schema: {
           tags,
-          summary: 'Get social connection URL',
+          operationId: 'ocoyaGetConnectionUrl', summary: 'Get social connection URL',
           querystring: WorkspaceQuery.extend({ provider: ProviderField.describe(`One of ${OCOYA_PROVIDERS.join(', ')}`) }),
           response: {
             200: z.object({ provider: z.string(), authProvider: z.string(), authUrl: z.string(), callbackUrl: z.string(), instructions: z.string() }),
@@ -184,7 +184,7 @@ export function ocoyaRoutes(ctx: AppContext, limits: RateLimitStore, addressLimi
       {
         schema: {
           tags,
-          summary: 'Create a social connection URL',
+          operationId: 'ocoyaCreateConnectionUrl', summary: 'Create a social connection URL',
           querystring: WorkspaceQuery,
           body: z.object({ provider: ProviderField.describe(`One of ${[...OCOYA_PROVIDERS, 'x'].join(', ')}`) }),
           response: { 200: z.object({ url: z.string() }) },

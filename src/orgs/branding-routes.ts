@@ -21,7 +21,7 @@ export function brandingRoutes(ctx: AppContext) {
     const r = app.withTypeProvider<ZodTypeProvider>();
     const tags = ['Branding'];
 
-    r.get('/v1/branding', { schema: { tags, summary: "The hosted pages' branding", response: { 200: success(Branding), ...errorResponses } } }, async (req) => {
+    r.get('/v1/branding', { schema: { tags, operationId: 'getBranding', summary: "The hosted pages' branding", response: { 200: success(Branding), ...errorResponses } } }, async (req) => {
       const view = await getBranding(ctx.db, req.caller.orgId);
       if (!view) throw notFound('Organization');
       return { success: true as const, data: view };
@@ -32,7 +32,7 @@ export function brandingRoutes(ctx: AppContext) {
       {
         schema: {
           tags,
-          summary: 'Change the branding (fields left out stay as they are; null or "" clears one)',
+          operationId: 'updateBranding', summary: 'Change the branding (fields left out stay as they are; null or "" clears one)',
           body: brandingInput(ctx.config.allowPrivateUrls),
           response: { 200: success(Branding), ...errorResponses },
         },

@@ -31,7 +31,7 @@ export function organizationRoutes(ctx: AppContext) {
       {
         schema: {
           tags: ['Organizations'],
-          summary: 'Create an organization (admin key); returns its first API key once',
+          operationId: 'createOrganization', summary: 'Create an organization (admin key); returns its first API key once',
           body: z.object({ name: Name }),
           response: { 201: success(z.object({ id: z.string(), name: z.string(), api_key: z.string() })), ...errorResponses },
         },
@@ -48,7 +48,7 @@ export function organizationRoutes(ctx: AppContext) {
       {
         schema: {
           tags: ['Organizations'],
-          summary: 'List organizations (admin key)',
+          operationId: 'listOrganizations', summary: 'List organizations (admin key)',
           response: { 200: listOf(z.object({ id: z.string(), name: z.string(), created_at: z.string() })), ...errorResponses },
         },
       },
@@ -67,7 +67,7 @@ export function organizationRoutes(ctx: AppContext) {
 
     r.get(
       '/v1/api-keys',
-      { schema: { tags: ['API keys'], summary: "List this organization's API keys", response: { 200: listOf(ApiKey), ...errorResponses } } },
+      { schema: { tags: ['API keys'], operationId: 'listApiKeys', summary: "List this organization's API keys", response: { 200: listOf(ApiKey), ...errorResponses } } },
       async (req) => {
         const keys = await listApiKeys(ctx.db, req.caller.orgId);
         return { success: true as const, data: keys, count: keys.length, limit: keys.length, offset: 0 };
@@ -79,7 +79,7 @@ export function organizationRoutes(ctx: AppContext) {
       {
         schema: {
           tags: ['API keys'],
-          summary: 'Create an API key (shown once)',
+          operationId: 'createApiKey', summary: 'Create an API key (shown once)',
           description: 'A standard key by default; `"role": "admin"` (an admin caller only) makes an admin key, which may also manage organizations and revoke admin keys.',
           body: z.object({ name: Name, role: Role.default('standard') }),
           response: { 201: success(z.object({ id: z.string(), name: z.string(), role: Role, key: z.string() })), ...errorResponses },
@@ -98,7 +98,7 @@ export function organizationRoutes(ctx: AppContext) {
       {
         schema: {
           tags: ['API keys'],
-          summary: 'Revoke an API key (an admin key only with an admin key)',
+          operationId: 'revokeApiKey', summary: 'Revoke an API key (an admin key only with an admin key)',
           params: IdParam,
           response: { 200: success(z.object({ id: z.string(), revoked: z.literal(true) })), ...errorResponses },
         },

@@ -14,20 +14,20 @@ export function workspaceRoutes(ctx: AppContext) {
   return async function routes(app: FastifyInstance) {
     const r = app.withTypeProvider<ZodTypeProvider>();
 
-    r.get('/v1/workspaces', { schema: { tags: ['Workspaces'], summary: 'List workspaces', response: { 200: listOf(Workspace), ...errorResponses } } }, async (req) => {
+    r.get('/v1/workspaces', { schema: { tags: ['Workspaces'], operationId: 'listWorkspaces', summary: 'List workspaces', response: { 200: listOf(Workspace), ...errorResponses } } }, async (req) => {
       const rows = await listWorkspaces(ctx.db, req.caller.orgId);
       return { success: true as const, data: rows.map(toWorkspaceView), count: rows.length, limit: rows.length, offset: 0 };
     });
 
     r.post(
       '/v1/workspaces',
-      { schema: { tags: ['Workspaces'], summary: 'Create a workspace', body: Body, response: { 201: success(Workspace), ...errorResponses } } },
+      { schema: { tags: ['Workspaces'], operationId: 'createWorkspace', summary: 'Create a workspace', body: Body, response: { 201: success(Workspace), ...errorResponses } } },
       async (req, reply) => reply.code(201).send({ success: true, data: toWorkspaceView(await createWorkspace(ctx.db, req.caller.orgId, req.body.name)) }),
     );
 
     r.patch(
       '/v1/workspaces/:id',
-      { schema: { tags: ['Workspaces'], summary: 'Rename a workspace', params: IdParam, body: Body, response: { 200: success(Workspace), ...errorResponses } } },
+      { schema: { tags: ['Workspaces'], operationId: 'updateWorkspace', summary: 'Rename a workspace', params: IdParam, body: Body, response: { 200: success(Workspace), ...errorResponses } } },
       async (req) => {
         const row = await renameWorkspace(ctx.db, req.caller.orgId, req.params.id, req.body.name);
         if (!row) throw notFound('Workspace');

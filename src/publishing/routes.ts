@@ -51,7 +51,7 @@ export function postRoutes(ctx: AppContext) {
       {
         schema: {
           tags,
-          summary: 'Create a post: publish now, schedule it, or keep it as a draft',
+          operationId: 'createPost', summary: 'Create a post: publish now, schedule it, or keep it as a draft',
           body: CreatePostBody,
           response: { 201: PostResponse, ...errorResponses },
         },
@@ -89,7 +89,7 @@ export function postRoutes(ctx: AppContext) {
       {
         schema: {
           tags,
-          summary: 'List posts, newest first',
+          operationId: 'listPosts', summary: 'List posts, newest first',
           querystring: ListPostsQuery,
           response: {
             200: z.object({
@@ -126,7 +126,7 @@ export function postRoutes(ctx: AppContext) {
 
     r.get(
       '/v1/posts/:id',
-      { schema: { tags, summary: 'One post, with every target’s status, ids, URL and error', params: IdParam, response: { 200: PostResponse, ...errorResponses } } },
+      { schema: { tags, operationId: 'getPost', summary: 'One post, with every target’s status, ids, URL and error', params: IdParam, response: { 200: PostResponse, ...errorResponses } } },
       async (req, reply) => send(reply, await postOr404(req.caller.orgId, req.params.id)),
     );
 
@@ -135,7 +135,7 @@ export function postRoutes(ctx: AppContext) {
       {
         schema: {
           tags,
-          summary: 'Reschedule or edit a draft or scheduled post (checked again); 409 once publishing has begun',
+          operationId: 'updatePost', summary: 'Reschedule or edit a draft or scheduled post (checked again); 409 once publishing has begun',
           params: IdParam,
           body: UpdatePostBody,
           response: { 200: PostResponse, ...errorResponses },
@@ -169,7 +169,7 @@ export function postRoutes(ctx: AppContext) {
 
     r.delete(
       '/v1/posts/:id',
-      { schema: { tags, summary: 'Cancel a draft or scheduled post; 409 once published (use /remote)', params: IdParam, response: { 200: PostResponse, ...errorResponses } } },
+      { schema: { tags, operationId: 'cancelPost', summary: 'Cancel a draft or scheduled post; 409 once published (use /remote)', params: IdParam, response: { 200: PostResponse, ...errorResponses } } },
       async (req, reply) => {
         try {
           const cancelled = await cancelPost(ctx, req.caller.orgId, req.params.id);
@@ -187,7 +187,7 @@ export function postRoutes(ctx: AppContext) {
       {
         schema: {
           tags,
-          summary: 'Delete the post at every network that allows it; the others report errorCategory "not_supported"',
+          operationId: 'deleteRemotePost', summary: 'Delete the post at every network that allows it; the others report errorCategory "not_supported"',
           params: IdParam,
           response: { 200: PostResponse, ...errorResponses },
         },
@@ -207,7 +207,7 @@ export function postRoutes(ctx: AppContext) {
       {
         schema: {
           tags,
-          summary: 'Publish again to the targets that failed, and only to them',
+          operationId: 'retryPost', summary: 'Publish again to the targets that failed, and only to them',
           params: IdParam,
           response: { 200: PostResponse, ...errorResponses },
         },

@@ -55,7 +55,7 @@ export function webhookRoutes(ctx: AppContext) {
       {
         schema: {
           tags,
-          summary: 'Create an endpoint; the response carries its signing secret, shown once',
+          operationId: 'createWebhook', summary: 'Create an endpoint; the response carries its signing secret, shown once',
           body: z.object({
             url: z.string().max(2048),
             events: z.array(z.enum(EVENT_TYPES)).max(20).optional().describe('Omit for every event'),
@@ -81,19 +81,19 @@ export function webhookRoutes(ctx: AppContext) {
       },
     );
 
-    r.get('/v1/webhooks', { schema: { tags, summary: 'List endpoints', response: { 200: listOf(Endpoint), ...errorResponses } } }, async (req) => {
+    r.get('/v1/webhooks', { schema: { tags, operationId: 'listWebhooks', summary: 'List endpoints', response: { 200: listOf(Endpoint), ...errorResponses } } }, async (req) => {
       const rows = await listEndpoints(ctx, req.caller.orgId);
       return { success: true as const, data: rows.map(endpointView), count: rows.length, limit: rows.length, offset: 0 };
     });
 
-    r.get('/v1/webhooks/:id', { schema: { tags, summary: 'One endpoint', params: IdParam, response: { 200: success(Endpoint), ...errorResponses } } }, async (req) => ({
+    r.get('/v1/webhooks/:id', { schema: { tags, operationId: 'getWebhook', summary: 'One endpoint', params: IdParam, response: { 200: success(Endpoint), ...errorResponses } } }, async (req) => ({
       success: true as const,
       data: endpointView(await endpointOr404(req.caller.orgId, req.params.id)),
     }));
 
     r.delete(
       '/v1/webhooks/:id',
-      { schema: { tags, summary: 'Delete an endpoint', params: IdParam, response: { 200: success(z.object({ id: z.string(), deleted: z.literal(true) })), ...errorResponses } } },
+      { schema: { tags, operationId: 'deleteWebhook', summary: 'Delete an endpoint', params: IdParam, response: { 200: success(z.object({ id: z.string(), deleted: z.literal(true) })), ...errorResponses } } },
       async (req) => {
         const row = await endpointOr404(req.caller.orgId, req.params.id);
         await ctx.db.delete(webhookEndpoints).where(eq(webhookEndpoints.id, row.id));
@@ -103,7 +103,7 @@ export function webhookRoutes(ctx: AppContext) {
 
     r.post(
       '/v1/webhooks/:id/enable',
-      { schema: { tags, summary: 'Re-enable an endpoint (after automatic disabling)', params: IdParam, response: { 200: success(Endpoint), ...errorResponses } } },
+      { schema: { tags, operationId: 'enableWebhook', summary: 'Re-enable an endpoint (after automatic disabling)', params: IdParam, response: { 200: success(Endpoint), ...errorResponses } } },
       async (req) => {
         const row = await endpointOr404(req.caller.orgId, req.params.id);
         const [updated] = await ctx.db
@@ -119,7 +119,7 @@ export function webhookRoutes(ctx: AppContext) {
 
     r.post(
       '/v1/webhooks/:id/test',
-      { schema: { tags, summary: 'Send a `webhook.test` event to this endpoint', params: IdParam, response: { 202: success(z.object({ event_id: z.string() })), ...errorResponses } } },
+      { schema: { tags, operationId: 'testWebhook', summary: 'Send a `webhook.test` event to this endpoint', params: IdParam, response: { 202: success(z.object({ event_id: z.string() })), ...errorResponses } } },
       async (req, reply) => {
         const row = await endpointOr404(req.caller.orgId, req.params.id);
         const eventId = await sendTestEvent(ctx, row);
@@ -132,7 +132,7 @@ export function webhookRoutes(ctx: AppContext) {
       {
         schema: {
           tags,
-          summary: 'Delivery log, newest first',
+          operationId: 'listWebhookDeliveries', summary: 'Delivery log, newest first',
           params: IdParam,
           querystring: z.object({ limit: z.coerce.number().int().min(1).max(100).default(50), cursor: Cursor.optional() }),
           response: { 200: listOf(Delivery), ...errorResponses },
@@ -150,7 +150,7 @@ export function webhookRoutes(ctx: AppContext) {
 
     r.post(
       '/v1/webhooks/deliveries/:id/resend',
-      { schema: { tags, summary: 'Send a delivered or failed event again', params: IdParam, response: { 202: success(z.object({ delivery_id: z.string() })), ...errorResponses } } },
+      { schema: { tags, operationId: 'resendWebhookDelivery', summary: 'Send a delivered or failed event again', params: IdParam, response: { 202: success(z.object({ delivery_id: z.string() })), ...errorResponses } } },
       async (req, reply) => {
         const resent = await resendDelivery(ctx, req.caller.orgId, req.params.id);
         if (!resent) throw notFound('Webhook delivery');
