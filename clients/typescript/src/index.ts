@@ -1,5 +1,6 @@
 // @switchboard/client: the typed client for the Switchboard API.
 export { createSwitchboard, createSwitchboardClient, type SwitchboardOptions } from './client.js';
 export { SwitchboardError, type SwitchboardErrorBody } from './errors.js';
+export { uploadMedia, type MediaFile } from './media.js';
 export { Switchboard } from './generated/sdk.gen.js';
 export type * from './generated/types.gen.js';

@@ -2,7 +2,7 @@
 
 import { client } from './client.gen.js';
 import type { Client, Options as Options2, TDataShape } from './client/index.js';
-import type { DeleteV1ApiKeysByIdData, DeleteV1ApiKeysByIdErrors, DeleteV1ApiKeysByIdResponses, DeleteV1MediaByIdData, DeleteV1MediaByIdErrors, DeleteV1MediaByIdResponses, DeleteV1PostsByIdData, DeleteV1PostsByIdErrors, DeleteV1PostsByIdRemoteData, DeleteV1PostsByIdRemoteErrors, DeleteV1PostsByIdRemoteResponses, DeleteV1PostsByIdResponses, DeleteV1SocialAccountsByIdData, DeleteV1SocialAccountsByIdErrors, DeleteV1SocialAccountsByIdPublishingDefaultsData, DeleteV1SocialAccountsByIdPublishingDefaultsErrors, DeleteV1SocialAccountsByIdPublishingDefaultsResponses, DeleteV1SocialAccountsByIdResponses, DeleteV1SocialNetworksByIdData, DeleteV1SocialNetworksByIdErrors, DeleteV1SocialNetworksByIdResponses, DeleteV1WebhooksByIdData, DeleteV1WebhooksByIdErrors, DeleteV1WebhooksByIdResponses, GetV1ApiKeysData, GetV1ApiKeysErrors, GetV1ApiKeysResponses, GetV1BrandingData, GetV1BrandingErrors, GetV1BrandingResponses, GetV1MediaByIdData, GetV1MediaByIdErrors, GetV1MediaByIdResponses, GetV1MediaData, GetV1MediaErrors, GetV1MediaResponses, GetV1OrganizationsData, GetV1OrganizationsErrors, GetV1OrganizationsResponses, GetV1PostsByIdData, GetV1PostsByIdErrors, GetV1PostsByIdResponses, GetV1PostsData, GetV1PostsErrors, GetV1PostsResponses, GetV1SocialAccountsByIdData, GetV1SocialAccountsByIdErrors, GetV1SocialAccountsByIdHealthData, GetV1SocialAccountsByIdHealthErrors, GetV1SocialAccountsByIdHealthResponses, GetV1SocialAccountsByIdMetricsData, GetV1SocialAccountsByIdMetricsErrors, GetV1SocialAccountsByIdMetricsResponses, GetV1SocialAccountsByIdPublishingDefaultsData, GetV1SocialAccountsByIdPublishingDefaultsErrors, GetV1SocialAccountsByIdPublishingDefaultsResponses, GetV1SocialAccountsByIdPublishingOptionsData, GetV1SocialAccountsByIdPublishingOptionsErrors, GetV1SocialAccountsByIdPublishingOptionsResponses, GetV1SocialAccountsByIdResponses, GetV1SocialAccountsData, GetV1SocialAccountsErrors, GetV1SocialAccountsPendingBySessionData, GetV1SocialAccountsPendingBySessionErrors, GetV1SocialAccountsPendingBySessionResponses, GetV1SocialAccountsResponses, GetV1SocialNetworksByIdData, GetV1SocialNetworksByIdErrors, GetV1SocialNetworksByIdResponses, GetV1SocialNetworksData, GetV1SocialNetworksErrors, GetV1SocialNetworksResponses, GetV1WebhooksByIdData, GetV1WebhooksByIdDeliveriesData, GetV1WebhooksByIdDeliveriesErrors, GetV1WebhooksByIdDeliveriesResponses, GetV1WebhooksByIdErrors, GetV1WebhooksByIdResponses, GetV1WebhooksData, GetV1WebhooksErrors, GetV1WebhooksResponses, GetV1WorkspacesData, GetV1WorkspacesErrors, GetV1WorkspacesResponses, PatchV1PostsByIdData, PatchV1PostsByIdErrors, PatchV1PostsByIdResponses, PatchV1WorkspacesByIdData, PatchV1WorkspacesByIdErrors, PatchV1WorkspacesByIdResponses, PostV1ApiKeysData, PostV1ApiKeysErrors, PostV1ApiKeysResponses, PostV1MediaByIdConfirmData, PostV1MediaByIdConfirmErrors, PostV1MediaByIdConfirmResponses, PostV1MediaData, PostV1MediaErrors, PostV1MediaResponses, PostV1MediaUploadData, PostV1MediaUploadErrors, PostV1MediaUploadResponses, PostV1OrganizationsData, PostV1OrganizationsErrors, PostV1OrganizationsResponses, PostV1PostsByIdRetryData, PostV1PostsByIdRetryErrors, PostV1PostsByIdRetryResponses, PostV1PostsData, PostV1PostsErrors, PostV1PostsResponses, PostV1SocialAccountsBlueskyData, PostV1SocialAccountsBlueskyErrors, PostV1SocialAccountsBlueskyResponses, PostV1SocialAccountsByIdTokenData, PostV1SocialAccountsByIdTokenErrors, PostV1SocialAccountsByIdTokenResponses, PostV1SocialAccountsPendingBySessionFinalizeData, PostV1SocialAccountsPendingBySessionFinalizeErrors, PostV1SocialAccountsPendingBySessionFinalizeResponses, PostV1SocialNetworksByNetworkAuthUrlData, PostV1SocialNetworksByNetworkAuthUrlErrors, PostV1SocialNetworksByNetworkAuthUrlResponses, PostV1SocialNetworksData, PostV1SocialNetworksErrors, PostV1SocialNetworksResponses, PostV1WebhooksByIdEnableData, PostV1WebhooksByIdEnableErrors, PostV1WebhooksByIdEnableResponses, PostV1WebhooksByIdTestData, PostV1WebhooksByIdTestErrors, PostV1WebhooksByIdTestResponses, PostV1WebhooksData, PostV1WebhooksDeliveriesByIdResendData, PostV1WebhooksDeliveriesByIdResendErrors, PostV1WebhooksDeliveriesByIdResendResponses, PostV1WebhooksErrors, PostV1WebhooksResponses, PostV1WorkspacesData, PostV1WorkspacesErrors, PostV1WorkspacesResponses, PutV1BrandingData, PutV1BrandingErrors, PutV1BrandingResponses, PutV1SocialAccountsByIdPublishingDefaultsData, PutV1SocialAccountsByIdPublishingDefaultsErrors, PutV1SocialAccountsByIdPublishingDefaultsResponses } from './types.gen.js';
+import type { CancelPostData, CancelPostErrors, CancelPostResponses, CheckSocialAccountHealthData, CheckSocialAccountHealthErrors, CheckSocialAccountHealthResponses, ClearPublishingDefaultsData, ClearPublishingDefaultsErrors, ClearPublishingDefaultsResponses, ConfigureSocialNetworkData, ConfigureSocialNetworkErrors, ConfigureSocialNetworkResponses, ConfirmMediaUploadData, ConfirmMediaUploadErrors, ConfirmMediaUploadResponses, ConnectBlueskyAccountData, ConnectBlueskyAccountErrors, ConnectBlueskyAccountResponses, CreateApiKeyData, CreateApiKeyErrors, CreateApiKeyResponses, CreateAuthUrlData, CreateAuthUrlErrors, CreateAuthUrlResponses, CreateMediaUploadData, CreateMediaUploadErrors, CreateMediaUploadResponses, CreateOrganizationData, CreateOrganizationErrors, CreateOrganizationResponses, CreatePostData, CreatePostErrors, CreatePostResponses, CreateWebhookData, CreateWebhookErrors, CreateWebhookResponses, CreateWorkspaceData, CreateWorkspaceErrors, CreateWorkspaceResponses, DeleteMediaData, DeleteMediaErrors, DeleteMediaResponses, DeleteRemotePostData, DeleteRemotePostErrors, DeleteRemotePostResponses, DeleteSocialNetworkData, DeleteSocialNetworkErrors, DeleteSocialNetworkResponses, DeleteWebhookData, DeleteWebhookErrors, DeleteWebhookResponses, DisconnectSocialAccountData, DisconnectSocialAccountErrors, DisconnectSocialAccountResponses, EnableWebhookData, EnableWebhookErrors, EnableWebhookResponses, FinalizePendingConnectionData, FinalizePendingConnectionErrors, FinalizePendingConnectionResponses, GetBrandingData, GetBrandingErrors, GetBrandingResponses, GetMediaData, GetMediaErrors, GetMediaResponses, GetPendingConnectionData, GetPendingConnectionErrors, GetPendingConnectionResponses, GetPostData, GetPostErrors, GetPostResponses, GetPublishingDefaultsData, GetPublishingDefaultsErrors, GetPublishingDefaultsResponses, GetSocialAccountData, GetSocialAccountErrors, GetSocialAccountMetricsData, GetSocialAccountMetricsErrors, GetSocialAccountMetricsResponses, GetSocialAccountPublishingOptionsData, GetSocialAccountPublishingOptionsErrors, GetSocialAccountPublishingOptionsResponses, GetSocialAccountResponses, GetSocialAccountTokenData, GetSocialAccountTokenErrors, GetSocialAccountTokenResponses, GetSocialNetworkData, GetSocialNetworkErrors, GetSocialNetworkResponses, GetWebhookData, GetWebhookErrors, GetWebhookResponses, ImportMediaData, ImportMediaErrors, ImportMediaResponses, ListApiKeysData, ListApiKeysErrors, ListApiKeysResponses, ListMediaData, ListMediaErrors, ListMediaResponses, ListOrganizationsData, ListOrganizationsErrors, ListOrganizationsResponses, ListPostsData, ListPostsErrors, ListPostsResponses, ListSocialAccountsData, ListSocialAccountsErrors, ListSocialAccountsResponses, ListSocialNetworksData, ListSocialNetworksErrors, ListSocialNetworksResponses, ListWebhookDeliveriesData, ListWebhookDeliveriesErrors, ListWebhookDeliveriesResponses, ListWebhooksData, ListWebhooksErrors, ListWebhooksResponses, ListWorkspacesData, ListWorkspacesErrors, ListWorkspacesResponses, ReplacePublishingDefaultsData, ReplacePublishingDefaultsErrors, ReplacePublishingDefaultsResponses, ResendWebhookDeliveryData, ResendWebhookDeliveryErrors, ResendWebhookDeliveryResponses, RetryPostData, RetryPostErrors, RetryPostResponses, RevokeApiKeyData, RevokeApiKeyErrors, RevokeApiKeyResponses, TestWebhookData, TestWebhookErrors, TestWebhookResponses, UpdateBrandingData, UpdateBrandingErrors, UpdateBrandingResponses, UpdatePostData, UpdatePostErrors, UpdatePostResponses, UpdateWorkspaceData, UpdateWorkspaceErrors, UpdateWorkspaceResponses } from './types.gen.js';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -60,8 +60,8 @@ export class Switchboard extends HeyApiClient {
     /**
      * List configured networks
      */
-    public getV1SocialNetworks<ThrowOnError extends boolean = true>(options?: Options<GetV1SocialNetworksData, ThrowOnError>) {
-        return (options?.client ?? this.client).get<GetV1SocialNetworksResponses, GetV1SocialNetworksErrors, ThrowOnError, 'data'>({
+    public listSocialNetworks<ThrowOnError extends boolean = true>(options?: Options<ListSocialNetworksData, ThrowOnError>) {
+        return (options?.client ?? this.client).get<ListSocialNetworksResponses, ListSocialNetworksErrors, ThrowOnError, 'data'>({
             responseStyle: 'data',
             url: '/v1/social-networks',
             ...options
@@ -71,8 +71,8 @@ export class Switchboard extends HeyApiClient {
     /**
      * Configure your app for a network (replaces any existing one)
      */
-    public postV1SocialNetworks<ThrowOnError extends boolean = true>(options: Options<PostV1SocialNetworksData, ThrowOnError>) {
-        return (options.client ?? this.client).post<PostV1SocialNetworksResponses, PostV1SocialNetworksErrors, ThrowOnError, 'data'>({
+    public configureSocialNetwork<ThrowOnError extends boolean = true>(options: Options<ConfigureSocialNetworkData, ThrowOnError>) {
+        return (options.client ?? this.client).post<ConfigureSocialNetworkResponses, ConfigureSocialNetworkErrors, ThrowOnError, 'data'>({
             responseStyle: 'data',
             url: '/v1/social-networks',
             ...options,
@@ -86,8 +86,8 @@ export class Switchboard extends HeyApiClient {
     /**
      * Remove a network's app; its accounts are marked disconnected
      */
-    public deleteV1SocialNetworksById<ThrowOnError extends boolean = true>(options: Options<DeleteV1SocialNetworksByIdData, ThrowOnError>) {
-        return (options.client ?? this.client).delete<DeleteV1SocialNetworksByIdResponses, DeleteV1SocialNetworksByIdErrors, ThrowOnError, 'data'>({
+    public deleteSocialNetwork<ThrowOnError extends boolean = true>(options: Options<DeleteSocialNetworkData, ThrowOnError>) {
+        return (options.client ?? this.client).delete<DeleteSocialNetworkResponses, DeleteSocialNetworkErrors, ThrowOnError, 'data'>({
             responseStyle: 'data',
             url: '/v1/social-networks/{id}',
             ...options
@@ -97,8 +97,8 @@ export class Switchboard extends HeyApiClient {
     /**
      * One configured network (by id or network name)
      */
-    public getV1SocialNetworksById<ThrowOnError extends boolean = true>(options: Options<GetV1SocialNetworksByIdData, ThrowOnError>) {
-        return (options.client ?? this.client).get<GetV1SocialNetworksByIdResponses, GetV1SocialNetworksByIdErrors, ThrowOnError, 'data'>({
+    public getSocialNetwork<ThrowOnError extends boolean = true>(options: Options<GetSocialNetworkData, ThrowOnError>) {
+        return (options.client ?? this.client).get<GetSocialNetworkResponses, GetSocialNetworkErrors, ThrowOnError, 'data'>({
             responseStyle: 'data',
             url: '/v1/social-networks/{id}',
             ...options
@@ -108,8 +108,8 @@ export class Switchboard extends HeyApiClient {
     /**
      * Get an authorization URL to connect an account
      */
-    public postV1SocialNetworksByNetworkAuthUrl<ThrowOnError extends boolean = true>(options: Options<PostV1SocialNetworksByNetworkAuthUrlData, ThrowOnError>) {
-        return (options.client ?? this.client).post<PostV1SocialNetworksByNetworkAuthUrlResponses, PostV1SocialNetworksByNetworkAuthUrlErrors, ThrowOnError, 'data'>({
+    public createAuthUrl<ThrowOnError extends boolean = true>(options: Options<CreateAuthUrlData, ThrowOnError>) {
+        return (options.client ?? this.client).post<CreateAuthUrlResponses, CreateAuthUrlErrors, ThrowOnError, 'data'>({
             responseStyle: 'data',
             url: '/v1/social-networks/{network}/auth-url',
             ...options,
@@ -123,8 +123,8 @@ export class Switchboard extends HeyApiClient {
     /**
      * Profiles waiting to be chosen (headless selection)
      */
-    public getV1SocialAccountsPendingBySession<ThrowOnError extends boolean = true>(options: Options<GetV1SocialAccountsPendingBySessionData, ThrowOnError>) {
-        return (options.client ?? this.client).get<GetV1SocialAccountsPendingBySessionResponses, GetV1SocialAccountsPendingBySessionErrors, ThrowOnError, 'data'>({
+    public getPendingConnection<ThrowOnError extends boolean = true>(options: Options<GetPendingConnectionData, ThrowOnError>) {
+        return (options.client ?? this.client).get<GetPendingConnectionResponses, GetPendingConnectionErrors, ThrowOnError, 'data'>({
             responseStyle: 'data',
             url: '/v1/social-accounts/pending/{session}',
             ...options
@@ -134,8 +134,8 @@ export class Switchboard extends HeyApiClient {
     /**
      * Connect the chosen profiles (headless selection)
      */
-    public postV1SocialAccountsPendingBySessionFinalize<ThrowOnError extends boolean = true>(options: Options<PostV1SocialAccountsPendingBySessionFinalizeData, ThrowOnError>) {
-        return (options.client ?? this.client).post<PostV1SocialAccountsPendingBySessionFinalizeResponses, PostV1SocialAccountsPendingBySessionFinalizeErrors, ThrowOnError, 'data'>({
+    public finalizePendingConnection<ThrowOnError extends boolean = true>(options: Options<FinalizePendingConnectionData, ThrowOnError>) {
+        return (options.client ?? this.client).post<FinalizePendingConnectionResponses, FinalizePendingConnectionErrors, ThrowOnError, 'data'>({
             responseStyle: 'data',
             url: '/v1/social-accounts/pending/{session}/finalize',
             ...options,
@@ -149,8 +149,8 @@ export class Switchboard extends HeyApiClient {
     /**
      * List connected accounts
      */
-    public getV1SocialAccounts<ThrowOnError extends boolean = true>(options?: Options<GetV1SocialAccountsData, ThrowOnError>) {
-        return (options?.client ?? this.client).get<GetV1SocialAccountsResponses, GetV1SocialAccountsErrors, ThrowOnError, 'data'>({
+    public listSocialAccounts<ThrowOnError extends boolean = true>(options?: Options<ListSocialAccountsData, ThrowOnError>) {
+        return (options?.client ?? this.client).get<ListSocialAccountsResponses, ListSocialAccountsErrors, ThrowOnError, 'data'>({
             responseStyle: 'data',
             url: '/v1/social-accounts',
             ...options
@@ -160,8 +160,8 @@ export class Switchboard extends HeyApiClient {
     /**
      * Disconnect: revoke at the network where it can, then remove the tokens
      */
-    public deleteV1SocialAccountsById<ThrowOnError extends boolean = true>(options: Options<DeleteV1SocialAccountsByIdData, ThrowOnError>) {
-        return (options.client ?? this.client).delete<DeleteV1SocialAccountsByIdResponses, DeleteV1SocialAccountsByIdErrors, ThrowOnError, 'data'>({
+    public disconnectSocialAccount<ThrowOnError extends boolean = true>(options: Options<DisconnectSocialAccountData, ThrowOnError>) {
+        return (options.client ?? this.client).delete<DisconnectSocialAccountResponses, DisconnectSocialAccountErrors, ThrowOnError, 'data'>({
             responseStyle: 'data',
             url: '/v1/social-accounts/{id}',
             ...options
@@ -171,8 +171,8 @@ export class Switchboard extends HeyApiClient {
     /**
      * One account
      */
-    public getV1SocialAccountsById<ThrowOnError extends boolean = true>(options: Options<GetV1SocialAccountsByIdData, ThrowOnError>) {
-        return (options.client ?? this.client).get<GetV1SocialAccountsByIdResponses, GetV1SocialAccountsByIdErrors, ThrowOnError, 'data'>({
+    public getSocialAccount<ThrowOnError extends boolean = true>(options: Options<GetSocialAccountData, ThrowOnError>) {
+        return (options.client ?? this.client).get<GetSocialAccountResponses, GetSocialAccountErrors, ThrowOnError, 'data'>({
             responseStyle: 'data',
             url: '/v1/social-accounts/{id}',
             ...options
@@ -182,8 +182,8 @@ export class Switchboard extends HeyApiClient {
     /**
      * A currently valid access token (refreshed first when near expiry)
      */
-    public postV1SocialAccountsByIdToken<ThrowOnError extends boolean = true>(options: Options<PostV1SocialAccountsByIdTokenData, ThrowOnError>) {
-        return (options.client ?? this.client).post<PostV1SocialAccountsByIdTokenResponses, PostV1SocialAccountsByIdTokenErrors, ThrowOnError, 'data'>({
+    public getSocialAccountToken<ThrowOnError extends boolean = true>(options: Options<GetSocialAccountTokenData, ThrowOnError>) {
+        return (options.client ?? this.client).post<GetSocialAccountTokenResponses, GetSocialAccountTokenErrors, ThrowOnError, 'data'>({
             responseStyle: 'data',
             url: '/v1/social-accounts/{id}/token',
             ...options,
@@ -197,8 +197,8 @@ export class Switchboard extends HeyApiClient {
     /**
      * Check the token against the network's identity endpoint (refreshes once on 401)
      */
-    public getV1SocialAccountsByIdHealth<ThrowOnError extends boolean = true>(options: Options<GetV1SocialAccountsByIdHealthData, ThrowOnError>) {
-        return (options.client ?? this.client).get<GetV1SocialAccountsByIdHealthResponses, GetV1SocialAccountsByIdHealthErrors, ThrowOnError, 'data'>({
+    public checkSocialAccountHealth<ThrowOnError extends boolean = true>(options: Options<CheckSocialAccountHealthData, ThrowOnError>) {
+        return (options.client ?? this.client).get<CheckSocialAccountHealthResponses, CheckSocialAccountHealthErrors, ThrowOnError, 'data'>({
             responseStyle: 'data',
             url: '/v1/social-accounts/{id}/health',
             ...options
@@ -208,8 +208,8 @@ export class Switchboard extends HeyApiClient {
     /**
      * Connect a Bluesky account with its handle and an app password
      */
-    public postV1SocialAccountsBluesky<ThrowOnError extends boolean = true>(options: Options<PostV1SocialAccountsBlueskyData, ThrowOnError>) {
-        return (options.client ?? this.client).post<PostV1SocialAccountsBlueskyResponses, PostV1SocialAccountsBlueskyErrors, ThrowOnError, 'data'>({
+    public connectBlueskyAccount<ThrowOnError extends boolean = true>(options: Options<ConnectBlueskyAccountData, ThrowOnError>) {
+        return (options.client ?? this.client).post<ConnectBlueskyAccountResponses, ConnectBlueskyAccountErrors, ThrowOnError, 'data'>({
             responseStyle: 'data',
             url: '/v1/social-accounts/bluesky',
             ...options,
@@ -223,8 +223,8 @@ export class Switchboard extends HeyApiClient {
     /**
      * List organizations (admin key)
      */
-    public getV1Organizations<ThrowOnError extends boolean = true>(options?: Options<GetV1OrganizationsData, ThrowOnError>) {
-        return (options?.client ?? this.client).get<GetV1OrganizationsResponses, GetV1OrganizationsErrors, ThrowOnError, 'data'>({
+    public listOrganizations<ThrowOnError extends boolean = true>(options?: Options<ListOrganizationsData, ThrowOnError>) {
+        return (options?.client ?? this.client).get<ListOrganizationsResponses, ListOrganizationsErrors, ThrowOnError, 'data'>({
             responseStyle: 'data',
             url: '/v1/organizations',
             ...options
@@ -234,8 +234,8 @@ export class Switchboard extends HeyApiClient {
     /**
      * Create an organization (admin key); returns its first API key once
      */
-    public postV1Organizations<ThrowOnError extends boolean = true>(options: Options<PostV1OrganizationsData, ThrowOnError>) {
-        return (options.client ?? this.client).post<PostV1OrganizationsResponses, PostV1OrganizationsErrors, ThrowOnError, 'data'>({
+    public createOrganization<ThrowOnError extends boolean = true>(options: Options<CreateOrganizationData, ThrowOnError>) {
+        return (options.client ?? this.client).post<CreateOrganizationResponses, CreateOrganizationErrors, ThrowOnError, 'data'>({
             responseStyle: 'data',
             url: '/v1/organizations',
             ...options,
@@ -249,8 +249,8 @@ export class Switchboard extends HeyApiClient {
     /**
      * List this organization's API keys
      */
-    public getV1ApiKeys<ThrowOnError extends boolean = true>(options?: Options<GetV1ApiKeysData, ThrowOnError>) {
-        return (options?.client ?? this.client).get<GetV1ApiKeysResponses, GetV1ApiKeysErrors, ThrowOnError, 'data'>({
+    public listApiKeys<ThrowOnError extends boolean = true>(options?: Options<ListApiKeysData, ThrowOnError>) {
+        return (options?.client ?? this.client).get<ListApiKeysResponses, ListApiKeysErrors, ThrowOnError, 'data'>({
             responseStyle: 'data',
             url: '/v1/api-keys',
             ...options
@@ -262,8 +262,8 @@ export class Switchboard extends HeyApiClient {
      *
      * A standard key by default; `"role": "admin"` (an admin caller only) makes an admin key, which may also manage organizations and revoke admin keys.
      */
-    public postV1ApiKeys<ThrowOnError extends boolean = true>(options: Options<PostV1ApiKeysData, ThrowOnError>) {
-        return (options.client ?? this.client).post<PostV1ApiKeysResponses, PostV1ApiKeysErrors, ThrowOnError, 'data'>({
+    public createApiKey<ThrowOnError extends boolean = true>(options: Options<CreateApiKeyData, ThrowOnError>) {
+        return (options.client ?? this.client).post<CreateApiKeyResponses, CreateApiKeyErrors, ThrowOnError, 'data'>({
             responseStyle: 'data',
             url: '/v1/api-keys',
             ...options,
@@ -277,8 +277,8 @@ export class Switchboard extends HeyApiClient {
     /**
      * Revoke an API key (an admin key only with an admin key)
      */
-    public deleteV1ApiKeysById<ThrowOnError extends boolean = true>(options: Options<DeleteV1ApiKeysByIdData, ThrowOnError>) {
-        return (options.client ?? this.client).delete<DeleteV1ApiKeysByIdResponses, DeleteV1ApiKeysByIdErrors, ThrowOnError, 'data'>({
+    public revokeApiKey<ThrowOnError extends boolean = true>(options: Options<RevokeApiKeyData, ThrowOnError>) {
+        return (options.client ?? this.client).delete<RevokeApiKeyResponses, RevokeApiKeyErrors, ThrowOnError, 'data'>({
             responseStyle: 'data',
             url: '/v1/api-keys/{id}',
             ...options
@@ -288,8 +288,8 @@ export class Switchboard extends HeyApiClient {
     /**
      * The hosted pages' branding
      */
-    public getV1Branding<ThrowOnError extends boolean = true>(options?: Options<GetV1BrandingData, ThrowOnError>) {
-        return (options?.client ?? this.client).get<GetV1BrandingResponses, GetV1BrandingErrors, ThrowOnError, 'data'>({
+    public getBranding<ThrowOnError extends boolean = true>(options?: Options<GetBrandingData, ThrowOnError>) {
+        return (options?.client ?? this.client).get<GetBrandingResponses, GetBrandingErrors, ThrowOnError, 'data'>({
             responseStyle: 'data',
             url: '/v1/branding',
             ...options
@@ -299,8 +299,8 @@ export class Switchboard extends HeyApiClient {
     /**
      * Change the branding (fields left out stay as they are; null or "" clears one)
      */
-    public putV1Branding<ThrowOnError extends boolean = true>(options: Options<PutV1BrandingData, ThrowOnError>) {
-        return (options.client ?? this.client).put<PutV1BrandingResponses, PutV1BrandingErrors, ThrowOnError, 'data'>({
+    public updateBranding<ThrowOnError extends boolean = true>(options: Options<UpdateBrandingData, ThrowOnError>) {
+        return (options.client ?? this.client).put<UpdateBrandingResponses, UpdateBrandingErrors, ThrowOnError, 'data'>({
             responseStyle: 'data',
             url: '/v1/branding',
             ...options,
@@ -314,8 +314,8 @@ export class Switchboard extends HeyApiClient {
     /**
      * List workspaces
      */
-    public getV1Workspaces<ThrowOnError extends boolean = true>(options?: Options<GetV1WorkspacesData, ThrowOnError>) {
-        return (options?.client ?? this.client).get<GetV1WorkspacesResponses, GetV1WorkspacesErrors, ThrowOnError, 'data'>({
+    public listWorkspaces<ThrowOnError extends boolean = true>(options?: Options<ListWorkspacesData, ThrowOnError>) {
+        return (options?.client ?? this.client).get<ListWorkspacesResponses, ListWorkspacesErrors, ThrowOnError, 'data'>({
             responseStyle: 'data',
             url: '/v1/workspaces',
             ...options
@@ -325,8 +325,8 @@ export class Switchboard extends HeyApiClient {
     /**
      * Create a workspace
      */
-    public postV1Workspaces<ThrowOnError extends boolean = true>(options: Options<PostV1WorkspacesData, ThrowOnError>) {
-        return (options.client ?? this.client).post<PostV1WorkspacesResponses, PostV1WorkspacesErrors, ThrowOnError, 'data'>({
+    public createWorkspace<ThrowOnError extends boolean = true>(options: Options<CreateWorkspaceData, ThrowOnError>) {
+        return (options.client ?? this.client).post<CreateWorkspaceResponses, CreateWorkspaceErrors, ThrowOnError, 'data'>({
             responseStyle: 'data',
             url: '/v1/workspaces',
             ...options,
@@ -340,8 +340,8 @@ export class Switchboard extends HeyApiClient {
     /**
      * Rename a workspace
      */
-    public patchV1WorkspacesById<ThrowOnError extends boolean = true>(options: Options<PatchV1WorkspacesByIdData, ThrowOnError>) {
-        return (options.client ?? this.client).patch<PatchV1WorkspacesByIdResponses, PatchV1WorkspacesByIdErrors, ThrowOnError, 'data'>({
+    public updateWorkspace<ThrowOnError extends boolean = true>(options: Options<UpdateWorkspaceData, ThrowOnError>) {
+        return (options.client ?? this.client).patch<UpdateWorkspaceResponses, UpdateWorkspaceErrors, ThrowOnError, 'data'>({
             responseStyle: 'data',
             url: '/v1/workspaces/{id}',
             ...options,
@@ -355,8 +355,8 @@ export class Switchboard extends HeyApiClient {
     /**
      * List endpoints
      */
-    public getV1Webhooks<ThrowOnError extends boolean = true>(options?: Options<GetV1WebhooksData, ThrowOnError>) {
-        return (options?.client ?? this.client).get<GetV1WebhooksResponses, GetV1WebhooksErrors, ThrowOnError, 'data'>({
+    public listWebhooks<ThrowOnError extends boolean = true>(options?: Options<ListWebhooksData, ThrowOnError>) {
+        return (options?.client ?? this.client).get<ListWebhooksResponses, ListWebhooksErrors, ThrowOnError, 'data'>({
             responseStyle: 'data',
             url: '/v1/webhooks',
             ...options
@@ -366,8 +366,8 @@ export class Switchboard extends HeyApiClient {
     /**
      * Create an endpoint; the response carries its signing secret, shown once
      */
-    public postV1Webhooks<ThrowOnError extends boolean = true>(options: Options<PostV1WebhooksData, ThrowOnError>) {
-        return (options.client ?? this.client).post<PostV1WebhooksResponses, PostV1WebhooksErrors, ThrowOnError, 'data'>({
+    public createWebhook<ThrowOnError extends boolean = true>(options: Options<CreateWebhookData, ThrowOnError>) {
+        return (options.client ?? this.client).post<CreateWebhookResponses, CreateWebhookErrors, ThrowOnError, 'data'>({
             responseStyle: 'data',
             url: '/v1/webhooks',
             ...options,
@@ -381,8 +381,8 @@ export class Switchboard extends HeyApiClient {
     /**
      * Delete an endpoint
      */
-    public deleteV1WebhooksById<ThrowOnError extends boolean = true>(options: Options<DeleteV1WebhooksByIdData, ThrowOnError>) {
-        return (options.client ?? this.client).delete<DeleteV1WebhooksByIdResponses, DeleteV1WebhooksByIdErrors, ThrowOnError, 'data'>({
+    public deleteWebhook<ThrowOnError extends boolean = true>(options: Options<DeleteWebhookData, ThrowOnError>) {
+        return (options.client ?? this.client).delete<DeleteWebhookResponses, DeleteWebhookErrors, ThrowOnError, 'data'>({
             responseStyle: 'data',
             url: '/v1/webhooks/{id}',
             ...options
@@ -392,8 +392,8 @@ export class Switchboard extends HeyApiClient {
     /**
      * One endpoint
      */
-    public getV1WebhooksById<ThrowOnError extends boolean = true>(options: Options<GetV1WebhooksByIdData, ThrowOnError>) {
-        return (options.client ?? this.client).get<GetV1WebhooksByIdResponses, GetV1WebhooksByIdErrors, ThrowOnError, 'data'>({
+    public getWebhook<ThrowOnError extends boolean = true>(options: Options<GetWebhookData, ThrowOnError>) {
+        return (options.client ?? this.client).get<GetWebhookResponses, GetWebhookErrors, ThrowOnError, 'data'>({
             responseStyle: 'data',
             url: '/v1/webhooks/{id}',
             ...options
@@ -403,8 +403,8 @@ export class Switchboard extends HeyApiClient {
     /**
      * Re-enable an endpoint (after automatic disabling)
      */
-    public postV1WebhooksByIdEnable<ThrowOnError extends boolean = true>(options: Options<PostV1WebhooksByIdEnableData, ThrowOnError>) {
-        return (options.client ?? this.client).post<PostV1WebhooksByIdEnableResponses, PostV1WebhooksByIdEnableErrors, ThrowOnError, 'data'>({
+    public enableWebhook<ThrowOnError extends boolean = true>(options: Options<EnableWebhookData, ThrowOnError>) {
+        return (options.client ?? this.client).post<EnableWebhookResponses, EnableWebhookErrors, ThrowOnError, 'data'>({
             responseStyle: 'data',
             url: '/v1/webhooks/{id}/enable',
             ...options,
@@ -418,8 +418,8 @@ export class Switchboard extends HeyApiClient {
     /**
      * Send a `webhook.test` event to this endpoint
      */
-    public postV1WebhooksByIdTest<ThrowOnError extends boolean = true>(options: Options<PostV1WebhooksByIdTestData, ThrowOnError>) {
-        return (options.client ?? this.client).post<PostV1WebhooksByIdTestResponses, PostV1WebhooksByIdTestErrors, ThrowOnError, 'data'>({
+    public testWebhook<ThrowOnError extends boolean = true>(options: Options<TestWebhookData, ThrowOnError>) {
+        return (options.client ?? this.client).post<TestWebhookResponses, TestWebhookErrors, ThrowOnError, 'data'>({
             responseStyle: 'data',
             url: '/v1/webhooks/{id}/test',
             ...options,
@@ -433,8 +433,8 @@ export class Switchboard extends HeyApiClient {
     /**
      * Delivery log, newest first
      */
-    public getV1WebhooksByIdDeliveries<ThrowOnError extends boolean = true>(options: Options<GetV1WebhooksByIdDeliveriesData, ThrowOnError>) {
-        return (options.client ?? this.client).get<GetV1WebhooksByIdDeliveriesResponses, GetV1WebhooksByIdDeliveriesErrors, ThrowOnError, 'data'>({
+    public listWebhookDeliveries<ThrowOnError extends boolean = true>(options: Options<ListWebhookDeliveriesData, ThrowOnError>) {
+        return (options.client ?? this.client).get<ListWebhookDeliveriesResponses, ListWebhookDeliveriesErrors, ThrowOnError, 'data'>({
             responseStyle: 'data',
             url: '/v1/webhooks/{id}/deliveries',
             ...options
@@ -444,8 +444,8 @@ export class Switchboard extends HeyApiClient {
     /**
      * Send a delivered or failed event again
      */
-    public postV1WebhooksDeliveriesByIdResend<ThrowOnError extends boolean = true>(options: Options<PostV1WebhooksDeliveriesByIdResendData, ThrowOnError>) {
-        return (options.client ?? this.client).post<PostV1WebhooksDeliveriesByIdResendResponses, PostV1WebhooksDeliveriesByIdResendErrors, ThrowOnError, 'data'>({
+    public resendWebhookDelivery<ThrowOnError extends boolean = true>(options: Options<ResendWebhookDeliveryData, ThrowOnError>) {
+        return (options.client ?? this.client).post<ResendWebhookDeliveryResponses, ResendWebhookDeliveryErrors, ThrowOnError, 'data'>({
             responseStyle: 'data',
             url: '/v1/webhooks/deliveries/{id}/resend',
             ...options,
@@ -459,8 +459,8 @@ export class Switchboard extends HeyApiClient {
     /**
      * Start an upload: PUT the raw bytes to the returned upload_url (no API key; valid for an hour), then confirm
      */
-    public postV1MediaUpload<ThrowOnError extends boolean = true>(options: Options<PostV1MediaUploadData, ThrowOnError>) {
-        return (options.client ?? this.client).post<PostV1MediaUploadResponses, PostV1MediaUploadErrors, ThrowOnError, 'data'>({
+    public createMediaUpload<ThrowOnError extends boolean = true>(options: Options<CreateMediaUploadData, ThrowOnError>) {
+        return (options.client ?? this.client).post<CreateMediaUploadResponses, CreateMediaUploadErrors, ThrowOnError, 'data'>({
             responseStyle: 'data',
             url: '/v1/media/upload',
             ...options,
@@ -474,8 +474,8 @@ export class Switchboard extends HeyApiClient {
     /**
      * Confirm an upload: its type, size, dimensions and duration are read from the bytes
      */
-    public postV1MediaByIdConfirm<ThrowOnError extends boolean = true>(options: Options<PostV1MediaByIdConfirmData, ThrowOnError>) {
-        return (options.client ?? this.client).post<PostV1MediaByIdConfirmResponses, PostV1MediaByIdConfirmErrors, ThrowOnError, 'data'>({
+    public confirmMediaUpload<ThrowOnError extends boolean = true>(options: Options<ConfirmMediaUploadData, ThrowOnError>) {
+        return (options.client ?? this.client).post<ConfirmMediaUploadResponses, ConfirmMediaUploadErrors, ThrowOnError, 'data'>({
             responseStyle: 'data',
             url: '/v1/media/{id}/confirm',
             ...options,
@@ -489,8 +489,8 @@ export class Switchboard extends HeyApiClient {
     /**
      * The organization’s media, newest first
      */
-    public getV1Media<ThrowOnError extends boolean = true>(options?: Options<GetV1MediaData, ThrowOnError>) {
-        return (options?.client ?? this.client).get<GetV1MediaResponses, GetV1MediaErrors, ThrowOnError, 'data'>({
+    public listMedia<ThrowOnError extends boolean = true>(options?: Options<ListMediaData, ThrowOnError>) {
+        return (options?.client ?? this.client).get<ListMediaResponses, ListMediaErrors, ThrowOnError, 'data'>({
             responseStyle: 'data',
             url: '/v1/media',
             ...options
@@ -500,8 +500,8 @@ export class Switchboard extends HeyApiClient {
     /**
      * Import a file from a URL (public addresses only; same size limit as uploads) and confirm it
      */
-    public postV1Media<ThrowOnError extends boolean = true>(options: Options<PostV1MediaData, ThrowOnError>) {
-        return (options.client ?? this.client).post<PostV1MediaResponses, PostV1MediaErrors, ThrowOnError, 'data'>({
+    public importMedia<ThrowOnError extends boolean = true>(options: Options<ImportMediaData, ThrowOnError>) {
+        return (options.client ?? this.client).post<ImportMediaResponses, ImportMediaErrors, ThrowOnError, 'data'>({
             responseStyle: 'data',
             url: '/v1/media',
             ...options,
@@ -515,8 +515,8 @@ export class Switchboard extends HeyApiClient {
     /**
      * Delete a file (its bytes leave the store); refused while a scheduled or publishing post uses it
      */
-    public deleteV1MediaById<ThrowOnError extends boolean = true>(options: Options<DeleteV1MediaByIdData, ThrowOnError>) {
-        return (options.client ?? this.client).delete<DeleteV1MediaByIdResponses, DeleteV1MediaByIdErrors, ThrowOnError, 'data'>({
+    public deleteMedia<ThrowOnError extends boolean = true>(options: Options<DeleteMediaData, ThrowOnError>) {
+        return (options.client ?? this.client).delete<DeleteMediaResponses, DeleteMediaErrors, ThrowOnError, 'data'>({
             responseStyle: 'data',
             url: '/v1/media/{id}',
             ...options
@@ -526,8 +526,8 @@ export class Switchboard extends HeyApiClient {
     /**
      * One media file
      */
-    public getV1MediaById<ThrowOnError extends boolean = true>(options: Options<GetV1MediaByIdData, ThrowOnError>) {
-        return (options.client ?? this.client).get<GetV1MediaByIdResponses, GetV1MediaByIdErrors, ThrowOnError, 'data'>({
+    public getMedia<ThrowOnError extends boolean = true>(options: Options<GetMediaData, ThrowOnError>) {
+        return (options.client ?? this.client).get<GetMediaResponses, GetMediaErrors, ThrowOnError, 'data'>({
             responseStyle: 'data',
             url: '/v1/media/{id}',
             ...options
@@ -537,8 +537,8 @@ export class Switchboard extends HeyApiClient {
     /**
      * List posts, newest first
      */
-    public getV1Posts<ThrowOnError extends boolean = true>(options?: Options<GetV1PostsData, ThrowOnError>) {
-        return (options?.client ?? this.client).get<GetV1PostsResponses, GetV1PostsErrors, ThrowOnError, 'data'>({
+    public listPosts<ThrowOnError extends boolean = true>(options?: Options<ListPostsData, ThrowOnError>) {
+        return (options?.client ?? this.client).get<ListPostsResponses, ListPostsErrors, ThrowOnError, 'data'>({
             responseStyle: 'data',
             url: '/v1/posts',
             ...options
@@ -548,8 +548,8 @@ export class Switchboard extends HeyApiClient {
     /**
      * Create a post: publish now, schedule it, or keep it as a draft
      */
-    public postV1Posts<ThrowOnError extends boolean = true>(options: Options<PostV1PostsData, ThrowOnError>) {
-        return (options.client ?? this.client).post<PostV1PostsResponses, PostV1PostsErrors, ThrowOnError, 'data'>({
+    public createPost<ThrowOnError extends boolean = true>(options: Options<CreatePostData, ThrowOnError>) {
+        return (options.client ?? this.client).post<CreatePostResponses, CreatePostErrors, ThrowOnError, 'data'>({
             responseStyle: 'data',
             url: '/v1/posts',
             ...options,
@@ -563,8 +563,8 @@ export class Switchboard extends HeyApiClient {
     /**
      * Cancel a draft or scheduled post; 409 once published (use /remote)
      */
-    public deleteV1PostsById<ThrowOnError extends boolean = true>(options: Options<DeleteV1PostsByIdData, ThrowOnError>) {
-        return (options.client ?? this.client).delete<DeleteV1PostsByIdResponses, DeleteV1PostsByIdErrors, ThrowOnError, 'data'>({
+    public cancelPost<ThrowOnError extends boolean = true>(options: Options<CancelPostData, ThrowOnError>) {
+        return (options.client ?? this.client).delete<CancelPostResponses, CancelPostErrors, ThrowOnError, 'data'>({
             responseStyle: 'data',
             url: '/v1/posts/{id}',
             ...options
@@ -574,8 +574,8 @@ export class Switchboard extends HeyApiClient {
     /**
      * One post, with every target’s status, ids, URL and error
      */
-    public getV1PostsById<ThrowOnError extends boolean = true>(options: Options<GetV1PostsByIdData, ThrowOnError>) {
-        return (options.client ?? this.client).get<GetV1PostsByIdResponses, GetV1PostsByIdErrors, ThrowOnError, 'data'>({
+    public getPost<ThrowOnError extends boolean = true>(options: Options<GetPostData, ThrowOnError>) {
+        return (options.client ?? this.client).get<GetPostResponses, GetPostErrors, ThrowOnError, 'data'>({
             responseStyle: 'data',
             url: '/v1/posts/{id}',
             ...options
@@ -585,8 +585,8 @@ export class Switchboard extends HeyApiClient {
     /**
      * Reschedule or edit a draft or scheduled post (checked again); 409 once publishing has begun
      */
-    public patchV1PostsById<ThrowOnError extends boolean = true>(options: Options<PatchV1PostsByIdData, ThrowOnError>) {
-        return (options.client ?? this.client).patch<PatchV1PostsByIdResponses, PatchV1PostsByIdErrors, ThrowOnError, 'data'>({
+    public updatePost<ThrowOnError extends boolean = true>(options: Options<UpdatePostData, ThrowOnError>) {
+        return (options.client ?? this.client).patch<UpdatePostResponses, UpdatePostErrors, ThrowOnError, 'data'>({
             responseStyle: 'data',
             url: '/v1/posts/{id}',
             ...options,
@@ -600,8 +600,8 @@ export class Switchboard extends HeyApiClient {
     /**
      * Delete the post at every network that allows it; the others report errorCategory "not_supported"
      */
-    public deleteV1PostsByIdRemote<ThrowOnError extends boolean = true>(options: Options<DeleteV1PostsByIdRemoteData, ThrowOnError>) {
-        return (options.client ?? this.client).delete<DeleteV1PostsByIdRemoteResponses, DeleteV1PostsByIdRemoteErrors, ThrowOnError, 'data'>({
+    public deleteRemotePost<ThrowOnError extends boolean = true>(options: Options<DeleteRemotePostData, ThrowOnError>) {
+        return (options.client ?? this.client).delete<DeleteRemotePostResponses, DeleteRemotePostErrors, ThrowOnError, 'data'>({
             responseStyle: 'data',
             url: '/v1/posts/{id}/remote',
             ...options
@@ -611,8 +611,8 @@ export class Switchboard extends HeyApiClient {
     /**
      * Publish again to the targets that failed, and only to them
      */
-    public postV1PostsByIdRetry<ThrowOnError extends boolean = true>(options: Options<PostV1PostsByIdRetryData, ThrowOnError>) {
-        return (options.client ?? this.client).post<PostV1PostsByIdRetryResponses, PostV1PostsByIdRetryErrors, ThrowOnError, 'data'>({
+    public retryPost<ThrowOnError extends boolean = true>(options: Options<RetryPostData, ThrowOnError>) {
+        return (options.client ?? this.client).post<RetryPostResponses, RetryPostErrors, ThrowOnError, 'data'>({
             responseStyle: 'data',
             url: '/v1/posts/{id}/retry',
             ...options,
@@ -626,8 +626,8 @@ export class Switchboard extends HeyApiClient {
     /**
      * The account's followers, following, posts and engagement in a period, read from its network (null where the network does not say)
      */
-    public getV1SocialAccountsByIdMetrics<ThrowOnError extends boolean = true>(options: Options<GetV1SocialAccountsByIdMetricsData, ThrowOnError>) {
-        return (options.client ?? this.client).get<GetV1SocialAccountsByIdMetricsResponses, GetV1SocialAccountsByIdMetricsErrors, ThrowOnError, 'data'>({
+    public getSocialAccountMetrics<ThrowOnError extends boolean = true>(options: Options<GetSocialAccountMetricsData, ThrowOnError>) {
+        return (options.client ?? this.client).get<GetSocialAccountMetricsResponses, GetSocialAccountMetricsErrors, ThrowOnError, 'data'>({
             responseStyle: 'data',
             url: '/v1/social-accounts/{id}/metrics',
             ...options
@@ -637,8 +637,8 @@ export class Switchboard extends HeyApiClient {
     /**
      * What the account may choose for a post, read from its network (privacy levels, boards, categories, posts left today)
      */
-    public getV1SocialAccountsByIdPublishingOptions<ThrowOnError extends boolean = true>(options: Options<GetV1SocialAccountsByIdPublishingOptionsData, ThrowOnError>) {
-        return (options.client ?? this.client).get<GetV1SocialAccountsByIdPublishingOptionsResponses, GetV1SocialAccountsByIdPublishingOptionsErrors, ThrowOnError, 'data'>({
+    public getSocialAccountPublishingOptions<ThrowOnError extends boolean = true>(options: Options<GetSocialAccountPublishingOptionsData, ThrowOnError>) {
+        return (options.client ?? this.client).get<GetSocialAccountPublishingOptionsResponses, GetSocialAccountPublishingOptionsErrors, ThrowOnError, 'data'>({
             responseStyle: 'data',
             url: '/v1/social-accounts/{id}/publishing-options',
             ...options
@@ -648,8 +648,8 @@ export class Switchboard extends HeyApiClient {
     /**
      * Clear the account's publishing defaults
      */
-    public deleteV1SocialAccountsByIdPublishingDefaults<ThrowOnError extends boolean = true>(options: Options<DeleteV1SocialAccountsByIdPublishingDefaultsData, ThrowOnError>) {
-        return (options.client ?? this.client).delete<DeleteV1SocialAccountsByIdPublishingDefaultsResponses, DeleteV1SocialAccountsByIdPublishingDefaultsErrors, ThrowOnError, 'data'>({
+    public clearPublishingDefaults<ThrowOnError extends boolean = true>(options: Options<ClearPublishingDefaultsData, ThrowOnError>) {
+        return (options.client ?? this.client).delete<ClearPublishingDefaultsResponses, ClearPublishingDefaultsErrors, ThrowOnError, 'data'>({
             responseStyle: 'data',
             url: '/v1/social-accounts/{id}/publishing-defaults',
             ...options
@@ -659,8 +659,8 @@ export class Switchboard extends HeyApiClient {
     /**
      * The account's publishing defaults
      */
-    public getV1SocialAccountsByIdPublishingDefaults<ThrowOnError extends boolean = true>(options: Options<GetV1SocialAccountsByIdPublishingDefaultsData, ThrowOnError>) {
-        return (options.client ?? this.client).get<GetV1SocialAccountsByIdPublishingDefaultsResponses, GetV1SocialAccountsByIdPublishingDefaultsErrors, ThrowOnError, 'data'>({
+    public getPublishingDefaults<ThrowOnError extends boolean = true>(options: Options<GetPublishingDefaultsData, ThrowOnError>) {
+        return (options.client ?? this.client).get<GetPublishingDefaultsResponses, GetPublishingDefaultsErrors, ThrowOnError, 'data'>({
             responseStyle: 'data',
             url: '/v1/social-accounts/{id}/publishing-defaults',
             ...options
@@ -670,8 +670,8 @@ export class Switchboard extends HeyApiClient {
     /**
      * Replace the account's publishing defaults (checked by its network's options schema; refused → nothing changes)
      */
-    public putV1SocialAccountsByIdPublishingDefaults<ThrowOnError extends boolean = true>(options: Options<PutV1SocialAccountsByIdPublishingDefaultsData, ThrowOnError>) {
-        return (options.client ?? this.client).put<PutV1SocialAccountsByIdPublishingDefaultsResponses, PutV1SocialAccountsByIdPublishingDefaultsErrors, ThrowOnError, 'data'>({
+    public replacePublishingDefaults<ThrowOnError extends boolean = true>(options: Options<ReplacePublishingDefaultsData, ThrowOnError>) {
+        return (options.client ?? this.client).put<ReplacePublishingDefaultsResponses, ReplacePublishingDefaultsErrors, ThrowOnError, 'data'>({
             responseStyle: 'data',
             url: '/v1/social-accounts/{id}/publishing-defaults',
             ...options,

@@ -186,14 +186,14 @@ export type Error = {
     details?: unknown;
 };
 
-export type GetV1SocialNetworksData = {
+export type ListSocialNetworksData = {
     body?: never;
     path?: never;
     query?: never;
     url: '/v1/social-networks';
 };
 
-export type GetV1SocialNetworksErrors = {
+export type ListSocialNetworksErrors = {
     /**
      * Default Response
      */
@@ -220,9 +220,9 @@ export type GetV1SocialNetworksErrors = {
     500: Error;
 };
 
-export type GetV1SocialNetworksError = GetV1SocialNetworksErrors[keyof GetV1SocialNetworksErrors];
+export type ListSocialNetworksError = ListSocialNetworksErrors[keyof ListSocialNetworksErrors];
 
-export type GetV1SocialNetworksResponses = {
+export type ListSocialNetworksResponses = {
     /**
      * Default Response
      */
@@ -235,9 +235,9 @@ export type GetV1SocialNetworksResponses = {
     };
 };
 
-export type GetV1SocialNetworksResponse = GetV1SocialNetworksResponses[keyof GetV1SocialNetworksResponses];
+export type ListSocialNetworksResponse = ListSocialNetworksResponses[keyof ListSocialNetworksResponses];
 
-export type PostV1SocialNetworksData = {
+export type ConfigureSocialNetworkData = {
     body: {
         /**
          * facebook, instagram, x (twitter), linkedin, pinterest, tiktok, threads, youtube, google_business, bluesky, sandbox
@@ -271,7 +271,7 @@ export type PostV1SocialNetworksData = {
     url: '/v1/social-networks';
 };
 
-export type PostV1SocialNetworksErrors = {
+export type ConfigureSocialNetworkErrors = {
     /**
      * Default Response
      */
@@ -298,9 +298,9 @@ export type PostV1SocialNetworksErrors = {
     500: Error;
 };
 
-export type PostV1SocialNetworksError = PostV1SocialNetworksErrors[keyof PostV1SocialNetworksErrors];
+export type ConfigureSocialNetworkError = ConfigureSocialNetworkErrors[keyof ConfigureSocialNetworkErrors];
 
-export type PostV1SocialNetworksResponses = {
+export type ConfigureSocialNetworkResponses = {
     /**
      * Default Response
      */
@@ -311,9 +311,9 @@ export type PostV1SocialNetworksResponses = {
     201: SocialNetworkConfig;
 };
 
-export type PostV1SocialNetworksResponse = PostV1SocialNetworksResponses[keyof PostV1SocialNetworksResponses];
+export type ConfigureSocialNetworkResponse = ConfigureSocialNetworkResponses[keyof ConfigureSocialNetworkResponses];
 
-export type DeleteV1SocialNetworksByIdData = {
+export type DeleteSocialNetworkData = {
     body?: never;
     path: {
         id: string;
@@ -322,7 +322,7 @@ export type DeleteV1SocialNetworksByIdData = {
     url: '/v1/social-networks/{id}';
 };
 
-export type DeleteV1SocialNetworksByIdErrors = {
+export type DeleteSocialNetworkErrors = {
     /**
      * Default Response
      */
@@ -349,9 +349,9 @@ export type DeleteV1SocialNetworksByIdErrors = {
     500: Error;
 };
 
-export type DeleteV1SocialNetworksByIdError = DeleteV1SocialNetworksByIdErrors[keyof DeleteV1SocialNetworksByIdErrors];
+export type DeleteSocialNetworkError = DeleteSocialNetworkErrors[keyof DeleteSocialNetworkErrors];
 
-export type DeleteV1SocialNetworksByIdResponses = {
+export type DeleteSocialNetworkResponses = {
     /**
      * Default Response
      */
@@ -361,9 +361,9 @@ export type DeleteV1SocialNetworksByIdResponses = {
     };
 };
 
-export type DeleteV1SocialNetworksByIdResponse = DeleteV1SocialNetworksByIdResponses[keyof DeleteV1SocialNetworksByIdResponses];
+export type DeleteSocialNetworkResponse = DeleteSocialNetworkResponses[keyof DeleteSocialNetworkResponses];
 
-export type GetV1SocialNetworksByIdData = {
+export type GetSocialNetworkData = {
     body?: never;
     path: {
         id: string;
@@ -372,7 +372,7 @@ export type GetV1SocialNetworksByIdData = {
     url: '/v1/social-networks/{id}';
 };
 
-export type GetV1SocialNetworksByIdErrors = {
+export type GetSocialNetworkErrors = {
     /**
      * Default Response
      */
@@ -399,18 +399,18 @@ export type GetV1SocialNetworksByIdErrors = {
     500: Error;
 };
 
-export type GetV1SocialNetworksByIdError = GetV1SocialNetworksByIdErrors[keyof GetV1SocialNetworksByIdErrors];
+export type GetSocialNetworkError = GetSocialNetworkErrors[keyof GetSocialNetworkErrors];
 
-export type GetV1SocialNetworksByIdResponses = {
+export type GetSocialNetworkResponses = {
     /**
      * Default Response
      */
     200: SocialNetworkConfig;
 };
 
-export type GetV1SocialNetworksByIdResponse = GetV1SocialNetworksByIdResponses[keyof GetV1SocialNetworksByIdResponses];
+export type GetSocialNetworkResponse = GetSocialNetworkResponses[keyof GetSocialNetworkResponses];
 
-export type PostV1SocialNetworksByNetworkAuthUrlData = {
+export type CreateAuthUrlData = {
     body: {
         /**
          * Where the user's browser returns with the result. Must exactly match one of the network config's redirect_uris.
@@ -436,7 +436,7 @@ export type PostV1SocialNetworksByNetworkAuthUrlData = {
     url: '/v1/social-networks/{network}/auth-url';
 };
 
-export type PostV1SocialNetworksByNetworkAuthUrlErrors = {
+export type CreateAuthUrlErrors = {
     /**
      * Default Response
      */
@@ -463,9 +463,9 @@ export type PostV1SocialNetworksByNetworkAuthUrlErrors = {
     500: Error;
 };
 
-export type PostV1SocialNetworksByNetworkAuthUrlError = PostV1SocialNetworksByNetworkAuthUrlErrors[keyof PostV1SocialNetworksByNetworkAuthUrlErrors];
+export type CreateAuthUrlError = CreateAuthUrlErrors[keyof CreateAuthUrlErrors];
 
-export type PostV1SocialNetworksByNetworkAuthUrlResponses = {
+export type CreateAuthUrlResponses = {
     /**
      * Default Response
      */
@@ -478,9 +478,9 @@ export type PostV1SocialNetworksByNetworkAuthUrlResponses = {
     };
 };
 
-export type PostV1SocialNetworksByNetworkAuthUrlResponse = PostV1SocialNetworksByNetworkAuthUrlResponses[keyof PostV1SocialNetworksByNetworkAuthUrlResponses];
+export type CreateAuthUrlResponse = CreateAuthUrlResponses[keyof CreateAuthUrlResponses];
 
-export type GetV1SocialAccountsPendingBySessionData = {
+export type GetPendingConnectionData = {
     body?: never;
     path: {
         session: string;
@@ -489,7 +489,7 @@ export type GetV1SocialAccountsPendingBySessionData = {
     url: '/v1/social-accounts/pending/{session}';
 };
 
-export type GetV1SocialAccountsPendingBySessionErrors = {
+export type GetPendingConnectionErrors = {
     /**
      * Default Response
      */
@@ -516,9 +516,9 @@ export type GetV1SocialAccountsPendingBySessionErrors = {
     500: Error;
 };
 
-export type GetV1SocialAccountsPendingBySessionError = GetV1SocialAccountsPendingBySessionErrors[keyof GetV1SocialAccountsPendingBySessionErrors];
+export type GetPendingConnectionError = GetPendingConnectionErrors[keyof GetPendingConnectionErrors];
 
-export type GetV1SocialAccountsPendingBySessionResponses = {
+export type GetPendingConnectionResponses = {
     /**
      * Default Response
      */
@@ -535,9 +535,9 @@ export type GetV1SocialAccountsPendingBySessionResponses = {
     };
 };
 
-export type GetV1SocialAccountsPendingBySessionResponse = GetV1SocialAccountsPendingBySessionResponses[keyof GetV1SocialAccountsPendingBySessionResponses];
+export type GetPendingConnectionResponse = GetPendingConnectionResponses[keyof GetPendingConnectionResponses];
 
-export type PostV1SocialAccountsPendingBySessionFinalizeData = {
+export type FinalizePendingConnectionData = {
     body: {
         selectedPageIds: Array<string>;
     };
@@ -548,7 +548,7 @@ export type PostV1SocialAccountsPendingBySessionFinalizeData = {
     url: '/v1/social-accounts/pending/{session}/finalize';
 };
 
-export type PostV1SocialAccountsPendingBySessionFinalizeErrors = {
+export type FinalizePendingConnectionErrors = {
     /**
      * Default Response
      */
@@ -575,18 +575,18 @@ export type PostV1SocialAccountsPendingBySessionFinalizeErrors = {
     500: Error;
 };
 
-export type PostV1SocialAccountsPendingBySessionFinalizeError = PostV1SocialAccountsPendingBySessionFinalizeErrors[keyof PostV1SocialAccountsPendingBySessionFinalizeErrors];
+export type FinalizePendingConnectionError = FinalizePendingConnectionErrors[keyof FinalizePendingConnectionErrors];
 
-export type PostV1SocialAccountsPendingBySessionFinalizeResponses = {
+export type FinalizePendingConnectionResponses = {
     /**
      * Default Response
      */
     200: Array<SocialAccount>;
 };
 
-export type PostV1SocialAccountsPendingBySessionFinalizeResponse = PostV1SocialAccountsPendingBySessionFinalizeResponses[keyof PostV1SocialAccountsPendingBySessionFinalizeResponses];
+export type FinalizePendingConnectionResponse = FinalizePendingConnectionResponses[keyof FinalizePendingConnectionResponses];
 
-export type GetV1SocialAccountsData = {
+export type ListSocialAccountsData = {
     body?: never;
     path?: never;
     query?: {
@@ -615,7 +615,7 @@ export type GetV1SocialAccountsData = {
     url: '/v1/social-accounts';
 };
 
-export type GetV1SocialAccountsErrors = {
+export type ListSocialAccountsErrors = {
     /**
      * Default Response
      */
@@ -642,9 +642,9 @@ export type GetV1SocialAccountsErrors = {
     500: Error;
 };
 
-export type GetV1SocialAccountsError = GetV1SocialAccountsErrors[keyof GetV1SocialAccountsErrors];
+export type ListSocialAccountsError = ListSocialAccountsErrors[keyof ListSocialAccountsErrors];
 
-export type GetV1SocialAccountsResponses = {
+export type ListSocialAccountsResponses = {
     /**
      * Default Response
      */
@@ -657,9 +657,9 @@ export type GetV1SocialAccountsResponses = {
     };
 };
 
-export type GetV1SocialAccountsResponse = GetV1SocialAccountsResponses[keyof GetV1SocialAccountsResponses];
+export type ListSocialAccountsResponse = ListSocialAccountsResponses[keyof ListSocialAccountsResponses];
 
-export type DeleteV1SocialAccountsByIdData = {
+export type DisconnectSocialAccountData = {
     body?: never;
     path: {
         id: string;
@@ -668,7 +668,7 @@ export type DeleteV1SocialAccountsByIdData = {
     url: '/v1/social-accounts/{id}';
 };
 
-export type DeleteV1SocialAccountsByIdErrors = {
+export type DisconnectSocialAccountErrors = {
     /**
      * Default Response
      */
@@ -695,18 +695,18 @@ export type DeleteV1SocialAccountsByIdErrors = {
     500: Error;
 };
 
-export type DeleteV1SocialAccountsByIdError = DeleteV1SocialAccountsByIdErrors[keyof DeleteV1SocialAccountsByIdErrors];
+export type DisconnectSocialAccountError = DisconnectSocialAccountErrors[keyof DisconnectSocialAccountErrors];
 
-export type DeleteV1SocialAccountsByIdResponses = {
+export type DisconnectSocialAccountResponses = {
     /**
      * Default Response
      */
     200: SocialAccount;
 };
 
-export type DeleteV1SocialAccountsByIdResponse = DeleteV1SocialAccountsByIdResponses[keyof DeleteV1SocialAccountsByIdResponses];
+export type DisconnectSocialAccountResponse = DisconnectSocialAccountResponses[keyof DisconnectSocialAccountResponses];
 
-export type GetV1SocialAccountsByIdData = {
+export type GetSocialAccountData = {
     body?: never;
     path: {
         id: string;
@@ -715,7 +715,7 @@ export type GetV1SocialAccountsByIdData = {
     url: '/v1/social-accounts/{id}';
 };
 
-export type GetV1SocialAccountsByIdErrors = {
+export type GetSocialAccountErrors = {
     /**
      * Default Response
      */
@@ -742,18 +742,18 @@ export type GetV1SocialAccountsByIdErrors = {
     500: Error;
 };
 
-export type GetV1SocialAccountsByIdError = GetV1SocialAccountsByIdErrors[keyof GetV1SocialAccountsByIdErrors];
+export type GetSocialAccountError = GetSocialAccountErrors[keyof GetSocialAccountErrors];
 
-export type GetV1SocialAccountsByIdResponses = {
+export type GetSocialAccountResponses = {
     /**
      * Default Response
      */
     200: SocialAccount;
 };
 
-export type GetV1SocialAccountsByIdResponse = GetV1SocialAccountsByIdResponses[keyof GetV1SocialAccountsByIdResponses];
+export type GetSocialAccountResponse = GetSocialAccountResponses[keyof GetSocialAccountResponses];
 
-export type PostV1SocialAccountsByIdTokenData = {
+export type GetSocialAccountTokenData = {
     body: {
         [key: string]: never;
     } | null;
@@ -764,7 +764,7 @@ export type PostV1SocialAccountsByIdTokenData = {
     url: '/v1/social-accounts/{id}/token';
 };
 
-export type PostV1SocialAccountsByIdTokenErrors = {
+export type GetSocialAccountTokenErrors = {
     /**
      * Default Response
      */
@@ -791,9 +791,9 @@ export type PostV1SocialAccountsByIdTokenErrors = {
     500: Error;
 };
 
-export type PostV1SocialAccountsByIdTokenError = PostV1SocialAccountsByIdTokenErrors[keyof PostV1SocialAccountsByIdTokenErrors];
+export type GetSocialAccountTokenError = GetSocialAccountTokenErrors[keyof GetSocialAccountTokenErrors];
 
-export type PostV1SocialAccountsByIdTokenResponses = {
+export type GetSocialAccountTokenResponses = {
     /**
      * Default Response
      */
@@ -804,9 +804,9 @@ export type PostV1SocialAccountsByIdTokenResponses = {
     };
 };
 
-export type PostV1SocialAccountsByIdTokenResponse = PostV1SocialAccountsByIdTokenResponses[keyof PostV1SocialAccountsByIdTokenResponses];
+export type GetSocialAccountTokenResponse = GetSocialAccountTokenResponses[keyof GetSocialAccountTokenResponses];
 
-export type GetV1SocialAccountsByIdHealthData = {
+export type CheckSocialAccountHealthData = {
     body?: never;
     path: {
         id: string;
@@ -815,7 +815,7 @@ export type GetV1SocialAccountsByIdHealthData = {
     url: '/v1/social-accounts/{id}/health';
 };
 
-export type GetV1SocialAccountsByIdHealthErrors = {
+export type CheckSocialAccountHealthErrors = {
     /**
      * Default Response
      */
@@ -842,9 +842,9 @@ export type GetV1SocialAccountsByIdHealthErrors = {
     500: Error;
 };
 
-export type GetV1SocialAccountsByIdHealthError = GetV1SocialAccountsByIdHealthErrors[keyof GetV1SocialAccountsByIdHealthErrors];
+export type CheckSocialAccountHealthError = CheckSocialAccountHealthErrors[keyof CheckSocialAccountHealthErrors];
 
-export type GetV1SocialAccountsByIdHealthResponses = {
+export type CheckSocialAccountHealthResponses = {
     /**
      * Default Response
      */
@@ -858,9 +858,9 @@ export type GetV1SocialAccountsByIdHealthResponses = {
     };
 };
 
-export type GetV1SocialAccountsByIdHealthResponse = GetV1SocialAccountsByIdHealthResponses[keyof GetV1SocialAccountsByIdHealthResponses];
+export type CheckSocialAccountHealthResponse = CheckSocialAccountHealthResponses[keyof CheckSocialAccountHealthResponses];
 
-export type PostV1SocialAccountsBlueskyData = {
+export type ConnectBlueskyAccountData = {
     body: {
         /**
          * The account's handle (alice.bsky.social, or its own domain) or DID
@@ -877,7 +877,7 @@ export type PostV1SocialAccountsBlueskyData = {
     url: '/v1/social-accounts/bluesky';
 };
 
-export type PostV1SocialAccountsBlueskyErrors = {
+export type ConnectBlueskyAccountErrors = {
     /**
      * Default Response
      */
@@ -908,25 +908,25 @@ export type PostV1SocialAccountsBlueskyErrors = {
     503: Error;
 };
 
-export type PostV1SocialAccountsBlueskyError = PostV1SocialAccountsBlueskyErrors[keyof PostV1SocialAccountsBlueskyErrors];
+export type ConnectBlueskyAccountError = ConnectBlueskyAccountErrors[keyof ConnectBlueskyAccountErrors];
 
-export type PostV1SocialAccountsBlueskyResponses = {
+export type ConnectBlueskyAccountResponses = {
     /**
      * Default Response
      */
     201: SocialAccount;
 };
 
-export type PostV1SocialAccountsBlueskyResponse = PostV1SocialAccountsBlueskyResponses[keyof PostV1SocialAccountsBlueskyResponses];
+export type ConnectBlueskyAccountResponse = ConnectBlueskyAccountResponses[keyof ConnectBlueskyAccountResponses];
 
-export type GetV1OrganizationsData = {
+export type ListOrganizationsData = {
     body?: never;
     path?: never;
     query?: never;
     url: '/v1/organizations';
 };
 
-export type GetV1OrganizationsErrors = {
+export type ListOrganizationsErrors = {
     /**
      * Default Response
      */
@@ -953,9 +953,9 @@ export type GetV1OrganizationsErrors = {
     500: Error;
 };
 
-export type GetV1OrganizationsError = GetV1OrganizationsErrors[keyof GetV1OrganizationsErrors];
+export type ListOrganizationsError = ListOrganizationsErrors[keyof ListOrganizationsErrors];
 
-export type GetV1OrganizationsResponses = {
+export type ListOrganizationsResponses = {
     /**
      * Default Response
      */
@@ -972,9 +972,9 @@ export type GetV1OrganizationsResponses = {
     };
 };
 
-export type GetV1OrganizationsResponse = GetV1OrganizationsResponses[keyof GetV1OrganizationsResponses];
+export type ListOrganizationsResponse = ListOrganizationsResponses[keyof ListOrganizationsResponses];
 
-export type PostV1OrganizationsData = {
+export type CreateOrganizationData = {
     body: {
         name: string;
     };
@@ -983,7 +983,7 @@ export type PostV1OrganizationsData = {
     url: '/v1/organizations';
 };
 
-export type PostV1OrganizationsErrors = {
+export type CreateOrganizationErrors = {
     /**
      * Default Response
      */
@@ -1010,9 +1010,9 @@ export type PostV1OrganizationsErrors = {
     500: Error;
 };
 
-export type PostV1OrganizationsError = PostV1OrganizationsErrors[keyof PostV1OrganizationsErrors];
+export type CreateOrganizationError = CreateOrganizationErrors[keyof CreateOrganizationErrors];
 
-export type PostV1OrganizationsResponses = {
+export type CreateOrganizationResponses = {
     /**
      * Default Response
      */
@@ -1023,16 +1023,16 @@ export type PostV1OrganizationsResponses = {
     };
 };
 
-export type PostV1OrganizationsResponse = PostV1OrganizationsResponses[keyof PostV1OrganizationsResponses];
+export type CreateOrganizationResponse = CreateOrganizationResponses[keyof CreateOrganizationResponses];
 
-export type GetV1ApiKeysData = {
+export type ListApiKeysData = {
     body?: never;
     path?: never;
     query?: never;
     url: '/v1/api-keys';
 };
 
-export type GetV1ApiKeysErrors = {
+export type ListApiKeysErrors = {
     /**
      * Default Response
      */
@@ -1059,9 +1059,9 @@ export type GetV1ApiKeysErrors = {
     500: Error;
 };
 
-export type GetV1ApiKeysError = GetV1ApiKeysErrors[keyof GetV1ApiKeysErrors];
+export type ListApiKeysError = ListApiKeysErrors[keyof ListApiKeysErrors];
 
-export type GetV1ApiKeysResponses = {
+export type ListApiKeysResponses = {
     /**
      * Default Response
      */
@@ -1085,9 +1085,9 @@ export type GetV1ApiKeysResponses = {
     };
 };
 
-export type GetV1ApiKeysResponse = GetV1ApiKeysResponses[keyof GetV1ApiKeysResponses];
+export type ListApiKeysResponse = ListApiKeysResponses[keyof ListApiKeysResponses];
 
-export type PostV1ApiKeysData = {
+export type CreateApiKeyData = {
     body: {
         name: string;
         role?: 'admin' | 'standard';
@@ -1097,7 +1097,7 @@ export type PostV1ApiKeysData = {
     url: '/v1/api-keys';
 };
 
-export type PostV1ApiKeysErrors = {
+export type CreateApiKeyErrors = {
     /**
      * Default Response
      */
@@ -1124,9 +1124,9 @@ export type PostV1ApiKeysErrors = {
     500: Error;
 };
 
-export type PostV1ApiKeysError = PostV1ApiKeysErrors[keyof PostV1ApiKeysErrors];
+export type CreateApiKeyError = CreateApiKeyErrors[keyof CreateApiKeyErrors];
 
-export type PostV1ApiKeysResponses = {
+export type CreateApiKeyResponses = {
     /**
      * Default Response
      */
@@ -1138,9 +1138,9 @@ export type PostV1ApiKeysResponses = {
     };
 };
 
-export type PostV1ApiKeysResponse = PostV1ApiKeysResponses[keyof PostV1ApiKeysResponses];
+export type CreateApiKeyResponse = CreateApiKeyResponses[keyof CreateApiKeyResponses];
 
-export type DeleteV1ApiKeysByIdData = {
+export type RevokeApiKeyData = {
     body?: never;
     path: {
         id: string;
@@ -1149,7 +1149,7 @@ export type DeleteV1ApiKeysByIdData = {
     url: '/v1/api-keys/{id}';
 };
 
-export type DeleteV1ApiKeysByIdErrors = {
+export type RevokeApiKeyErrors = {
     /**
      * Default Response
      */
@@ -1176,9 +1176,9 @@ export type DeleteV1ApiKeysByIdErrors = {
     500: Error;
 };
 
-export type DeleteV1ApiKeysByIdError = DeleteV1ApiKeysByIdErrors[keyof DeleteV1ApiKeysByIdErrors];
+export type RevokeApiKeyError = RevokeApiKeyErrors[keyof RevokeApiKeyErrors];
 
-export type DeleteV1ApiKeysByIdResponses = {
+export type RevokeApiKeyResponses = {
     /**
      * Default Response
      */
@@ -1188,16 +1188,16 @@ export type DeleteV1ApiKeysByIdResponses = {
     };
 };
 
-export type DeleteV1ApiKeysByIdResponse = DeleteV1ApiKeysByIdResponses[keyof DeleteV1ApiKeysByIdResponses];
+export type RevokeApiKeyResponse = RevokeApiKeyResponses[keyof RevokeApiKeyResponses];
 
-export type GetV1BrandingData = {
+export type GetBrandingData = {
     body?: never;
     path?: never;
     query?: never;
     url: '/v1/branding';
 };
 
-export type GetV1BrandingErrors = {
+export type GetBrandingErrors = {
     /**
      * Default Response
      */
@@ -1224,18 +1224,18 @@ export type GetV1BrandingErrors = {
     500: Error;
 };
 
-export type GetV1BrandingError = GetV1BrandingErrors[keyof GetV1BrandingErrors];
+export type GetBrandingError = GetBrandingErrors[keyof GetBrandingErrors];
 
-export type GetV1BrandingResponses = {
+export type GetBrandingResponses = {
     /**
      * Default Response
      */
     200: Branding;
 };
 
-export type GetV1BrandingResponse = GetV1BrandingResponses[keyof GetV1BrandingResponses];
+export type GetBrandingResponse = GetBrandingResponses[keyof GetBrandingResponses];
 
-export type PutV1BrandingData = {
+export type UpdateBrandingData = {
     body: {
         /**
          * Display name on every hosted page
@@ -1250,7 +1250,7 @@ export type PutV1BrandingData = {
     url: '/v1/branding';
 };
 
-export type PutV1BrandingErrors = {
+export type UpdateBrandingErrors = {
     /**
      * Default Response
      */
@@ -1277,25 +1277,25 @@ export type PutV1BrandingErrors = {
     500: Error;
 };
 
-export type PutV1BrandingError = PutV1BrandingErrors[keyof PutV1BrandingErrors];
+export type UpdateBrandingError = UpdateBrandingErrors[keyof UpdateBrandingErrors];
 
-export type PutV1BrandingResponses = {
+export type UpdateBrandingResponses = {
     /**
      * Default Response
      */
     200: Branding;
 };
 
-export type PutV1BrandingResponse = PutV1BrandingResponses[keyof PutV1BrandingResponses];
+export type UpdateBrandingResponse = UpdateBrandingResponses[keyof UpdateBrandingResponses];
 
-export type GetV1WorkspacesData = {
+export type ListWorkspacesData = {
     body?: never;
     path?: never;
     query?: never;
     url: '/v1/workspaces';
 };
 
-export type GetV1WorkspacesErrors = {
+export type ListWorkspacesErrors = {
     /**
      * Default Response
      */
@@ -1322,9 +1322,9 @@ export type GetV1WorkspacesErrors = {
     500: Error;
 };
 
-export type GetV1WorkspacesError = GetV1WorkspacesErrors[keyof GetV1WorkspacesErrors];
+export type ListWorkspacesError = ListWorkspacesErrors[keyof ListWorkspacesErrors];
 
-export type GetV1WorkspacesResponses = {
+export type ListWorkspacesResponses = {
     /**
      * Default Response
      */
@@ -1337,9 +1337,9 @@ export type GetV1WorkspacesResponses = {
     };
 };
 
-export type GetV1WorkspacesResponse = GetV1WorkspacesResponses[keyof GetV1WorkspacesResponses];
+export type ListWorkspacesResponse = ListWorkspacesResponses[keyof ListWorkspacesResponses];
 
-export type PostV1WorkspacesData = {
+export type CreateWorkspaceData = {
     body: {
         name: string;
     };
@@ -1348,7 +1348,7 @@ export type PostV1WorkspacesData = {
     url: '/v1/workspaces';
 };
 
-export type PostV1WorkspacesErrors = {
+export type CreateWorkspaceErrors = {
     /**
      * Default Response
      */
@@ -1375,18 +1375,18 @@ export type PostV1WorkspacesErrors = {
     500: Error;
 };
 
-export type PostV1WorkspacesError = PostV1WorkspacesErrors[keyof PostV1WorkspacesErrors];
+export type CreateWorkspaceError = CreateWorkspaceErrors[keyof CreateWorkspaceErrors];
 
-export type PostV1WorkspacesResponses = {
+export type CreateWorkspaceResponses = {
     /**
      * Default Response
      */
     201: Workspace;
 };
 
-export type PostV1WorkspacesResponse = PostV1WorkspacesResponses[keyof PostV1WorkspacesResponses];
+export type CreateWorkspaceResponse = CreateWorkspaceResponses[keyof CreateWorkspaceResponses];
 
-export type PatchV1WorkspacesByIdData = {
+export type UpdateWorkspaceData = {
     body: {
         name: string;
     };
@@ -1397,7 +1397,7 @@ export type PatchV1WorkspacesByIdData = {
     url: '/v1/workspaces/{id}';
 };
 
-export type PatchV1WorkspacesByIdErrors = {
+export type UpdateWorkspaceErrors = {
     /**
      * Default Response
      */
@@ -1424,25 +1424,25 @@ export type PatchV1WorkspacesByIdErrors = {
     500: Error;
 };
 
-export type PatchV1WorkspacesByIdError = PatchV1WorkspacesByIdErrors[keyof PatchV1WorkspacesByIdErrors];
+export type UpdateWorkspaceError = UpdateWorkspaceErrors[keyof UpdateWorkspaceErrors];
 
-export type PatchV1WorkspacesByIdResponses = {
+export type UpdateWorkspaceResponses = {
     /**
      * Default Response
      */
     200: Workspace;
 };
 
-export type PatchV1WorkspacesByIdResponse = PatchV1WorkspacesByIdResponses[keyof PatchV1WorkspacesByIdResponses];
+export type UpdateWorkspaceResponse = UpdateWorkspaceResponses[keyof UpdateWorkspaceResponses];
 
-export type GetV1WebhooksData = {
+export type ListWebhooksData = {
     body?: never;
     path?: never;
     query?: never;
     url: '/v1/webhooks';
 };
 
-export type GetV1WebhooksErrors = {
+export type ListWebhooksErrors = {
     /**
      * Default Response
      */
@@ -1469,9 +1469,9 @@ export type GetV1WebhooksErrors = {
     500: Error;
 };
 
-export type GetV1WebhooksError = GetV1WebhooksErrors[keyof GetV1WebhooksErrors];
+export type ListWebhooksError = ListWebhooksErrors[keyof ListWebhooksErrors];
 
-export type GetV1WebhooksResponses = {
+export type ListWebhooksResponses = {
     /**
      * Default Response
      */
@@ -1484,9 +1484,9 @@ export type GetV1WebhooksResponses = {
     };
 };
 
-export type GetV1WebhooksResponse = GetV1WebhooksResponses[keyof GetV1WebhooksResponses];
+export type ListWebhooksResponse = ListWebhooksResponses[keyof ListWebhooksResponses];
 
-export type PostV1WebhooksData = {
+export type CreateWebhookData = {
     body: {
         url: string;
         /**
@@ -1500,7 +1500,7 @@ export type PostV1WebhooksData = {
     url: '/v1/webhooks';
 };
 
-export type PostV1WebhooksErrors = {
+export type CreateWebhookErrors = {
     /**
      * Default Response
      */
@@ -1527,9 +1527,9 @@ export type PostV1WebhooksErrors = {
     500: Error;
 };
 
-export type PostV1WebhooksError = PostV1WebhooksErrors[keyof PostV1WebhooksErrors];
+export type CreateWebhookError = CreateWebhookErrors[keyof CreateWebhookErrors];
 
-export type PostV1WebhooksResponses = {
+export type CreateWebhookResponses = {
     /**
      * Default Response
      */
@@ -1551,9 +1551,9 @@ export type PostV1WebhooksResponses = {
     };
 };
 
-export type PostV1WebhooksResponse = PostV1WebhooksResponses[keyof PostV1WebhooksResponses];
+export type CreateWebhookResponse = CreateWebhookResponses[keyof CreateWebhookResponses];
 
-export type DeleteV1WebhooksByIdData = {
+export type DeleteWebhookData = {
     body?: never;
     path: {
         id: string;
@@ -1562,7 +1562,7 @@ export type DeleteV1WebhooksByIdData = {
     url: '/v1/webhooks/{id}';
 };
 
-export type DeleteV1WebhooksByIdErrors = {
+export type DeleteWebhookErrors = {
     /**
      * Default Response
      */
@@ -1589,9 +1589,9 @@ export type DeleteV1WebhooksByIdErrors = {
     500: Error;
 };
 
-export type DeleteV1WebhooksByIdError = DeleteV1WebhooksByIdErrors[keyof DeleteV1WebhooksByIdErrors];
+export type DeleteWebhookError = DeleteWebhookErrors[keyof DeleteWebhookErrors];
 
-export type DeleteV1WebhooksByIdResponses = {
+export type DeleteWebhookResponses = {
     /**
      * Default Response
      */
@@ -1601,9 +1601,9 @@ export type DeleteV1WebhooksByIdResponses = {
     };
 };
 
-export type DeleteV1WebhooksByIdResponse = DeleteV1WebhooksByIdResponses[keyof DeleteV1WebhooksByIdResponses];
+export type DeleteWebhookResponse = DeleteWebhookResponses[keyof DeleteWebhookResponses];
 
-export type GetV1WebhooksByIdData = {
+export type GetWebhookData = {
     body?: never;
     path: {
         id: string;
@@ -1612,7 +1612,7 @@ export type GetV1WebhooksByIdData = {
     url: '/v1/webhooks/{id}';
 };
 
-export type GetV1WebhooksByIdErrors = {
+export type GetWebhookErrors = {
     /**
      * Default Response
      */
@@ -1639,18 +1639,18 @@ export type GetV1WebhooksByIdErrors = {
     500: Error;
 };
 
-export type GetV1WebhooksByIdError = GetV1WebhooksByIdErrors[keyof GetV1WebhooksByIdErrors];
+export type GetWebhookError = GetWebhookErrors[keyof GetWebhookErrors];
 
-export type GetV1WebhooksByIdResponses = {
+export type GetWebhookResponses = {
     /**
      * Default Response
      */
     200: WebhookEndpoint;
 };
 
-export type GetV1WebhooksByIdResponse = GetV1WebhooksByIdResponses[keyof GetV1WebhooksByIdResponses];
+export type GetWebhookResponse = GetWebhookResponses[keyof GetWebhookResponses];
 
-export type PostV1WebhooksByIdEnableData = {
+export type EnableWebhookData = {
     body: {
         [key: string]: never;
     } | null;
@@ -1661,7 +1661,7 @@ export type PostV1WebhooksByIdEnableData = {
     url: '/v1/webhooks/{id}/enable';
 };
 
-export type PostV1WebhooksByIdEnableErrors = {
+export type EnableWebhookErrors = {
     /**
      * Default Response
      */
@@ -1688,18 +1688,18 @@ export type PostV1WebhooksByIdEnableErrors = {
     500: Error;
 };
 
-export type PostV1WebhooksByIdEnableError = PostV1WebhooksByIdEnableErrors[keyof PostV1WebhooksByIdEnableErrors];
+export type EnableWebhookError = EnableWebhookErrors[keyof EnableWebhookErrors];
 
-export type PostV1WebhooksByIdEnableResponses = {
+export type EnableWebhookResponses = {
     /**
      * Default Response
      */
     200: WebhookEndpoint;
 };
 
-export type PostV1WebhooksByIdEnableResponse = PostV1WebhooksByIdEnableResponses[keyof PostV1WebhooksByIdEnableResponses];
+export type EnableWebhookResponse = EnableWebhookResponses[keyof EnableWebhookResponses];
 
-export type PostV1WebhooksByIdTestData = {
+export type TestWebhookData = {
     body: {
         [key: string]: never;
     } | null;
@@ -1710,7 +1710,7 @@ export type PostV1WebhooksByIdTestData = {
     url: '/v1/webhooks/{id}/test';
 };
 
-export type PostV1WebhooksByIdTestErrors = {
+export type TestWebhookErrors = {
     /**
      * Default Response
      */
@@ -1737,9 +1737,9 @@ export type PostV1WebhooksByIdTestErrors = {
     500: Error;
 };
 
-export type PostV1WebhooksByIdTestError = PostV1WebhooksByIdTestErrors[keyof PostV1WebhooksByIdTestErrors];
+export type TestWebhookError = TestWebhookErrors[keyof TestWebhookErrors];
 
-export type PostV1WebhooksByIdTestResponses = {
+export type TestWebhookResponses = {
     /**
      * Default Response
      */
@@ -1748,9 +1748,9 @@ export type PostV1WebhooksByIdTestResponses = {
     };
 };
 
-export type PostV1WebhooksByIdTestResponse = PostV1WebhooksByIdTestResponses[keyof PostV1WebhooksByIdTestResponses];
+export type TestWebhookResponse = TestWebhookResponses[keyof TestWebhookResponses];
 
-export type GetV1WebhooksByIdDeliveriesData = {
+export type ListWebhookDeliveriesData = {
     body?: never;
     path: {
         id: string;
@@ -1762,7 +1762,7 @@ export type GetV1WebhooksByIdDeliveriesData = {
     url: '/v1/webhooks/{id}/deliveries';
 };
 
-export type GetV1WebhooksByIdDeliveriesErrors = {
+export type ListWebhookDeliveriesErrors = {
     /**
      * Default Response
      */
@@ -1789,9 +1789,9 @@ export type GetV1WebhooksByIdDeliveriesErrors = {
     500: Error;
 };
 
-export type GetV1WebhooksByIdDeliveriesError = GetV1WebhooksByIdDeliveriesErrors[keyof GetV1WebhooksByIdDeliveriesErrors];
+export type ListWebhookDeliveriesError = ListWebhookDeliveriesErrors[keyof ListWebhookDeliveriesErrors];
 
-export type GetV1WebhooksByIdDeliveriesResponses = {
+export type ListWebhookDeliveriesResponses = {
     /**
      * Default Response
      */
@@ -1804,9 +1804,9 @@ export type GetV1WebhooksByIdDeliveriesResponses = {
     };
 };
 
-export type GetV1WebhooksByIdDeliveriesResponse = GetV1WebhooksByIdDeliveriesResponses[keyof GetV1WebhooksByIdDeliveriesResponses];
+export type ListWebhookDeliveriesResponse = ListWebhookDeliveriesResponses[keyof ListWebhookDeliveriesResponses];
 
-export type PostV1WebhooksDeliveriesByIdResendData = {
+export type ResendWebhookDeliveryData = {
     body: {
         [key: string]: never;
     } | null;
@@ -1817,7 +1817,7 @@ export type PostV1WebhooksDeliveriesByIdResendData = {
     url: '/v1/webhooks/deliveries/{id}/resend';
 };
 
-export type PostV1WebhooksDeliveriesByIdResendErrors = {
+export type ResendWebhookDeliveryErrors = {
     /**
      * Default Response
      */
@@ -1844,9 +1844,9 @@ export type PostV1WebhooksDeliveriesByIdResendErrors = {
     500: Error;
 };
 
-export type PostV1WebhooksDeliveriesByIdResendError = PostV1WebhooksDeliveriesByIdResendErrors[keyof PostV1WebhooksDeliveriesByIdResendErrors];
+export type ResendWebhookDeliveryError = ResendWebhookDeliveryErrors[keyof ResendWebhookDeliveryErrors];
 
-export type PostV1WebhooksDeliveriesByIdResendResponses = {
+export type ResendWebhookDeliveryResponses = {
     /**
      * Default Response
      */
@@ -1855,9 +1855,9 @@ export type PostV1WebhooksDeliveriesByIdResendResponses = {
     };
 };
 
-export type PostV1WebhooksDeliveriesByIdResendResponse = PostV1WebhooksDeliveriesByIdResendResponses[keyof PostV1WebhooksDeliveriesByIdResendResponses];
+export type ResendWebhookDeliveryResponse = ResendWebhookDeliveryResponses[keyof ResendWebhookDeliveryResponses];
 
-export type PostV1MediaUploadData = {
+export type CreateMediaUploadData = {
     body: {
         /**
          * 1–255 characters, with an extension
@@ -1873,7 +1873,7 @@ export type PostV1MediaUploadData = {
     url: '/v1/media/upload';
 };
 
-export type PostV1MediaUploadErrors = {
+export type CreateMediaUploadErrors = {
     /**
      * Default Response
      */
@@ -1900,9 +1900,9 @@ export type PostV1MediaUploadErrors = {
     500: Error;
 };
 
-export type PostV1MediaUploadError = PostV1MediaUploadErrors[keyof PostV1MediaUploadErrors];
+export type CreateMediaUploadError = CreateMediaUploadErrors[keyof CreateMediaUploadErrors];
 
-export type PostV1MediaUploadResponses = {
+export type CreateMediaUploadResponses = {
     /**
      * Default Response
      */
@@ -1913,9 +1913,9 @@ export type PostV1MediaUploadResponses = {
     };
 };
 
-export type PostV1MediaUploadResponse = PostV1MediaUploadResponses[keyof PostV1MediaUploadResponses];
+export type CreateMediaUploadResponse = CreateMediaUploadResponses[keyof CreateMediaUploadResponses];
 
-export type PostV1MediaByIdConfirmData = {
+export type ConfirmMediaUploadData = {
     body: {
         /**
          * The size you sent: a mismatch (a cut-short upload) is refused
@@ -1929,7 +1929,7 @@ export type PostV1MediaByIdConfirmData = {
     url: '/v1/media/{id}/confirm';
 };
 
-export type PostV1MediaByIdConfirmErrors = {
+export type ConfirmMediaUploadErrors = {
     /**
      * Default Response
      */
@@ -1956,18 +1956,18 @@ export type PostV1MediaByIdConfirmErrors = {
     500: Error;
 };
 
-export type PostV1MediaByIdConfirmError = PostV1MediaByIdConfirmErrors[keyof PostV1MediaByIdConfirmErrors];
+export type ConfirmMediaUploadError = ConfirmMediaUploadErrors[keyof ConfirmMediaUploadErrors];
 
-export type PostV1MediaByIdConfirmResponses = {
+export type ConfirmMediaUploadResponses = {
     /**
      * Default Response
      */
     200: Media;
 };
 
-export type PostV1MediaByIdConfirmResponse = PostV1MediaByIdConfirmResponses[keyof PostV1MediaByIdConfirmResponses];
+export type ConfirmMediaUploadResponse = ConfirmMediaUploadResponses[keyof ConfirmMediaUploadResponses];
 
-export type GetV1MediaData = {
+export type ListMediaData = {
     body?: never;
     path?: never;
     query?: {
@@ -1977,7 +1977,7 @@ export type GetV1MediaData = {
     url: '/v1/media';
 };
 
-export type GetV1MediaErrors = {
+export type ListMediaErrors = {
     /**
      * Default Response
      */
@@ -2004,9 +2004,9 @@ export type GetV1MediaErrors = {
     500: Error;
 };
 
-export type GetV1MediaError = GetV1MediaErrors[keyof GetV1MediaErrors];
+export type ListMediaError = ListMediaErrors[keyof ListMediaErrors];
 
-export type GetV1MediaResponses = {
+export type ListMediaResponses = {
     /**
      * Default Response
      */
@@ -2019,9 +2019,9 @@ export type GetV1MediaResponses = {
     };
 };
 
-export type GetV1MediaResponse = GetV1MediaResponses[keyof GetV1MediaResponses];
+export type ListMediaResponse = ListMediaResponses[keyof ListMediaResponses];
 
-export type PostV1MediaData = {
+export type ImportMediaData = {
     body: {
         url: string;
         filename?: string;
@@ -2031,7 +2031,7 @@ export type PostV1MediaData = {
     url: '/v1/media';
 };
 
-export type PostV1MediaErrors = {
+export type ImportMediaErrors = {
     /**
      * Default Response
      */
@@ -2062,18 +2062,18 @@ export type PostV1MediaErrors = {
     500: Error;
 };
 
-export type PostV1MediaError = PostV1MediaErrors[keyof PostV1MediaErrors];
+export type ImportMediaError = ImportMediaErrors[keyof ImportMediaErrors];
 
-export type PostV1MediaResponses = {
+export type ImportMediaResponses = {
     /**
      * Default Response
      */
     201: Media;
 };
 
-export type PostV1MediaResponse = PostV1MediaResponses[keyof PostV1MediaResponses];
+export type ImportMediaResponse = ImportMediaResponses[keyof ImportMediaResponses];
 
-export type DeleteV1MediaByIdData = {
+export type DeleteMediaData = {
     body?: never;
     path: {
         id: string;
@@ -2082,7 +2082,7 @@ export type DeleteV1MediaByIdData = {
     url: '/v1/media/{id}';
 };
 
-export type DeleteV1MediaByIdErrors = {
+export type DeleteMediaErrors = {
     /**
      * Default Response
      */
@@ -2109,9 +2109,9 @@ export type DeleteV1MediaByIdErrors = {
     500: Error;
 };
 
-export type DeleteV1MediaByIdError = DeleteV1MediaByIdErrors[keyof DeleteV1MediaByIdErrors];
+export type DeleteMediaError = DeleteMediaErrors[keyof DeleteMediaErrors];
 
-export type DeleteV1MediaByIdResponses = {
+export type DeleteMediaResponses = {
     /**
      * Default Response
      */
@@ -2121,9 +2121,9 @@ export type DeleteV1MediaByIdResponses = {
     };
 };
 
-export type DeleteV1MediaByIdResponse = DeleteV1MediaByIdResponses[keyof DeleteV1MediaByIdResponses];
+export type DeleteMediaResponse = DeleteMediaResponses[keyof DeleteMediaResponses];
 
-export type GetV1MediaByIdData = {
+export type GetMediaData = {
     body?: never;
     path: {
         id: string;
@@ -2132,7 +2132,7 @@ export type GetV1MediaByIdData = {
     url: '/v1/media/{id}';
 };
 
-export type GetV1MediaByIdErrors = {
+export type GetMediaErrors = {
     /**
      * Default Response
      */
@@ -2159,18 +2159,18 @@ export type GetV1MediaByIdErrors = {
     500: Error;
 };
 
-export type GetV1MediaByIdError = GetV1MediaByIdErrors[keyof GetV1MediaByIdErrors];
+export type GetMediaError = GetMediaErrors[keyof GetMediaErrors];
 
-export type GetV1MediaByIdResponses = {
+export type GetMediaResponses = {
     /**
      * Default Response
      */
     200: Media;
 };
 
-export type GetV1MediaByIdResponse = GetV1MediaByIdResponses[keyof GetV1MediaByIdResponses];
+export type GetMediaResponse = GetMediaResponses[keyof GetMediaResponses];
 
-export type GetV1PostsData = {
+export type ListPostsData = {
     body?: never;
     path?: never;
     query?: {
@@ -2188,7 +2188,7 @@ export type GetV1PostsData = {
     url: '/v1/posts';
 };
 
-export type GetV1PostsErrors = {
+export type ListPostsErrors = {
     /**
      * Default Response
      */
@@ -2215,9 +2215,9 @@ export type GetV1PostsErrors = {
     500: Error;
 };
 
-export type GetV1PostsError = GetV1PostsErrors[keyof GetV1PostsErrors];
+export type ListPostsError = ListPostsErrors[keyof ListPostsErrors];
 
-export type GetV1PostsResponses = {
+export type ListPostsResponses = {
     /**
      * Default Response
      */
@@ -2235,9 +2235,9 @@ export type GetV1PostsResponses = {
     };
 };
 
-export type GetV1PostsResponse = GetV1PostsResponses[keyof GetV1PostsResponses];
+export type ListPostsResponse = ListPostsResponses[keyof ListPostsResponses];
 
-export type PostV1PostsData = {
+export type CreatePostData = {
     body: {
         /**
          * The simple form: one container of text
@@ -2342,7 +2342,7 @@ export type PostV1PostsData = {
     url: '/v1/posts';
 };
 
-export type PostV1PostsErrors = {
+export type CreatePostErrors = {
     /**
      * Default Response
      */
@@ -2369,18 +2369,18 @@ export type PostV1PostsErrors = {
     500: Error;
 };
 
-export type PostV1PostsError = PostV1PostsErrors[keyof PostV1PostsErrors];
+export type CreatePostError = CreatePostErrors[keyof CreatePostErrors];
 
-export type PostV1PostsResponses = {
+export type CreatePostResponses = {
     /**
      * Default Response
      */
     201: Post;
 };
 
-export type PostV1PostsResponse = PostV1PostsResponses[keyof PostV1PostsResponses];
+export type CreatePostResponse = CreatePostResponses[keyof CreatePostResponses];
 
-export type DeleteV1PostsByIdData = {
+export type CancelPostData = {
     body?: never;
     path: {
         id: string;
@@ -2389,7 +2389,7 @@ export type DeleteV1PostsByIdData = {
     url: '/v1/posts/{id}';
 };
 
-export type DeleteV1PostsByIdErrors = {
+export type CancelPostErrors = {
     /**
      * Default Response
      */
@@ -2416,18 +2416,18 @@ export type DeleteV1PostsByIdErrors = {
     500: Error;
 };
 
-export type DeleteV1PostsByIdError = DeleteV1PostsByIdErrors[keyof DeleteV1PostsByIdErrors];
+export type CancelPostError = CancelPostErrors[keyof CancelPostErrors];
 
-export type DeleteV1PostsByIdResponses = {
+export type CancelPostResponses = {
     /**
      * Default Response
      */
     200: Post;
 };
 
-export type DeleteV1PostsByIdResponse = DeleteV1PostsByIdResponses[keyof DeleteV1PostsByIdResponses];
+export type CancelPostResponse = CancelPostResponses[keyof CancelPostResponses];
 
-export type GetV1PostsByIdData = {
+export type GetPostData = {
     body?: never;
     path: {
         id: string;
@@ -2436,7 +2436,7 @@ export type GetV1PostsByIdData = {
     url: '/v1/posts/{id}';
 };
 
-export type GetV1PostsByIdErrors = {
+export type GetPostErrors = {
     /**
      * Default Response
      */
@@ -2463,18 +2463,18 @@ export type GetV1PostsByIdErrors = {
     500: Error;
 };
 
-export type GetV1PostsByIdError = GetV1PostsByIdErrors[keyof GetV1PostsByIdErrors];
+export type GetPostError = GetPostErrors[keyof GetPostErrors];
 
-export type GetV1PostsByIdResponses = {
+export type GetPostResponses = {
     /**
      * Default Response
      */
     200: Post;
 };
 
-export type GetV1PostsByIdResponse = GetV1PostsByIdResponses[keyof GetV1PostsByIdResponses];
+export type GetPostResponse = GetPostResponses[keyof GetPostResponses];
 
-export type PatchV1PostsByIdData = {
+export type UpdatePostData = {
     body: {
         scheduledAt?: string | null;
         /**
@@ -2500,7 +2500,7 @@ export type PatchV1PostsByIdData = {
     url: '/v1/posts/{id}';
 };
 
-export type PatchV1PostsByIdErrors = {
+export type UpdatePostErrors = {
     /**
      * Default Response
      */
@@ -2527,18 +2527,18 @@ export type PatchV1PostsByIdErrors = {
     500: Error;
 };
 
-export type PatchV1PostsByIdError = PatchV1PostsByIdErrors[keyof PatchV1PostsByIdErrors];
+export type UpdatePostError = UpdatePostErrors[keyof UpdatePostErrors];
 
-export type PatchV1PostsByIdResponses = {
+export type UpdatePostResponses = {
     /**
      * Default Response
      */
     200: Post;
 };
 
-export type PatchV1PostsByIdResponse = PatchV1PostsByIdResponses[keyof PatchV1PostsByIdResponses];
+export type UpdatePostResponse = UpdatePostResponses[keyof UpdatePostResponses];
 
-export type DeleteV1PostsByIdRemoteData = {
+export type DeleteRemotePostData = {
     body?: never;
     path: {
         id: string;
@@ -2547,7 +2547,7 @@ export type DeleteV1PostsByIdRemoteData = {
     url: '/v1/posts/{id}/remote';
 };
 
-export type DeleteV1PostsByIdRemoteErrors = {
+export type DeleteRemotePostErrors = {
     /**
      * Default Response
      */
@@ -2574,18 +2574,18 @@ export type DeleteV1PostsByIdRemoteErrors = {
     500: Error;
 };
 
-export type DeleteV1PostsByIdRemoteError = DeleteV1PostsByIdRemoteErrors[keyof DeleteV1PostsByIdRemoteErrors];
+export type DeleteRemotePostError = DeleteRemotePostErrors[keyof DeleteRemotePostErrors];
 
-export type DeleteV1PostsByIdRemoteResponses = {
+export type DeleteRemotePostResponses = {
     /**
      * Default Response
      */
     200: Post;
 };
 
-export type DeleteV1PostsByIdRemoteResponse = DeleteV1PostsByIdRemoteResponses[keyof DeleteV1PostsByIdRemoteResponses];
+export type DeleteRemotePostResponse = DeleteRemotePostResponses[keyof DeleteRemotePostResponses];
 
-export type PostV1PostsByIdRetryData = {
+export type RetryPostData = {
     body: {
         [key: string]: never;
     } | null;
@@ -2596,7 +2596,7 @@ export type PostV1PostsByIdRetryData = {
     url: '/v1/posts/{id}/retry';
 };
 
-export type PostV1PostsByIdRetryErrors = {
+export type RetryPostErrors = {
     /**
      * Default Response
      */
@@ -2623,18 +2623,18 @@ export type PostV1PostsByIdRetryErrors = {
     500: Error;
 };
 
-export type PostV1PostsByIdRetryError = PostV1PostsByIdRetryErrors[keyof PostV1PostsByIdRetryErrors];
+export type RetryPostError = RetryPostErrors[keyof RetryPostErrors];
 
-export type PostV1PostsByIdRetryResponses = {
+export type RetryPostResponses = {
     /**
      * Default Response
      */
     200: Post;
 };
 
-export type PostV1PostsByIdRetryResponse = PostV1PostsByIdRetryResponses[keyof PostV1PostsByIdRetryResponses];
+export type RetryPostResponse = RetryPostResponses[keyof RetryPostResponses];
 
-export type GetV1SocialAccountsByIdMetricsData = {
+export type GetSocialAccountMetricsData = {
     body?: never;
     path: {
         id: string;
@@ -2652,7 +2652,7 @@ export type GetV1SocialAccountsByIdMetricsData = {
     url: '/v1/social-accounts/{id}/metrics';
 };
 
-export type GetV1SocialAccountsByIdMetricsErrors = {
+export type GetSocialAccountMetricsErrors = {
     /**
      * Default Response
      */
@@ -2679,9 +2679,9 @@ export type GetV1SocialAccountsByIdMetricsErrors = {
     500: Error;
 };
 
-export type GetV1SocialAccountsByIdMetricsError = GetV1SocialAccountsByIdMetricsErrors[keyof GetV1SocialAccountsByIdMetricsErrors];
+export type GetSocialAccountMetricsError = GetSocialAccountMetricsErrors[keyof GetSocialAccountMetricsErrors];
 
-export type GetV1SocialAccountsByIdMetricsResponses = {
+export type GetSocialAccountMetricsResponses = {
     /**
      * Default Response
      */
@@ -2708,9 +2708,9 @@ export type GetV1SocialAccountsByIdMetricsResponses = {
     };
 };
 
-export type GetV1SocialAccountsByIdMetricsResponse = GetV1SocialAccountsByIdMetricsResponses[keyof GetV1SocialAccountsByIdMetricsResponses];
+export type GetSocialAccountMetricsResponse = GetSocialAccountMetricsResponses[keyof GetSocialAccountMetricsResponses];
 
-export type GetV1SocialAccountsByIdPublishingOptionsData = {
+export type GetSocialAccountPublishingOptionsData = {
     body?: never;
     path: {
         id: string;
@@ -2719,7 +2719,7 @@ export type GetV1SocialAccountsByIdPublishingOptionsData = {
     url: '/v1/social-accounts/{id}/publishing-options';
 };
 
-export type GetV1SocialAccountsByIdPublishingOptionsErrors = {
+export type GetSocialAccountPublishingOptionsErrors = {
     /**
      * Default Response
      */
@@ -2746,9 +2746,9 @@ export type GetV1SocialAccountsByIdPublishingOptionsErrors = {
     500: Error;
 };
 
-export type GetV1SocialAccountsByIdPublishingOptionsError = GetV1SocialAccountsByIdPublishingOptionsErrors[keyof GetV1SocialAccountsByIdPublishingOptionsErrors];
+export type GetSocialAccountPublishingOptionsError = GetSocialAccountPublishingOptionsErrors[keyof GetSocialAccountPublishingOptionsErrors];
 
-export type GetV1SocialAccountsByIdPublishingOptionsResponses = {
+export type GetSocialAccountPublishingOptionsResponses = {
     /**
      * Default Response
      */
@@ -2771,9 +2771,9 @@ export type GetV1SocialAccountsByIdPublishingOptionsResponses = {
     };
 };
 
-export type GetV1SocialAccountsByIdPublishingOptionsResponse = GetV1SocialAccountsByIdPublishingOptionsResponses[keyof GetV1SocialAccountsByIdPublishingOptionsResponses];
+export type GetSocialAccountPublishingOptionsResponse = GetSocialAccountPublishingOptionsResponses[keyof GetSocialAccountPublishingOptionsResponses];
 
-export type DeleteV1SocialAccountsByIdPublishingDefaultsData = {
+export type ClearPublishingDefaultsData = {
     body?: never;
     path: {
         id: string;
@@ -2782,7 +2782,7 @@ export type DeleteV1SocialAccountsByIdPublishingDefaultsData = {
     url: '/v1/social-accounts/{id}/publishing-defaults';
 };
 
-export type DeleteV1SocialAccountsByIdPublishingDefaultsErrors = {
+export type ClearPublishingDefaultsErrors = {
     /**
      * Default Response
      */
@@ -2809,18 +2809,18 @@ export type DeleteV1SocialAccountsByIdPublishingDefaultsErrors = {
     500: Error;
 };
 
-export type DeleteV1SocialAccountsByIdPublishingDefaultsError = DeleteV1SocialAccountsByIdPublishingDefaultsErrors[keyof DeleteV1SocialAccountsByIdPublishingDefaultsErrors];
+export type ClearPublishingDefaultsError = ClearPublishingDefaultsErrors[keyof ClearPublishingDefaultsErrors];
 
-export type DeleteV1SocialAccountsByIdPublishingDefaultsResponses = {
+export type ClearPublishingDefaultsResponses = {
     /**
      * Default Response
      */
     200: PublishingDefaults;
 };
 
-export type DeleteV1SocialAccountsByIdPublishingDefaultsResponse = DeleteV1SocialAccountsByIdPublishingDefaultsResponses[keyof DeleteV1SocialAccountsByIdPublishingDefaultsResponses];
+export type ClearPublishingDefaultsResponse = ClearPublishingDefaultsResponses[keyof ClearPublishingDefaultsResponses];
 
-export type GetV1SocialAccountsByIdPublishingDefaultsData = {
+export type GetPublishingDefaultsData = {
     body?: never;
     path: {
         id: string;
@@ -2829,7 +2829,7 @@ export type GetV1SocialAccountsByIdPublishingDefaultsData = {
     url: '/v1/social-accounts/{id}/publishing-defaults';
 };
 
-export type GetV1SocialAccountsByIdPublishingDefaultsErrors = {
+export type GetPublishingDefaultsErrors = {
     /**
      * Default Response
      */
@@ -2856,18 +2856,18 @@ export type GetV1SocialAccountsByIdPublishingDefaultsErrors = {
     500: Error;
 };
 
-export type GetV1SocialAccountsByIdPublishingDefaultsError = GetV1SocialAccountsByIdPublishingDefaultsErrors[keyof GetV1SocialAccountsByIdPublishingDefaultsErrors];
+export type GetPublishingDefaultsError = GetPublishingDefaultsErrors[keyof GetPublishingDefaultsErrors];
 
-export type GetV1SocialAccountsByIdPublishingDefaultsResponses = {
+export type GetPublishingDefaultsResponses = {
     /**
      * Default Response
      */
     200: PublishingDefaults;
 };
 
-export type GetV1SocialAccountsByIdPublishingDefaultsResponse = GetV1SocialAccountsByIdPublishingDefaultsResponses[keyof GetV1SocialAccountsByIdPublishingDefaultsResponses];
+export type GetPublishingDefaultsResponse = GetPublishingDefaultsResponses[keyof GetPublishingDefaultsResponses];
 
-export type PutV1SocialAccountsByIdPublishingDefaultsData = {
+export type ReplacePublishingDefaultsData = {
     /**
      * The options, as a post gives them under the account's network name in POST /v1/posts (e.g. Pinterest `{board_id, title?, link?}`, TikTok `{privacyLevel, postMode?, disableComment?}`, YouTube `{privacyStatus, categoryId?, tags?}`), checked by the same schema. Replaces the stored defaults; `{}` clears them
      */
@@ -2881,7 +2881,7 @@ export type PutV1SocialAccountsByIdPublishingDefaultsData = {
     url: '/v1/social-accounts/{id}/publishing-defaults';
 };
 
-export type PutV1SocialAccountsByIdPublishingDefaultsErrors = {
+export type ReplacePublishingDefaultsErrors = {
     /**
      * Default Response
      */
@@ -2908,13 +2908,13 @@ export type PutV1SocialAccountsByIdPublishingDefaultsErrors = {
     500: Error;
 };
 
-export type PutV1SocialAccountsByIdPublishingDefaultsError = PutV1SocialAccountsByIdPublishingDefaultsErrors[keyof PutV1SocialAccountsByIdPublishingDefaultsErrors];
+export type ReplacePublishingDefaultsError = ReplacePublishingDefaultsErrors[keyof ReplacePublishingDefaultsErrors];
 
-export type PutV1SocialAccountsByIdPublishingDefaultsResponses = {
+export type ReplacePublishingDefaultsResponses = {
     /**
      * Default Response
      */
     200: PublishingDefaults;
 };
 
-export type PutV1SocialAccountsByIdPublishingDefaultsResponse = PutV1SocialAccountsByIdPublishingDefaultsResponses[keyof PutV1SocialAccountsByIdPublishingDefaultsResponses];
+export type ReplacePublishingDefaultsResponse = ReplacePublishingDefaultsResponses[keyof ReplacePublishingDefaultsResponses];
