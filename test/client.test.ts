@@ -4,7 +4,13 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSwitchboard, SwitchboardError, uploadMedia, type Post, type Switchboard } from '../clients/typescript/src/index.ts';
+// The package's modules one by one, not its index: the index also exports the browser popup helper (DOM types),
+// which this project's Node-only type check does not load (`tsc -p clients/typescript` checks it with the DOM lib).
+import { createSwitchboard } from '../clients/typescript/src/client.ts';
+import { SwitchboardError } from '../clients/typescript/src/errors.ts';
+import type { Switchboard } from '../clients/typescript/src/generated/sdk.gen.ts';
+import type { Post } from '../clients/typescript/src/generated/types.gen.ts';
+import { uploadMedia } from '../clients/typescript/src/media.ts';
 import { TestBrowser } from './helpers/browser.ts';
 import { consent, REDIRECT_URI, resultParams } from './helpers/flow.ts';
 import { startTestServer, type TestServer } from './helpers/server.ts';
