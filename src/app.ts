@@ -4,7 +4,7 @@ import fastifyCookie from '@fastify/cookie';
 import fastifyFormbody from '@fastify/formbody';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
-import { jsonSchemaTransformObject, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import { jsonSchemaTransformObject, validatorCompiler } from 'fastify-type-provider-zod';
 import type { AppContext } from './context.ts';
 import { accountRoutes } from './accounts/routes.ts';
 import { blueskyRoutes } from './accounts/bluesky-routes.ts';
@@ -22,19 +22,22 @@ import { postRoutes } from './publishing/routes.ts';
 import { proxyRoutes } from './accounts/proxy-routes.ts';
 import { networkDataRoutes } from './accounts/network-data-routes.ts';
 import { publishingDefaultsRoutes } from './accounts/publishing-defaults-routes.ts';
-import { ocoyaRoutes, OCOYA_PREFIX } from './ocoya/routes.ts';
+import { ocoyaRoutes, ocoyaSurfaceDocs, OCOYA_PREFIX } from './ocoya/routes.ts';
 import { workspaceRoutes } from './orgs/workspace-routes.ts';
 import { requireApiKey } from './http/auth.ts';
 import { localAdminRoutes } from './http/local-admin-routes.ts';
 import { rateLimit, type RateLimitStore } from './http/rate-limit.ts';
-import { ApiError, useNativeErrors } from './http/errors.ts';
+import { ApiError, nativeSurfaceDocs, useNativeErrors } from './http/errors.ts';
 import { clientErrorHandler, requestId, useRequestHygiene } from './http/hygiene.ts';
 import { refuseUnknownInput } from './http/strict-input.ts';
 import { idempotentPosts } from './http/idempotency.ts';
 import { answerStuckRequests } from './http/request-timeout.ts';
 import { observabilityRoutes } from './observability/routes.ts';
 import { observeHttpRequests } from './observability/http-metrics.ts';
-import { openApiTransform } from './http/openapi.ts';
+import { accountEventDocs } from './accounts/events.ts';
+import { postEventDocs } from './publishing/events.ts';
+import { webhooksDocument, webhookTestEvent } from './webhooks/event-docs.ts';
+import { checkResponsesAgainstDocument, openApiTransform, serializerCompiler } from './http/openapi.ts';
 
 export interface BuildOptions {
   /** Sandbox storage: on PostgreSQL a separate pool, so a refresh holding a row lock never starves it. */
@@ -44,6 +47,21 @@ export interface BuildOptions {
   /** Tests: make the sandbox network fail on demand, as real networks do. */
   sandboxFaults?: SandboxFaults;
 }
+
+/** The document's groups, one per concern, in reading order. */
+const API_TAGS = [
+  { name: 'Social networks', description: 'Your own OAuth app per network: client id and secret, scopes, the redirect URIs your app may send people back to.' },
+  { name: 'Connect', description: 'Connecting accounts: an authorization URL to send a person to, and the headless selection of profiles when one login gives several.' },
+  { name: 'Social accounts', description: 'Connected accounts: list, read, disconnect, a fresh access token, health, metrics, publishing options and defaults, and a proxy to the network API.' },
+  { name: 'Media', description: 'Files for posts: upload (presigned PUT, then confirm) or import from a URL.' },
+  { name: 'Posts', description: 'Publish now, schedule or draft a post to many accounts at once; edit, cancel, retry, delete at the networks.' },
+  { name: 'Webhooks', description: 'Endpoints that receive the events (see Webhooks below), and their delivery log.' },
+  { name: 'Workspaces', description: 'Groups of accounts inside an organization (Ocoya\'s workspaces).' },
+  { name: 'Branding', description: 'Name, logo, accent colour and support link of the hosted connection pages.' },
+  { name: 'API keys', description: "This organization's API keys." },
+  { name: 'Organizations', description: 'Organizations of this installation (admin keys only).' },
+  { name: 'Ocoya-compatible', description: "Ocoya's public API (`/api/_public/v1`): a client written for Ocoya works by changing its base URL. Ocoya's names and error body (`{\"message\"}`), 60 requests per minute per key." },
+];
 
 export async function buildApp(ctx: AppContext, opts: BuildOptions): Promise<FastifyInstance> {
   const app = Fastify({
@@ -90,10 +108,13 @@ export async function buildApp(ctx: AppContext, opts: BuildOptions): Promise<Fas
         },
       },
       security: [{ bearer: [] }, { apiKey: [] }],
-    },
-    transform: openApiTransform(['/v1/', `${OCOYA_PREFIX}/`]),
+      tags: API_TAGS,
+      webhooks: webhooksDocument([...accountEventDocs, ...postEventDocs, webhookTestEvent]),
+    } as never,
+    transform: openApiTransform([nativeSurfaceDocs(ctx.config.rateLimitPerMinute), ocoyaSurfaceDocs]),
     transformObject: jsonSchemaTransformObject,
   });
+  if (ctx.config.checkResponses) checkResponsesAgainstDocument(app);
   await app.register(fastifySwaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' } });
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ success: false, error: 'Not found', code: 'not_found' }));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

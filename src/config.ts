@@ -107,6 +107,8 @@ const envSchema = z.object({
   SWITCHBOARD_DB_STATEMENT_TIMEOUT_MS: z.coerce.number().int().nonnegative().default(10_000),
   SWITCHBOARD_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: z.coerce.number().int().nonnegative().default(60_000),
   SWITCHBOARD_DB_QUERY_TIMEOUT_MS: z.coerce.number().int().positive().optional(),
+  // Tests: hold every response of the public API to the OpenAPI document (http/openapi.ts); costs a check per response.
+  SWITCHBOARD_CHECK_RESPONSES: booleanFlag,
   SWITCHBOARD_REQUEST_TIMEOUT_MS: z.coerce.number().int().positive().default(120_000),
   SWITCHBOARD_SHUTDOWN_GRACE_MS: z.coerce.number().int().nonnegative().default(7_000),
   SWITCHBOARD_LINKEDIN_VERSION: linkedinVersion,
@@ -187,6 +189,8 @@ export interface Config {
   dbTimeouts: DbTimeouts;
   /** An HTTP request not answered within this is answered 503; also the limit for receiving a request. */
   requestTimeoutMs: number;
+  /** Tests: every public response is checked against /openapi.json (http/openapi.ts#checkResponsesAgainstDocument). */
+  checkResponses: boolean;
   /**
    * On SIGTERM/SIGINT, how long requests and background jobs in flight may take to finish before their connections
    * are closed and their leases handed back; kept under 10 s so the process is gone before an orchestrator's kill.
@@ -277,6 +281,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       queryTimeoutMs: e.SWITCHBOARD_DB_QUERY_TIMEOUT_MS ?? (e.SWITCHBOARD_DB_STATEMENT_TIMEOUT_MS || 10_000) + 2_000,
     },
     requestTimeoutMs: e.SWITCHBOARD_REQUEST_TIMEOUT_MS,
+    checkResponses: e.SWITCHBOARD_CHECK_RESPONSES,
     shutdownGraceMs: e.SWITCHBOARD_SHUTDOWN_GRACE_MS,
     networkVersions: { linkedin: e.SWITCHBOARD_LINKEDIN_VERSION, metaGraph: e.SWITCHBOARD_META_GRAPH_VERSION },
     media: {

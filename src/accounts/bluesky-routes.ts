@@ -9,7 +9,7 @@ import { z } from 'zod';
 import type { AppContext } from '../context.ts';
 import { socialAccounts } from '../db/schema.ts';
 import { ApiError, badRequest, conflict } from '../http/errors.ts';
-import { errorResponses, SocialAccount, success, TenantId } from '../http/schemas.ts';
+import { SocialAccount, SOCIAL_ACCOUNT_EXAMPLE, success, TenantId } from '../http/schemas.ts';
 import { findNetworkConfig, saveNetworkConfig } from '../networks/network-configs.ts';
 import { defaultWorkspaceId } from '../orgs/organizations.ts';
 import { blueskyProfile, createBlueskyClient, DID_WEB_PROBLEM, didWebOrigin, type BlueskyIdentity } from '../providers/bluesky/connection.ts';
@@ -29,7 +29,7 @@ const ConnectBody = z.object({
     .describe('The account\'s handle (alice.bsky.social, or its own domain) or DID'),
   appPassword: z.string().min(1).max(256).describe('An app password created in Bluesky under Settings → Privacy and security → App passwords'),
   tenantId: TenantId.optional(),
-});
+}).meta({ examples: [{ handle: 'alice.bsky.social', appPassword: 'abcd-efgh-ijkl-mnop', tenantId: 'customer_42' }] });
 
 export function blueskyRoutes(ctx: AppContext) {
   const bluesky = createBlueskyClient(ctx.upstream);
@@ -72,8 +72,17 @@ export function blueskyRoutes(ctx: AppContext) {
         schema: {
           tags: ['Social accounts'],
           operationId: 'connectBlueskyAccount', summary: 'Connect a Bluesky account with its handle and an app password',
+          description:
+            'Bluesky connects without OAuth: the handle (or DID) is resolved to its server, signed in with the app password, and the account is stored as any other (an `account.connected` event). The app password is kept encrypted to refresh the session.',
           body: ConnectBody,
-          response: { 201: success(SocialAccount), ...errorResponses, 503: errorResponses[500] },
+          response: {
+            201: success(SocialAccount, { ...SOCIAL_ACCOUNT_EXAMPLE, network: 'bluesky', network_unique_id: 'did:plc:4kd92jf83kdl', username: 'alice.bsky.social', nickname: 'Alice', profile_picture_url: null, token_expires_at: '2026-12-07T18:00:00.000Z', scopes: [] }),
+          },
+          errors: {
+            400: { description: 'The handle is not valid, or Bluesky refused the handle or app password', example: { success: false, error: 'Bluesky refused the handle or app password', code: 'bad_request', message: 'Invalid identifier or password' } },
+            404: 'Bluesky handle not found',
+            409: { description: 'This Bluesky account is already connected for this tenant (or the Idempotency-Key conflicts)', example: { success: false, error: 'Account already connected', code: 'conflict', message: 'Bluesky account alice.bsky.social is account acc_01jf3k2n8q9x4b7c6d5e' } },
+          },
         },
       },
       async (req, reply) => {

@@ -10,7 +10,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AppContext } from '../context.ts';
 import { notFound } from '../http/errors.ts';
-import { errorResponses, IdParam, success } from '../http/schemas.ts';
+import { IdParam, success } from '../http/schemas.ts';
 import { PublishError, type ErrorCategory, type NetworkAdapter, type NetworkId } from '../providers/types.ts';
 import { callAsAccount } from '../tokens/account-call.ts';
 import { findAccount } from './accounts.ts';
@@ -92,8 +92,29 @@ export function networkDataRoutes(ctx: AppContext) {
           tags: ['Social accounts'],
           operationId: 'getSocialAccountMetrics', summary: "The account's followers, following, posts and engagement in a period, read from its network (null where the network does not say)",
           params: IdParam,
+          description:
+            "Read from the network with the account's token (refreshed first when due). Counts the network does not give are null; `engagement` sums the period's interactions under the network's own names; `platform_specific` holds what only that network reports. An inactive account, or a network without metrics, answers nulls.",
           querystring: MetricsQuery,
-          response: { 200: success(Metrics), ...errorResponses },
+          response: {
+            200: success(Metrics, {
+              account_id: 'acc_01jf3k2n8q9x4b7c6d5e',
+              network: 'linkedin',
+              followers_count: 1280,
+              following_count: null,
+              posts_count: 342,
+              engagement: { likes: 211, comments: 34, shares: 12, impressions: 18400 },
+              platform_specific: {},
+              period: { since: '2026-11-07T16:00:00.000Z', until: '2026-12-07T16:00:00.000Z' },
+              fetched_at: '2026-12-07T16:00:01.000Z',
+            }),
+          },
+          errors: {
+            404: 'Social account not found',
+            403: { description: 'The network refused: a permission or app approval is missing (`permission_missing`, `app_not_approved`)', example: { success: false, error: 'LinkedIn refused the request', code: 'permission_missing', message: 'The app lacks the r_organization_social permission' } },
+            409: { description: 'The account needs to be reconnected (`auth_expired`)', example: { success: false, error: 'Account needs to be reconnected', code: 'auth_expired', message: 'The access token was revoked' } },
+            429: { description: "The network's rate limit or quota (`rate_limited`, `quota_exhausted`; see Retry-After), or this API key's", example: { success: false, error: 'LinkedIn refused the request', code: 'rate_limited', message: 'Too many requests' } },
+            502: { description: 'The network answered with an error not classified otherwise', example: { success: false, error: 'LinkedIn refused the request', code: 'platform_rejected', message: 'Unexpected answer' } },
+          },
         },
       },
       async (req, reply) => {
@@ -132,8 +153,25 @@ export function networkDataRoutes(ctx: AppContext) {
         schema: {
           tags: ['Social accounts'],
           operationId: 'getSocialAccountPublishingOptions', summary: 'What the account may choose for a post, read from its network (privacy levels, boards, categories, posts left today)',
+          description:
+            "Read from the network with the account's token: TikTok's privacy levels and limits (creator_info), Pinterest's boards, YouTube's categories, posts left today where a network counts them — under the network's own names — and the account's stored defaults. An inactive account, or a network with nothing to choose, answers `options: {}`.",
           params: IdParam,
-          response: { 200: success(PublishingOptions), ...errorResponses },
+          response: {
+            200: success(PublishingOptions, {
+              account_id: 'acc_01jf3k7p8q9r0s1t2u3v',
+              network: 'tiktok',
+              options: { privacyLevelOptions: ['PUBLIC_TO_EVERYONE', 'MUTUAL_FOLLOW_FRIENDS', 'SELF_ONLY'], maxVideoPostDurationSec: 600, commentDisabled: false },
+              defaults: { privacyLevel: 'SELF_ONLY' },
+              fetched_at: '2026-12-07T16:00:01.000Z',
+            }),
+          },
+          errors: {
+            404: 'Social account not found',
+            403: { description: 'The network refused: a permission or app approval is missing (`permission_missing`, `app_not_approved`)', example: { success: false, error: 'LinkedIn refused the request', code: 'permission_missing', message: 'The app lacks the r_organization_social permission' } },
+            409: { description: 'The account needs to be reconnected (`auth_expired`)', example: { success: false, error: 'Account needs to be reconnected', code: 'auth_expired', message: 'The access token was revoked' } },
+            429: { description: "The network's rate limit or quota (`rate_limited`, `quota_exhausted`; see Retry-After), or this API key's", example: { success: false, error: 'LinkedIn refused the request', code: 'rate_limited', message: 'Too many requests' } },
+            502: { description: 'The network answered with an error not classified otherwise', example: { success: false, error: 'LinkedIn refused the request', code: 'platform_rejected', message: 'Unexpected answer' } },
+          },
         },
       },
       async (req, reply) => {

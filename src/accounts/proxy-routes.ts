@@ -5,7 +5,9 @@
 // back as they are.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppContext } from '../context.ts';
+import { z } from 'zod';
 import { badRequest, notFound } from '../http/errors.ts';
+import { documentedOnly } from '../http/openapi.ts';
 import { appCredentialsFor } from '../networks/network-configs.ts';
 import { NetworkError, type NetworkAdapter, type NetworkId } from '../providers/types.ts';
 import { AccountUnusableError, ensureFreshToken } from '../tokens/refresh.ts';
@@ -115,7 +117,19 @@ export function proxyRoutes(ctx: AppContext) {
       app.route({
         method,
         url: '/v1/social-accounts/:id/proxy/*',
-        schema: { tags: ['Social accounts'], operationId: 'proxySocialAccountRequest', summary: "Call the account's network API with its current token (the adapter's API origin only)", hide: method !== 'GET' },
+        schema: {
+          tags: ['Social accounts'],
+          operationId: 'proxySocialAccountRequest',
+          summary: "Call the account's network API with its current token (the adapter's API origin only)",
+          description:
+            "Forwards the request (method, the path after /proxy/, query and body; GET shown, POST, PUT, PATCH and DELETE work the same) to the network's API origin with the account's token applied the network's way, and answers the network's status and body as they are (header `x-switchboard-proxied: <network>`). Only the adapter's own API origin is reachable.",
+          hide: method !== 'GET',
+          response: {
+            200: documentedOnly(z.unknown().describe("The network's answer, as it is").meta({ examples: [{ sub: '8f3kd92', name: 'Ada Lovelace' }] })),
+            default: documentedOnly(z.unknown().describe("The network's answer with its own status, as it is").meta({ examples: [{ message: 'Not enough permissions to access: GET /rest/posts' }] })),
+          },
+          errors: { 404: 'Social account not found' },
+        },
         config: { passesInputThrough: true } as object,
         handler,
       });

@@ -6,7 +6,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AppContext } from '../context.ts';
 import { invalidPayload, notFound } from '../http/errors.ts';
-import { errorResponses, IdParam, success } from '../http/schemas.ts';
+import { IdParam, success } from '../http/schemas.ts';
 import type { NetworkAdapter, NetworkId } from '../providers/types.ts';
 import { findAccount, type AccountRow } from './accounts.ts';
 import { checkDefaults, DefaultsRefused, saveDefaults, type DefaultsProblem } from './publishing-defaults.ts';
@@ -63,7 +63,7 @@ export function publishingDefaultsRoutes(ctx: AppContext) {
 
     r.get(
       path,
-      { schema: { tags, operationId: 'getPublishingDefaults', summary: "The account's publishing defaults", params: IdParam, response: { 200: success(DefaultsView), ...errorResponses } } },
+      { schema: { tags, operationId: 'getPublishingDefaults', summary: "The account's publishing defaults", description: 'The options every post to this account gets for what it does not set itself (a Pinterest board, a TikTok privacy level, a YouTube category…).', params: IdParam, response: { 200: success(DefaultsView, { account_id: 'acc_01jf3k5p6q7r8s9t0u1v', network: 'pinterest', defaults: { board_id: '987654321098765432', link: 'https://example.com' }, updated_at: '2026-12-07T16:02:00.000Z' }) }, errors: { 404: 'Social account not found' } } },
       async (req) => view(await accountOr404(req.caller.orgId, req.params.id)),
     );
 
@@ -73,9 +73,12 @@ export function publishingDefaultsRoutes(ctx: AppContext) {
         schema: {
           tags,
           operationId: 'replacePublishingDefaults', summary: "Replace the account's publishing defaults (checked by its network's options schema; refused → nothing changes)",
+          description:
+            "Replaces the stored defaults with the body, checked by the account's network options schema as a post's options are (a refusal is a 400 naming each field, and nothing changes). Posts already accepted keep the options they were checked with.",
           params: IdParam,
-          body: DefaultsBody,
-          response: { 200: success(DefaultsView), ...errorResponses },
+          body: DefaultsBody.meta({ examples: [{ board_id: '987654321098765432', link: 'https://example.com' }] }),
+          response: { 200: success(DefaultsView, { account_id: 'acc_01jf3k5p6q7r8s9t0u1v', network: 'pinterest', defaults: { board_id: '987654321098765432', link: 'https://example.com' }, updated_at: '2026-12-07T16:02:00.000Z' }) },
+          errors: { 404: 'Social account not found' },
         },
       },
       async (req, reply) => {
@@ -94,7 +97,7 @@ export function publishingDefaultsRoutes(ctx: AppContext) {
 
     r.delete(
       path,
-      { schema: { tags, operationId: 'clearPublishingDefaults', summary: "Clear the account's publishing defaults", params: IdParam, response: { 200: success(DefaultsView), ...errorResponses } } },
+      { schema: { tags, operationId: 'clearPublishingDefaults', summary: "Clear the account's publishing defaults", description: 'Removes every stored default: posts to the account then get only their own options.', params: IdParam, response: { 200: success(DefaultsView, { account_id: 'acc_01jf3k5p6q7r8s9t0u1v', network: 'pinterest', defaults: {}, updated_at: '2026-12-07T16:03:00.000Z' }) }, errors: { 404: 'Social account not found' } } },
       async (req) => {
         const saved = await saveDefaults(ctx.db, await accountOr404(req.caller.orgId, req.params.id), {});
         if (!saved) throw notFound('Social account');

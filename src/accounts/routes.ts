@@ -4,7 +4,8 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AppContext } from '../context.ts';
 import { ApiError, notFound } from '../http/errors.ts';
-import { Cursor, errorResponses, IdParam, listOf, sendSerialized, SocialAccount, success, TenantId } from '../http/schemas.ts';
+import { Cursor, IdParam, listOf, sendSerialized, SocialAccount, SOCIAL_ACCOUNT_EXAMPLE, success, TenantId } from '../http/schemas.ts';
+import { documentedOnly } from '../http/openapi.ts';
 import { appCredentials, findNetworkConfig } from '../networks/network-configs.ts';
 import { canonicalNetwork } from '../providers/registry.ts';
 import { NetworkError, type NetworkId } from '../providers/types.ts';
@@ -64,7 +65,17 @@ export function accountRoutes(ctx: AppContext) {
 
     r.get(
       '/v1/social-accounts',
-      { schema: { tags: ['Social accounts'], operationId: 'listSocialAccounts', summary: 'List connected accounts', querystring: ListQuery, response: { 200: listOf(SocialAccount), ...errorResponses } } },
+      {
+        schema: {
+          tags: ['Social accounts'],
+          operationId: 'listSocialAccounts', summary: 'List connected accounts',
+          description:
+            'Accounts of this organization, newest first, filtered by tenant, network, network id, username or status. Page with `limit` and `next_cursor` (constant time at any depth), or `offset`.',
+          querystring: ListQuery,
+          // The most read route: written straight from text rows (listAccountsJson); documented, not run.
+          response: { 200: documentedOnly(listOf(SocialAccount, SOCIAL_ACCOUNT_EXAMPLE)) },
+        },
+      },
       async (req, reply) => {
         const q = req.query;
         const page = await listAccountsJson(
@@ -93,7 +104,7 @@ export function accountRoutes(ctx: AppContext) {
 
     r.get(
       '/v1/social-accounts/:id',
-      { schema: { tags: ['Social accounts'], operationId: 'getSocialAccount', summary: 'One account', params: IdParam, response: { 200: success(SocialAccount), ...errorResponses } } },
+      { schema: { tags: ['Social accounts'], operationId: 'getSocialAccount', summary: 'One account', description: 'The account as every route shows it: its network, ids, profile, tenant, status and token expiry (never the tokens themselves).', params: IdParam, response: { 200: success(SocialAccount, SOCIAL_ACCOUNT_EXAMPLE) }, errors: { 404: 'Social account not found' } } },
       async (req) => ({ success: true as const, data: toAccountView(await accountOr404(req.caller.orgId, req.params.id)) }),
     );
 
@@ -103,8 +114,10 @@ export function accountRoutes(ctx: AppContext) {
         schema: {
           tags: ['Social accounts'],
           operationId: 'disconnectSocialAccount', summary: 'Disconnect: revoke at the network where it can, then remove the tokens',
+          description: 'Revokes the grant at networks that offer it, removes the tokens and marks the account `disconnected` (an `account.disconnected` event). Its posts stay; it can be connected again with auth-url.',
           params: IdParam,
-          response: { 200: success(SocialAccount), ...errorResponses },
+          response: { 200: success(SocialAccount, { ...SOCIAL_ACCOUNT_EXAMPLE, status: 'disconnected', token_expires_at: null, scopes: [] }) },
+          errors: { 404: 'Social account not found' },
         },
       },
       async (req) => {
@@ -120,8 +133,13 @@ export function accountRoutes(ctx: AppContext) {
         schema: {
           tags: ['Social accounts'],
           operationId: 'getSocialAccountToken', summary: 'A currently valid access token (refreshed first when near expiry)',
+          description: "The account's access token, valid for at least 5 more minutes (refreshed first otherwise, once for all callers), to call the network yourself. 409 when its person must connect it again.",
           params: IdParam,
-          response: { 200: success(AccessToken), ...errorResponses },
+          response: { 200: success(AccessToken, { access_token: 'AQXd3kd92jf…', token_type: 'Bearer', expires_at: '2027-02-05T16:00:00.000Z' }) },
+          errors: {
+            404: 'Social account not found',
+            409: { description: 'The account needs to be reconnected (its grant was revoked or has ended)', example: { success: false, error: 'Account needs to be reconnected', code: 'conflict', message: 'The refresh token was revoked' } },
+          },
         },
       },
       async (req) => {
@@ -140,8 +158,10 @@ export function accountRoutes(ctx: AppContext) {
         schema: {
           tags: ['Social accounts'],
           operationId: 'checkSocialAccountHealth', summary: "Check the token against the network's identity endpoint (refreshes once on 401)",
+          description: 'Calls the network with the account\'s token (refreshing it first when due, and once more when the network says it died): `healthy` and, when not, the error in words.',
           params: IdParam,
-          response: { 200: success(Health), ...errorResponses },
+          response: { 200: success(Health, { id: SOCIAL_ACCOUNT_EXAMPLE.id, healthy: true, status: 'active', token_expires_at: '2027-02-05T16:00:00.000Z', checked_at: '2026-12-07T16:01:00.000Z' }) },
+          errors: { 404: 'Social account not found' },
         },
       },
       async (req) => {

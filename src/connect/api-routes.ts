@@ -5,7 +5,8 @@ import { z } from 'zod';
 import type { AppContext } from '../context.ts';
 import { findAccount, toAccountView } from '../accounts/accounts.ts';
 import { ApiError, badRequest, formatIssues, invalidPayload, notFound } from '../http/errors.ts';
-import { errorResponses, SocialAccount, success, TenantId } from '../http/schemas.ts';
+import { SocialAccount, SOCIAL_ACCOUNT_EXAMPLE, success, TenantId } from '../http/schemas.ts';
+import { documentedOnly } from '../http/openapi.ts';
 import { networkConfigForFlow } from '../networks/network-configs.ts';
 import { defaultWorkspaceId } from '../orgs/organizations.ts';
 import { canonicalNetwork } from '../providers/registry.ts';
@@ -25,7 +26,8 @@ const AuthUrlBody = z
       .optional()
       .describe('When one login yields several profiles: our hosted picker (default), or back to redirect_uri with ?session= for your own.'),
   })
-  .default({});
+  .default({})
+  .meta({ examples: [{ redirect_uri: 'https://app.example.com/connected', tenant_id: 'customer_42' }] });
 
 const AuthUrl = z.object({
   auth_url: z.string().describe('One-time start URL (valid 15 minutes). Send the user there.'),
@@ -52,9 +54,20 @@ export function connectApiRoutes(ctx: AppContext) {
         schema: {
           tags: ['Connect'],
           operationId: 'createAuthUrl', summary: 'Get an authorization URL to connect an account',
-          params: z.object({ network: z.string() }),
+          description:
+            "A one-time start URL for the network (valid 15 minutes; nothing is stored until it is opened). Send the person's browser there: they sign in at the network with your app, and come back to `redirect_uri` with `?status=success&account_id=…` (or `status=error&error=…`). With `account_id`, the same account is reconnected. With `selection: headless`, a login with several profiles comes back with `?session=…` for GET /v1/social-accounts/pending/{session}.",
+          params: z.object({ network: z.string().describe('facebook, instagram, x (or twitter), linkedin, pinterest, tiktok, threads, youtube, google_business, sandbox') }),
           body: AuthUrlBody,
-          response: { 200: success(AuthUrl), ...errorResponses },
+          // A hot route: documented, not run (http/openapi.ts).
+          response: {
+            200: documentedOnly(
+              success(AuthUrl, { auth_url: 'https://api.example.com/connect/AbC123sealed', expires_at: '2026-12-07T16:15:00.000Z' }),
+            ),
+          },
+          errors: {
+            400: { description: 'The network is not supported or not configured, or redirect_uri is not in its allowlist', example: { success: false, error: 'Network not configured', code: 'bad_request', message: 'Configure linkedin first with POST /v1/social-networks' } },
+            404: 'Social account not found',
+          },
         },
       },
       async (req, reply) => {
@@ -107,11 +120,16 @@ export function connectApiRoutes(ctx: AppContext) {
         schema: {
           tags: ['Connect'],
           operationId: 'getPendingConnection', summary: 'Profiles waiting to be chosen (headless selection)',
+          description: 'After a headless connection whose login gave several profiles (Facebook pages, LinkedIn organizations, …): the profiles your own picker should offer. Choose with finalize.',
           params: SessionParam,
           response: {
-            200: success(z.object({ network: z.string(), expiresAt: z.string(), availablePages: z.array(PendingPage) })),
-            ...errorResponses,
+            200: success(z.object({ network: z.string(), expiresAt: z.string(), availablePages: z.array(PendingPage) }), {
+              network: 'facebook',
+              expiresAt: '2026-12-07T16:15:00.000Z',
+              availablePages: [{ id: '104857600000001', type: 'page', name: 'Acme Coffee', username: 'acmecoffee', profilePictureUrl: null }],
+            }),
           },
+          errors: { 404: 'Selection session not found' },
         },
       },
       async (req) => {
@@ -139,9 +157,15 @@ export function connectApiRoutes(ctx: AppContext) {
         schema: {
           tags: ['Connect'],
           operationId: 'finalizePendingConnection', summary: 'Connect the chosen profiles (headless selection)',
+          description: 'Connects the chosen profiles of a pending session (ids from availablePages) as accounts; the session then ends.',
           params: SessionParam,
-          body: z.object({ selectedPageIds: z.array(z.string().min(1)).min(1).max(100) }),
-          response: { 200: z.object({ success: z.literal(true), connectedAccounts: z.array(SocialAccount) }), ...errorResponses },
+          body: z.object({ selectedPageIds: z.array(z.string().min(1)).min(1).max(100) }).meta({ examples: [{ selectedPageIds: ['104857600000001'] }] }),
+          response: {
+            200: z
+              .object({ success: z.literal(true), connectedAccounts: z.array(SocialAccount) })
+              .meta({ examples: [{ success: true, connectedAccounts: [{ ...SOCIAL_ACCOUNT_EXAMPLE, network: 'facebook', network_unique_id: '104857600000001', username: 'acmecoffee', nickname: 'Acme Coffee', account_type: 'page', scopes: ['pages_manage_posts'] }] }] }),
+          },
+          errors: { 404: 'Selection session not found', 409: 'Selection session already finalized' },
         },
       },
       async (req, reply) => {

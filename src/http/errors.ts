@@ -7,6 +7,7 @@ import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { DATABASE_UNAVAILABLE_MESSAGE, isDatabaseUnavailable, RETRY_AFTER_SECONDS } from '../db/unavailable.ts';
 import { isRequestTimeout } from './request-timeout.ts';
+import type { SurfaceDocs } from './openapi.ts';
 
 // The seed contract reports a missing field as "Required" (`{"network":{"_errors":["Required"]}}`).
 z.config({
@@ -111,3 +112,45 @@ export function useNativeErrors(app: FastifyInstance) {
 }
 
 const FRAMEWORK_ERRORS: Record<number, string> = { 413: 'Payload too large', 414: 'URI too long', 415: 'Unsupported media type' };
+
+/** The errors every `/v1` route can give, for the OpenAPI document (http/openapi.ts). */
+export const nativeSurfaceDocs = (rateLimitPerMinute: number): SurfaceDocs => {
+  const body = (status: number, error: string, message?: string, code = codeForStatus(status)) => ({
+    success: false,
+    error,
+    code,
+    ...(message ? { message } : {}),
+  });
+  return {
+    prefix: '/v1/',
+    errorComponent: 'Error',
+    errorBody: (status, text) => body(status, text),
+    common: ({ method, hasParams }) => ({
+      400: {
+        description: 'The request is invalid: `details` names each field (Zod format tree); unknown fields and query parameters are refused',
+        example: { success: false, error: 'Invalid payload', code: 'invalid_payload', details: { _errors: [], name: { _errors: ['Required'] } } },
+      },
+      401: {
+        description: 'No API key (`missing_api_key`), or not a valid one (`invalid_api_key`)',
+        example: body(401, 'Missing API key', 'Send it as "Authorization: Bearer <key>" or "X-API-Key: <key>"', 'missing_api_key'),
+      },
+      ...(hasParams ? { 404: { description: 'Not found in this organization', example: body(404, 'Not found') } } : {}),
+      ...(method === 'POST'
+        ? {
+            409: {
+              description: 'The Idempotency-Key was used for a different request (`idempotency_key_reused`) or its first request is still running (`idempotency_key_in_use`)',
+              example: body(409, 'Idempotency-Key conflict', 'This Idempotency-Key was already used for a different request: use a new key for a new request', 'idempotency_key_reused'),
+            },
+          }
+        : {}),
+      429: {
+        description: `Over the API key's limit (${rateLimitPerMinute} requests per minute): wait Retry-After seconds`,
+        example: body(429, 'Too many requests', `The limit is ${rateLimitPerMinute} requests per minute per API key`, 'rate_limited'),
+      },
+      503: {
+        description: 'The database cannot be reached (`database_unavailable`) or the request took too long (`timeout`): retry after Retry-After seconds',
+        example: body(503, 'Service unavailable', DATABASE_UNAVAILABLE_MESSAGE, 'database_unavailable'),
+      },
+    }),
+  };
+};

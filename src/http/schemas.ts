@@ -15,10 +15,15 @@ export const ErrorBody = z
   })
   .meta({ id: 'Error' });
 
-export const success = <T extends z.ZodType>(data: T) => z.object({ success: z.literal(true), data });
+/** `{success: true, data}`; `example` (of `data`) becomes the response's example in the document. */
+export const success = <T extends z.ZodType>(data: T, example?: z.output<T>) => {
+  const schema = z.object({ success: z.literal(true), data });
+  return example === undefined ? schema : schema.meta({ examples: [{ success: true, data: example }] });
+};
 
-export const listOf = <T extends z.ZodType>(item: T) =>
-  z.object({
+/** A page of `item`s; `example` (one item) becomes the response's example in the document. */
+export const listOf = <T extends z.ZodType>(item: T, example?: z.output<T>) => {
+  const schema = z.object({
     success: z.literal(true),
     data: z.array(item),
     count: z.number().int(),
@@ -26,14 +31,7 @@ export const listOf = <T extends z.ZodType>(item: T) =>
     offset: z.number().int(),
     next_cursor: z.string().nullable().optional(),
   });
-
-export const errorResponses = {
-  400: ErrorBody,
-  401: ErrorBody,
-  403: ErrorBody,
-  404: ErrorBody,
-  409: ErrorBody,
-  500: ErrorBody,
+  return example === undefined ? schema : schema.meta({ examples: [{ success: true, data: [example], count: 1, limit: 50, offset: 0, next_cursor: null }] });
 };
 
 export const IdParam = z.object({ id: z.string().min(1).max(64) });
@@ -63,6 +61,24 @@ export const SocialAccount = z
   })
   .meta({ id: 'SocialAccount' });
 export type SocialAccountView = z.infer<typeof SocialAccount>;
+
+/** The example account of the OpenAPI document. */
+export const SOCIAL_ACCOUNT_EXAMPLE: SocialAccountView = {
+  id: 'acc_01jf3k2n8q9x4b7c6d5e',
+  network: 'linkedin',
+  network_unique_id: 'urn:li:person:8f3kd92',
+  username: 'ada-lovelace',
+  nickname: 'Ada Lovelace',
+  profile_picture_url: 'https://media.licdn.com/dms/image/ada.jpg',
+  account_type: 'personal',
+  tenant_id: 'customer_42',
+  workspace_id: null,
+  status: 'active',
+  token_expires_at: '2027-02-05T16:00:00.000Z',
+  scopes: ['openid', 'profile', 'w_member_social'],
+  created_at: '2026-12-07T15:58:12.000Z',
+  updated_at: '2026-12-07T15:58:12.000Z',
+};
 
 /**
  * Sends a body that is already JSON (the list's page, written by listAccountsJson), bypassing the route's

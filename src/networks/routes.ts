@@ -4,7 +4,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AppContext } from '../context.ts';
 import { formatIssues, invalidPayload, notFound } from '../http/errors.ts';
-import { errorResponses, IdParam, listOf, success } from '../http/schemas.ts';
+import { IdParam, listOf, success } from '../http/schemas.ts';
 import { urlProblem } from '../security/private-urls.ts';
 import { deleteNetworkConfig, findNetworkConfig, listNetworkConfigs, saveNetworkConfig, toView } from './network-configs.ts';
 
@@ -23,6 +23,19 @@ const NetworkConfig = z
   })
   .meta({ id: 'SocialNetworkConfig' });
 
+const NETWORK_CONFIG_EXAMPLE: z.output<typeof NetworkConfig> = {
+  id: 'net_01jf3h2k4m6n8p0q2r4s',
+  network: 'linkedin',
+  client_key: '86abc1def2gh3i',
+  scopes: ['openid', 'profile', 'w_member_social'],
+  options: {},
+  redirect_uris: ['https://app.example.com/connected'],
+  callback_url: 'https://api.example.com/oauth/linkedin/callback',
+  has_client_secret: true,
+  created_at: '2026-12-07T15:50:00.000Z',
+  updated_at: '2026-12-07T15:50:00.000Z',
+};
+
 const SaveBody = z.object({
   network: z.string().min(1).describe('facebook, instagram, x (twitter), linkedin, pinterest, tiktok, threads, youtube, google_business, bluesky, sandbox'),
   client_key: z.string().min(1).max(1024).optional().describe("Your app's client id at the network (TikTok: client key)."),
@@ -37,6 +50,8 @@ const SaveBody = z.object({
     .max(50)
     .optional()
     .describe('Exact allowlist for the `redirect_uri` of auth-url requests.'),
+}).meta({
+  examples: [{ network: 'linkedin', client_key: '86abc1def2gh3i', client_secret: 'WPL_AP1.s3cr3t', redirect_uris: ['https://app.example.com/connected'] }],
 });
 
 export function networkConfigRoutes(ctx: AppContext) {
@@ -49,8 +64,10 @@ export function networkConfigRoutes(ctx: AppContext) {
         schema: {
           tags: ['Social networks'],
           operationId: 'configureSocialNetwork', summary: "Configure your app for a network (replaces any existing one)",
+          description:
+            "Stores your OAuth app's credentials for one network: its client id and secret (encrypted, never returned), scopes and the redirect URIs auth-url may send people back to. Register the returned `callback_url` at the network. 201 when the network was not configured yet, 200 when this replaced its configuration.",
           body: SaveBody,
-          response: { 200: success(NetworkConfig), 201: success(NetworkConfig), ...errorResponses },
+          response: { 200: success(NetworkConfig, NETWORK_CONFIG_EXAMPLE).describe('Replaced'), 201: success(NetworkConfig, NETWORK_CONFIG_EXAMPLE).describe('Configured') },
         },
       },
       async (req, reply) => {
@@ -91,7 +108,7 @@ export function networkConfigRoutes(ctx: AppContext) {
 
     r.get(
       '/v1/social-networks',
-      { schema: { tags: ['Social networks'], operationId: 'listSocialNetworks', summary: 'List configured networks', response: { 200: listOf(NetworkConfig), ...errorResponses } } },
+      { schema: { tags: ['Social networks'], operationId: 'listSocialNetworks', summary: 'List configured networks', description: 'Every network this organization has configured an app for, with its callback URL (never the client secret).', response: { 200: listOf(NetworkConfig, NETWORK_CONFIG_EXAMPLE) } } },
       async (req) => {
         const rows = await listNetworkConfigs(ctx.db, req.caller.orgId);
         return { success: true as const, data: rows.map((row) => toView(ctx, row)), count: rows.length, limit: rows.length, offset: 0 };
@@ -101,7 +118,7 @@ export function networkConfigRoutes(ctx: AppContext) {
     r.get(
       '/v1/social-networks/:id',
       {
-        schema: { tags: ['Social networks'], operationId: 'getSocialNetwork', summary: 'One configured network (by id or network name)', params: IdParam, response: { 200: success(NetworkConfig), ...errorResponses } },
+        schema: { tags: ['Social networks'], operationId: 'getSocialNetwork', summary: 'One configured network (by id or network name)', description: 'The configuration, by its id or by the network name (`linkedin`, `x`, …).', params: IdParam, response: { 200: success(NetworkConfig, NETWORK_CONFIG_EXAMPLE) }, errors: { 404: 'Social network configuration not found' } },
       },
       async (req) => {
         const row = await findNetworkConfig(ctx.db, req.caller.orgId, req.params.id);
@@ -116,8 +133,10 @@ export function networkConfigRoutes(ctx: AppContext) {
         schema: {
           tags: ['Social networks'],
           operationId: 'deleteSocialNetwork', summary: "Remove a network's app; its accounts are marked disconnected",
+          description: "Removes the app's credentials. Every account connected through it is marked `disconnected` (an `account.disconnected` event each) and its tokens are removed.",
           params: IdParam,
-          response: { 200: success(z.object({ id: z.string(), deleted: z.literal(true) })), ...errorResponses },
+          response: { 200: success(z.object({ id: z.string(), deleted: z.literal(true) }), { id: NETWORK_CONFIG_EXAMPLE.id, deleted: true }) },
+          errors: { 404: 'Social network configuration not found' },
         },
       },
       async (req) => {

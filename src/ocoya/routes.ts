@@ -15,6 +15,7 @@ import { requireApiKey } from '../http/auth.ts';
 import { refuseUnknownInput } from '../http/strict-input.ts';
 import { idempotentPosts } from '../http/idempotency.ts';
 import { ApiError, validationIssues } from '../http/errors.ts';
+import type { SurfaceDocs } from '../http/openapi.ts';
 import { isDatabaseUnavailable, RETRY_AFTER_SECONDS } from '../db/unavailable.ts';
 import { isRequestTimeout } from '../http/request-timeout.ts';
 import { rateLimit, type RateLimiter, type RateLimitStore } from '../http/rate-limit.ts';
@@ -40,6 +41,27 @@ class OcoyaError extends Error {
     super(message);
   }
 }
+
+/** Ocoya's error body: one sentence. */
+export const OcoyaErrorBody = z.object({ message: z.string() }).meta({ id: 'OcoyaError', description: "Ocoya's error body: one sentence" });
+
+/** The errors every route of the Ocoya surface can give, for the OpenAPI document (http/openapi.ts). */
+export const ocoyaSurfaceDocs: SurfaceDocs = {
+  prefix: `${OCOYA_PREFIX}/`,
+  errorComponent: 'OcoyaError',
+  errorBody: (_status, text) => ({ message: text }),
+  common: ({ method, hasParams }) => ({
+    400: { description: 'The request is invalid (the message names each field)', example: { message: 'Invalid request. workspaceId: Required' } },
+    401: { description: 'No API token', example: { message: 'Missing API token.' } },
+    403: { description: 'Not a valid API token', example: { message: 'Invalid API token.' } },
+    ...(hasParams ? { 404: { description: 'Not found in this organization', example: { message: 'Not found.' } } } : {}),
+    ...(method === 'POST'
+      ? { 409: { description: 'The Idempotency-Key was used for a different request, or its first request is still running', example: { message: 'This Idempotency-Key was already used for a different request: use a new key for a new request' } } }
+      : {}),
+    429: { description: `Over ${OCOYA_REQUESTS_PER_MINUTE} requests per minute for this API token`, example: { message: 'Too many requests.' } },
+    503: { description: 'Temporarily unavailable: retry after Retry-After seconds', example: { message: 'Service temporarily unavailable. Try again in a few seconds.' } },
+  }),
+};
 
 const WorkspaceQuery = z.object({ workspaceId: z.string().min(1).max(64) });
 const ProviderField = z.string().min(1).max(32);

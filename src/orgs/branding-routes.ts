@@ -4,7 +4,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AppContext } from '../context.ts';
 import { notFound } from '../http/errors.ts';
-import { errorResponses, success } from '../http/schemas.ts';
+import { success } from '../http/schemas.ts';
 import { brandingInput, getBranding, saveBranding } from './branding.ts';
 
 const Branding = z
@@ -21,7 +21,7 @@ export function brandingRoutes(ctx: AppContext) {
     const r = app.withTypeProvider<ZodTypeProvider>();
     const tags = ['Branding'];
 
-    r.get('/v1/branding', { schema: { tags, operationId: 'getBranding', summary: "The hosted pages' branding", response: { 200: success(Branding), ...errorResponses } } }, async (req) => {
+    r.get('/v1/branding', { schema: { tags, operationId: 'getBranding', summary: "The hosted pages' branding", response: { 200: success(Branding) } } }, async (req) => {
       const view = await getBranding(ctx.db, req.caller.orgId);
       if (!view) throw notFound('Organization');
       return { success: true as const, data: view };
@@ -34,7 +34,7 @@ export function brandingRoutes(ctx: AppContext) {
           tags,
           operationId: 'updateBranding', summary: 'Change the branding (fields left out stay as they are; null or "" clears one)',
           body: brandingInput(ctx.config.allowPrivateUrls),
-          response: { 200: success(Branding), ...errorResponses },
+          response: { 200: success(Branding) },
         },
       },
       async (req) => {

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { AppContext } from '../context.ts';
 import { adminRequired, requireAdmin } from '../http/auth.ts';
 import { notFound } from '../http/errors.ts';
-import { errorResponses, IdParam, listOf, success } from '../http/schemas.ts';
+import { IdParam, listOf, success } from '../http/schemas.ts';
 import { createApiKey, listApiKeys, revokeApiKey } from './api-keys.ts';
 import { createOrganization, listOrganizations } from './organizations.ts';
 
@@ -33,7 +33,7 @@ export function organizationRoutes(ctx: AppContext) {
           tags: ['Organizations'],
           operationId: 'createOrganization', summary: 'Create an organization (admin key); returns its first API key once',
           body: z.object({ name: Name }),
-          response: { 201: success(z.object({ id: z.string(), name: z.string(), api_key: z.string() })), ...errorResponses },
+          response: { 201: success(z.object({ id: z.string(), name: z.string(), api_key: z.string() })) },
         },
       },
       async (req, reply) => {
@@ -49,7 +49,7 @@ export function organizationRoutes(ctx: AppContext) {
         schema: {
           tags: ['Organizations'],
           operationId: 'listOrganizations', summary: 'List organizations (admin key)',
-          response: { 200: listOf(z.object({ id: z.string(), name: z.string(), created_at: z.string() })), ...errorResponses },
+          response: { 200: listOf(z.object({ id: z.string(), name: z.string(), created_at: z.string() })) },
         },
       },
       async (req) => {
@@ -67,7 +67,7 @@ export function organizationRoutes(ctx: AppContext) {
 
     r.get(
       '/v1/api-keys',
-      { schema: { tags: ['API keys'], operationId: 'listApiKeys', summary: "List this organization's API keys", response: { 200: listOf(ApiKey), ...errorResponses } } },
+      { schema: { tags: ['API keys'], operationId: 'listApiKeys', summary: "List this organization's API keys", response: { 200: listOf(ApiKey) } } },
       async (req) => {
         const keys = await listApiKeys(ctx.db, req.caller.orgId);
         return { success: true as const, data: keys, count: keys.length, limit: keys.length, offset: 0 };
@@ -82,7 +82,7 @@ export function organizationRoutes(ctx: AppContext) {
           operationId: 'createApiKey', summary: 'Create an API key (shown once)',
           description: 'A standard key by default; `"role": "admin"` (an admin caller only) makes an admin key, which may also manage organizations and revoke admin keys.',
           body: z.object({ name: Name, role: Role.default('standard') }),
-          response: { 201: success(z.object({ id: z.string(), name: z.string(), role: Role, key: z.string() })), ...errorResponses },
+          response: { 201: success(z.object({ id: z.string(), name: z.string(), role: Role, key: z.string() })) },
         },
       },
       async (req, reply) => {
@@ -100,7 +100,7 @@ export function organizationRoutes(ctx: AppContext) {
           tags: ['API keys'],
           operationId: 'revokeApiKey', summary: 'Revoke an API key (an admin key only with an admin key)',
           params: IdParam,
-          response: { 200: success(z.object({ id: z.string(), revoked: z.literal(true) })), ...errorResponses },
+          response: { 200: success(z.object({ id: z.string(), revoked: z.literal(true) })) },
         },
       },
       async (req) => {

@@ -5,7 +5,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { AppContext } from '../context.ts';
 import { conflict, invalidPayload, notFound } from '../http/errors.ts';
-import { errorResponses, IdParam } from '../http/schemas.ts';
+import { IdParam } from '../http/schemas.ts';
 import { NETWORKS } from '../providers/types.ts';
 import { resolveContainers } from './containers.ts';
 import { wakePublishers } from './engine.ts';
@@ -53,7 +53,7 @@ export function postRoutes(ctx: AppContext) {
           tags,
           operationId: 'createPost', summary: 'Create a post: publish now, schedule it, or keep it as a draft',
           body: CreatePostBody,
-          response: { 201: PostResponse, ...errorResponses },
+          response: { 201: PostResponse },
         },
       },
       async (req, reply) => {
@@ -98,7 +98,6 @@ export function postRoutes(ctx: AppContext) {
               data: z.array(PostView).describe('The same list (Outstand names it both ways)'),
               pagination: z.object({ limit: z.number().int(), offset: z.number().int(), total: z.number().int() }),
             }),
-            ...errorResponses,
           },
         },
       },
@@ -126,7 +125,7 @@ export function postRoutes(ctx: AppContext) {
 
     r.get(
       '/v1/posts/:id',
-      { schema: { tags, operationId: 'getPost', summary: 'One post, with every target’s status, ids, URL and error', params: IdParam, response: { 200: PostResponse, ...errorResponses } } },
+      { schema: { tags, operationId: 'getPost', summary: 'One post, with every target’s status, ids, URL and error', params: IdParam, response: { 200: PostResponse } } },
       async (req, reply) => send(reply, await postOr404(req.caller.orgId, req.params.id)),
     );
 
@@ -138,7 +137,7 @@ export function postRoutes(ctx: AppContext) {
           operationId: 'updatePost', summary: 'Reschedule or edit a draft or scheduled post (checked again); 409 once publishing has begun',
           params: IdParam,
           body: UpdatePostBody,
-          response: { 200: PostResponse, ...errorResponses },
+          response: { 200: PostResponse },
         },
       },
       async (req, reply) => {
@@ -169,7 +168,7 @@ export function postRoutes(ctx: AppContext) {
 
     r.delete(
       '/v1/posts/:id',
-      { schema: { tags, operationId: 'cancelPost', summary: 'Cancel a draft or scheduled post; 409 once published (use /remote)', params: IdParam, response: { 200: PostResponse, ...errorResponses } } },
+      { schema: { tags, operationId: 'cancelPost', summary: 'Cancel a draft or scheduled post; 409 once published (use /remote)', params: IdParam, response: { 200: PostResponse } } },
       async (req, reply) => {
         try {
           const cancelled = await cancelPost(ctx, req.caller.orgId, req.params.id);
@@ -189,7 +188,7 @@ export function postRoutes(ctx: AppContext) {
           tags,
           operationId: 'deleteRemotePost', summary: 'Delete the post at every network that allows it; the others report errorCategory "not_supported"',
           params: IdParam,
-          response: { 200: PostResponse, ...errorResponses },
+          response: { 200: PostResponse },
         },
       },
       async (req, reply) => {
@@ -209,7 +208,7 @@ export function postRoutes(ctx: AppContext) {
           tags,
           operationId: 'retryPost', summary: 'Publish again to the targets that failed, and only to them',
           params: IdParam,
-          response: { 200: PostResponse, ...errorResponses },
+          response: { 200: PostResponse },
         },
       },
       async (req, reply) => {

@@ -97,4 +97,71 @@ export const PostView = z
   })
   .meta({ id: 'Post' });
 
+type PostViewShape = z.output<typeof PostView>;
+type TargetShape = PostViewShape['socialAccounts'][number];
+
+const TARGET_EXAMPLE: TargetShape = {
+  id: 'acc_01jf3k2n8q9x4b7c6d5e',
+  network: 'linkedin',
+  username: 'ada-lovelace',
+  nickname: 'Ada Lovelace',
+  tenant_id: 'customer_42',
+  status: 'published',
+  error: null,
+  errorCategory: null,
+  platformPostId: 'urn:li:share:7140000000000000000',
+  platformPostUrl: 'https://www.linkedin.com/feed/update/urn:li:share:7140000000000000000',
+  platformPostIds: ['urn:li:share:7140000000000000000'],
+  publishedAt: '2026-12-07T16:00:04.000Z',
+  attempts: 1,
+  remoteDeletedAt: null,
+};
+
+/** The example posts of the OpenAPI document: one published to one account, and the other outcomes from it. */
+export const POST_EXAMPLE: PostViewShape = {
+  id: 'post_01jf3m7v2c8d9e0f1g2h',
+  orgId: 'org_01jf3h0a1b2c3d4e5f6g',
+  status: 'published',
+  isDraft: false,
+  scheduledAt: '2026-12-07T16:00:00.000Z',
+  publishedAt: '2026-12-07T16:00:04.000Z',
+  createdAt: '2026-12-07T15:59:00.000Z',
+  updatedAt: '2026-12-07T16:00:04.000Z',
+  tenant_id: 'customer_42',
+  workspace_id: null,
+  containers: [
+    {
+      id: 'ctr_01jf3m7v2c8d9e0f1g2j',
+      content: 'We just shipped scheduled posts 🎉',
+      media: [{ id: 'med_01jf3k9p0q1r2s3t4u5v', url: 'https://api.example.com/media/tok_3kd92/launch.png', filename: 'launch.png', content_type: 'image/png', alt: 'The new scheduler' }],
+    },
+  ],
+  socialAccounts: [TARGET_EXAMPLE],
+};
+
+export const SCHEDULED_POST_EXAMPLE: PostViewShape = {
+  ...POST_EXAMPLE,
+  status: 'scheduled',
+  publishedAt: null,
+  updatedAt: POST_EXAMPLE.createdAt,
+  socialAccounts: [{ ...TARGET_EXAMPLE, status: 'pending', platformPostId: null, platformPostUrl: null, platformPostIds: [], publishedAt: null, attempts: 0 }],
+};
+
+export const FAILED_TARGET_EXAMPLE: TargetShape = {
+  ...TARGET_EXAMPLE,
+  id: 'acc_01jf3k5x6y7z8a9b0c1d',
+  network: 'x',
+  username: 'ada',
+  nickname: 'Ada',
+  status: 'failed',
+  error: 'The account has posted this text already',
+  errorCategory: 'duplicate',
+  platformPostId: null,
+  platformPostUrl: null,
+  platformPostIds: [],
+  publishedAt: null,
+  attempts: 1,
+};
+
 export const PostResponse = z.object({ success: z.literal(true), post: PostView });
+export const postResponse = (example: PostViewShape = POST_EXAMPLE) => PostResponse.meta({ examples: [{ success: true, post: example }] });

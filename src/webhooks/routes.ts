@@ -6,7 +6,7 @@ import { z } from 'zod';
 import type { AppContext } from '../context.ts';
 import { webhookDeliveries, webhookEndpoints } from '../db/schema.ts';
 import { conflict, formatIssues, invalidPayload, notFound } from '../http/errors.ts';
-import { Cursor, errorResponses, IdParam, listOf, success } from '../http/schemas.ts';
+import { Cursor, IdParam, listOf, success } from '../http/schemas.ts';
 import { urlProblem } from '../security/private-urls.ts';
 import { createEndpoint, EndpointLimitReached, endpointView, findEndpoint, listDeliveries, listEndpoints, resendDelivery, sendTestEvent } from './endpoints.ts';
 import { EVENT_TYPES } from './events.ts';
@@ -61,7 +61,7 @@ export function webhookRoutes(ctx: AppContext) {
             events: z.array(z.enum(EVENT_TYPES)).max(20).optional().describe('Omit for every event'),
             description: z.string().max(500).optional(),
           }),
-          response: { 201: success(Endpoint.extend({ secret: z.string().describe('whsec_…: verify signatures with it') })), ...errorResponses },
+          response: { 201: success(Endpoint.extend({ secret: z.string().describe('whsec_…: verify signatures with it') })) },
         },
       },
       async (req, reply) => {
@@ -81,19 +81,19 @@ export function webhookRoutes(ctx: AppContext) {
       },
     );
 
-    r.get('/v1/webhooks', { schema: { tags, operationId: 'listWebhooks', summary: 'List endpoints', response: { 200: listOf(Endpoint), ...errorResponses } } }, async (req) => {
+    r.get('/v1/webhooks', { schema: { tags, operationId: 'listWebhooks', summary: 'List endpoints', response: { 200: listOf(Endpoint) } } }, async (req) => {
       const rows = await listEndpoints(ctx, req.caller.orgId);
       return { success: true as const, data: rows.map(endpointView), count: rows.length, limit: rows.length, offset: 0 };
     });
 
-    r.get('/v1/webhooks/:id', { schema: { tags, operationId: 'getWebhook', summary: 'One endpoint', params: IdParam, response: { 200: success(Endpoint), ...errorResponses } } }, async (req) => ({
+    r.get('/v1/webhooks/:id', { schema: { tags, operationId: 'getWebhook', summary: 'One endpoint', params: IdParam, response: { 200: success(Endpoint) } } }, async (req) => ({
       success: true as const,
       data: endpointView(await endpointOr404(req.caller.orgId, req.params.id)),
     }));
 
     r.delete(
       '/v1/webhooks/:id',
-      { schema: { tags, operationId: 'deleteWebhook', summary: 'Delete an endpoint', params: IdParam, response: { 200: success(z.object({ id: z.string(), deleted: z.literal(true) })), ...errorResponses } } },
+      { schema: { tags, operationId: 'deleteWebhook', summary: 'Delete an endpoint', params: IdParam, response: { 200: success(z.object({ id: z.string(), deleted: z.literal(true) })) } } },
       async (req) => {
         const row = await endpointOr404(req.caller.orgId, req.params.id);
         await ctx.db.delete(webhookEndpoints).where(eq(webhookEndpoints.id, row.id));
@@ -103,7 +103,7 @@ export function webhookRoutes(ctx: AppContext) {
 
     r.post(
       '/v1/webhooks/:id/enable',
-      { schema: { tags, operationId: 'enableWebhook', summary: 'Re-enable an endpoint (after automatic disabling)', params: IdParam, response: { 200: success(Endpoint), ...errorResponses } } },
+      { schema: { tags, operationId: 'enableWebhook', summary: 'Re-enable an endpoint (after automatic disabling)', params: IdParam, response: { 200: success(Endpoint) } } },
       async (req) => {
         const row = await endpointOr404(req.caller.orgId, req.params.id);
         const [updated] = await ctx.db
@@ -119,7 +119,7 @@ export function webhookRoutes(ctx: AppContext) {
 
     r.post(
       '/v1/webhooks/:id/test',
-      { schema: { tags, operationId: 'testWebhook', summary: 'Send a `webhook.test` event to this endpoint', params: IdParam, response: { 202: success(z.object({ event_id: z.string() })), ...errorResponses } } },
+      { schema: { tags, operationId: 'testWebhook', summary: 'Send a `webhook.test` event to this endpoint', params: IdParam, response: { 202: success(z.object({ event_id: z.string() })) } } },
       async (req, reply) => {
         const row = await endpointOr404(req.caller.orgId, req.params.id);
         const eventId = await sendTestEvent(ctx, row);
@@ -135,7 +135,7 @@ export function webhookRoutes(ctx: AppContext) {
           operationId: 'listWebhookDeliveries', summary: 'Delivery log, newest first',
           params: IdParam,
           querystring: z.object({ limit: z.coerce.number().int().min(1).max(100).default(50), cursor: Cursor.optional() }),
-          response: { 200: listOf(Delivery), ...errorResponses },
+          response: { 200: listOf(Delivery) },
         },
       },
       async (req) => {
@@ -150,7 +150,7 @@ export function webhookRoutes(ctx: AppContext) {
 
     r.post(
       '/v1/webhooks/deliveries/:id/resend',
-      { schema: { tags, operationId: 'resendWebhookDelivery', summary: 'Send a delivered or failed event again', params: IdParam, response: { 202: success(z.object({ delivery_id: z.string() })), ...errorResponses } } },
+      { schema: { tags, operationId: 'resendWebhookDelivery', summary: 'Send a delivered or failed event again', params: IdParam, response: { 202: success(z.object({ delivery_id: z.string() })) } } },
       async (req, reply) => {
         const resent = await resendDelivery(ctx, req.caller.orgId, req.params.id);
         if (!resent) throw notFound('Webhook delivery');

@@ -7,6 +7,7 @@ import { loadConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/http/logging.ts';
 import type { SandboxFaults } from '../../src/sandbox/authorization-server.ts';
 import { serve, type RunningServer } from '../../src/server.ts';
+import { UNDOCUMENTED_RESPONSE } from '../../src/http/openapi.ts';
 
 export const TEST_KEYS = 'k1:' + Buffer.alloc(32, 1).toString('base64');
 export const BOOTSTRAP_KEY = 'sb_test_bootstrap_key_0123456789abcdef';
@@ -71,6 +72,8 @@ export async function startTestServer(
     LOG_LEVEL: 'debug',
     // Tests make many calls with one key; the limit itself is tested with a low explicit value.
     SWITCHBOARD_RATE_LIMIT_PER_MINUTE: '100000',
+    // Every response a test receives from the public API is held to /openapi.json (src/http/openapi.ts).
+    SWITCHBOARD_CHECK_RESPONSES: 'true',
     ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
     ...env,
   });
@@ -105,6 +108,8 @@ export async function startTestServer(
     async close() {
       await server.close();
       await db?.drop();
+      const undocumented = logs.filter((line) => line.includes(UNDOCUMENTED_RESPONSE));
+      if (undocumented.length) throw new Error(`Responses that do not match /openapi.json:\n${undocumented.join('')}`);
     },
   };
 }
