@@ -17,7 +17,8 @@ export async function generateClient(opts: { documentPath: string; outputDir: st
       tsConfigPath: new URL('./tsconfig.json', import.meta.url).pathname,
     },
     parser: {
-      filters: { operations: { include: ['/^[A-Z]+ \\/v1\\//'], exclude: EXCLUDED } },
+      // orphans: the schemas only the document's `webhooks` use (the event payloads) are kept, and typed.
+      filters: { operations: { include: ['/^[A-Z]+ \\/v1\\//'], exclude: EXCLUDED }, orphans: true },
       patch: {
         operations: (_method, _path, operation) => {
           const responses = (operation.responses ?? {}) as Record<string, { content?: Record<string, { schema?: unknown }> }>;

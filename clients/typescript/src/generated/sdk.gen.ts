@@ -59,6 +59,8 @@ export class Switchboard extends HeyApiClient {
     
     /**
      * List configured networks
+     *
+     * Every network this organization has configured an app for, with its callback URL (never the client secret).
      */
     public listSocialNetworks<ThrowOnError extends boolean = true>(options?: Options<ListSocialNetworksData, ThrowOnError>) {
         return (options?.client ?? this.client).get<ListSocialNetworksResponses, ListSocialNetworksErrors, ThrowOnError, 'data'>({
@@ -70,6 +72,8 @@ export class Switchboard extends HeyApiClient {
     
     /**
      * Configure your app for a network (replaces any existing one)
+     *
+     * Stores your OAuth app's credentials for one network: its client id and secret (encrypted, never returned), scopes and the redirect URIs auth-url may send people back to. Register the returned `callback_url` at the network. 201 when the network was not configured yet, 200 when this replaced its configuration.
      */
     public configureSocialNetwork<ThrowOnError extends boolean = true>(options: Options<ConfigureSocialNetworkData, ThrowOnError>) {
         return (options.client ?? this.client).post<ConfigureSocialNetworkResponses, ConfigureSocialNetworkErrors, ThrowOnError, 'data'>({
@@ -85,6 +89,8 @@ export class Switchboard extends HeyApiClient {
     
     /**
      * Remove a network's app; its accounts are marked disconnected
+     *
+     * Removes the app's credentials. Every account connected through it is marked `disconnected` (an `account.disconnected` event each) and its tokens are removed.
      */
     public deleteSocialNetwork<ThrowOnError extends boolean = true>(options: Options<DeleteSocialNetworkData, ThrowOnError>) {
         return (options.client ?? this.client).delete<DeleteSocialNetworkResponses, DeleteSocialNetworkErrors, ThrowOnError, 'data'>({
@@ -96,6 +102,8 @@ export class Switchboard extends HeyApiClient {
     
     /**
      * One configured network (by id or network name)
+     *
+     * The configuration, by its id or by the network name (`linkedin`, `x`, …).
      */
     public getSocialNetwork<ThrowOnError extends boolean = true>(options: Options<GetSocialNetworkData, ThrowOnError>) {
         return (options.client ?? this.client).get<GetSocialNetworkResponses, GetSocialNetworkErrors, ThrowOnError, 'data'>({
@@ -107,6 +115,8 @@ export class Switchboard extends HeyApiClient {
     
     /**
      * Get an authorization URL to connect an account
+     *
+     * A one-time start URL for the network (valid 15 minutes; nothing is stored until it is opened). Send the person's browser there: they sign in at the network with your app, and come back to `redirect_uri` with `?status=success&account_id=…` (or `status=error&error=…`). With `account_id`, the same account is reconnected. With `selection: headless`, a login with several profiles comes back with `?session=…` for GET /v1/social-accounts/pending/{session}.
      */
     public createAuthUrl<ThrowOnError extends boolean = true>(options: Options<CreateAuthUrlData, ThrowOnError>) {
         return (options.client ?? this.client).post<CreateAuthUrlResponses, CreateAuthUrlErrors, ThrowOnError, 'data'>({
@@ -122,6 +132,8 @@ export class Switchboard extends HeyApiClient {
     
     /**
      * Profiles waiting to be chosen (headless selection)
+     *
+     * After a headless connection whose login gave several profiles (Facebook pages, LinkedIn organizations, …): the profiles your own picker should offer. Choose with finalize.
      */
     public getPendingConnection<ThrowOnError extends boolean = true>(options: Options<GetPendingConnectionData, ThrowOnError>) {
         return (options.client ?? this.client).get<GetPendingConnectionResponses, GetPendingConnectionErrors, ThrowOnError, 'data'>({
@@ -133,6 +145,8 @@ export class Switchboard extends HeyApiClient {
     
     /**
      * Connect the chosen profiles (headless selection)
+     *
+     * Connects the chosen profiles of a pending session (ids from availablePages) as accounts; the session then ends.
      */
     public finalizePendingConnection<ThrowOnError extends boolean = true>(options: Options<FinalizePendingConnectionData, ThrowOnError>) {
         return (options.client ?? this.client).post<FinalizePendingConnectionResponses, FinalizePendingConnectionErrors, ThrowOnError, 'data'>({
@@ -148,6 +162,8 @@ export class Switchboard extends HeyApiClient {
     
     /**
      * List connected accounts
+     *
+     * Accounts of this organization, newest first, filtered by tenant, network, network id, username or status. Page with `limit` and `next_cursor` (constant time at any depth), or `offset`.
      */
     public listSocialAccounts<ThrowOnError extends boolean = true>(options?: Options<ListSocialAccountsData, ThrowOnError>) {
         return (options?.client ?? this.client).get<ListSocialAccountsResponses, ListSocialAccountsErrors, ThrowOnError, 'data'>({
@@ -159,6 +175,8 @@ export class Switchboard extends HeyApiClient {
     
     /**
      * Disconnect: revoke at the network where it can, then remove the tokens
+     *
+     * Revokes the grant at networks that offer it, removes the tokens and marks the account `disconnected` (an `account.disconnected` event). Its posts stay; it can be connected again with auth-url.
      */
     public disconnectSocialAccount<ThrowOnError extends boolean = true>(options: Options<DisconnectSocialAccountData, ThrowOnError>) {
         return (options.client ?? this.client).delete<DisconnectSocialAccountResponses, DisconnectSocialAccountErrors, ThrowOnError, 'data'>({
@@ -170,6 +188,8 @@ export class Switchboard extends HeyApiClient {
     
     /**
      * One account
+     *
+     * The account as every route shows it: its network, ids, profile, tenant, status and token expiry (never the tokens themselves).
      */
     public getSocialAccount<ThrowOnError extends boolean = true>(options: Options<GetSocialAccountData, ThrowOnError>) {
         return (options.client ?? this.client).get<GetSocialAccountResponses, GetSocialAccountErrors, ThrowOnError, 'data'>({
@@ -181,6 +201,8 @@ export class Switchboard extends HeyApiClient {
     
     /**
      * A currently valid access token (refreshed first when near expiry)
+     *
+     * The account's access token, valid for at least 5 more minutes (refreshed first otherwise, once for all callers), to call the network yourself. 409 when its person must connect it again.
      */
     public getSocialAccountToken<ThrowOnError extends boolean = true>(options: Options<GetSocialAccountTokenData, ThrowOnError>) {
         return (options.client ?? this.client).post<GetSocialAccountTokenResponses, GetSocialAccountTokenErrors, ThrowOnError, 'data'>({
@@ -196,6 +218,8 @@ export class Switchboard extends HeyApiClient {
     
     /**
      * Check the token against the network's identity endpoint (refreshes once on 401)
+     *
+     * Calls the network with the account's token (refreshing it first when due, and once more when the network says it died): `healthy` and, when not, the error in words.
      */
     public checkSocialAccountHealth<ThrowOnError extends boolean = true>(options: Options<CheckSocialAccountHealthData, ThrowOnError>) {
         return (options.client ?? this.client).get<CheckSocialAccountHealthResponses, CheckSocialAccountHealthErrors, ThrowOnError, 'data'>({
@@ -207,6 +231,8 @@ export class Switchboard extends HeyApiClient {
     
     /**
      * Connect a Bluesky account with its handle and an app password
+     *
+     * Bluesky connects without OAuth: the handle (or DID) is resolved to its server, signed in with the app password, and the account is stored as any other (an `account.connected` event). The app password is kept encrypted to refresh the session.
      */
     public connectBlueskyAccount<ThrowOnError extends boolean = true>(options: Options<ConnectBlueskyAccountData, ThrowOnError>) {
         return (options.client ?? this.client).post<ConnectBlueskyAccountResponses, ConnectBlueskyAccountErrors, ThrowOnError, 'data'>({
@@ -458,6 +484,8 @@ export class Switchboard extends HeyApiClient {
     
     /**
      * Start an upload: PUT the raw bytes to the returned upload_url (no API key; valid for an hour), then confirm
+     *
+     * Reserves a media id and answers a presigned `upload_url`. PUT the file's raw bytes there (no API key, no form encoding; up to SWITCHBOARD_MAX_MEDIA_BYTES; within the hour), then POST /v1/media/{id}/confirm. The upload URL is signed: use it exactly as given.
      */
     public createMediaUpload<ThrowOnError extends boolean = true>(options: Options<CreateMediaUploadData, ThrowOnError>) {
         return (options.client ?? this.client).post<CreateMediaUploadResponses, CreateMediaUploadErrors, ThrowOnError, 'data'>({
@@ -473,6 +501,8 @@ export class Switchboard extends HeyApiClient {
     
     /**
      * Confirm an upload: its type, size, dimensions and duration are read from the bytes
+     *
+     * Reads the uploaded bytes: their type (only images and videos the networks take), size, dimensions and duration, and makes the file usable in posts with a public URL. Confirming again answers the same file.
      */
     public confirmMediaUpload<ThrowOnError extends boolean = true>(options: Options<ConfirmMediaUploadData, ThrowOnError>) {
         return (options.client ?? this.client).post<ConfirmMediaUploadResponses, ConfirmMediaUploadErrors, ThrowOnError, 'data'>({
@@ -488,6 +518,8 @@ export class Switchboard extends HeyApiClient {
     
     /**
      * The organization’s media, newest first
+     *
+     * Files of this organization, newest first (deleted ones left out), with `limit` and `offset`.
      */
     public listMedia<ThrowOnError extends boolean = true>(options?: Options<ListMediaData, ThrowOnError>) {
         return (options?.client ?? this.client).get<ListMediaResponses, ListMediaErrors, ThrowOnError, 'data'>({
@@ -499,6 +531,8 @@ export class Switchboard extends HeyApiClient {
     
     /**
      * Import a file from a URL (public addresses only; same size limit as uploads) and confirm it
+     *
+     * Fetches the file from a public URL (private and local addresses are refused, redirects are not followed), then confirms it as an upload would be. The filename defaults to the URL's last segment.
      */
     public importMedia<ThrowOnError extends boolean = true>(options: Options<ImportMediaData, ThrowOnError>) {
         return (options.client ?? this.client).post<ImportMediaResponses, ImportMediaErrors, ThrowOnError, 'data'>({
@@ -514,6 +548,8 @@ export class Switchboard extends HeyApiClient {
     
     /**
      * Delete a file (its bytes leave the store); refused while a scheduled or publishing post uses it
+     *
+     * Removes the file and its bytes; its public URL stops working. Refused (409 `media_in_use`) while a scheduled or publishing post uses it: cancel the post, or wait until it is done.
      */
     public deleteMedia<ThrowOnError extends boolean = true>(options: Options<DeleteMediaData, ThrowOnError>) {
         return (options.client ?? this.client).delete<DeleteMediaResponses, DeleteMediaErrors, ThrowOnError, 'data'>({
@@ -525,6 +561,8 @@ export class Switchboard extends HeyApiClient {
     
     /**
      * One media file
+     *
+     * The file with its public URL, type, size, dimensions and expiry.
      */
     public getMedia<ThrowOnError extends boolean = true>(options: Options<GetMediaData, ThrowOnError>) {
         return (options.client ?? this.client).get<GetMediaResponses, GetMediaErrors, ThrowOnError, 'data'>({
@@ -625,6 +663,8 @@ export class Switchboard extends HeyApiClient {
     
     /**
      * The account's followers, following, posts and engagement in a period, read from its network (null where the network does not say)
+     *
+     * Read from the network with the account's token (refreshed first when due). Counts the network does not give are null; `engagement` sums the period's interactions under the network's own names; `platform_specific` holds what only that network reports. An inactive account, or a network without metrics, answers nulls.
      */
     public getSocialAccountMetrics<ThrowOnError extends boolean = true>(options: Options<GetSocialAccountMetricsData, ThrowOnError>) {
         return (options.client ?? this.client).get<GetSocialAccountMetricsResponses, GetSocialAccountMetricsErrors, ThrowOnError, 'data'>({
@@ -636,6 +676,8 @@ export class Switchboard extends HeyApiClient {
     
     /**
      * What the account may choose for a post, read from its network (privacy levels, boards, categories, posts left today)
+     *
+     * Read from the network with the account's token: TikTok's privacy levels and limits (creator_info), Pinterest's boards, YouTube's categories, posts left today where a network counts them — under the network's own names — and the account's stored defaults. An inactive account, or a network with nothing to choose, answers `options: {}`.
      */
     public getSocialAccountPublishingOptions<ThrowOnError extends boolean = true>(options: Options<GetSocialAccountPublishingOptionsData, ThrowOnError>) {
         return (options.client ?? this.client).get<GetSocialAccountPublishingOptionsResponses, GetSocialAccountPublishingOptionsErrors, ThrowOnError, 'data'>({
@@ -647,6 +689,8 @@ export class Switchboard extends HeyApiClient {
     
     /**
      * Clear the account's publishing defaults
+     *
+     * Removes every stored default: posts to the account then get only their own options.
      */
     public clearPublishingDefaults<ThrowOnError extends boolean = true>(options: Options<ClearPublishingDefaultsData, ThrowOnError>) {
         return (options.client ?? this.client).delete<ClearPublishingDefaultsResponses, ClearPublishingDefaultsErrors, ThrowOnError, 'data'>({
@@ -658,6 +702,8 @@ export class Switchboard extends HeyApiClient {
     
     /**
      * The account's publishing defaults
+     *
+     * The options every post to this account gets for what it does not set itself (a Pinterest board, a TikTok privacy level, a YouTube category…).
      */
     public getPublishingDefaults<ThrowOnError extends boolean = true>(options: Options<GetPublishingDefaultsData, ThrowOnError>) {
         return (options.client ?? this.client).get<GetPublishingDefaultsResponses, GetPublishingDefaultsErrors, ThrowOnError, 'data'>({
@@ -669,6 +715,8 @@ export class Switchboard extends HeyApiClient {
     
     /**
      * Replace the account's publishing defaults (checked by its network's options schema; refused → nothing changes)
+     *
+     * Replaces the stored defaults with the body, checked by the account's network options schema as a post's options are (a refusal is a 400 naming each field, and nothing changes). Posts already accepted keep the options they were checked with.
      */
     public replacePublishingDefaults<ThrowOnError extends boolean = true>(options: Options<ReplacePublishingDefaultsData, ThrowOnError>) {
         return (options.client ?? this.client).put<ReplacePublishingDefaultsResponses, ReplacePublishingDefaultsErrors, ThrowOnError, 'data'>({

@@ -4,23 +4,17 @@ export type ClientOptions = {
     baseUrl: 'http://localhost:3000' | (string & {});
 };
 
-export type Workspace = {
-    id: string;
-    name: string;
-    is_default: boolean;
-    created_at: string;
-};
+export type Webhooks = OnAccountConnectedWebhookRequest | OnAccountReconnectedWebhookRequest | OnAccountReauthRequiredWebhookRequest | OnAccountDisconnectedWebhookRequest | OnAccountRecoveredWebhookRequest | OnAccountExpiringWebhookRequest | OnPostPublishedWebhookRequest | OnPostPartialWebhookRequest | OnPostErrorWebhookRequest | OnWebhookTestWebhookRequest;
 
-export type PublishingDefaults = {
-    account_id: string;
-    network: string;
+export type PostErrorEvent = {
+    type: 'post.error';
     /**
-     * Given to every post to this account that does not set them itself (the post's own options win, field by field)
+     * When the event happened (ISO 8601)
      */
-    defaults: {
-        [key: string]: unknown;
+    timestamp: string;
+    data: {
+        post: Post;
     };
-    updated_at: string;
 };
 
 export type Post = {
@@ -70,6 +64,160 @@ export type Post = {
         attempts: number;
         remoteDeletedAt: string | null;
     }>;
+};
+
+export type PostPartialEvent = {
+    type: 'post.partial';
+    /**
+     * When the event happened (ISO 8601)
+     */
+    timestamp: string;
+    data: {
+        post: Post;
+    };
+};
+
+export type PostPublishedEvent = {
+    type: 'post.published';
+    /**
+     * When the event happened (ISO 8601)
+     */
+    timestamp: string;
+    data: {
+        post: Post;
+    };
+};
+
+export type AccountExpiringEvent = {
+    type: 'account.expiring';
+    /**
+     * When the event happened (ISO 8601)
+     */
+    timestamp: string;
+    data: {
+        account: SocialAccount;
+        /**
+         * When the grant ends (ISO 8601)
+         */
+        reauthorize_by: string | null;
+    };
+};
+
+export type SocialAccount = {
+    id: string;
+    network: string;
+    network_unique_id: string;
+    username: string | null;
+    nickname: string | null;
+    profile_picture_url: string | null;
+    account_type: 'personal' | 'page' | 'organization' | 'business' | 'creator' | 'channel' | 'location';
+    tenant_id: string | null;
+    workspace_id: string | null;
+    status: 'active' | 'reauth_required' | 'disconnected';
+    token_expires_at: string | null;
+    scopes: Array<string>;
+    created_at: string;
+    updated_at: string;
+};
+
+export type AccountRecoveredEvent = {
+    type: 'account.recovered';
+    /**
+     * When the event happened (ISO 8601)
+     */
+    timestamp: string;
+    data: {
+        account: SocialAccount;
+    };
+};
+
+export type AccountDisconnectedEvent = {
+    type: 'account.disconnected';
+    /**
+     * When the event happened (ISO 8601)
+     */
+    timestamp: string;
+    data: {
+        account: SocialAccount;
+        /**
+         * Why, in words
+         */
+        reason: string;
+    };
+};
+
+export type AccountReauthRequiredEvent = {
+    type: 'account.reauth_required';
+    /**
+     * When the event happened (ISO 8601)
+     */
+    timestamp: string;
+    data: {
+        account: SocialAccount;
+        /**
+         * Why, in words
+         */
+        reason?: string;
+    };
+};
+
+export type AccountReconnectedEvent = {
+    type: 'account.reconnected';
+    /**
+     * When the event happened (ISO 8601)
+     */
+    timestamp: string;
+    data: {
+        account: SocialAccount;
+    };
+};
+
+export type AccountConnectedEvent = {
+    type: 'account.connected';
+    /**
+     * When the event happened (ISO 8601)
+     */
+    timestamp: string;
+    data: {
+        account: SocialAccount;
+    };
+};
+
+export type WebhookTestEvent = {
+    type: 'webhook.test';
+    /**
+     * When the event happened (ISO 8601)
+     */
+    timestamp: string;
+    data: {
+        endpoint_id: string;
+    };
+};
+
+export type Workspace = {
+    id: string;
+    name: string;
+    is_default: boolean;
+    created_at: string;
+};
+
+/**
+ * Ocoya's error body: one sentence
+ */
+export type OcoyaError = {
+    message: string;
+};
+
+export type PublishingDefaults = {
+    account_id: string;
+    network: string;
+    /**
+     * Given to every post to this account that does not set them itself (the post's own options win, field by field)
+     */
+    defaults: {
+        [key: string]: unknown;
+    };
+    updated_at: string;
 };
 
 export type Media = {
@@ -158,7 +306,115 @@ export type SocialNetworkConfig = {
     updated_at: string;
 };
 
-export type SocialAccount = {
+export type Error = {
+    success: false;
+    error: string;
+    /**
+     * Stable, machine-readable: branch on this, not on `error`
+     */
+    code: string;
+    message?: string;
+    details?: unknown;
+};
+
+export type PostErrorEventInput = {
+    type: 'post.error';
+    /**
+     * When the event happened (ISO 8601)
+     */
+    timestamp: string;
+    data: {
+        post: PostInput;
+    };
+};
+
+export type PostInput = {
+    id: string;
+    orgId: string;
+    status: 'draft' | 'scheduled' | 'publishing' | 'published' | 'partial' | 'failed' | 'cancelled';
+    isDraft: boolean;
+    scheduledAt: string | null;
+    publishedAt: string | null;
+    createdAt: string;
+    updatedAt: string;
+    tenant_id: string | null;
+    workspace_id: string | null;
+    containers: Array<{
+        id: string;
+        content: string;
+        media: Array<{
+            id: string;
+            url: string | null;
+            filename: string | null;
+            content_type: string | null;
+            alt: string | null;
+        }>;
+    }>;
+    socialAccounts: Array<{
+        /**
+         * The account id
+         */
+        id: string;
+        network: string;
+        username: string | null;
+        nickname: string | null;
+        tenant_id: string | null;
+        status: 'pending' | 'publishing' | 'published' | 'failed' | 'cancelled';
+        error: string | null;
+        errorCategory: 'auth_expired' | 'permission_missing' | 'rate_limited' | 'quota_exhausted' | 'user_content' | 'duplicate' | 'media_unreachable' | 'app_not_approved' | 'platform_rejected' | 'platform_error' | 'not_supported' | 'unknown_outcome' | null | string | null;
+        /**
+         * The first post's id at the network (a thread's first post)
+         */
+        platformPostId: string | null;
+        platformPostUrl: string | null;
+        /**
+         * Every part at the network, in order
+         */
+        platformPostIds: Array<string>;
+        publishedAt: string | null;
+        attempts: number;
+        remoteDeletedAt: string | null;
+    }>;
+};
+
+export type PostPartialEventInput = {
+    type: 'post.partial';
+    /**
+     * When the event happened (ISO 8601)
+     */
+    timestamp: string;
+    data: {
+        post: PostInput;
+    };
+};
+
+export type PostPublishedEventInput = {
+    type: 'post.published';
+    /**
+     * When the event happened (ISO 8601)
+     */
+    timestamp: string;
+    data: {
+        post: PostInput;
+    };
+};
+
+export type AccountExpiringEventInput = {
+    type: 'account.expiring';
+    /**
+     * When the event happened (ISO 8601)
+     */
+    timestamp: string;
+    data: {
+        account: SocialAccountInput;
+        /**
+         * When the grant ends (ISO 8601)
+         */
+        reauthorize_by: string | null;
+    };
+};
+
+export type SocialAccountInput = {
     id: string;
     network: string;
     network_unique_id: string;
@@ -175,7 +431,193 @@ export type SocialAccount = {
     updated_at: string;
 };
 
-export type Error = {
+export type AccountRecoveredEventInput = {
+    type: 'account.recovered';
+    /**
+     * When the event happened (ISO 8601)
+     */
+    timestamp: string;
+    data: {
+        account: SocialAccountInput;
+    };
+};
+
+export type AccountDisconnectedEventInput = {
+    type: 'account.disconnected';
+    /**
+     * When the event happened (ISO 8601)
+     */
+    timestamp: string;
+    data: {
+        account: SocialAccountInput;
+        /**
+         * Why, in words
+         */
+        reason: string;
+    };
+};
+
+export type AccountReauthRequiredEventInput = {
+    type: 'account.reauth_required';
+    /**
+     * When the event happened (ISO 8601)
+     */
+    timestamp: string;
+    data: {
+        account: SocialAccountInput;
+        /**
+         * Why, in words
+         */
+        reason?: string;
+    };
+};
+
+export type AccountReconnectedEventInput = {
+    type: 'account.reconnected';
+    /**
+     * When the event happened (ISO 8601)
+     */
+    timestamp: string;
+    data: {
+        account: SocialAccountInput;
+    };
+};
+
+export type AccountConnectedEventInput = {
+    type: 'account.connected';
+    /**
+     * When the event happened (ISO 8601)
+     */
+    timestamp: string;
+    data: {
+        account: SocialAccountInput;
+    };
+};
+
+export type WebhookTestEventInput = {
+    type: 'webhook.test';
+    /**
+     * When the event happened (ISO 8601)
+     */
+    timestamp: string;
+    data: {
+        endpoint_id: string;
+    };
+};
+
+export type WorkspaceInput = {
+    id: string;
+    name: string;
+    is_default: boolean;
+    created_at: string;
+};
+
+/**
+ * Ocoya's error body: one sentence
+ */
+export type OcoyaErrorInput = {
+    message: string;
+};
+
+export type PublishingDefaultsInput = {
+    account_id: string;
+    network: string;
+    /**
+     * Given to every post to this account that does not set them itself (the post's own options win, field by field)
+     */
+    defaults: {
+        [key: string]: unknown;
+    };
+    updated_at: string;
+};
+
+export type MediaInput = {
+    id: string;
+    filename: string;
+    /**
+     * Public, unguessable URL serving the bytes (Range supported); null until confirmed
+     */
+    url: string | null;
+    /**
+     * Read from the bytes on confirm, never taken from the client
+     */
+    content_type: string | null;
+    size: number | null;
+    width?: number;
+    height?: number;
+    duration_seconds?: number;
+    status: 'pending' | 'active' | 'deleted';
+    created_at: string;
+    /**
+     * 60 days after confirm; kept longer while a post that has not gone out uses it
+     */
+    expires_at: string;
+};
+
+export type WebhookDeliveryInput = {
+    id: string;
+    event_id: string;
+    event_type: string;
+    status: 'pending' | 'delivered' | 'failed';
+    attempts: number;
+    last_status_code: number | null;
+    last_response: string | null;
+    next_attempt_at: string | null;
+    delivered_at: string | null;
+    created_at: string;
+    payload: {
+        [key: string]: unknown;
+    };
+};
+
+export type WebhookEndpointInput = {
+    id: string;
+    url: string;
+    description: string | null;
+    /**
+     * Empty: every event
+     */
+    events: Array<string>;
+    enabled: boolean;
+    disabled_reason: string | null;
+    created_at: string;
+};
+
+export type BrandingInput = {
+    /**
+     * Display name on every hosted page
+     */
+    name: string;
+    logo_url: string | null;
+    /**
+     * #rrggbb, the button colour
+     */
+    accent_color: string | null;
+    /**
+     * Linked as "Need help? Contact {name} support"
+     */
+    support_url: string | null;
+};
+
+export type SocialNetworkConfigInput = {
+    id: string;
+    network: string;
+    client_key: string;
+    scopes: Array<string>;
+    options: {
+        [key: string]: unknown;
+    };
+    redirect_uris: Array<string>;
+    /**
+     * Register this exact URL as the OAuth redirect URL of your app at the network.
+     */
+    callback_url: string;
+    has_client_secret: boolean;
+    created_at: string;
+    updated_at: string;
+};
+
+export type ErrorInput = {
     success: false;
     error: string;
     /**
@@ -195,36 +637,28 @@ export type ListSocialNetworksData = {
 
 export type ListSocialNetworksErrors = {
     /**
-     * Default Response
+     * The request is invalid: `details` names each field (Zod format tree); unknown fields and query parameters are refused
      */
     400: Error;
     /**
-     * Default Response
+     * No API key (`missing_api_key`), or not a valid one (`invalid_api_key`)
      */
     401: Error;
     /**
-     * Default Response
+     * Over the API key's limit (600 requests per minute): wait Retry-After seconds
      */
-    403: Error;
+    429: Error;
     /**
-     * Default Response
+     * The database cannot be reached (`database_unavailable`) or the request took too long (`timeout`): retry after Retry-After seconds
      */
-    404: Error;
-    /**
-     * Default Response
-     */
-    409: Error;
-    /**
-     * Default Response
-     */
-    500: Error;
+    503: Error;
 };
 
 export type ListSocialNetworksError = ListSocialNetworksErrors[keyof ListSocialNetworksErrors];
 
 export type ListSocialNetworksResponses = {
     /**
-     * Default Response
+     * OK
      */
     200: {
         data: Array<SocialNetworkConfig>;
@@ -266,6 +700,12 @@ export type ConfigureSocialNetworkData = {
          */
         redirect_uris?: Array<string>;
     };
+    headers?: {
+        /**
+         * Optional. The same key with the same request within 24 hours answers the first response again instead of repeating the action; with a different request → 409.
+         */
+        'idempotency-key'?: string;
+    };
     path?: never;
     query?: never;
     url: '/v1/social-networks';
@@ -273,40 +713,36 @@ export type ConfigureSocialNetworkData = {
 
 export type ConfigureSocialNetworkErrors = {
     /**
-     * Default Response
+     * The request is invalid: `details` names each field (Zod format tree); unknown fields and query parameters are refused
      */
     400: Error;
     /**
-     * Default Response
+     * No API key (`missing_api_key`), or not a valid one (`invalid_api_key`)
      */
     401: Error;
     /**
-     * Default Response
-     */
-    403: Error;
-    /**
-     * Default Response
-     */
-    404: Error;
-    /**
-     * Default Response
+     * The Idempotency-Key was used for a different request (`idempotency_key_reused`) or its first request is still running (`idempotency_key_in_use`)
      */
     409: Error;
     /**
-     * Default Response
+     * Over the API key's limit (600 requests per minute): wait Retry-After seconds
      */
-    500: Error;
+    429: Error;
+    /**
+     * The database cannot be reached (`database_unavailable`) or the request took too long (`timeout`): retry after Retry-After seconds
+     */
+    503: Error;
 };
 
 export type ConfigureSocialNetworkError = ConfigureSocialNetworkErrors[keyof ConfigureSocialNetworkErrors];
 
 export type ConfigureSocialNetworkResponses = {
     /**
-     * Default Response
+     * Replaced
      */
     200: SocialNetworkConfig;
     /**
-     * Default Response
+     * Configured
      */
     201: SocialNetworkConfig;
 };
@@ -324,36 +760,32 @@ export type DeleteSocialNetworkData = {
 
 export type DeleteSocialNetworkErrors = {
     /**
-     * Default Response
+     * The request is invalid: `details` names each field (Zod format tree); unknown fields and query parameters are refused
      */
     400: Error;
     /**
-     * Default Response
+     * No API key (`missing_api_key`), or not a valid one (`invalid_api_key`)
      */
     401: Error;
     /**
-     * Default Response
-     */
-    403: Error;
-    /**
-     * Default Response
+     * Social network configuration not found
      */
     404: Error;
     /**
-     * Default Response
+     * Over the API key's limit (600 requests per minute): wait Retry-After seconds
      */
-    409: Error;
+    429: Error;
     /**
-     * Default Response
+     * The database cannot be reached (`database_unavailable`) or the request took too long (`timeout`): retry after Retry-After seconds
      */
-    500: Error;
+    503: Error;
 };
 
 export type DeleteSocialNetworkError = DeleteSocialNetworkErrors[keyof DeleteSocialNetworkErrors];
 
 export type DeleteSocialNetworkResponses = {
     /**
-     * Default Response
+     * OK
      */
     200: {
         id: string;
@@ -374,36 +806,32 @@ export type GetSocialNetworkData = {
 
 export type GetSocialNetworkErrors = {
     /**
-     * Default Response
+     * The request is invalid: `details` names each field (Zod format tree); unknown fields and query parameters are refused
      */
     400: Error;
     /**
-     * Default Response
+     * No API key (`missing_api_key`), or not a valid one (`invalid_api_key`)
      */
     401: Error;
     /**
-     * Default Response
-     */
-    403: Error;
-    /**
-     * Default Response
+     * Social network configuration not found
      */
     404: Error;
     /**
-     * Default Response
+     * Over the API key's limit (600 requests per minute): wait Retry-After seconds
      */
-    409: Error;
+    429: Error;
     /**
-     * Default Response
+     * The database cannot be reached (`database_unavailable`) or the request took too long (`timeout`): retry after Retry-After seconds
      */
-    500: Error;
+    503: Error;
 };
 
 export type GetSocialNetworkError = GetSocialNetworkErrors[keyof GetSocialNetworkErrors];
 
 export type GetSocialNetworkResponses = {
     /**
-     * Default Response
+     * OK
      */
     200: SocialNetworkConfig;
 };
@@ -429,7 +857,16 @@ export type CreateAuthUrlData = {
          */
         selection?: 'hosted' | 'headless';
     };
+    headers?: {
+        /**
+         * Optional. The same key with the same request within 24 hours answers the first response again instead of repeating the action; with a different request → 409.
+         */
+        'idempotency-key'?: string;
+    };
     path: {
+        /**
+         * facebook, instagram, x (or twitter), linkedin, pinterest, tiktok, threads, youtube, google_business, sandbox
+         */
         network: string;
     };
     query?: never;
@@ -438,36 +875,36 @@ export type CreateAuthUrlData = {
 
 export type CreateAuthUrlErrors = {
     /**
-     * Default Response
+     * The network is not supported or not configured, or redirect_uri is not in its allowlist
      */
     400: Error;
     /**
-     * Default Response
+     * No API key (`missing_api_key`), or not a valid one (`invalid_api_key`)
      */
     401: Error;
     /**
-     * Default Response
-     */
-    403: Error;
-    /**
-     * Default Response
+     * Social account not found
      */
     404: Error;
     /**
-     * Default Response
+     * The Idempotency-Key was used for a different request (`idempotency_key_reused`) or its first request is still running (`idempotency_key_in_use`)
      */
     409: Error;
     /**
-     * Default Response
+     * Over the API key's limit (600 requests per minute): wait Retry-After seconds
      */
-    500: Error;
+    429: Error;
+    /**
+     * The database cannot be reached (`database_unavailable`) or the request took too long (`timeout`): retry after Retry-After seconds
+     */
+    503: Error;
 };
 
 export type CreateAuthUrlError = CreateAuthUrlErrors[keyof CreateAuthUrlErrors];
 
 export type CreateAuthUrlResponses = {
     /**
-     * Default Response
+     * OK
      */
     200: {
         /**
@@ -491,36 +928,32 @@ export type GetPendingConnectionData = {
 
 export type GetPendingConnectionErrors = {
     /**
-     * Default Response
+     * The request is invalid: `details` names each field (Zod format tree); unknown fields and query parameters are refused
      */
     400: Error;
     /**
-     * Default Response
+     * No API key (`missing_api_key`), or not a valid one (`invalid_api_key`)
      */
     401: Error;
     /**
-     * Default Response
-     */
-    403: Error;
-    /**
-     * Default Response
+     * Selection session not found
      */
     404: Error;
     /**
-     * Default Response
+     * Over the API key's limit (600 requests per minute): wait Retry-After seconds
      */
-    409: Error;
+    429: Error;
     /**
-     * Default Response
+     * The database cannot be reached (`database_unavailable`) or the request took too long (`timeout`): retry after Retry-After seconds
      */
-    500: Error;
+    503: Error;
 };
 
 export type GetPendingConnectionError = GetPendingConnectionErrors[keyof GetPendingConnectionErrors];
 
 export type GetPendingConnectionResponses = {
     /**
-     * Default Response
+     * OK
      */
     200: {
         network: string;
@@ -541,6 +974,12 @@ export type FinalizePendingConnectionData = {
     body: {
         selectedPageIds: Array<string>;
     };
+    headers?: {
+        /**
+         * Optional. The same key with the same request within 24 hours answers the first response again instead of repeating the action; with a different request → 409.
+         */
+        'idempotency-key'?: string;
+    };
     path: {
         session: string;
     };
@@ -550,36 +989,36 @@ export type FinalizePendingConnectionData = {
 
 export type FinalizePendingConnectionErrors = {
     /**
-     * Default Response
+     * The request is invalid: `details` names each field (Zod format tree); unknown fields and query parameters are refused
      */
     400: Error;
     /**
-     * Default Response
+     * No API key (`missing_api_key`), or not a valid one (`invalid_api_key`)
      */
     401: Error;
     /**
-     * Default Response
-     */
-    403: Error;
-    /**
-     * Default Response
+     * Selection session not found
      */
     404: Error;
     /**
-     * Default Response
+     * Selection session already finalized
      */
     409: Error;
     /**
-     * Default Response
+     * Over the API key's limit (600 requests per minute): wait Retry-After seconds
      */
-    500: Error;
+    429: Error;
+    /**
+     * The database cannot be reached (`database_unavailable`) or the request took too long (`timeout`): retry after Retry-After seconds
+     */
+    503: Error;
 };
 
 export type FinalizePendingConnectionError = FinalizePendingConnectionErrors[keyof FinalizePendingConnectionErrors];
 
 export type FinalizePendingConnectionResponses = {
     /**
-     * Default Response
+     * OK
      */
     200: Array<SocialAccount>;
 };
@@ -617,36 +1056,28 @@ export type ListSocialAccountsData = {
 
 export type ListSocialAccountsErrors = {
     /**
-     * Default Response
+     * The request is invalid: `details` names each field (Zod format tree); unknown fields and query parameters are refused
      */
     400: Error;
     /**
-     * Default Response
+     * No API key (`missing_api_key`), or not a valid one (`invalid_api_key`)
      */
     401: Error;
     /**
-     * Default Response
+     * Over the API key's limit (600 requests per minute): wait Retry-After seconds
      */
-    403: Error;
+    429: Error;
     /**
-     * Default Response
+     * The database cannot be reached (`database_unavailable`) or the request took too long (`timeout`): retry after Retry-After seconds
      */
-    404: Error;
-    /**
-     * Default Response
-     */
-    409: Error;
-    /**
-     * Default Response
-     */
-    500: Error;
+    503: Error;
 };
 
 export type ListSocialAccountsError = ListSocialAccountsErrors[keyof ListSocialAccountsErrors];
 
 export type ListSocialAccountsResponses = {
     /**
-     * Default Response
+     * OK
      */
     200: {
         data: Array<SocialAccount>;
@@ -670,36 +1101,32 @@ export type DisconnectSocialAccountData = {
 
 export type DisconnectSocialAccountErrors = {
     /**
-     * Default Response
+     * The request is invalid: `details` names each field (Zod format tree); unknown fields and query parameters are refused
      */
     400: Error;
     /**
-     * Default Response
+     * No API key (`missing_api_key`), or not a valid one (`invalid_api_key`)
      */
     401: Error;
     /**
-     * Default Response
-     */
-    403: Error;
-    /**
-     * Default Response
+     * Social account not found
      */
     404: Error;
     /**
-     * Default Response
+     * Over the API key's limit (600 requests per minute): wait Retry-After seconds
      */
-    409: Error;
+    429: Error;
     /**
-     * Default Response
+     * The database cannot be reached (`database_unavailable`) or the request took too long (`timeout`): retry after Retry-After seconds
      */
-    500: Error;
+    503: Error;
 };
 
 export type DisconnectSocialAccountError = DisconnectSocialAccountErrors[keyof DisconnectSocialAccountErrors];
 
 export type DisconnectSocialAccountResponses = {
     /**
-     * Default Response
+     * OK
      */
     200: SocialAccount;
 };
@@ -717,36 +1144,32 @@ export type GetSocialAccountData = {
 
 export type GetSocialAccountErrors = {
     /**
-     * Default Response
+     * The request is invalid: `details` names each field (Zod format tree); unknown fields and query parameters are refused
      */
     400: Error;
     /**
-     * Default Response
+     * No API key (`missing_api_key`), or not a valid one (`invalid_api_key`)
      */
     401: Error;
     /**
-     * Default Response
-     */
-    403: Error;
-    /**
-     * Default Response
+     * Social account not found
      */
     404: Error;
     /**
-     * Default Response
+     * Over the API key's limit (600 requests per minute): wait Retry-After seconds
      */
-    409: Error;
+    429: Error;
     /**
-     * Default Response
+     * The database cannot be reached (`database_unavailable`) or the request took too long (`timeout`): retry after Retry-After seconds
      */
-    500: Error;
+    503: Error;
 };
 
 export type GetSocialAccountError = GetSocialAccountErrors[keyof GetSocialAccountErrors];
 
 export type GetSocialAccountResponses = {
     /**
-     * Default Response
+     * OK
      */
     200: SocialAccount;
 };
@@ -757,6 +1180,12 @@ export type GetSocialAccountTokenData = {
     body: {
         [key: string]: never;
     } | null;
+    headers?: {
+        /**
+         * Optional. The same key with the same request within 24 hours answers the first response again instead of repeating the action; with a different request → 409.
+         */
+        'idempotency-key'?: string;
+    };
     path: {
         id: string;
     };
@@ -766,36 +1195,36 @@ export type GetSocialAccountTokenData = {
 
 export type GetSocialAccountTokenErrors = {
     /**
-     * Default Response
+     * The request is invalid: `details` names each field (Zod format tree); unknown fields and query parameters are refused
      */
     400: Error;
     /**
-     * Default Response
+     * No API key (`missing_api_key`), or not a valid one (`invalid_api_key`)
      */
     401: Error;
     /**
-     * Default Response
-     */
-    403: Error;
-    /**
-     * Default Response
+     * Social account not found
      */
     404: Error;
     /**
-     * Default Response
+     * The account needs to be reconnected (its grant was revoked or has ended)
      */
     409: Error;
     /**
-     * Default Response
+     * Over the API key's limit (600 requests per minute): wait Retry-After seconds
      */
-    500: Error;
+    429: Error;
+    /**
+     * The database cannot be reached (`database_unavailable`) or the request took too long (`timeout`): retry after Retry-After seconds
+     */
+    503: Error;
 };
 
 export type GetSocialAccountTokenError = GetSocialAccountTokenErrors[keyof GetSocialAccountTokenErrors];
 
 export type GetSocialAccountTokenResponses = {
     /**
-     * Default Response
+     * OK
      */
     200: {
         access_token: string;
@@ -817,36 +1246,32 @@ export type CheckSocialAccountHealthData = {
 
 export type CheckSocialAccountHealthErrors = {
     /**
-     * Default Response
+     * The request is invalid: `details` names each field (Zod format tree); unknown fields and query parameters are refused
      */
     400: Error;
     /**
-     * Default Response
+     * No API key (`missing_api_key`), or not a valid one (`invalid_api_key`)
      */
     401: Error;
     /**
-     * Default Response
-     */
-    403: Error;
-    /**
-     * Default Response
+     * Social account not found
      */
     404: Error;
     /**
-     * Default Response
+     * Over the API key's limit (600 requests per minute): wait Retry-After seconds
      */
-    409: Error;
+    429: Error;
     /**
-     * Default Response
+     * The database cannot be reached (`database_unavailable`) or the request took too long (`timeout`): retry after Retry-After seconds
      */
-    500: Error;
+    503: Error;
 };
 
 export type CheckSocialAccountHealthError = CheckSocialAccountHealthErrors[keyof CheckSocialAccountHealthErrors];
 
 export type CheckSocialAccountHealthResponses = {
     /**
-     * Default Response
+     * OK
      */
     200: {
         id: string;
@@ -872,6 +1297,12 @@ export type ConnectBlueskyAccountData = {
         appPassword: string;
         tenantId?: string;
     };
+    headers?: {
+        /**
+         * Optional. The same key with the same request within 24 hours answers the first response again instead of repeating the action; with a different request → 409.
+         */
+        'idempotency-key'?: string;
+    };
     path?: never;
     query?: never;
     url: '/v1/social-accounts/bluesky';
@@ -879,31 +1310,27 @@ export type ConnectBlueskyAccountData = {
 
 export type ConnectBlueskyAccountErrors = {
     /**
-     * Default Response
+     * The handle is not valid, or Bluesky refused the handle or app password
      */
     400: Error;
     /**
-     * Default Response
+     * No API key (`missing_api_key`), or not a valid one (`invalid_api_key`)
      */
     401: Error;
     /**
-     * Default Response
-     */
-    403: Error;
-    /**
-     * Default Response
+     * Bluesky handle not found
      */
     404: Error;
     /**
-     * Default Response
+     * This Bluesky account is already connected for this tenant (or the Idempotency-Key conflicts)
      */
     409: Error;
     /**
-     * Default Response
+     * Over the API key's limit (600 requests per minute): wait Retry-After seconds
      */
-    500: Error;
+    429: Error;
     /**
-     * Default Response
+     * The database cannot be reached (`database_unavailable`) or the request took too long (`timeout`): retry after Retry-After seconds
      */
     503: Error;
 };
@@ -912,7 +1339,7 @@ export type ConnectBlueskyAccountError = ConnectBlueskyAccountErrors[keyof Conne
 
 export type ConnectBlueskyAccountResponses = {
     /**
-     * Default Response
+     * Created
      */
     201: SocialAccount;
 };
@@ -928,36 +1355,28 @@ export type ListOrganizationsData = {
 
 export type ListOrganizationsErrors = {
     /**
-     * Default Response
+     * The request is invalid: `details` names each field (Zod format tree); unknown fields and query parameters are refused
      */
     400: Error;
     /**
-     * Default Response
+     * No API key (`missing_api_key`), or not a valid one (`invalid_api_key`)
      */
     401: Error;
     /**
-     * Default Response
+     * Over the API key's limit (600 requests per minute): wait Retry-After seconds
      */
-    403: Error;
+    429: Error;
     /**
-     * Default Response
+     * The database cannot be reached (`database_unavailable`) or the request took too long (`timeout`): retry after Retry-After seconds
      */
-    404: Error;
-    /**
-     * Default Response
-     */
-    409: Error;
-    /**
-     * Default Response
-     */
-    500: Error;
+    503: Error;
 };
 
 export type ListOrganizationsError = ListOrganizationsErrors[keyof ListOrganizationsErrors];
 
 export type ListOrganizationsResponses = {
     /**
-     * Default Response
+     * OK
      */
     200: {
         data: Array<{
@@ -978,6 +1397,12 @@ export type CreateOrganizationData = {
     body: {
         name: string;
     };
+    headers?: {
+        /**
+         * Optional. The same key with the same request within 24 hours answers the first response again instead of repeating the action; with a different request → 409.
+         */
+        'idempotency-key'?: string;
+    };
     path?: never;
     query?: never;
     url: '/v1/organizations';
@@ -985,36 +1410,32 @@ export type CreateOrganizationData = {
 
 export type CreateOrganizationErrors = {
     /**
-     * Default Response
+     * The request is invalid: `details` names each field (Zod format tree); unknown fields and query parameters are refused
      */
     400: Error;
     /**
-     * Default Response
+     * No API key (`missing_api_key`), or not a valid one (`invalid_api_key`)
      */
     401: Error;
     /**
-     * Default Response
-     */
-    403: Error;
-    /**
-     * Default Response
-     */
-    404: Error;
-    /**
-     * Default Response
+     * The Idempotency-Key was used for a different request (`idempotency_key_reused`) or its first request is still running (`idempotency_key_in_use`)
      */
     409: Error;
     /**
-     * Default Response
+     * Over the API key's limit (600 requests per minute): wait Retry-After seconds
      */
-    500: Error;
+    429: Error;
+    /**
+     * The database cannot be reached (`database_unavailable`) or the request took too long (`timeout`): retry after Retry-After seconds
+     */
+    503: Error;
 };
 
 export type CreateOrganizationError = CreateOrganizationErrors[keyof CreateOrganizationErrors];
 
 export type CreateOrganizationResponses = {
     /**
-     * Default Response
+     * Created
      */
     201: {
         id: string;
@@ -1034,36 +1455,28 @@ export type ListApiKeysData = {
 
 export type ListApiKeysErrors = {
     /**
-     * Default Response
+     * The request is invalid: `details` names each field (Zod format tree); unknown fields and query parameters are refused
      */
     400: Error;
     /**
-     * Default Response
+     * No API key (`missing_api_key`), or not a valid one (`invalid_api_key`)
      */
     401: Error;
     /**
-     * Default Response
+     * Over the API key's limit (600 requests per minute): wait Retry-After seconds
      */
-    403: Error;
+    429: Error;
     /**
-     * Default Response
+     * The database cannot be reached (`database_unavailable`) or the request took too long (`timeout`): retry after Retry-After seconds
      */
-    404: Error;
-    /**
-     * Default Response
-     */
-    409: Error;
-    /**
-     * Default Response
-     */
-    500: Error;
+    503: Error;
 };
 
 export type ListApiKeysError = ListApiKeysErrors[keyof ListApiKeysErrors];
 
 export type ListApiKeysResponses = {
     /**
-     * Default Response
+     * OK
      */
     200: {
         data: Array<{
@@ -1092,6 +1505,12 @@ export type CreateApiKeyData = {
         name: string;
         role?: 'admin' | 'standard';
     };
+    headers?: {
+        /**
+         * Optional. The same key with the same request within 24 hours answers the first response again instead of repeating the action; with a different request → 409.
+         */
+        'idempotency-key'?: string;
+    };
     path?: never;
     query?: never;
     url: '/v1/api-keys';
@@ -1099,36 +1518,32 @@ export type CreateApiKeyData = {
 
 export type CreateApiKeyErrors = {
     /**
-     * Default Response
+     * The request is invalid: `details` names each field (Zod format tree); unknown fields and query parameters are refused
      */
     400: Error;
     /**
-     * Default Response
+     * No API key (`missing_api_key`), or not a valid one (`invalid_api_key`)
      */
     401: Error;
     /**
-     * Default Response
-     */
-    403: Error;
-    /**
-     * Default Response
-     */
-    404: Error;
-    /**
-     * Default Response
+     * The Idempotency-Key was used for a different request (`idempotency_key_reused`) or its first request is still running (`idempotency_key_in_use`)
      */
     409: Error;
     /**
-     * Default Response
+     * Over the API key's limit (600 requests per minute): wait Retry-After seconds
      */
-    500: Error;
+    429: Error;
+    /**
+     * The database cannot be reached (`database_unavailable`) or the request took too long (`timeout`): retry after Retry-After seconds
+     */
+    503: Error;
 };
 
 export type CreateApiKeyError = CreateApiKeyErrors[keyof CreateApiKeyErrors];
 
 export type CreateApiKeyResponses = {
     /**
-     * Default Response
+     * Created
      */
     201: {
         id: string;
@@ -1151,36 +1566,32 @@ export type RevokeApiKeyData = {
 
 export type RevokeApiKeyErrors = {
     /**
-     * Default Response
+     * The request is invalid: `details` names each field (Zod format tree); unknown fields and query parameters are refused
      */
     400: Error;
     /**
-     * Default Response
+     * No API key (`missing_api_key`), or not a valid one (`invalid_api_key`)
      */
     401: Error;
     /**
-     * Default Response
-     */
-    403: Error;
-    /**
-     * Default Response
+     * Not found in this organization
      */
     404: Error;
     /**
-     * Default Response
+     * Over the API key's limit (600 requests per minute): wait Retry-After seconds
      */
-    409: Error;
+    429: Error;
     /**
-     * Default Response
+     * The database cannot be reached (`database_unavailable`) or the request took too long (`timeout`): retry after Retry-After seconds
      */
-    500: Error;
+    503: Error;
 };
 
 export type RevokeApiKeyError = RevokeApiKeyErrors[keyof RevokeApiKeyErrors];
 
 export type RevokeApiKeyResponses = {
     /**
-     * Default Response
+     * OK
      */
     200: {
         id: string;
@@ -1199,36 +1610,28 @@ export type GetBrandingData = {
 
 export type GetBrandingErrors = {
     /**
-     * Default Response
+     * The request is invalid: `details` names each field (Zod format tree); unknown fields and query parameters are refused
      */
     400: Error;
     /**
-     * Default Response
+     * No API key (`missing_api_key`), or not a valid one (`invalid_api_key`)
      */
     401: Error;
     /**
-     * Default Response
+     * Over the API key's limit (600 requests per minute): wait Retry-After seconds
      */
-    403: Error;
+    429: Error;
     /**
-     * Default Response
+     * The database cannot be reached (`database_unavailable`) or the request took too long (`timeout`): retry after Retry-After seconds
      */
-    404: Error;
-    /**
-     * Default Response
-     */
-    409: Error;
-    /**
-     * Default Response
-     */
-    500: Error;
+    503: Error;
 };
 
 export type GetBrandingError = GetBrandingErrors[keyof GetBrandingErrors];
 
 export type GetBrandingResponses = {
     /**
-     * Default Response
+     * OK
      */
     200: Branding;
 };
@@ -1252,36 +1655,28 @@ export type UpdateBrandingData = {
 
 export type UpdateBrandingErrors = {
     /**
-     * Default Response
+     * The request is invalid: `details` names each field (Zod format tree); unknown fields and query parameters are refused
      */
     400: Error;
     /**
-     * Default Response
+     * No API key (`missing_api_key`), or not a valid one (`invalid_api_key`)
      */
     401: Error;
     /**
-     * Default Response
+     * Over the API key's limit (600 requests per minute): wait Retry-After seconds
      */
-    403: Error;
+    429: Error;
     /**
-     * Default Response
+     * The database cannot be reached (`database_unavailable`) or the request took too long (`timeout`): retry after Retry-After seconds
      */
-    404: Error;
-    /**
-     * Default Response
-     */
-    409: Error;
-    /**
-     * Default Response
-     */
-    500: Error;
+    503: Error;
 };
 
 export type UpdateBrandingError = UpdateBrandingErrors[keyof UpdateBrandingErrors];
 
 export type UpdateBrandingResponses = {
     /**
-     * Default Response
+     * OK
      */
     200: Branding;
 };
@@ -1297,36 +1692,28 @@ export type ListWorkspacesData = {
 
 export type ListWorkspacesErrors = {
     /**
-     * Default Response
+     * The request is invalid: `details` names each field (Zod format tree); unknown fields and query parameters are refused
      */
     400: Error;
     /**
-     * Default Response
+     * No API key (`missing_api_key`), or not a valid one (`invalid_api_key`)
      */
     401: Error;
     /**
-     * Default Response
+     * Over the API key's limit (600 requests per minute): wait Retry-After seconds
      */
-    403: Error;
+    429: Error;
     /**
-     * Default Response
+     * The database cannot be reached (`database_unavailable`) or the request took too long (`timeout`): retry after Retry-After seconds
      */
-    404: Error;
-    /**
-     * Default Response
-     */
-    409: Error;
-    /**
-     * Default Response
-     */
-    500: Error;
+    503: Error;
 };
 
 export type ListWorkspacesError = ListWorkspacesErrors[keyof ListWorkspacesErrors];
 
 export type ListWorkspacesResponses = {
     /**
-     * Default Response
+     * OK
      */
     200: {
         data: Array<Workspace>;
@@ -1343,6 +1730,12 @@ export type CreateWorkspaceData = {
     body: {
         name: string;
     };
+    headers?: {
+        /**
+         * Optional. The same key with the same request within 24 hours answers the first response again instead of repeating the action; with a different request → 409.
+         */
+        'idempotency-key'?: string;
+    };
     path?: never;
     query?: never;
     url: '/v1/workspaces';
@@ -1350,36 +1743,32 @@ export type CreateWorkspaceData = {
 
 export type CreateWorkspaceErrors = {
     /**
-     * Default Response
+     * The request is invalid: `details` names each field (Zod format tree); unknown fields and query parameters are refused
      */
     400: Error;
     /**
-     * Default Response
+     * No API key (`missing_api_key`), or not a valid one (`invalid_api_key`)
      */
     401: Error;
     /**
-     * Default Response
-     */
-    403: Error;
-    /**
-     * Default Response
-     */
-    404: Error;
-    /**
-     * Default Response
+     * The Idempotency-Key was used for a different request (`idempotency_key_reused`) or its first request is still running (`idempotency_key_in_use`)
      */
     409: Error;
     /**
-     * Default Response
+     * Over the API key's limit (600 requests per minute): wait Retry-After seconds
      */
-    500: Error;
+    429: Error;
+    /**
+     * The database cannot be reached (`database_unavailable`) or the request took too long (`timeout`): retry after Retry-After seconds
+     */
+    503: Error;
 };
 
 export type CreateWorkspaceError = CreateWorkspaceErrors[keyof CreateWorkspaceErrors];
 
 export type CreateWorkspaceResponses = {
     /**
-     * Default Response
+     * Created
      */
     201: Workspace;
 };
@@ -1399,36 +1788,32 @@ export type UpdateWorkspaceData = {
 
 export type UpdateWorkspaceErrors = {
     /**
-     * Default Response
+     * The request is invalid: `details` names each field (Zod format tree); unknown fields and query parameters are refused
      */
     400: Error;
     /**
-     * Default Response
+     * No API key (`missing_api_key`), or not a valid one (`invalid_api_key`)
      */
     401: Error;
     /**
-     * Default Response
-     */
-    403: Error;
-    /**
-     * Default Response
+     * Not found in this organization
      */
     404: Error;
     /**
-     * Default Response
+     * Over the API key's limit (600 requests per minute): wait Retry-After seconds
      */
-    409: Error;
+    429: Error;
     /**
-     * Default Response
+     * The database cannot be reached (`database_unavailable`) or the request took too long (`timeout`): retry after Retry-After seconds
      */
-    500: Error;
+    503: Error;
 };
 
 export type UpdateWorkspaceError = UpdateWorkspaceErrors[keyof UpdateWorkspaceErrors];
 
 export type UpdateWorkspaceResponses = {
     /**
-     * Default Response
+     * OK
      */
     200: Workspace;
 };
@@ -1444,36 +1829,28 @@ export type ListWebhooksData = {
 
 export type ListWebhooksErrors = {
     /**
-     * Default Response
+     * The request is invalid: `details` names each field (Zod format tree); unknown fields and query parameters are refused
      */
     400: Error;
     /**
-     * Default Response
+     * No API key (`missing_api_key`), or not a valid one (`invalid_api_key`)
      */
     401: Error;
     /**
-     * Default Response
+     * Over the API key's limit (600 requests per minute): wait Retry-After seconds
      */
-    403: Error;
+    429: Error;
     /**
-     * Default Response
+     * The database cannot be reached (`database_unavailable`) or the request took too long (`timeout`): retry after Retry-After seconds
      */
-    404: Error;
-    /**
-     * Default Response
-     */
-    409: Error;
-    /**
-     * Default Response
-     */
-    500: Error;
+    503: Error;
 };
 
 export type ListWebhooksError = ListWebhooksErrors[keyof ListWebhooksErrors];
 
 export type ListWebhooksResponses = {
     /**
-     * Default Response
+     * OK
      */
     200: {
         data: Array<WebhookEndpoint>;
@@ -1495,6 +1872,12 @@ export type CreateWebhookData = {
         events?: Array<'account.connected' | 'account.reconnected' | 'account.reauth_required' | 'account.disconnected' | 'account.recovered' | 'account.expiring' | 'post.published' | 'post.partial' | 'post.error' | 'webhook.test'>;
         description?: string;
     };
+    headers?: {
+        /**
+         * Optional. The same key with the same request within 24 hours answers the first response again instead of repeating the action; with a different request → 409.
+         */
+        'idempotency-key'?: string;
+    };
     path?: never;
     query?: never;
     url: '/v1/webhooks';
@@ -1502,36 +1885,32 @@ export type CreateWebhookData = {
 
 export type CreateWebhookErrors = {
     /**
-     * Default Response
+     * The request is invalid: `details` names each field (Zod format tree); unknown fields and query parameters are refused
      */
     400: Error;
     /**
-     * Default Response
+     * No API key (`missing_api_key`), or not a valid one (`invalid_api_key`)
      */
     401: Error;
     /**
-     * Default Response
-     */
-    403: Error;
-    /**
-     * Default Response
-     */
-    404: Error;
-    /**
-     * Default Response
+     * The Idempotency-Key was used for a different request (`idempotency_key_reused`) or its first request is still running (`idempotency_key_in_use`)
      */
     409: Error;
     /**
-     * Default Response
+     * Over the API key's limit (600 requests per minute): wait Retry-After seconds
      */
-    500: Error;
+    429: Error;
+    /**
+     * The database cannot be reached (`database_unavailable`) or the request took too long (`timeout`): retry after Retry-After seconds
+     */
+    503: Error;
 };
 
 export type CreateWebhookError = CreateWebhookErrors[keyof CreateWebhookErrors];
 
 export type CreateWebhookResponses = {
     /**
-     * Default Response
+     * Created
      */
     201: {
         id: string;
@@ -1564,36 +1943,32 @@ export type DeleteWebhookData = {
 
 export type DeleteWebhookErrors = {
     /**
-     * Default Response
+     * The request is invalid: `details` names each field (Zod format tree); unknown fields and query parameters are refused
      */
     400: Error;
     /**
-     * Default Response
+     * No API key (`missing_api_key`), or not a valid one (`invalid_api_key`)
      */
     401: Error;
     /**
-     * Default Response
-     */
-    403: Error;
-    /**
-     * Default Response
+     * Not found in this organization
      */
     404: Error;
     /**
-     * Default Response
+     * Over the API key's limit (600 requests per minute): wait Retry-After seconds
      */
-    409: Error;
+    429: Error;
     /**
-     * Default Response
+     * The database cannot be reached (`database_unavailable`) or the request took too long (`timeout`): retry after Retry-After seconds
      */
-    500: Error;
+    503: Error;
 };
 
 export type DeleteWebhookError = DeleteWebhookErrors[keyof DeleteWebhookErrors];
 
 export type DeleteWebhookResponses = {
     /**
-     * Default Response
+     * OK
      */
     200: {
         id: string;
@@ -1614,36 +1989,32 @@ export type GetWebhookData = {
 
 export type GetWebhookErrors = {
     /**
-     * Default Response
+     * The request is invalid: `details` names each field (Zod format tree); unknown fields and query parameters are refused
      */
     400: Error;
     /**
-     * Default Response
+     * No API key (`missing_api_key`), or not a valid one (`invalid_api_key`)
      */
     401: Error;
     /**
-     * Default Response
-     */
-    403: Error;
-    /**
-     * Default Response
+     * Not found in this organization
      */
     404: Error;
     /**
-     * Default Response
+     * Over the API key's limit (600 requests per minute): wait Retry-After seconds
      */
-    409: Error;
+    429: Error;
     /**
-     * Default Response
+     * The database cannot be reached (`database_unavailable`) or the request took too long (`timeout`): retry after Retry-After seconds
      */
-    500: Error;
+    503: Error;
 };
 
 export type GetWebhookError = GetWebhookErrors[keyof GetWebhookErrors];
 
 export type GetWebhookResponses = {
     /**
-     * Default Response
+     * OK
      */
     200: WebhookEndpoint;
 };
@@ -1654,6 +2025,12 @@ export type EnableWebhookData = {
     body: {
         [key: string]: never;
     } | null;
+    headers?: {
+        /**
+         * Optional. The same key with the same request within 24 hours answers the first response again instead of repeating the action; with a different request → 409.
+         */
+        'idempotency-key'?: string;
+    };
     path: {
         id: string;
     };
@@ -1663,36 +2040,36 @@ export type EnableWebhookData = {
 
 export type EnableWebhookErrors = {
     /**
-     * Default Response
+     * The request is invalid: `details` names each field (Zod format tree); unknown fields and query parameters are refused
      */
     400: Error;
     /**
-     * Default Response
+     * No API key (`missing_api_key`), or not a valid one (`invalid_api_key`)
      */
     401: Error;
     /**
-     * Default Response
-     */
-    403: Error;
-    /**
-     * Default Response
+     * Not found in this organization
      */
     404: Error;
     /**
-     * Default Response
+     * The Idempotency-Key was used for a different request (`idempotency_key_reused`) or its first request is still running (`idempotency_key_in_use`)
      */
     409: Error;
     /**
-     * Default Response
+     * Over the API key's limit (600 requests per minute): wait Retry-After seconds
      */
-    500: Error;
+    429: Error;
+    /**
+     * The database cannot be reached (`database_unavailable`) or the request took too long (`timeout`): retry after Retry-After seconds
+     */
+    503: Error;
 };
 
 export type EnableWebhookError = EnableWebhookErrors[keyof EnableWebhookErrors];
 
 export type EnableWebhookResponses = {
     /**
-     * Default Response
+     * OK
      */
     200: WebhookEndpoint;
 };
@@ -1703,6 +2080,12 @@ export type TestWebhookData = {
     body: {
         [key: string]: never;
     } | null;
+    headers?: {
+        /**
+         * Optional. The same key with the same request within 24 hours answers the first response again instead of repeating the action; with a different request → 409.
+         */
+        'idempotency-key'?: string;
+    };
     path: {
         id: string;
     };
@@ -1712,36 +2095,36 @@ export type TestWebhookData = {
 
 export type TestWebhookErrors = {
     /**
-     * Default Response
+     * The request is invalid: `details` names each field (Zod format tree); unknown fields and query parameters are refused
      */
     400: Error;
     /**
-     * Default Response
+     * No API key (`missing_api_key`), or not a valid one (`invalid_api_key`)
      */
     401: Error;
     /**
-     * Default Response
-     */
-    403: Error;
-    /**
-     * Default Response
+     * Not found in this organization
      */
     404: Error;
     /**
-     * Default Response
+     * The Idempotency-Key was used for a different request (`idempotency_key_reused`) or its first request is still running (`idempotency_key_in_use`)
      */
     409: Error;
     /**
-     * Default Response
+     * Over the API key's limit (600 requests per minute): wait Retry-After seconds
      */
-    500: Error;
+    429: Error;
+    /**
+     * The database cannot be reached (`database_unavailable`) or the request took too long (`timeout`): retry after Retry-After seconds
+     */
+    503: Error;
 };
 
 export type TestWebhookError = TestWebhookErrors[keyof TestWebhookErrors];
 
 export type TestWebhookResponses = {
     /**
-     * Default Response
+     * Accepted
      */
     202: {
         event_id: string;
@@ -1764,36 +2147,32 @@ export type ListWebhookDeliveriesData = {
 
 export type ListWebhookDeliveriesErrors = {
     /**
-     * Default Response
+     * The request is invalid: `details` names each field (Zod format tree); unknown fields and query parameters are refused
      */
     400: Error;
     /**
-     * Default Response
+     * No API key (`missing_api_key`), or not a valid one (`invalid_api_key`)
      */
     401: Error;
     /**
-     * Default Response
-     */
-    403: Error;
-    /**
-     * Default Response
+     * Not found in this organization
      */
     404: Error;
     /**
-     * Default Response
+     * Over the API key's limit (600 requests per minute): wait Retry-After seconds
      */
-    409: Error;
+    429: Error;
     /**
-     * Default Response
+     * The database cannot be reached (`database_unavailable`) or the request took too long (`timeout`): retry after Retry-After seconds
      */
-    500: Error;
+    503: Error;
 };
 
 export type ListWebhookDeliveriesError = ListWebhookDeliveriesErrors[keyof ListWebhookDeliveriesErrors];
 
 export type ListWebhookDeliveriesResponses = {
     /**
-     * Default Response
+     * OK
      */
     200: {
         data: Array<WebhookDelivery>;
@@ -1810,6 +2189,12 @@ export type ResendWebhookDeliveryData = {
     body: {
         [key: string]: never;
     } | null;
+    headers?: {
+        /**
+         * Optional. The same key with the same request within 24 hours answers the first response again instead of repeating the action; with a different request → 409.
+         */
+        'idempotency-key'?: string;
+    };
     path: {
         id: string;
     };
@@ -1819,36 +2204,36 @@ export type ResendWebhookDeliveryData = {
 
 export type ResendWebhookDeliveryErrors = {
     /**
-     * Default Response
+     * The request is invalid: `details` names each field (Zod format tree); unknown fields and query parameters are refused
      */
     400: Error;
     /**
-     * Default Response
+     * No API key (`missing_api_key`), or not a valid one (`invalid_api_key`)
      */
     401: Error;
     /**
-     * Default Response
-     */
-    403: Error;
-    /**
-     * Default Response
+     * Not found in this organization
      */
     404: Error;
     /**
-     * Default Response
+     * The Idempotency-Key was used for a different request (`idempotency_key_reused`) or its first request is still running (`idempotency_key_in_use`)
      */
     409: Error;
     /**
-     * Default Response
+     * Over the API key's limit (600 requests per minute): wait Retry-After seconds
      */
-    500: Error;
+    429: Error;
+    /**
+     * The database cannot be reached (`database_unavailable`) or the request took too long (`timeout`): retry after Retry-After seconds
+     */
+    503: Error;
 };
 
 export type ResendWebhookDeliveryError = ResendWebhookDeliveryErrors[keyof ResendWebhookDeliveryErrors];
 
 export type ResendWebhookDeliveryResponses = {
     /**
-     * Default Response
+     * Accepted
      */
     202: {
         delivery_id: string;
@@ -1868,6 +2253,12 @@ export type CreateMediaUploadData = {
          */
         content_type?: string;
     };
+    headers?: {
+        /**
+         * Optional. The same key with the same request within 24 hours answers the first response again instead of repeating the action; with a different request → 409.
+         */
+        'idempotency-key'?: string;
+    };
     path?: never;
     query?: never;
     url: '/v1/media/upload';
@@ -1875,40 +2266,39 @@ export type CreateMediaUploadData = {
 
 export type CreateMediaUploadErrors = {
     /**
-     * Default Response
+     * The request is invalid
      */
     400: Error;
     /**
-     * Default Response
+     * No API key (`missing_api_key`), or not a valid one (`invalid_api_key`)
      */
     401: Error;
     /**
-     * Default Response
-     */
-    403: Error;
-    /**
-     * Default Response
-     */
-    404: Error;
-    /**
-     * Default Response
+     * The Idempotency-Key was used for a different request (`idempotency_key_reused`) or its first request is still running (`idempotency_key_in_use`)
      */
     409: Error;
     /**
-     * Default Response
+     * Over the API key's limit (600 requests per minute): wait Retry-After seconds
      */
-    500: Error;
+    429: Error;
+    /**
+     * The database cannot be reached (`database_unavailable`) or the request took too long (`timeout`): retry after Retry-After seconds
+     */
+    503: Error;
 };
 
 export type CreateMediaUploadError = CreateMediaUploadErrors[keyof CreateMediaUploadErrors];
 
 export type CreateMediaUploadResponses = {
     /**
-     * Default Response
+     * Created
      */
     201: {
         id: string;
         upload_url: string;
+        /**
+         * Seconds
+         */
         expires_in: number;
     };
 };
@@ -1922,6 +2312,12 @@ export type ConfirmMediaUploadData = {
          */
         size?: number;
     } | null;
+    headers?: {
+        /**
+         * Optional. The same key with the same request within 24 hours answers the first response again instead of repeating the action; with a different request → 409.
+         */
+        'idempotency-key'?: string;
+    };
     path: {
         id: string;
     };
@@ -1931,36 +2327,36 @@ export type ConfirmMediaUploadData = {
 
 export type ConfirmMediaUploadErrors = {
     /**
-     * Default Response
+     * The bytes are not a supported image or video, or their size is not `size`
      */
     400: Error;
     /**
-     * Default Response
+     * No API key (`missing_api_key`), or not a valid one (`invalid_api_key`)
      */
     401: Error;
     /**
-     * Default Response
-     */
-    403: Error;
-    /**
-     * Default Response
+     * Media not found
      */
     404: Error;
     /**
-     * Default Response
+     * Nothing was uploaded yet (`media_not_uploaded`), it was uploaded again meanwhile, or the Idempotency-Key conflicts
      */
     409: Error;
     /**
-     * Default Response
+     * Over the API key's limit (600 requests per minute): wait Retry-After seconds
      */
-    500: Error;
+    429: Error;
+    /**
+     * The database cannot be reached (`database_unavailable`) or the request took too long (`timeout`): retry after Retry-After seconds
+     */
+    503: Error;
 };
 
 export type ConfirmMediaUploadError = ConfirmMediaUploadErrors[keyof ConfirmMediaUploadErrors];
 
 export type ConfirmMediaUploadResponses = {
     /**
-     * Default Response
+     * OK
      */
     200: Media;
 };
@@ -1979,36 +2375,28 @@ export type ListMediaData = {
 
 export type ListMediaErrors = {
     /**
-     * Default Response
+     * The request is invalid: `details` names each field (Zod format tree); unknown fields and query parameters are refused
      */
     400: Error;
     /**
-     * Default Response
+     * No API key (`missing_api_key`), or not a valid one (`invalid_api_key`)
      */
     401: Error;
     /**
-     * Default Response
+     * Over the API key's limit (600 requests per minute): wait Retry-After seconds
      */
-    403: Error;
+    429: Error;
     /**
-     * Default Response
+     * The database cannot be reached (`database_unavailable`) or the request took too long (`timeout`): retry after Retry-After seconds
      */
-    404: Error;
-    /**
-     * Default Response
-     */
-    409: Error;
-    /**
-     * Default Response
-     */
-    500: Error;
+    503: Error;
 };
 
 export type ListMediaError = ListMediaErrors[keyof ListMediaErrors];
 
 export type ListMediaResponses = {
     /**
-     * Default Response
+     * OK
      */
     200: {
         data: Array<Media>;
@@ -2026,6 +2414,12 @@ export type ImportMediaData = {
         url: string;
         filename?: string;
     };
+    headers?: {
+        /**
+         * Optional. The same key with the same request within 24 hours answers the first response again instead of repeating the action; with a different request → 409.
+         */
+        'idempotency-key'?: string;
+    };
     path?: never;
     query?: never;
     url: '/v1/media';
@@ -2033,40 +2427,36 @@ export type ImportMediaData = {
 
 export type ImportMediaErrors = {
     /**
-     * Default Response
+     * The URL is refused (not public, not http(s)) or unreachable, or the file is not a supported image or video
      */
     400: Error;
     /**
-     * Default Response
+     * No API key (`missing_api_key`), or not a valid one (`invalid_api_key`)
      */
     401: Error;
     /**
-     * Default Response
-     */
-    403: Error;
-    /**
-     * Default Response
-     */
-    404: Error;
-    /**
-     * Default Response
+     * The Idempotency-Key was used for a different request (`idempotency_key_reused`) or its first request is still running (`idempotency_key_in_use`)
      */
     409: Error;
     /**
-     * Default Response
+     * The file is larger than SWITCHBOARD_MAX_MEDIA_BYTES
      */
     413: Error;
     /**
-     * Default Response
+     * Over the API key's limit (600 requests per minute): wait Retry-After seconds
      */
-    500: Error;
+    429: Error;
+    /**
+     * The database cannot be reached (`database_unavailable`) or the request took too long (`timeout`): retry after Retry-After seconds
+     */
+    503: Error;
 };
 
 export type ImportMediaError = ImportMediaErrors[keyof ImportMediaErrors];
 
 export type ImportMediaResponses = {
     /**
-     * Default Response
+     * Created
      */
     201: Media;
 };
@@ -2084,36 +2474,36 @@ export type DeleteMediaData = {
 
 export type DeleteMediaErrors = {
     /**
-     * Default Response
+     * The request is invalid: `details` names each field (Zod format tree); unknown fields and query parameters are refused
      */
     400: Error;
     /**
-     * Default Response
+     * No API key (`missing_api_key`), or not a valid one (`invalid_api_key`)
      */
     401: Error;
     /**
-     * Default Response
-     */
-    403: Error;
-    /**
-     * Default Response
+     * Media not found
      */
     404: Error;
     /**
-     * Default Response
+     * A scheduled or publishing post uses the file
      */
     409: Error;
     /**
-     * Default Response
+     * Over the API key's limit (600 requests per minute): wait Retry-After seconds
      */
-    500: Error;
+    429: Error;
+    /**
+     * The database cannot be reached (`database_unavailable`) or the request took too long (`timeout`): retry after Retry-After seconds
+     */
+    503: Error;
 };
 
 export type DeleteMediaError = DeleteMediaErrors[keyof DeleteMediaErrors];
 
 export type DeleteMediaResponses = {
     /**
-     * Default Response
+     * OK
      */
     200: {
         id: string;
@@ -2134,36 +2524,32 @@ export type GetMediaData = {
 
 export type GetMediaErrors = {
     /**
-     * Default Response
+     * The request is invalid: `details` names each field (Zod format tree); unknown fields and query parameters are refused
      */
     400: Error;
     /**
-     * Default Response
+     * No API key (`missing_api_key`), or not a valid one (`invalid_api_key`)
      */
     401: Error;
     /**
-     * Default Response
-     */
-    403: Error;
-    /**
-     * Default Response
+     * Media not found
      */
     404: Error;
     /**
-     * Default Response
+     * Over the API key's limit (600 requests per minute): wait Retry-After seconds
      */
-    409: Error;
+    429: Error;
     /**
-     * Default Response
+     * The database cannot be reached (`database_unavailable`) or the request took too long (`timeout`): retry after Retry-After seconds
      */
-    500: Error;
+    503: Error;
 };
 
 export type GetMediaError = GetMediaErrors[keyof GetMediaErrors];
 
 export type GetMediaResponses = {
     /**
-     * Default Response
+     * OK
      */
     200: Media;
 };
@@ -2190,36 +2576,28 @@ export type ListPostsData = {
 
 export type ListPostsErrors = {
     /**
-     * Default Response
+     * The request is invalid: `details` names each field (Zod format tree); unknown fields and query parameters are refused
      */
     400: Error;
     /**
-     * Default Response
+     * No API key (`missing_api_key`), or not a valid one (`invalid_api_key`)
      */
     401: Error;
     /**
-     * Default Response
+     * Over the API key's limit (600 requests per minute): wait Retry-After seconds
      */
-    403: Error;
+    429: Error;
     /**
-     * Default Response
+     * The database cannot be reached (`database_unavailable`) or the request took too long (`timeout`): retry after Retry-After seconds
      */
-    404: Error;
-    /**
-     * Default Response
-     */
-    409: Error;
-    /**
-     * Default Response
-     */
-    500: Error;
+    503: Error;
 };
 
 export type ListPostsError = ListPostsErrors[keyof ListPostsErrors];
 
 export type ListPostsResponses = {
     /**
-     * Default Response
+     * OK
      */
     200: {
         posts: Array<Post>;
@@ -2337,6 +2715,12 @@ export type CreatePostData = {
             [key: string]: unknown;
         };
     };
+    headers?: {
+        /**
+         * Optional. The same key with the same request within 24 hours answers the first response again instead of repeating the action; with a different request → 409.
+         */
+        'idempotency-key'?: string;
+    };
     path?: never;
     query?: never;
     url: '/v1/posts';
@@ -2344,36 +2728,32 @@ export type CreatePostData = {
 
 export type CreatePostErrors = {
     /**
-     * Default Response
+     * The request is invalid: `details` names each field (Zod format tree); unknown fields and query parameters are refused
      */
     400: Error;
     /**
-     * Default Response
+     * No API key (`missing_api_key`), or not a valid one (`invalid_api_key`)
      */
     401: Error;
     /**
-     * Default Response
-     */
-    403: Error;
-    /**
-     * Default Response
-     */
-    404: Error;
-    /**
-     * Default Response
+     * The Idempotency-Key was used for a different request (`idempotency_key_reused`) or its first request is still running (`idempotency_key_in_use`)
      */
     409: Error;
     /**
-     * Default Response
+     * Over the API key's limit (600 requests per minute): wait Retry-After seconds
      */
-    500: Error;
+    429: Error;
+    /**
+     * The database cannot be reached (`database_unavailable`) or the request took too long (`timeout`): retry after Retry-After seconds
+     */
+    503: Error;
 };
 
 export type CreatePostError = CreatePostErrors[keyof CreatePostErrors];
 
 export type CreatePostResponses = {
     /**
-     * Default Response
+     * Created
      */
     201: Post;
 };
@@ -2391,36 +2771,32 @@ export type CancelPostData = {
 
 export type CancelPostErrors = {
     /**
-     * Default Response
+     * The request is invalid: `details` names each field (Zod format tree); unknown fields and query parameters are refused
      */
     400: Error;
     /**
-     * Default Response
+     * No API key (`missing_api_key`), or not a valid one (`invalid_api_key`)
      */
     401: Error;
     /**
-     * Default Response
-     */
-    403: Error;
-    /**
-     * Default Response
+     * Not found in this organization
      */
     404: Error;
     /**
-     * Default Response
+     * Over the API key's limit (600 requests per minute): wait Retry-After seconds
      */
-    409: Error;
+    429: Error;
     /**
-     * Default Response
+     * The database cannot be reached (`database_unavailable`) or the request took too long (`timeout`): retry after Retry-After seconds
      */
-    500: Error;
+    503: Error;
 };
 
 export type CancelPostError = CancelPostErrors[keyof CancelPostErrors];
 
 export type CancelPostResponses = {
     /**
-     * Default Response
+     * OK
      */
     200: Post;
 };
@@ -2438,36 +2814,32 @@ export type GetPostData = {
 
 export type GetPostErrors = {
     /**
-     * Default Response
+     * The request is invalid: `details` names each field (Zod format tree); unknown fields and query parameters are refused
      */
     400: Error;
     /**
-     * Default Response
+     * No API key (`missing_api_key`), or not a valid one (`invalid_api_key`)
      */
     401: Error;
     /**
-     * Default Response
-     */
-    403: Error;
-    /**
-     * Default Response
+     * Not found in this organization
      */
     404: Error;
     /**
-     * Default Response
+     * Over the API key's limit (600 requests per minute): wait Retry-After seconds
      */
-    409: Error;
+    429: Error;
     /**
-     * Default Response
+     * The database cannot be reached (`database_unavailable`) or the request took too long (`timeout`): retry after Retry-After seconds
      */
-    500: Error;
+    503: Error;
 };
 
 export type GetPostError = GetPostErrors[keyof GetPostErrors];
 
 export type GetPostResponses = {
     /**
-     * Default Response
+     * OK
      */
     200: Post;
 };
@@ -2502,36 +2874,32 @@ export type UpdatePostData = {
 
 export type UpdatePostErrors = {
     /**
-     * Default Response
+     * The request is invalid: `details` names each field (Zod format tree); unknown fields and query parameters are refused
      */
     400: Error;
     /**
-     * Default Response
+     * No API key (`missing_api_key`), or not a valid one (`invalid_api_key`)
      */
     401: Error;
     /**
-     * Default Response
-     */
-    403: Error;
-    /**
-     * Default Response
+     * Not found in this organization
      */
     404: Error;
     /**
-     * Default Response
+     * Over the API key's limit (600 requests per minute): wait Retry-After seconds
      */
-    409: Error;
+    429: Error;
     /**
-     * Default Response
+     * The database cannot be reached (`database_unavailable`) or the request took too long (`timeout`): retry after Retry-After seconds
      */
-    500: Error;
+    503: Error;
 };
 
 export type UpdatePostError = UpdatePostErrors[keyof UpdatePostErrors];
 
 export type UpdatePostResponses = {
     /**
-     * Default Response
+     * OK
      */
     200: Post;
 };
@@ -2549,36 +2917,32 @@ export type DeleteRemotePostData = {
 
 export type DeleteRemotePostErrors = {
     /**
-     * Default Response
+     * The request is invalid: `details` names each field (Zod format tree); unknown fields and query parameters are refused
      */
     400: Error;
     /**
-     * Default Response
+     * No API key (`missing_api_key`), or not a valid one (`invalid_api_key`)
      */
     401: Error;
     /**
-     * Default Response
-     */
-    403: Error;
-    /**
-     * Default Response
+     * Not found in this organization
      */
     404: Error;
     /**
-     * Default Response
+     * Over the API key's limit (600 requests per minute): wait Retry-After seconds
      */
-    409: Error;
+    429: Error;
     /**
-     * Default Response
+     * The database cannot be reached (`database_unavailable`) or the request took too long (`timeout`): retry after Retry-After seconds
      */
-    500: Error;
+    503: Error;
 };
 
 export type DeleteRemotePostError = DeleteRemotePostErrors[keyof DeleteRemotePostErrors];
 
 export type DeleteRemotePostResponses = {
     /**
-     * Default Response
+     * OK
      */
     200: Post;
 };
@@ -2589,6 +2953,12 @@ export type RetryPostData = {
     body: {
         [key: string]: never;
     } | null;
+    headers?: {
+        /**
+         * Optional. The same key with the same request within 24 hours answers the first response again instead of repeating the action; with a different request → 409.
+         */
+        'idempotency-key'?: string;
+    };
     path: {
         id: string;
     };
@@ -2598,36 +2968,36 @@ export type RetryPostData = {
 
 export type RetryPostErrors = {
     /**
-     * Default Response
+     * The request is invalid: `details` names each field (Zod format tree); unknown fields and query parameters are refused
      */
     400: Error;
     /**
-     * Default Response
+     * No API key (`missing_api_key`), or not a valid one (`invalid_api_key`)
      */
     401: Error;
     /**
-     * Default Response
-     */
-    403: Error;
-    /**
-     * Default Response
+     * Not found in this organization
      */
     404: Error;
     /**
-     * Default Response
+     * The Idempotency-Key was used for a different request (`idempotency_key_reused`) or its first request is still running (`idempotency_key_in_use`)
      */
     409: Error;
     /**
-     * Default Response
+     * Over the API key's limit (600 requests per minute): wait Retry-After seconds
      */
-    500: Error;
+    429: Error;
+    /**
+     * The database cannot be reached (`database_unavailable`) or the request took too long (`timeout`): retry after Retry-After seconds
+     */
+    503: Error;
 };
 
 export type RetryPostError = RetryPostErrors[keyof RetryPostErrors];
 
 export type RetryPostResponses = {
     /**
-     * Default Response
+     * OK
      */
     200: Post;
 };
@@ -2654,36 +3024,44 @@ export type GetSocialAccountMetricsData = {
 
 export type GetSocialAccountMetricsErrors = {
     /**
-     * Default Response
+     * The request is invalid: `details` names each field (Zod format tree); unknown fields and query parameters are refused
      */
     400: Error;
     /**
-     * Default Response
+     * No API key (`missing_api_key`), or not a valid one (`invalid_api_key`)
      */
     401: Error;
     /**
-     * Default Response
+     * The network refused: a permission or app approval is missing (`permission_missing`, `app_not_approved`)
      */
     403: Error;
     /**
-     * Default Response
+     * Social account not found
      */
     404: Error;
     /**
-     * Default Response
+     * The account needs to be reconnected (`auth_expired`)
      */
     409: Error;
     /**
-     * Default Response
+     * The network's rate limit or quota (`rate_limited`, `quota_exhausted`; see Retry-After), or this API key's
      */
-    500: Error;
+    429: Error;
+    /**
+     * The network answered with an error not classified otherwise
+     */
+    502: Error;
+    /**
+     * The database cannot be reached (`database_unavailable`) or the request took too long (`timeout`): retry after Retry-After seconds
+     */
+    503: Error;
 };
 
 export type GetSocialAccountMetricsError = GetSocialAccountMetricsErrors[keyof GetSocialAccountMetricsErrors];
 
 export type GetSocialAccountMetricsResponses = {
     /**
-     * Default Response
+     * OK
      */
     200: {
         account_id: string;
@@ -2721,36 +3099,44 @@ export type GetSocialAccountPublishingOptionsData = {
 
 export type GetSocialAccountPublishingOptionsErrors = {
     /**
-     * Default Response
+     * The request is invalid: `details` names each field (Zod format tree); unknown fields and query parameters are refused
      */
     400: Error;
     /**
-     * Default Response
+     * No API key (`missing_api_key`), or not a valid one (`invalid_api_key`)
      */
     401: Error;
     /**
-     * Default Response
+     * The network refused: a permission or app approval is missing (`permission_missing`, `app_not_approved`)
      */
     403: Error;
     /**
-     * Default Response
+     * Social account not found
      */
     404: Error;
     /**
-     * Default Response
+     * The account needs to be reconnected (`auth_expired`)
      */
     409: Error;
     /**
-     * Default Response
+     * The network's rate limit or quota (`rate_limited`, `quota_exhausted`; see Retry-After), or this API key's
      */
-    500: Error;
+    429: Error;
+    /**
+     * The network answered with an error not classified otherwise
+     */
+    502: Error;
+    /**
+     * The database cannot be reached (`database_unavailable`) or the request took too long (`timeout`): retry after Retry-After seconds
+     */
+    503: Error;
 };
 
 export type GetSocialAccountPublishingOptionsError = GetSocialAccountPublishingOptionsErrors[keyof GetSocialAccountPublishingOptionsErrors];
 
 export type GetSocialAccountPublishingOptionsResponses = {
     /**
-     * Default Response
+     * OK
      */
     200: {
         account_id: string;
@@ -2784,36 +3170,32 @@ export type ClearPublishingDefaultsData = {
 
 export type ClearPublishingDefaultsErrors = {
     /**
-     * Default Response
+     * The request is invalid: `details` names each field (Zod format tree); unknown fields and query parameters are refused
      */
     400: Error;
     /**
-     * Default Response
+     * No API key (`missing_api_key`), or not a valid one (`invalid_api_key`)
      */
     401: Error;
     /**
-     * Default Response
-     */
-    403: Error;
-    /**
-     * Default Response
+     * Social account not found
      */
     404: Error;
     /**
-     * Default Response
+     * Over the API key's limit (600 requests per minute): wait Retry-After seconds
      */
-    409: Error;
+    429: Error;
     /**
-     * Default Response
+     * The database cannot be reached (`database_unavailable`) or the request took too long (`timeout`): retry after Retry-After seconds
      */
-    500: Error;
+    503: Error;
 };
 
 export type ClearPublishingDefaultsError = ClearPublishingDefaultsErrors[keyof ClearPublishingDefaultsErrors];
 
 export type ClearPublishingDefaultsResponses = {
     /**
-     * Default Response
+     * OK
      */
     200: PublishingDefaults;
 };
@@ -2831,36 +3213,32 @@ export type GetPublishingDefaultsData = {
 
 export type GetPublishingDefaultsErrors = {
     /**
-     * Default Response
+     * The request is invalid: `details` names each field (Zod format tree); unknown fields and query parameters are refused
      */
     400: Error;
     /**
-     * Default Response
+     * No API key (`missing_api_key`), or not a valid one (`invalid_api_key`)
      */
     401: Error;
     /**
-     * Default Response
-     */
-    403: Error;
-    /**
-     * Default Response
+     * Social account not found
      */
     404: Error;
     /**
-     * Default Response
+     * Over the API key's limit (600 requests per minute): wait Retry-After seconds
      */
-    409: Error;
+    429: Error;
     /**
-     * Default Response
+     * The database cannot be reached (`database_unavailable`) or the request took too long (`timeout`): retry after Retry-After seconds
      */
-    500: Error;
+    503: Error;
 };
 
 export type GetPublishingDefaultsError = GetPublishingDefaultsErrors[keyof GetPublishingDefaultsErrors];
 
 export type GetPublishingDefaultsResponses = {
     /**
-     * Default Response
+     * OK
      */
     200: PublishingDefaults;
 };
@@ -2883,38 +3261,124 @@ export type ReplacePublishingDefaultsData = {
 
 export type ReplacePublishingDefaultsErrors = {
     /**
-     * Default Response
+     * The request is invalid: `details` names each field (Zod format tree); unknown fields and query parameters are refused
      */
     400: Error;
     /**
-     * Default Response
+     * No API key (`missing_api_key`), or not a valid one (`invalid_api_key`)
      */
     401: Error;
     /**
-     * Default Response
-     */
-    403: Error;
-    /**
-     * Default Response
+     * Social account not found
      */
     404: Error;
     /**
-     * Default Response
+     * Over the API key's limit (600 requests per minute): wait Retry-After seconds
      */
-    409: Error;
+    429: Error;
     /**
-     * Default Response
+     * The database cannot be reached (`database_unavailable`) or the request took too long (`timeout`): retry after Retry-After seconds
      */
-    500: Error;
+    503: Error;
 };
 
 export type ReplacePublishingDefaultsError = ReplacePublishingDefaultsErrors[keyof ReplacePublishingDefaultsErrors];
 
 export type ReplacePublishingDefaultsResponses = {
     /**
-     * Default Response
+     * OK
      */
     200: PublishingDefaults;
 };
 
 export type ReplacePublishingDefaultsResponse = ReplacePublishingDefaultsResponses[keyof ReplacePublishingDefaultsResponses];
+
+export type OnAccountConnectedWebhookPayload = AccountConnectedEvent;
+
+export type OnAccountConnectedWebhookRequest = {
+    body: OnAccountConnectedWebhookPayload;
+    key: 'account.connected';
+    path?: never;
+    query?: never;
+};
+
+export type OnAccountReconnectedWebhookPayload = AccountReconnectedEvent;
+
+export type OnAccountReconnectedWebhookRequest = {
+    body: OnAccountReconnectedWebhookPayload;
+    key: 'account.reconnected';
+    path?: never;
+    query?: never;
+};
+
+export type OnAccountReauthRequiredWebhookPayload = AccountReauthRequiredEvent;
+
+export type OnAccountReauthRequiredWebhookRequest = {
+    body: OnAccountReauthRequiredWebhookPayload;
+    key: 'account.reauth_required';
+    path?: never;
+    query?: never;
+};
+
+export type OnAccountDisconnectedWebhookPayload = AccountDisconnectedEvent;
+
+export type OnAccountDisconnectedWebhookRequest = {
+    body: OnAccountDisconnectedWebhookPayload;
+    key: 'account.disconnected';
+    path?: never;
+    query?: never;
+};
+
+export type OnAccountRecoveredWebhookPayload = AccountRecoveredEvent;
+
+export type OnAccountRecoveredWebhookRequest = {
+    body: OnAccountRecoveredWebhookPayload;
+    key: 'account.recovered';
+    path?: never;
+    query?: never;
+};
+
+export type OnAccountExpiringWebhookPayload = AccountExpiringEvent;
+
+export type OnAccountExpiringWebhookRequest = {
+    body: OnAccountExpiringWebhookPayload;
+    key: 'account.expiring';
+    path?: never;
+    query?: never;
+};
+
+export type OnPostPublishedWebhookPayload = PostPublishedEvent;
+
+export type OnPostPublishedWebhookRequest = {
+    body: OnPostPublishedWebhookPayload;
+    key: 'post.published';
+    path?: never;
+    query?: never;
+};
+
+export type OnPostPartialWebhookPayload = PostPartialEvent;
+
+export type OnPostPartialWebhookRequest = {
+    body: OnPostPartialWebhookPayload;
+    key: 'post.partial';
+    path?: never;
+    query?: never;
+};
+
+export type OnPostErrorWebhookPayload = PostErrorEvent;
+
+export type OnPostErrorWebhookRequest = {
+    body: OnPostErrorWebhookPayload;
+    key: 'post.error';
+    path?: never;
+    query?: never;
+};
+
+export type OnWebhookTestWebhookPayload = WebhookTestEvent;
+
+export type OnWebhookTestWebhookRequest = {
+    body: OnWebhookTestWebhookPayload;
+    key: 'webhook.test';
+    path?: never;
+    query?: never;
+};
