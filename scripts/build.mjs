@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // `npm run build`, and `prepare` (npm runs it after every `npm install` / `npm ci` in this folder): compiles
-// src/cli.ts and what it imports into dist/ with esbuild, so that `npm start` runs JavaScript. Run through tsx,
-// the sources cost every start ~1.2 s of compiling and ~85 MiB of memory (bench/footprint.ts); bin/switchboard.mjs
-// runs dist/ only while it is newer than every file of src/, and the TypeScript sources otherwise.
+// src/cli.ts and what it imports into dist/ with esbuild, so that `npm start` runs JavaScript (and the typed
+// client's module, below). Run through tsx, the sources cost every start ~1.2 s of compiling and ~85 MiB of memory
+// (bench/footprint.ts); bin/switchboard.mjs runs dist/ only while it is newer than every file of src/, and the
+// TypeScript sources otherwise.
 //
 // Dependencies are bundled too: loading them from node_modules file by file (zod, drizzle-orm, fastify, pg: some
 // 2,000 files resolved, read and compiled one by one) was ~2/3 of the time to healthy (bench/footprint.ts). Left in
@@ -47,3 +48,18 @@ await build({
 // db/pglite-template.ts).
 cpSync(`${root}src/db/migrations`, `${dist}/migrations`, { recursive: true });
 cpSync(`${root}src/db/pglite-template`, `${dist}/pglite-template`, { recursive: true });
+
+// The typed client (workspace package @switchboard/client): one ES module for browsers and Node alike, so that
+// `import '@switchboard/client'` runs without a TypeScript loader (its types are the sources: package.json).
+const client = `${root}clients/typescript`;
+rmSync(`${client}/dist`, { recursive: true, force: true });
+await build({
+  entryPoints: [`${client}/src/index.ts`],
+  outfile: `${client}/dist/index.js`,
+  bundle: true,
+  format: 'esm',
+  platform: 'neutral',
+  target: 'es2022',
+  sourcemap: true,
+  logLevel: 'warning',
+});
