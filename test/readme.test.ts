@@ -183,6 +183,25 @@ describe('README snippets run as written', () => {
     }, 120_000);
   }
 
+  it('the TypeScript client quickstart runs against the server', async () => {
+    const quickstart = blocks(README).find((b) => b.lang === 'ts' && b.code.includes("from '@switchboard/client'"));
+    expect(quickstart).toBeDefined();
+    writeFileSync(join(dir, 'quickstart.mts'), quickstart!.code);
+    const child = spawn(process.execPath, ['--import', 'tsx', 'quickstart.mts'], { cwd: dir, env: { ...process.env, SWITCHBOARD_URL: t.url, SWITCHBOARD_API_KEY: t.apiKey } });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => (out += c));
+    child.stderr.on('data', (c: Buffer) => (err += c));
+    const code = await new Promise<number | null>((done) => child.once('close', done));
+    expect(code, err + out).toBe(0);
+    expect(out).toContain(`connect more at ${t.url}/connect/`);
+    const postId = /^(\S+) (publishing|published|pending)$/m.exec(out)?.[1];
+    expect(postId, out).toBeDefined();
+    const settled = await settledPost(t, postId!);
+    expect(settled.status, JSON.stringify(settled)).toBe('published');
+    expect(out).toMatch(/^400 invalid_payload \{.*500/m);
+  }, 60_000);
+
   it('the webhook receiver verifies a real delivery and refuses a forged one', async () => {
     const receiver = blocks(README).find((b) => b.lang === 'js' && b.code.includes("from 'standardwebhooks'"));
     expect(receiver).toBeDefined();
