@@ -37,6 +37,28 @@ describe('limits per client address, before a key is verified', () => {
     }
   });
 
+  it('a busy working key is not counted against its address when its 5 s memory runs out; once revoked it is', async () => {
+    const other = await startTestServer({ SWITCHBOARD_RATE_LIMIT_PER_ADDRESS: '3' });
+    try {
+      const key = (await other.api('POST', '/v1/api-keys', { name: 'backend' })).body.data.key;
+      expect((await get(`${other.url}/v1/social-accounts`, key)).status).toBe(200);
+      await new Promise((resolve) => setTimeout(resolve, 5_300)); // past the 5 s the key is remembered verified
+      // A backend with one address and 20 requests in flight: each used to miss the memory and be counted
+      // against the address (3 a minute here) until the read came back.
+      const statuses = await Promise.all(Array.from({ length: 20 }, () => get(`${other.url}/v1/social-accounts`, key).then((r) => r.status)));
+      expect(statuses).toEqual(Array(20).fill(200));
+      // Revoked: the next read finds it gone, and from then on it is counted per address like any unknown key.
+      const keyId = (await other.api('GET', '/v1/api-keys')).body.data.find((k: { name: string }) => k.name === 'backend').id;
+      expect((await other.api('DELETE', `/v1/api-keys/${keyId}`)).status).toBe(200);
+      const after = [];
+      for (let i = 0; i < 5; i++) after.push((await get(`${other.url}/v1/social-accounts`, key)).status);
+      expect(after[0]).toBe(401);
+      expect(after[4]).toBe(429);
+    } finally {
+      await other.close();
+    }
+  }, 20_000);
+
   it('X-Forwarded-For is ignored unless SWITCHBOARD_TRUST_PROXY says the proxy may be believed', async () => {
     const untrusted = await startTestServer({ SWITCHBOARD_RATE_LIMIT_PER_ADDRESS: '2' });
     const trusted = await startTestServer({ SWITCHBOARD_RATE_LIMIT_PER_ADDRESS: '2', SWITCHBOARD_TRUST_PROXY: '127.0.0.1' });

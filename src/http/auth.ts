@@ -3,13 +3,14 @@
 // A key that this process has not seen verified lately is first counted against its client address
 // (SWITCHBOARD_RATE_LIMIT_PER_ADDRESS a minute), then looked up. So a flood of made-up keys from one address gets
 // 429s from one counter, instead of costing a lookup and a counter row each; a working key's requests skip the
-// address count while it is remembered (orgs/api-keys.ts, 5 s).
+// address count while this process knows it works (orgs/api-keys.ts: read again every 5 s, known for minutes
+// unless a read finds it gone).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { Db } from '../db/database.ts';
 import { firstOrganization } from '../orgs/organizations.ts';
 import { safeEqual, sha256 } from '../security/secrets.ts';
-import { authenticateApiKeyHash, isRecentlyVerified, type Caller } from '../orgs/api-keys.ts';
+import { authenticateApiKeyHash, isKnownKey, type Caller } from '../orgs/api-keys.ts';
 import { ApiError } from './errors.ts';
 import { withinLimit, type RateLimiter } from './rate-limit.ts';
 
@@ -64,7 +65,7 @@ export function requireApiKey(app: FastifyInstance, opts: ApiKeyAuthOptions) {
       return;
     }
     const keyHash = presentedKeyHash(req);
-    if (!keyHash || !isRecentlyVerified(db, keyHash)) {
+    if (!keyHash || !isKnownKey(db, keyHash)) {
       if (!(await withinLimit(reply, opts.addressLimiter, `address:${req.ip}`, opts.addressLimit))) {
         return reply.code(429).send(opts.limitedBody(req));
       }

@@ -70,9 +70,22 @@ function stampLastUsed(db: Db, keyId: string, now: number) {
 const VERIFIED_KEY_TTL_MS = 5_000;
 const verifiedKeys = perDatabase(() => new LRUCache<string, Caller>({ max: 10_000, ttl: VERIFIED_KEY_TTL_MS }));
 
-/** Whether this process verified the key with this hash within the last few seconds (no query). */
-export function isRecentlyVerified(db: Db, hash: string): boolean {
-  return verifiedKeys(db).has(hash);
+/**
+ * Keys this process verified within the last few minutes, until a lookup finds them gone. Such a key is read
+ * again once its 5 s are up, but it is not a made-up key: its requests skip the per-address count (http/auth.ts).
+ * Without this, each time a busy key's 5 s ran out, every request in flight until the read came back was counted
+ * against its address (300 a minute): a backend sending 50 requests at a time from one address got 429s after a
+ * few such rounds, with its key's own limit far away (bench/scale-out.ts found it).
+ */
+const KNOWN_KEY_TTL_MS = 10 * 60_000;
+const knownKeys = perDatabase(() => new LRUCache<string, true>({ max: 10_000, ttl: KNOWN_KEY_TTL_MS }));
+
+/** The reads in flight, by key hash: requests that arrive while a key is being read again wait for the same read. */
+const lookups = perDatabase(() => new Map<string, Promise<Caller | undefined>>());
+
+/** Whether this process has seen this key work lately (no query): its requests need no per-address count. */
+export function isKnownKey(db: Db, hash: string): boolean {
+  return verifiedKeys(db).has(hash) || knownKeys(db).has(hash);
 }
 
 export async function authenticateApiKey(db: Db, presented: string): Promise<Caller | undefined> {
@@ -81,20 +94,37 @@ export async function authenticateApiKey(db: Db, presented: string): Promise<Cal
 
 /** As authenticateApiKey, for a caller that already hashed the presented key. */
 export async function authenticateApiKeyHash(db: Db, hash: string): Promise<Caller | undefined> {
-  const cache = verifiedKeys(db);
-  let caller = cache.get(hash);
-  if (!caller) {
-    const [row] = await db
-      .select({ id: apiKeys.id, orgId: apiKeys.orgId, role: apiKeys.role })
-      .from(apiKeys)
-      .where(and(eq(apiKeys.keyHash, hash), isNull(apiKeys.revokedAt)))
-      .limit(1);
-    if (!row) return undefined;
-    caller = { orgId: row.orgId, keyId: row.id, role: row.role };
-    cache.set(hash, caller);
-  }
-  stampLastUsed(db, caller.keyId, Date.now());
+  const caller = verifiedKeys(db).get(hash) ?? (await lookUpKey(db, hash));
+  if (caller) stampLastUsed(db, caller.keyId, Date.now());
   return caller;
+}
+
+function lookUpKey(db: Db, hash: string): Promise<Caller | undefined> {
+  const inFlight = lookups(db);
+  let lookup = inFlight.get(hash);
+  if (!lookup) {
+    lookup = (async () => {
+      try {
+        const [row] = await db
+          .select({ id: apiKeys.id, orgId: apiKeys.orgId, role: apiKeys.role })
+          .from(apiKeys)
+          .where(and(eq(apiKeys.keyHash, hash), isNull(apiKeys.revokedAt)))
+          .limit(1);
+        if (!row) {
+          knownKeys(db).delete(hash);
+          return undefined;
+        }
+        const caller: Caller = { orgId: row.orgId, keyId: row.id, role: row.role };
+        verifiedKeys(db).set(hash, caller);
+        knownKeys(db).set(hash, true);
+        return caller;
+      } finally {
+        inFlight.delete(hash);
+      }
+    })();
+    inFlight.set(hash, lookup);
+  }
+  return lookup;
 }
 
 export async function listApiKeys(db: DbOrTx, orgId: string): Promise<ApiKeySummary[]> {
@@ -126,6 +156,10 @@ export async function revokeApiKey(db: Db, caller: Pick<Caller, 'orgId' | 'role'
     return exists ? 'admin_required' : 'not_found';
   }
   const cache = verifiedKeys(db);
-  for (const [hash, cached] of cache.entries()) if (cached.keyId === id) cache.delete(hash);
+  for (const [hash, cached] of cache.entries()) {
+    if (cached.keyId !== id) continue;
+    cache.delete(hash);
+    knownKeys(db).delete(hash);
+  }
   return 'revoked';
 }
