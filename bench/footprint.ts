@@ -3,7 +3,7 @@
 //
 // Scenarios, in alternating rounds (BENCH_ROUNDS, 3 by default; medians are printed):
 //   bare        node -e "fastify().get('/health') … listen()": the floor for a Node HTTP server
-//   postgres    `node bin/switchboard.mjs serve` with DATABASE_URL on a fresh database (migrations included)
+//   postgres    what `npm start` runs (package.json's start script) with DATABASE_URL on a fresh database (migrations included)
 //   first       the same with no DATABASE_URL on an empty DATA_DIR (the embedded database is created)
 //   restart     the same DATA_DIR again (the embedded database exists)
 // For each: time from spawn to the first 200 on /health (polled every 10 ms), peak RSS during the start (VmHWM of
@@ -13,6 +13,7 @@
 //   node --import tsx bench/footprint.ts
 //   BENCH_COMPARE=/work/main node --import tsx bench/footprint.ts   # also another checkout, same rounds
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { request } from 'node:http';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
@@ -67,9 +68,17 @@ function exited(child: ChildProcess): Promise<void> {
 
 const running = new Set<ChildProcess>();
 
+/** What `npm start` runs in that checkout (package.json: `node <flags> bin/switchboard.mjs serve`), without npm. */
+function startArgs(dir: string): string[] {
+  const start = (JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start;
+  const [command, ...args] = start.split(/\s+/);
+  if (command !== 'node') throw new Error(`${dir}: npm start runs "${start}", not node`);
+  return args;
+}
+
 async function measure(dir: string, scenario: Scenario, env: Record<string, string>): Promise<Sample> {
   const port = await freePort();
-  const args = scenario === 'bare' ? ['--input-type=module', '-e', BARE_SERVER] : ['bin/switchboard.mjs', 'serve'];
+  const args = scenario === 'bare' ? ['--input-type=module', '-e', BARE_SERVER] : startArgs(dir);
   let stderr = '';
   const t0 = performance.now();
   const child = spawn(process.execPath, args, {

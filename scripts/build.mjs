@@ -8,7 +8,7 @@
 // Dependencies are bundled too: loading them from node_modules file by file (zod, drizzle-orm, fastify, pg: some
 // 2,000 files resolved, read and compiled one by one) was ~2/3 of the time to healthy (bench/footprint.ts). Left in
 // node_modules (EXTERNAL) are those that find files next to themselves at run time (PGlite its .wasm and .data,
-// swagger-ui its static files, pino its transport worker), and those loaded only on first use (oidc-provider, the
+// pino its transport worker), and those loaded only on first use (oidc-provider, the
 // AWS SDK, ioredis, twitter-text), which stay out of the start. `splitting` keeps our own dynamic imports (the S3
 // store) in chunks of their own, loaded only when imported.
 import { cpSync, rmSync } from 'node:fs';
@@ -19,7 +19,6 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const dist = `${root}dist`;
 const EXTERNAL = [
   '@electric-sql/pglite',
-  '@fastify/swagger-ui',
   'pino',
   'oidc-provider',
   '@aws-sdk/*',
@@ -42,6 +41,8 @@ await build({
   // The CommonJS dependencies call require() for Node's modules; an ES module has none of its own.
   banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
   sourcemap: true,
+  minifyWhitespace: true,
+  minifySyntax: true,
   logLevel: 'warning',
 });
 // Read at run time next to the code that reads them (`new URL('./…', import.meta.url)` in db/database.ts and

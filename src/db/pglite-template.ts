@@ -2,11 +2,12 @@
 // scripts/pglite-template.ts) instead of running PGlite's initdb, which held ~750 MiB for ~10 s: a second
 // PostgreSQL runs it in memory, and its memory is only given back when it is collected (bench/footprint.ts).
 // The template is initdb's own output, nothing of ours: migrations run at start as on any database.
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { gunzipSync } from 'node:zlib';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
 
 const templates = fileURLToPath(new URL('./pglite-template/', import.meta.url));
 
@@ -30,51 +31,109 @@ export function pgliteTemplate(): Blob | undefined {
 /**
  * Makes `pgdata` (which must not exist) a copy of the template, written by Node rather than through PGlite's
  * `loadDataDir`, whose unpacking through its wasm file system kept ~120 MiB more for the life of the process
- * (bench/footprint.ts). Unpacked beside it and renamed into place, so that a start killed meanwhile leaves no
- * half-made data directory. False when there is no template for this PGlite (PGlite then runs initdb).
+ * (bench/footprint.ts). Streamed from the gzip file to the data files, never whole in memory: unpacked at once it
+ * was a 40 MiB buffer (the WAL segment alone is 16 MiB of zeros) that a first start still held ~25 MiB of when idle.
+ * Unpacked beside it and renamed into place, so that a start killed meanwhile leaves no half-made data directory.
+ * False when there is no template for this PGlite (PGlite then runs initdb).
  */
-export function copyPgliteTemplate(pgdata: string): boolean {
+export async function copyPgliteTemplate(pgdata: string): Promise<boolean> {
   const file = pgliteTemplatePath();
   if (!existsSync(file)) return false;
   const staging = `${pgdata}.new-${process.pid}`;
   rmSync(staging, { recursive: true, force: true });
+  const unpack = new TarUnpacker(staging);
   try {
-    for (const entry of tarEntries(gunzipSync(readFileSync(file)))) {
-      const target = path.join(staging, entry.name);
-      if (!target.startsWith(`${staging}${path.sep}`)) throw new Error(`pglite template: unexpected path ${entry.name}`);
-      if (entry.kind === 'dir') mkdirSync(target, { recursive: true, mode: entry.mode });
-      else {
-        mkdirSync(path.dirname(target), { recursive: true, mode: 0o700 });
-        writeFileSync(target, entry.data, { mode: entry.mode });
-      }
-    }
+    // In 1 MiB pieces: each piece is a trip to libuv's thread pool, and at zlib's default 16 KiB the ~2,500 trips
+    // took a second.
+    await pipeline(createReadStream(file, { highWaterMark: UNPACK_CHUNK }), createGunzip({ chunkSize: UNPACK_CHUNK }), async (tar: AsyncIterable<Buffer>) => {
+      for await (const chunk of tar) unpack.write(chunk);
+    });
+    unpack.end();
     renameSync(staging, pgdata);
   } finally {
+    unpack.abandon();
     rmSync(staging, { recursive: true, force: true });
   }
   return true;
 }
 
-interface TarEntry {
-  name: string;
-  kind: 'file' | 'dir';
-  mode: number;
-  data: Buffer;
-}
+const BLOCK = 512;
+const UNPACK_CHUNK = 1024 * 1024;
 
-/** The entries of a ustar archive as PGlite's `dumpDataDir` writes it: regular files and directories only. */
-function* tarEntries(tar: Buffer): Generator<TarEntry> {
-  const text = (at: number, length: number) => tar.toString('utf8', at, at + length).replace(/\0.*$/s, '');
-  const octal = (at: number, length: number) => parseInt(text(at, length).trim() || '0', 8);
-  for (let at = 0; at + 512 <= tar.length; ) {
-    const name = text(at, 100);
-    if (!name) return; // the two zero blocks that end the archive
-    const prefix = text(at + 345, 155);
-    const size = octal(at + 124, 12);
-    const type = text(at + 156, 1);
-    if (type !== '0' && type !== '' && type !== '5') throw new Error(`pglite template: unexpected entry type "${type}" for ${name}`);
-    const data = tar.subarray(at + 512, at + 512 + size);
-    yield { name: prefix ? `${prefix}/${name}` : name, kind: type === '5' ? 'dir' : 'file', mode: octal(at + 100, 8) & 0o777, data };
-    at += 512 + Math.ceil(size / 512) * 512;
+/**
+ * Writes a ustar archive, as PGlite's `dumpDataDir` makes it (regular files and directories only), under `root` as
+ * its bytes arrive: a header block, then the file's data (written straight to the file), then padding to a block.
+ */
+class TarUnpacker {
+  private header = Buffer.alloc(0);
+  private fd: number | undefined;
+  private dataLeft = 0;
+  private paddingLeft = 0;
+  private ended = false;
+
+  constructor(private readonly root: string) {}
+
+  write(chunk: Buffer) {
+    for (let at = 0; at < chunk.length && !this.ended; ) {
+      if (this.dataLeft) {
+        const n = Math.min(this.dataLeft, chunk.length - at);
+        writeSync(this.fd!, chunk, at, n);
+        at += n;
+        if (!(this.dataLeft -= n)) this.closeFile();
+      } else if (this.paddingLeft) {
+        const n = Math.min(this.paddingLeft, chunk.length - at);
+        at += n;
+        this.paddingLeft -= n;
+      } else {
+        const part = chunk.subarray(at, at + BLOCK - this.header.length);
+        at += part.length;
+        this.header = this.header.length ? Buffer.concat([this.header, part]) : Buffer.from(part);
+        if (this.header.length === BLOCK) this.begin(this.header);
+      }
+    }
+  }
+
+  /** The archive must have ended with its zero blocks: a cut-off template is an error, not a data directory. */
+  end() {
+    if (!this.ended) throw new Error('pglite template: the archive is truncated');
+  }
+
+  /** Closes a file left open by an error. */
+  abandon() {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+
+  private begin(header: Buffer) {
+    this.header = Buffer.alloc(0);
+    const text = (at: number, length: number) => header.toString('utf8', at, at + length).replace(/\0.*$/s, '');
+    const octal = (at: number, length: number) => parseInt(text(at, length).trim() || '0', 8);
+    const name = text(0, 100);
+    if (!name) {
+      this.ended = true; // the two zero blocks that end the archive
+      return;
+    }
+    const prefix = text(345, 155);
+    const fullName = prefix ? `${prefix}/${name}` : name;
+    const size = octal(124, 12);
+    const type = text(156, 1);
+    const mode = octal(100, 8) & 0o777;
+    if (type !== '0' && type !== '' && type !== '5') throw new Error(`pglite template: unexpected entry type "${type}" for ${fullName}`);
+    const target = path.join(this.root, fullName);
+    if (!target.startsWith(`${this.root}${path.sep}`)) throw new Error(`pglite template: unexpected path ${fullName}`);
+    if (type === '5') {
+      mkdirSync(target, { recursive: true, mode });
+      return;
+    }
+    mkdirSync(path.dirname(target), { recursive: true, mode: 0o700 });
+    this.fd = openSync(target, 'w', mode);
+    this.dataLeft = size;
+    this.paddingLeft = Math.ceil(size / BLOCK) * BLOCK - size;
+    if (!size) this.closeFile();
+  }
+
+  private closeFile() {
+    closeSync(this.fd!);
+    this.fd = undefined;
   }
 }
