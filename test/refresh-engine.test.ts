@@ -1,7 +1,7 @@
 // The token lifecycle engine against the sandbox (oidc-provider: rotating refresh tokens, and a reused refresh
 // token revokes the whole grant): background refresh, one refresh per account under concurrency across
 // processes, classification of failures, recovery, leases left by dead workers, expiry notices.
-import { eq } from 'drizzle-orm';
+import { eq, inArray } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { socialAccounts, webhookEvents } from '../src/db/schema.ts';
 import { SandboxFaults } from '../src/sandbox/authorization-server.ts';
@@ -185,4 +185,43 @@ describe('expiry notices', () => {
     const events = await eventsOf(id);
     expect(events.filter((e) => e === 'account.expiring')).toHaveLength(1);
   });
+});
+
+describe('a claimed batch that outlasts its lease', () => {
+  let t: TestServer;
+  const slow = new SandboxFaults();
+  beforeAll(async () => {
+    // A lease of 8 s (the upstream timeout + 5 s), and a token endpoint that answers in 2.5 s.
+    t = await startTestServer({ SWITCHBOARD_UPSTREAM_TIMEOUT_MS: '3000', SWITCHBOARD_REFRESH_LEASE_MS: '1000' }, { sandboxFaults: slow });
+    await configureSandbox(t);
+  });
+  afterAll(() => t?.close());
+
+  it("its late accounts renew their lease before presenting the refresh token: no token presented twice, every grant survives", async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const hop = await consent(new TestBrowser(), await authUrl(t, { redirect_uri: REDIRECT_URI, tenant_id: 'late-batch' }), `solo-batch-${i}`);
+      ids.push(resultParams(hop).get('account_id')!);
+    }
+    await t.server.ctx.db
+      .update(socialAccounts)
+      .set({ tokenExpiresAt: new Date(Date.now() + 60_000), nextRefreshAt: new Date(Date.now() - 1000) })
+      .where(inArray(socialAccounts.id, ids));
+    slow.inject('token', { delayMs: 2_500 }, 4);
+    // One worker claims all four under one lease and refreshes them one at a time: the last starts ~7.5 s in.
+    const first = refreshDueAccounts(t.server.ctx, { batch: 10, concurrency: 1 });
+    // Another worker looks just after that lease would have run out. The last account's refresh token is out at
+    // the network: taking it now would present it a second time, and the sandbox would revoke the grant.
+    await new Promise((resolve) => setTimeout(resolve, 8_500));
+    const second = await refreshDueAccounts(t.server.ctx, { batch: 10, concurrency: 10 });
+    expect(await first).toBe(4);
+    expect(second).toBe(0);
+    for (const id of ids) {
+      const [account] = await t.server.ctx.db.select().from(socialAccounts).where(eq(socialAccounts.id, id));
+      expect(account.status).toBe('active');
+      expect(account.lastRefreshedAt).not.toBeNull();
+      const token = (await t.api('POST', `/v1/social-accounts/${id}/token`)).body.data.access_token;
+      expect((await fetch(`${t.url}/sandbox/api/me`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
+    }
+  }, 60_000);
 });

@@ -120,6 +120,11 @@ async function refreshAndRecord(ctx: AppContext, row: AccountRow, lease: Date): 
     await releaseLease(ctx, row, lease);
     throw new AccountUnusableError(row, 'This token cannot be refreshed: reconnect the account');
   }
+  // The refresh token is about to be presented: the lease must outlast the call, or a worker that finds it run
+  // out would present the same token again (and a rotating network revokes the grant).
+  const callLease = await leaseForCall(ctx, row, lease);
+  if (!callLease) throw new NetworkError('transient', LEASE_LOST, 'The refresh lease ran out and the account was taken by another refresher');
+  lease = callLease;
   let fresh: TokenSet;
   try {
     fresh = await adapter.refresh({ app: appCredentials(ctx, config, adapter), tokens: current, metadata: row.metadata });
@@ -149,6 +154,23 @@ async function refreshAndRecord(ctx: AppContext, row: AccountRow, lease: Date): 
   });
   recordTokenRefresh(row.network, 'refreshed');
   return refreshed;
+}
+
+/** Time a lease must have left when a call starts, beyond the call's own limit (the writes after it). */
+const LEASE_MARGIN_MS = 5_000;
+
+/**
+ * The lease to present the refresh token under: the one held, while it has time left for a whole call; else
+ * renewed, if it is still ours (a lease that ran out but that nobody took is still ours); else undefined. A claim
+ * leases its whole batch at once, and on a slow network or database the batch's last accounts start late: before
+ * this, one could start with seconds left, be claimed by another worker meanwhile, and its token be presented twice
+ * (test/refresh-engine.test.ts).
+ */
+async function leaseForCall(ctx: AppContext, row: AccountRow, lease: Date): Promise<Date | undefined> {
+  if (lease.getTime() - Date.now() >= ctx.config.upstreamTimeoutMs + LEASE_MARGIN_MS) return lease;
+  const renewed = new Date(Date.now() + ctx.config.worker.leaseMs);
+  const [kept] = await ctx.db.update(socialAccounts).set({ refreshLeaseUntil: renewed }).where(holding(row, lease)).returning({ id: socialAccounts.id });
+  return kept ? renewed : undefined;
 }
 
 /** Every line about one account's refresh names it, its organization and its network. */
