@@ -57,6 +57,34 @@ function cli(args: string[], env: Record<string, string> = {}) {
   return spawnSync(process.execPath, [BIN, ...args], { env: cleanEnv({ DATA_DIR: dataDir, ...env }), encoding: 'utf8', timeout: 60_000 });
 }
 
+describe('npm start with nothing set', () => {
+  it('runs on the default DATA_DIR, ./data where it was started, as `npm start` runs it', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'sb-cwd-'));
+    const port = await freePort();
+    const start = (JSON.parse(readFileSync(join(import.meta.dirname, '..', 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start;
+    const args = start.split(/\s+/).slice(1).map((arg) => (arg === 'bin/switchboard.mjs' ? BIN : arg));
+    const child = spawn(process.execPath, args, { cwd, env: cleanEnv({ PORT: String(port) }) });
+    children.push(child);
+    let out = '';
+    child.stdout!.on('data', (d) => (out += d));
+    child.stderr!.on('data', (d) => (out += d));
+    try {
+      let healthy = false;
+      for (let i = 0; i < 900 && !healthy && child.exitCode === null; i++) {
+        healthy = await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false);
+        if (!healthy) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(healthy, out).toBe(true);
+      expect(out).toMatch(/API key: sb_/);
+      expect(existsSync(join(cwd, 'data', 'pgdata', 'PG_VERSION'))).toBe(true);
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => (child.exitCode !== null ? resolve(null) : child.once('exit', resolve)));
+      rmSync(cwd, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
+
 describe('switchboard serve on the embedded database', () => {
   let firstKey = '';
   const port = freePort();

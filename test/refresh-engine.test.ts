@@ -214,8 +214,13 @@ describe('a claimed batch that outlasts its lease', () => {
     // the network: taking it now would present it a second time, and the sandbox would revoke the grant.
     await new Promise((resolve) => setTimeout(resolve, 8_500));
     const second = await refreshDueAccounts(t.server.ctx, { batch: 10, concurrency: 10 });
-    expect(await first).toBe(4);
-    expect(second).toBe(0);
+    // On a slow machine the last account may start only after its lease ran out: then the other worker takes it,
+    // and the first one, finding its lease gone, does not present the token. Either way each is refreshed once.
+    const firstCount = await first;
+    expect(firstCount + second).toBeGreaterThanOrEqual(4);
+    // A refresh token presented twice revokes its grant at the sandbox: the next refresh would then fail.
+    await t.server.ctx.db.update(socialAccounts).set({ nextRefreshAt: new Date(Date.now() - 1000) }).where(inArray(socialAccounts.id, ids));
+    expect(await refreshDueAccounts(t.server.ctx, { batch: 10, concurrency: 10 })).toBe(4);
     for (const id of ids) {
       const [account] = await t.server.ctx.db.select().from(socialAccounts).where(eq(socialAccounts.id, id));
       expect(account.status).toBe('active');

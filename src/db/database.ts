@@ -259,8 +259,13 @@ async function openPglite(opts: OpenOptions): Promise<Database> {
     const pgdata = `${opts.dataDir}/pgdata`;
     // A new data directory (and an in-memory one, above) starts as a copy of the template, if there is one for
     // this PGlite (pglite-template.ts); otherwise PGlite runs initdb in it.
-    if (!existsSync(pgdata)) await copyPgliteTemplate(pgdata);
-    client = new PGlite(pgdata, { startParams: PGLITE_START_PARAMS });
+    try {
+      if (!existsSync(pgdata)) await copyPgliteTemplate(pgdata);
+      client = new PGlite(pgdata, { startParams: PGLITE_START_PARAMS });
+    } catch (err) {
+      lock.release(); // a start that fails here must not leave the data directory locked for the next
+      throw err;
+    }
   }
   try {
     await client.waitReady;

@@ -39,17 +39,29 @@ export function pgliteTemplate(): Blob | undefined {
 export async function copyPgliteTemplate(pgdata: string): Promise<boolean> {
   const file = pgliteTemplatePath();
   if (!existsSync(file)) return false;
-  const staging = `${pgdata}.new-${process.pid}`;
+  // Absolute: the entries' paths are checked against it, and DATA_DIR's default is the relative ./data.
+  const target = path.resolve(pgdata);
+  const staging = `${target}.new-${process.pid}`;
   rmSync(staging, { recursive: true, force: true });
   const unpack = new TarUnpacker(staging);
+  let failure: unknown;
   try {
     // In 1 MiB pieces: each piece is a trip to libuv's thread pool, and at zlib's default 16 KiB the ~2,500 trips
     // took a second.
     await pipeline(createReadStream(file, { highWaterMark: UNPACK_CHUNK }), createGunzip({ chunkSize: UNPACK_CHUNK }), async (tar: AsyncIterable<Buffer>) => {
-      for await (const chunk of tar) unpack.write(chunk);
+      for await (const chunk of tar) {
+        try {
+          unpack.write(chunk);
+        } catch (err) {
+          failure = err; // pipeline rejects with an AbortError of its own: the reason is this
+          throw err;
+        }
+      }
+    }).catch((err: unknown) => {
+      throw failure ?? err;
     });
     unpack.end();
-    renameSync(staging, pgdata);
+    renameSync(staging, target);
   } finally {
     unpack.abandon();
     rmSync(staging, { recursive: true, force: true });
@@ -77,7 +89,7 @@ class TarUnpacker {
     for (let at = 0; at < chunk.length && !this.ended; ) {
       if (this.dataLeft) {
         const n = Math.min(this.dataLeft, chunk.length - at);
-        writeSync(this.fd!, chunk, at, n);
+        for (let written = 0; written < n; ) written += writeSync(this.fd!, chunk, at + written, n - written);
         at += n;
         if (!(this.dataLeft -= n)) this.closeFile();
       } else if (this.paddingLeft) {
@@ -123,6 +135,7 @@ class TarUnpacker {
     if (!target.startsWith(`${this.root}${path.sep}`)) throw new Error(`pglite template: unexpected path ${fullName}`);
     if (type === '5') {
       mkdirSync(target, { recursive: true, mode });
+      this.paddingLeft = Math.ceil(size / BLOCK) * BLOCK; // a directory has no data, but a header may say otherwise
       return;
     }
     mkdirSync(path.dirname(target), { recursive: true, mode: 0o700 });

@@ -78,10 +78,17 @@ const verifiedKeys = perDatabase(() => new LRUCache<string, Caller>({ max: 10_00
  * few such rounds, with its key's own limit far away (bench/scale-out.ts found it).
  */
 const KNOWN_KEY_TTL_MS = 10 * 60_000;
-const knownKeys = perDatabase(() => new LRUCache<string, true>({ max: 10_000, ttl: KNOWN_KEY_TTL_MS }));
+/** Key hash → the key's id (a revoke forgets its hashes). */
+const knownKeys = perDatabase(() => new LRUCache<string, string>({ max: 10_000, ttl: KNOWN_KEY_TTL_MS }));
 
 /** The reads in flight, by key hash: requests that arrive while a key is being read again wait for the same read. */
 const lookups = perDatabase(() => new Map<string, Promise<Caller | undefined>>());
+
+/**
+ * Counts this process's revokes: a read that began before one may have seen the key still valid, and must not
+ * remember it as verified.
+ */
+const revocations = perDatabase(() => ({ count: 0 }));
 
 /** Whether this process has seen this key work lately (no query): its requests need no per-address count. */
 export function isKnownKey(db: Db, hash: string): boolean {
@@ -103,28 +110,32 @@ function lookUpKey(db: Db, hash: string): Promise<Caller | undefined> {
   const inFlight = lookups(db);
   let lookup = inFlight.get(hash);
   if (!lookup) {
-    lookup = (async () => {
-      try {
-        const [row] = await db
-          .select({ id: apiKeys.id, orgId: apiKeys.orgId, role: apiKeys.role })
-          .from(apiKeys)
-          .where(and(eq(apiKeys.keyHash, hash), isNull(apiKeys.revokedAt)))
-          .limit(1);
-        if (!row) {
-          knownKeys(db).delete(hash);
-          return undefined;
-        }
-        const caller: Caller = { orgId: row.orgId, keyId: row.id, role: row.role };
-        verifiedKeys(db).set(hash, caller);
-        knownKeys(db).set(hash, true);
-        return caller;
-      } finally {
-        inFlight.delete(hash);
-      }
-    })();
-    inFlight.set(hash, lookup);
+    const read = readKey(db, hash);
+    inFlight.set(hash, read);
+    // Always after the set (a callback of the settled read); a revoke may have cleared the map meanwhile.
+    void read.finally(() => inFlight.get(hash) === read && inFlight.delete(hash)).catch(() => {});
+    lookup = read;
   }
   return lookup;
+}
+
+async function readKey(db: Db, hash: string): Promise<Caller | undefined> {
+  const revokedBefore = revocations(db).count;
+  const [row] = await db
+    .select({ id: apiKeys.id, orgId: apiKeys.orgId, role: apiKeys.role })
+    .from(apiKeys)
+    .where(and(eq(apiKeys.keyHash, hash), isNull(apiKeys.revokedAt)))
+    .limit(1);
+  if (!row) {
+    knownKeys(db).delete(hash);
+    return undefined;
+  }
+  const caller: Caller = { orgId: row.orgId, keyId: row.id, role: row.role };
+  // A revoke in this process while the read ran: the row may predate it. Answered, not remembered.
+  if (revocations(db).count !== revokedBefore) return caller;
+  verifiedKeys(db).set(hash, caller);
+  knownKeys(db).set(hash, caller.keyId);
+  return caller;
 }
 
 export async function listApiKeys(db: DbOrTx, orgId: string): Promise<ApiKeySummary[]> {
@@ -155,11 +166,11 @@ export async function revokeApiKey(db: Db, caller: Pick<Caller, 'orgId' | 'role'
     const [exists] = await db.select({ id: apiKeys.id }).from(apiKeys).where(mine).limit(1);
     return exists ? 'admin_required' : 'not_found';
   }
-  const cache = verifiedKeys(db);
-  for (const [hash, cached] of cache.entries()) {
-    if (cached.keyId !== id) continue;
-    cache.delete(hash);
-    knownKeys(db).delete(hash);
-  }
+  revocations(db).count++;
+  lookups(db).clear(); // reads begun before the revoke: later requests must read again
+  const verified = verifiedKeys(db);
+  for (const [hash, cached] of verified.entries()) if (cached.keyId === id) verified.delete(hash);
+  const known = knownKeys(db);
+  for (const [hash, keyId] of known.entries()) if (keyId === id) known.delete(hash);
   return 'revoked';
 }

@@ -102,17 +102,20 @@ async function releaseLease(ctx: AppContext, row: AccountRow, lease: Date): Prom
  * records the outcome: new tokens; `reauth_required` + webhook for a dead grant; backoff for a transient failure.
  */
 export async function refreshLeased(ctx: AppContext, row: AccountRow, lease: Date): Promise<AccountRow> {
+  // The lease held: renewed before the call if it was running out (leaseForCall).
+  const held = { lease };
   try {
-    return await refreshAndRecord(ctx, row, lease);
+    return await refreshAndRecord(ctx, row, held);
   } catch (err) {
     // Anything but a recorded network outcome (a database hiccup, say): give the lease back so the account is
     // retried at once rather than after the lease runs out.
-    if (!(err instanceof NetworkError) && !(err instanceof AccountUnusableError)) await releaseLease(ctx, row, lease).catch(() => {});
+    if (!(err instanceof NetworkError) && !(err instanceof AccountUnusableError)) await releaseLease(ctx, row, held.lease).catch(() => {});
     throw err;
   }
 }
 
-async function refreshAndRecord(ctx: AppContext, row: AccountRow, lease: Date): Promise<AccountRow> {
+async function refreshAndRecord(ctx: AppContext, row: AccountRow, held: { lease: Date }): Promise<AccountRow> {
+  let { lease } = held;
   const adapter = ctx.adapters.get(row.network as NetworkId);
   const config = await findNetworkConfig(ctx.db, row.orgId, row.network);
   const current = decryptTokens(ctx.keyring, row);
@@ -124,7 +127,7 @@ async function refreshAndRecord(ctx: AppContext, row: AccountRow, lease: Date): 
   // out would present the same token again (and a rotating network revokes the grant).
   const callLease = await leaseForCall(ctx, row, lease);
   if (!callLease) throw new NetworkError('transient', LEASE_LOST, 'The refresh lease ran out and the account was taken by another refresher');
-  lease = callLease;
+  lease = held.lease = callLease;
   let fresh: TokenSet;
   try {
     fresh = await adapter.refresh({ app: appCredentials(ctx, config, adapter), tokens: current, metadata: row.metadata });
