@@ -47,17 +47,18 @@ describe('limits per client address, before a key is verified', () => {
       // against the address (3 a minute here) until the read came back.
       const statuses = await Promise.all(Array.from({ length: 20 }, () => get(`${other.url}/v1/social-accounts`, key).then((r) => r.status)));
       expect(statuses).toEqual(Array(20).fill(200));
-      // Revoked: the next read finds it gone, and from then on it is counted per address like any unknown key.
+      // Revoked while only "known" (its 5 s are up again): from its very next request it is counted per address
+      // like any unknown key — 2 of the 3 were used (the two keys' first requests), so the second request is a 429.
+      await new Promise((resolve) => setTimeout(resolve, 5_300));
       const keyId = (await other.api('GET', '/v1/api-keys')).body.data.find((k: { name: string }) => k.name === 'backend').id;
       expect((await other.api('DELETE', `/v1/api-keys/${keyId}`)).status).toBe(200);
       const after = [];
-      for (let i = 0; i < 5; i++) after.push((await get(`${other.url}/v1/social-accounts`, key)).status);
-      expect(after[0]).toBe(401);
-      expect(after[4]).toBe(429);
+      for (let i = 0; i < 3; i++) after.push((await get(`${other.url}/v1/social-accounts`, key)).status);
+      expect(after).toEqual([401, 429, 429]);
     } finally {
       await other.close();
     }
-  }, 20_000);
+  }, 30_000);
 
   it('X-Forwarded-For is ignored unless SWITCHBOARD_TRUST_PROXY says the proxy may be believed', async () => {
     const untrusted = await startTestServer({ SWITCHBOARD_RATE_LIMIT_PER_ADDRESS: '2' });
