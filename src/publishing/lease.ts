@@ -59,14 +59,22 @@ export class TargetLease {
     return this.until;
   }
 
-  /** Renews the lease every third of its length until `stop()`. */
+  /**
+   * Renews the lease every third of its length until `stop()` — and at once when less is left than would last
+   * until the first renewal: a target made ready ahead gets its lease when its batch starts (ahead.ts), then may
+   * wait for a publishing slot. Started with its lease nearly out, its create would be in flight past the lease,
+   * and another worker would take the target and, not finding the post yet, make it again. The renewal is queued
+   * before the write that precedes the create, which then waits for it (and finds the lease lost, if it was).
+   */
   keepAlive(): void {
-    const every = Math.max(1_000, Math.floor(this.ctx.config.publishing.leaseMs / 3));
-    this.timer = setInterval(() => {
-      this.update({ leaseUntil: new Date(Date.now() + this.ctx.config.publishing.leaseMs) }).catch((err) => {
+    const { leaseMs } = this.ctx.config.publishing;
+    const every = Math.max(1_000, Math.floor(leaseMs / 3));
+    const renew = () =>
+      this.update({ leaseUntil: new Date(Date.now() + leaseMs) }).catch((err) => {
         if (!(err instanceof LeaseLost)) this.ctx.log.warn({ err, targetId: this.targetId }, 'renewing a publishing lease failed');
       });
-    }, every);
+    if (this.until.getTime() - Date.now() < leaseMs - every) void renew();
+    this.timer = setInterval(renew, every);
     this.timer.unref();
   }
 
