@@ -92,7 +92,8 @@ const revocations = perDatabase(() => ({ count: 0 }));
 
 /** Whether this process has seen this key work lately (no query): its requests need no per-address count. */
 export function isKnownKey(db: Db, hash: string): boolean {
-  return verifiedKeys(db).has(hash) || knownKeys(db).has(hash);
+  // Every verified key is known too (set together, forgotten together, known for longer).
+  return knownKeys(db).has(hash);
 }
 
 export async function authenticateApiKey(db: Db, presented: string): Promise<Caller | undefined> {

@@ -101,21 +101,22 @@ async function releaseLease(ctx: AppContext, row: AccountRow, lease: Date): Prom
  * Refreshes an account whose lease the caller holds (on-demand path above, or the background engine's claim) and
  * records the outcome: new tokens; `reauth_required` + webhook for a dead grant; backoff for a transient failure.
  */
-export async function refreshLeased(ctx: AppContext, row: AccountRow, lease: Date): Promise<AccountRow> {
-  // The lease held: renewed before the call if it was running out (leaseForCall).
-  const held = { lease };
+export async function refreshLeased(ctx: AppContext, row: AccountRow, claimedLease: Date): Promise<AccountRow> {
+  // The refresh token is about to be presented: the lease must outlast the call, or a worker that finds it run
+  // out would present the same token again (and a rotating network revokes the grant).
+  const lease = await leaseForCall(ctx, row, claimedLease);
+  if (!lease) throw new NetworkError('transient', LEASE_LOST, 'The refresh lease ran out and the account was taken by another refresher');
   try {
-    return await refreshAndRecord(ctx, row, held);
+    return await refreshAndRecord(ctx, row, lease);
   } catch (err) {
     // Anything but a recorded network outcome (a database hiccup, say): give the lease back so the account is
     // retried at once rather than after the lease runs out.
-    if (!(err instanceof NetworkError) && !(err instanceof AccountUnusableError)) await releaseLease(ctx, row, held.lease).catch(() => {});
+    if (!(err instanceof NetworkError) && !(err instanceof AccountUnusableError)) await releaseLease(ctx, row, lease).catch(() => {});
     throw err;
   }
 }
 
-async function refreshAndRecord(ctx: AppContext, row: AccountRow, held: { lease: Date }): Promise<AccountRow> {
-  let { lease } = held;
+async function refreshAndRecord(ctx: AppContext, row: AccountRow, lease: Date): Promise<AccountRow> {
   const adapter = ctx.adapters.get(row.network as NetworkId);
   const config = await findNetworkConfig(ctx.db, row.orgId, row.network);
   const current = decryptTokens(ctx.keyring, row);
@@ -123,11 +124,6 @@ async function refreshAndRecord(ctx: AppContext, row: AccountRow, held: { lease:
     await releaseLease(ctx, row, lease);
     throw new AccountUnusableError(row, 'This token cannot be refreshed: reconnect the account');
   }
-  // The refresh token is about to be presented: the lease must outlast the call, or a worker that finds it run
-  // out would present the same token again (and a rotating network revokes the grant).
-  const callLease = await leaseForCall(ctx, row, lease);
-  if (!callLease) throw new NetworkError('transient', LEASE_LOST, 'The refresh lease ran out and the account was taken by another refresher');
-  lease = held.lease = callLease;
   let fresh: TokenSet;
   try {
     fresh = await adapter.refresh({ app: appCredentials(ctx, config, adapter), tokens: current, metadata: row.metadata });
